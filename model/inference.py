@@ -1,0 +1,61 @@
+"""SageMaker inference handler (shipped as `code/inference.py` in model.tar.gz).
+
+Follows the Hugging Face inference toolkit's user-module contract: `model_fn(model_dir)`,
+`input_fn(body, content_type)`, `predict_fn(data, model)`, `output_fn(prediction, accept)`.
+Request: `{"inputs": "headline"}` or `{"inputs": ["h1", "h2", ...]}` as application/json.
+Response: `{"predictions": [{"label": ..., "scores": {name: p}}], "model_version": ...}`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+JSON = "application/json"
+
+
+class InvalidInput(ValueError):
+    """The request body cannot be classified; the message says why."""
+
+
+def model_fn(model_dir: str, context: Any = None) -> Any:
+    """Load weights, tokenizer and label map once from the model folder (never from the Hub)."""
+    from model.predict import TorchPredictor
+
+    return TorchPredictor(Path(model_dir))
+
+
+def input_fn(input_data: bytes | str, content_type: str, context: Any = None) -> list[str]:
+    """Parse and validate the request into a list of headlines."""
+    if (content_type or "").split(";")[0].strip().lower() != JSON:
+        raise InvalidInput(f"unsupported content type {content_type!r}; send {JSON}")
+    try:
+        body = json.loads(input_data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict) or "inputs" not in body:
+        raise InvalidInput('request body must be a JSON object with "inputs": a headline or a list of headlines')
+    inputs = body["inputs"]
+    headlines = [inputs] if isinstance(inputs, str) else inputs
+    if not isinstance(headlines, list) or not headlines:
+        raise InvalidInput('"inputs" must be a headline or a non-empty list of headlines')
+    if not all(isinstance(h, str) and h.strip() for h in headlines):
+        raise InvalidInput('every headline in "inputs" must be a non-empty string')
+    return headlines
+
+
+def predict_fn(data: list[str], model: Any, context: Any = None) -> dict[str, Any]:
+    """Classify all headlines of the request in one batch."""
+    probabilities = model.predict_proba(data)
+    names = model.labels.names
+    predictions = [{"label": names[int(row.argmax())], "scores": {n: round(float(p), 6) for n, p in zip(names, row, strict=True)}}
+                   for row in probabilities]
+    return {"predictions": predictions, "model_version": model.metadata["model_version"]}
+
+
+def output_fn(prediction: dict[str, Any], accept: str, context: Any = None) -> str:
+    """Serialise as JSON, the only representation offered."""
+    if accept and (accept.split(";")[0].strip().lower() not in {JSON, "*/*"}):
+        raise InvalidInput(f"unsupported accept type {accept!r}; accept {JSON}")
+    return json.dumps(prediction)

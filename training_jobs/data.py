@@ -1,0 +1,230 @@
+"""Reading, cleaning, de-duplicating and splitting the UCI News Aggregator data.
+
+Two real formats are read:
+- the raw UCI `newsCorpora.csv`: tab-separated, no header, 8 columns, no quoting;
+- the TSVs of the NLP-100 split and corpus: a header row naming the columns, RFC 4180 quoting.
+Every problem is reported as a `DataError` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import random
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from model.labels import CATEGORY_TO_LABEL
+
+UCI_COLUMNS = ("id", "title", "url", "publisher", "category", "story", "hostname", "timestamp")
+REQUIRED_COLUMNS = ("category", "title")
+SPLIT_FILES = ("train.tsv", "valid.tsv", "test.tsv")
+_SPACE = re.compile(r"\s+")
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the file and, where it applies, the line."""
+
+
+@dataclass(frozen=True)
+class Example:
+    title: str
+    category: str
+    publisher: str = ""
+
+
+@dataclass
+class CleanStats:
+    read: int = 0
+    empty_titles: int = 0
+    duplicates: int = 0
+    conflicting_duplicates: int = 0
+
+    @property
+    def kept(self) -> int:
+        return self.read - self.empty_titles - self.duplicates
+
+
+@dataclass
+class Splits:
+    train: list[Example]
+    valid: list[Example]
+    test: list[Example]
+    source: str
+    stats: dict[str, CleanStats] = field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        """SHA-256 over every (split, category, title): identifies the exact training data."""
+        digest = hashlib.sha256()
+        for name, examples in (("train", self.train), ("valid", self.valid), ("test", self.test)):
+            for ex in examples:
+                digest.update(f"{name}\t{ex.category}\t{ex.title}\n".encode())
+        return digest.hexdigest()
+
+
+def normalise_title(title: str) -> str:
+    """The de-duplication key: lowercased, quotes removed, whitespace collapsed (as in SOURCES.md)."""
+    return _SPACE.sub(" ", title.replace('"', "")).strip().lower()
+
+
+def _decode(path: Path) -> str:
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except FileNotFoundError as exc:
+        raise DataError(f"{path}: no such file") from exc
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from exc
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not UTF-8 (byte {raw[exc.start]:#04x}); convert the file to UTF-8") from exc
+
+
+def _check_category(path: Path, line: int, code: str) -> str:
+    code = code.strip()
+    if code not in CATEGORY_TO_LABEL:
+        raise DataError(f"{path}:{line}: unknown category code {code!r}; expected one of {sorted(CATEGORY_TO_LABEL)}")
+    return code
+
+
+def _read_headed(path: Path, lines: list[str]) -> Iterable[Example]:
+    reader = csv.reader(lines, delimiter="\t")
+    header = [h.strip().lower() for h in next(reader)]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise DataError(f"{path}:1: missing column(s) {missing}; header has {header}")
+    idx = {name: header.index(name) for name in header}
+    for row in reader:
+        if not row:
+            continue
+        line = reader.line_num
+        if len(row) < len(header):
+            raise DataError(f"{path}:{line}: {len(row)} column(s), header has {len(header)}")
+        publisher = row[idx["publisher"]] if "publisher" in idx else ""
+        yield Example(row[idx["title"]], _check_category(path, line, row[idx["category"]]), publisher)
+
+
+def _read_uci(path: Path, lines: list[str]) -> Iterable[Example]:
+    reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
+    title, publisher, category = (UCI_COLUMNS.index(c) for c in ("title", "publisher", "category"))
+    for row in reader:
+        if not row:
+            continue
+        if len(row) != len(UCI_COLUMNS):
+            raise DataError(f"{path}:{reader.line_num}: {len(row)} column(s); newsCorpora.csv rows have "
+                            f"{len(UCI_COLUMNS)} ({', '.join(UCI_COLUMNS).upper()})")
+        yield Example(row[title], _check_category(path, reader.line_num, row[category]), row[publisher])
+
+
+def read_examples(path: Path) -> list[Example]:
+    """Read one file in either format (optionally gzipped), detected from its first line."""
+    path = Path(path)
+    lines = _decode(path).splitlines(keepends=True)
+    if not any(line.strip() for line in lines):
+        raise DataError(f"{path}: empty file")
+    first = [c.strip().lower() for c in lines[0].rstrip("\r\n").split("\t")]
+    if "title" in first or "category" in first:
+        examples = list(_read_headed(path, lines))
+    elif len(first) == len(UCI_COLUMNS):
+        examples = list(_read_uci(path, lines))
+    else:
+        raise DataError(f"{path}:1: unrecognised format: expected a header row with columns "
+                        f"{list(REQUIRED_COLUMNS)} or the {len(UCI_COLUMNS)} tab-separated columns of newsCorpora.csv")
+    if not examples:
+        raise DataError(f"{path}: no data rows")
+    return examples
+
+
+def clean(examples: Sequence[Example], dedupe: bool = True) -> tuple[list[Example], CleanStats]:
+    """Collapse whitespace, drop empty titles and (by default) keep the first of each normalised title."""
+    stats = CleanStats(read=len(examples))
+    seen: dict[str, str] = {}
+    kept: list[Example] = []
+    for ex in examples:
+        title = _SPACE.sub(" ", ex.title).strip()
+        if not title:
+            stats.empty_titles += 1
+            continue
+        key = normalise_title(title)
+        if dedupe and key in seen:
+            stats.duplicates += 1
+            stats.conflicting_duplicates += seen[key] != ex.category
+            continue
+        seen[key] = ex.category
+        kept.append(Example(title, ex.category, ex.publisher))
+    return kept, stats
+
+
+def split(examples: Sequence[Example], seed: int, valid: float = 0.1, test: float = 0.1,
+          ) -> tuple[list[Example], list[Example], list[Example]]:
+    """Stratified split with a fixed seed; titles are grouped by normalised form so none spans two splits."""
+    groups: dict[str, list[Example]] = {}
+    for ex in examples:
+        groups.setdefault(normalise_title(ex.title), []).append(ex)
+    by_category: dict[str, list[list[Example]]] = {}
+    for group in groups.values():
+        by_category.setdefault(group[0].category, []).append(group)
+    rng = random.Random(seed)
+    parts: tuple[list[Example], list[Example], list[Example]] = ([], [], [])
+    for category in sorted(by_category):
+        members = by_category[category]
+        rng.shuffle(members)
+        n_test, n_valid = round(len(members) * test), round(len(members) * valid)
+        for i, group in enumerate(members):
+            part = 2 if i < n_test else 1 if i < n_test + n_valid else 0
+            parts[part].extend(group)
+    for part in parts:
+        rng.shuffle(part)
+    return parts
+
+
+def _benchmark_dir(data: Path) -> Path | None:
+    for candidate in (data, data / "nlp100"):
+        if all((candidate / name).is_file() for name in SPLIT_FILES):
+            return candidate
+    return None
+
+
+def load_splits(data: Path, seed: int, extra: Sequence[Path] = ()) -> Splits:
+    """Train/valid/test from a folder holding the NLP-100 split (used as-is) or from one file (split here).
+
+    `extra` files add training rows only; any title also in valid or test is dropped from them so
+    that the held-out scores stay honest.
+    """
+    data = Path(data)
+    bench = _benchmark_dir(data) if data.is_dir() else None
+    if bench is not None:
+        loaded = {}
+        stats = {}
+        for name in SPLIT_FILES:
+            loaded[name], stats[name] = clean(read_examples(bench / name), dedupe=False)
+        splits = Splits(loaded["train.tsv"], loaded["valid.tsv"], loaded["test.tsv"], f"{bench} (NLP-100 split)", stats)
+    elif data.is_file():
+        examples, stats = clean(read_examples(data))
+        train, valid, test = split(examples, seed)
+        splits = Splits(train, valid, test, f"{data} (split with seed {seed})", {data.name: stats})
+    else:
+        raise DataError(f"{data}: neither a data file nor a folder holding {', '.join(SPLIT_FILES)}")
+    held_out = {normalise_title(ex.title) for ex in splits.valid + splits.test}
+    known = {normalise_title(ex.title) for ex in splits.train} | held_out
+    for path in extra:
+        rows, stats = clean(read_examples(Path(path)))
+        fresh = [ex for ex in rows if normalise_title(ex.title) not in known]
+        stats.duplicates += len(rows) - len(fresh)
+        known.update(normalise_title(ex.title) for ex in fresh)
+        splits.train.extend(fresh)
+        splits.stats[Path(path).name] = stats
+        splits.source += f" + train rows from {path}"
+    rng = random.Random(seed)
+    rng.shuffle(splits.train)
+    return splits
+
+
+def category_counts(examples: Iterable[Example]) -> dict[str, int]:
+    counts = Counter(ex.category for ex in examples)
+    return {code: counts.get(code, 0) for code in CATEGORY_TO_LABEL}
