@@ -1,0 +1,46 @@
+"""Expectations on the real UCI data the project trains and is judged on (read from the shared folder)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from pathlib import Path
+
+from model.labels import CATEGORY_TO_LABEL
+from training_jobs.data import category_counts, load_splits, normalise_title, read_examples
+
+CORPUS = "corpus.tsv.gz"
+
+
+def test_nlp100_split_is_read_whole_and_as_published(data_dir: Path) -> None:
+    splits = load_splits(data_dir, seed=0)
+    assert (len(splits.train), len(splits.valid), len(splits.test)) == (10684, 1336, 1336)
+    assert category_counts(splits.test) == {"b": 558, "t": 136, "e": 537, "m": 105}
+    assert all(ex.title and ex.title == ex.title.strip() for ex in splits.train + splits.valid + splits.test)
+
+
+def test_every_row_has_a_known_category_and_a_title(data_dir: Path) -> None:
+    for path in [*sorted((data_dir / "nlp100").glob("*.tsv")), data_dir / CORPUS]:
+        examples = read_examples(path)
+        assert {ex.category for ex in examples} <= set(CATEGORY_TO_LABEL)
+        assert all(ex.title.strip() for ex in examples), path
+
+
+def test_extra_corpus_rows_never_leak_into_the_held_out_splits(data_dir: Path) -> None:
+    base = load_splits(data_dir, seed=0)
+    merged = load_splits(data_dir, seed=0, extra=[data_dir / CORPUS])
+    held_out = {normalise_title(ex.title) for ex in base.valid + base.test}
+    known = {normalise_title(ex.title) for ex in base.train}
+    added = [ex for ex in merged.train if normalise_title(ex.title) not in known]
+    assert len(added) > 5000
+    assert not any(normalise_title(ex.title) in held_out for ex in added)
+    with gzip.open(data_dir / CORPUS, "rt", encoding="utf-8") as f:
+        marked = {normalise_title(r["title"]) for r in csv.DictReader(f, delimiter="\t")
+                  if {"valid", "test"} & set(r["nlp100_split"].split(";"))}
+    assert not any(normalise_title(ex.title) in marked for ex in added)
+
+
+def test_health_is_the_rarest_class_so_macro_f1_is_reported(data_dir: Path) -> None:
+    counts = category_counts(load_splits(data_dir, seed=0).train)
+    assert min(counts, key=counts.get) == "m"
+    assert counts["m"] / sum(counts.values()) < 0.1
