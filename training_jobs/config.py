@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -39,3 +40,27 @@ class Hyperparameters:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    def as_flags(self) -> dict[str, object]:
+        """`{flag: value}` for every field: SageMaker hands them to train.py as `--flag value`."""
+        return {name.replace("_", "-"): value for name, value in asdict(self).items()}
+
+
+def parse_bool(value: str) -> bool:
+    """argparse type for boolean flags; SageMaker serialises booleans as `true`/`false`."""
+    if value.lower() in {"1", "true", "yes"}:
+        return True
+    if value.lower() in {"0", "false", "no"}:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def add_hyperparameter_arguments(parser: argparse.ArgumentParser) -> None:
+    """One typed `--flag` per Hyperparameters field, defaulting to the dataclass: the CLI of train and launch."""
+    for f in fields(Hyperparameters):
+        kind = parse_bool if f.type in (bool, "bool") else {"int": int, "float": float}.get(str(f.type), str)
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=f.default)
+
+
+def hyperparameters_from_args(args: argparse.Namespace) -> Hyperparameters:
+    return Hyperparameters(**{f.name: getattr(args, f.name) for f in fields(Hyperparameters)})

@@ -38,21 +38,21 @@ from model.encoders import EncoderUnavailable, resolve_encoder
 from model.labels import LabelMap
 from model.predict import predict_proba
 from training_jobs.baseline import baseline_metrics
-from training_jobs.config import REPO_ROOT, Hyperparameters, default_data_dir, default_model_dir
+from training_jobs.config import (
+    REPO_ROOT,
+    Hyperparameters,
+    add_hyperparameter_arguments,
+    default_data_dir,
+    default_model_dir,
+    hyperparameters_from_args,
+)
 from training_jobs.data import DataError, Example, Splits, category_counts, load_splits
+from training_jobs.distributed import init_distributed
 from training_jobs.evaluate import evaluate_probabilities, format_report, plot_confusion
 
 log = logging.getLogger("training_jobs.train")
 MAX_LENGTH_QUANTILE = 99.9
 MAX_LENGTH_CAP = 128
-
-
-def _bool(value: str) -> bool:
-    if value.lower() in {"1", "true", "yes"}:
-        return True
-    if value.lower() in {"0", "false", "no"}:
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -68,9 +68,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output-data-dir", type=Path, default=env.get("SM_OUTPUT_DATA_DIR"),
                         help="also copy metrics and plots here")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N training rows (smoke runs)")
-    for f in dataclasses.fields(Hyperparameters):
-        kind = _bool if f.type in (bool, "bool") else {"int": int, "float": float}.get(str(f.type), str)
-        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=f.default)
+    add_hyperparameter_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -171,11 +169,16 @@ def _encode(tokenizer: PreTrainedTokenizerBase, examples: Sequence[Example], max
     return tokenizer([ex.title for ex in examples], truncation=True, max_length=max_length)["input_ids"]
 
 
-def train(args: argparse.Namespace) -> dict[str, Any]:
-    """Train, keep the best epoch by validation macro-F1, evaluate, and write the model folder."""
-    hp = Hyperparameters(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Hyperparameters)})
+def train(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Train, keep the best epoch by validation macro-F1, evaluate, and write the model folder.
+
+    Under torchrun every rank trains on its share of the batches; rank 0 alone validates, writes and
+    returns the result, the other ranks return None.
+    """
+    hp = hyperparameters_from_args(args)
     seed_everything(hp.seed)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    ddp = init_distributed()
+    device = ddp.device
     use_amp = device.type == "cuda"
     labels = LabelMap.default()
     splits = _with_test_override(load_splits(args.data, hp.seed, args.extra_data), args.test_data)
@@ -192,9 +195,10 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     if hp.freeze_embeddings:
         model.encoder.get_input_embeddings().weight.requires_grad_(False)
     optimizer = build_optimizer(model, hp)
+    replica = ddp.wrap(model)
     train_ids = _encode(tokenizer, splits.train, max_length)
     targets = torch.tensor([labels.index_of_category(ex.category) for ex in splits.train])
-    steps_per_epoch = math.ceil(len(train_ids) / hp.train_batch_size)
+    steps_per_epoch = math.ceil(len(train_ids) / hp.train_batch_size) // ddp.world_size
     total_steps = steps_per_epoch * hp.epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, int(hp.warmup_ratio * total_steps), total_steps)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -208,11 +212,11 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     for epoch in tqdm(range(1, hp.epochs + 1), desc="epochs", unit="epoch"):
         model.train()
         epoch_loss = 0.0
-        batches = training_batches([len(ids) for ids in train_ids], hp.train_batch_size, rng)
+        batches = ddp.shard(training_batches([len(ids) for ids in train_ids], hp.train_batch_size, rng))
         for batch in tqdm(batches, desc=f"epoch {epoch}", unit="step", leave=False):
             padded = tokenizer.pad({"input_ids": [train_ids[i] for i in batch]}, return_tensors="pt")
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                logits = model(padded["input_ids"].to(device), padded["attention_mask"].to(device))
+                logits = replica(padded["input_ids"].to(device), padded["attention_mask"].to(device))
                 loss = loss_fn(logits.float(), targets[batch].to(device))
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -223,10 +227,12 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             scheduler.step()
             step_losses.append(loss.item())
             epoch_loss += loss.item() * len(batch)
+        if not ddp.is_main:
+            continue
         valid = evaluate_probabilities(
             predict_proba(model, tokenizer, [ex.title for ex in splits.valid], max_length, hp.eval_batch_size, device),
             splits.valid, labels)
-        history.append({"epoch": epoch, "train_loss": epoch_loss / len(train_ids),
+        history.append({"epoch": epoch, "train_loss": epoch_loss / sum(map(len, batches)),
                         "valid_accuracy": valid["accuracy"], "valid_macro_f1": valid["macro_f1"]})
         log.info("epoch %d/%d: train loss %.4f, valid accuracy %.4f, valid macro-F1 %.4f",
                  epoch, hp.epochs, history[-1]["train_loss"], valid["accuracy"], valid["macro_f1"])
@@ -234,6 +240,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             best_f1 = valid["macro_f1"]
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     train_seconds = time.monotonic() - started
+    ddp.close()
+    if not ddp.is_main:
+        return None
 
     model.load_state_dict(best_state)
     model.to("cpu").eval()
@@ -262,6 +271,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         "metrics": {n: {k: metrics[n][k] for k in ("accuracy", "macro_f1", "n")} for n in ("valid", "test")},
         "train_seconds": round(train_seconds, 1),
         "device": str(device),
+        "world_size": ddp.world_size,
         "git_commit": _git_commit(),
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "runtimes": {"torch": [WEIGHTS_FILE]},
@@ -297,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DataError, EncoderUnavailable) as exc:
         log.error("%s", exc)
         return 2
+    if result is None:  # a non-zero torchrun rank: rank 0 reports
+        return 0
     metrics = result["metrics"]
     print(format_report(metrics["test"], f"test split · model {result['metadata']['model_version']}"))
     base = metrics["baseline_tfidf_logreg"]["test"]
