@@ -1,0 +1,45 @@
+"""The news classifier's HTTP API: routes only; the logic lives in `chalicelib/` (see openapi.yaml)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Chalice
+from chalicelib import classification, transactions, validation
+from chalicelib.config import api_key_required, configuration_status
+from chalicelib.middleware import observe_and_shape_errors
+
+app = Chalice(app_name="news-classifier-api")
+app.register_middleware(observe_and_shape_errors, "http")
+KEYED = api_key_required()  # every route but /health
+
+
+@app.route("/classify", methods=["POST"], api_key_required=KEYED)
+def classify() -> dict[str, Any]:
+    request = app.current_request
+    headline = validation.classify_request(validation.json_object(request.raw_body))
+    return classification.classify([headline], validation.run_id(request.headers))[0]
+
+
+@app.route("/classify/batch", methods=["POST"], api_key_required=KEYED)
+def classify_batch() -> dict[str, Any]:
+    request = app.current_request
+    headlines = validation.batch_request(validation.json_object(request.raw_body))
+    return {"results": classification.classify(headlines, validation.run_id(request.headers))}
+
+
+@app.route("/transactions/{request_id}", methods=["GET"], api_key_required=KEYED)
+def get_transaction(request_id: str) -> dict[str, Any]:
+    return transactions.find(validation.request_id(request_id)).to_simple_dict()
+
+
+@app.route("/transactions/{request_id}/feedback", methods=["POST"], api_key_required=KEYED)
+def give_feedback(request_id: str) -> dict[str, Any]:
+    request_id = validation.request_id(request_id)
+    label = validation.feedback_request(validation.json_object(app.current_request.raw_body))
+    return transactions.record_feedback(request_id, label).to_simple_dict()
+
+
+@app.route("/health", methods=["GET"])
+def health() -> dict[str, object]:
+    return configuration_status()

@@ -1,0 +1,46 @@
+"""Classify headlines: one model call, one stored transaction per headline (also when the call fails)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from chalicelib import model_client, telemetry, transactions
+from chalicelib.config import model_settings
+from chalicelib.model_client import ModelCallError
+from chalicelib.transactions import Outcome
+
+
+def classify(headlines: Sequence[str], run_id: str | None) -> list[dict[str, Any]]:
+    """Results in input order; a failed model call stores error transactions, then raises its ApiError."""
+    started = time.perf_counter()
+    created_at = dt.datetime.now(dt.UTC)
+    request_ids = [transactions.new_request_id() for _ in headlines]
+    telemetry.bind_request_ids(request_ids)
+    endpoint_name = model_settings().endpoint_name
+    try:
+        answer = model_client.classify(list(headlines))
+    except ModelCallError as error:
+        failed = [Outcome(rid, headline, _ms_since(started), error_code=error.code)
+                  for rid, headline in zip(request_ids, headlines, strict=True)]
+        transactions.save([transactions.build_record(o, created_at, endpoint_name, run_id) for o in failed])
+        raise
+    latency_ms = _ms_since(started)
+    telemetry.record_model_call(answer.latency_ms, [p.label for p in answer.predictions],
+                                [p.top_score for p in answer.predictions])
+    outcomes = [Outcome(rid, headline, latency_ms, p.label, p.scores, answer.model_version, answer.variant,
+                        answer.latency_ms)
+                for rid, headline, p in zip(request_ids, headlines, answer.predictions, strict=True)]
+    transactions.save([transactions.build_record(o, created_at, endpoint_name, run_id) for o in outcomes])
+    return [_result(o) for o in outcomes]
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def _result(outcome: Outcome) -> dict[str, Any]:
+    return {"request_id": outcome.request_id, "label": outcome.label, "scores": outcome.scores,
+            "model_version": outcome.model_version, "latency_ms": round(outcome.latency_ms, 3)}

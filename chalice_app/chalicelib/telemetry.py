@@ -1,0 +1,109 @@
+"""CloudWatch telemetry: Powertools JSON logs and Embedded Metric Format metrics, one request at a time.
+
+Each request gets its own EMF provider (Powertools' `Metrics` shares state across instances, and `chalice
+local` serves requests on several threads). Metrics with a per-value dimension (errors by code, predictions
+by label) need one EMF document per value, as EMF allows one dimension set per metric. Metrics print to
+stdout, which Lambda ships to CloudWatch; `POWERTOOLS_METRICS_DISABLED=true` turns them off (`make local`
+does by default). Client IP addresses are never logged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+
+from chalicelib.config import SERVICE_NAME, metrics_namespace
+
+logger = Logger(service=SERVICE_NAME)
+
+
+@dataclass
+class _RequestMetrics:
+    route: str
+    started: float = field(default_factory=time.perf_counter)
+    model_latency_ms: float | None = None
+    predictions: Counter[str] = field(default_factory=Counter)
+    top_scores: list[float] = field(default_factory=list)
+    unsaved: int = 0
+
+
+_current: ContextVar[_RequestMetrics | None] = ContextVar("request_metrics", default=None)
+
+
+def start_request(route: str, correlation_id: str | None) -> None:
+    _current.set(_RequestMetrics(route))
+    logger.thread_safe_append_keys(correlation_id=correlation_id, route=route)
+
+
+def bind_request_ids(request_ids: Sequence[str]) -> None:
+    """Put the transaction id(s) on every later log line of this request."""
+    if len(request_ids) == 1:
+        logger.thread_safe_append_keys(request_id=request_ids[0])
+    else:
+        logger.thread_safe_append_keys(request_ids=list(request_ids))
+
+
+def record_model_call(latency_ms: float, labels: Sequence[str], top_scores: Sequence[float]) -> None:
+    current = _current.get()
+    if current is not None:
+        current.model_latency_ms = latency_ms
+        current.predictions.update(labels)
+        current.top_scores.extend(top_scores)
+
+
+def record_unsaved(count: int) -> None:
+    current = _current.get()
+    if current is not None:
+        current.unsaved += count
+
+
+def finish_request(method: str, status: int, error_code: str | None) -> None:
+    """Log one line about the request and flush its metrics."""
+    current = _current.get()
+    if current is None:
+        return
+    latency_ms = (time.perf_counter() - current.started) * 1000
+    fields = {"method": method, "status": status, "latency_ms": round(latency_ms, 2)}
+    if error_code:
+        fields["error_code"] = error_code
+    (logger.warning if status >= 500 else logger.info)("request", extra=fields)
+    _flush(current, latency_ms, error_code)
+    _current.set(None)
+    logger.thread_safe_clear_keys()
+
+
+def _provider(route: str) -> AmazonCloudWatchEMFProvider:
+    provider = AmazonCloudWatchEMFProvider(namespace=metrics_namespace(), service=SERVICE_NAME)
+    provider.add_dimension(name="route", value=route)
+    return provider
+
+
+def _flush(current: _RequestMetrics, latency_ms: float, error_code: str | None) -> None:
+    metrics = _provider(current.route)
+    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=latency_ms)
+    if current.model_latency_ms is not None:
+        metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=current.model_latency_ms)
+    for score in current.top_scores:
+        metrics.add_metric(name="TopScore", unit=MetricUnit.NoUnit, value=score)
+    if current.unsaved:
+        metrics.add_metric(name="UnsavedTransactions", unit=MetricUnit.Count, value=current.unsaved)
+    metrics.flush_metrics()
+    if error_code:
+        _flush_dimensioned(current.route, "Errors", "code", error_code, 1)
+    for label, count in current.predictions.items():
+        _flush_dimensioned(current.route, "Predictions", "label", label, count)
+
+
+def _flush_dimensioned(route: str, name: str, dimension: str, value: str, count: int) -> None:
+    metrics = _provider(route)
+    metrics.add_dimension(name=dimension, value=value)
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)
+    metrics.flush_metrics()

@@ -1,0 +1,243 @@
+"""The transaction log: one DynamoDB item per classified headline, written with PynamoDB.
+
+Writes are conditional (an id is never overwritten) and retried by botocore (standard mode, TABLE_MAX_RETRIES).
+When the table stays unavailable the API still answers: each record goes to the log as one
+`transaction_unsaved` event carrying the whole item, and `manage.py replay-unsaved` writes it back later,
+so no transaction is lost silently. The `day-created_at-index` lets monitoring jobs Query a time window.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.attributes import MapAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.connection import Connection
+from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
+from pynamodb.exceptions import PutError, PynamoDBException, UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from chalicelib import telemetry
+from chalicelib.config import TableSettings, table_settings
+from chalicelib.errors import RETRY_AFTER_UNAVAILABLE, ApiError, bad_request, not_found
+
+OK, ERROR = "ok", "error"
+UNSAVED_EVENT = "transaction_unsaved"
+DAY_INDEX = "day-created_at-index"
+
+
+class DayIndex(GlobalSecondaryIndex["TransactionRecord"]):
+    """Transactions of one UTC day in time order: a monitoring window is a Query, never a Scan."""
+
+    class Meta:
+        index_name = DAY_INDEX
+        projection = AllProjection()
+
+    day = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class TransactionRecord(Model):
+    """One classified headline: what was asked, what the model answered, and later the true label."""
+
+    class Meta:
+        table_name = "unbound"  # set from TABLE_NAME by `transaction_model()` before any call
+        billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+    request_id = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute()
+    day = UnicodeAttribute()
+    headline = UnicodeAttribute()
+    status = UnicodeAttribute()  # ok | error
+    error_code = UnicodeAttribute(null=True)
+    label = UnicodeAttribute(null=True)
+    scores = MapAttribute[str, float](null=True)  # label name -> probability, as the model answered
+    model_version = UnicodeAttribute(null=True)
+    endpoint_name = UnicodeAttribute(null=True)
+    variant = UnicodeAttribute(null=True)
+    latency_ms = NumberAttribute()
+    model_latency_ms = NumberAttribute(null=True)
+    run_id = UnicodeAttribute(null=True)
+    feedback_label = UnicodeAttribute(null=True)
+    feedback_at = UTCDateTimeAttribute(null=True)
+    expires_at = TTLAttribute()
+
+    day_index = DayIndex()
+
+
+class TableUnavailable(ApiError):
+    """The table cannot be read or written (missing, unreachable, not configured): a 503 to retry later."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(503, "table_unavailable", f"the transaction table is not available ({reason})",
+                         RETRY_AFTER_UNAVAILABLE)
+
+
+@dataclass(frozen=True)
+class _Binding:
+    settings: TableSettings
+    connection: Connection  # for TransactWriteItems, which PynamoDB runs on a plain connection
+
+
+_binding: _Binding | None = None
+_binding_lock = threading.Lock()
+
+
+def _bind() -> _Binding:
+    """Point the model at the configured table; a change of settings gets fresh connections."""
+    global _binding
+    settings = table_settings()
+    if settings.table_name is None:
+        raise TableUnavailable("TABLE_NAME is not configured")
+    with _binding_lock:
+        binding = _binding
+        if binding is None or binding.settings != settings:
+            binding = _binding = _Binding(settings, _rebind_model(settings))
+    return binding
+
+
+def _rebind_model(settings: TableSettings) -> Connection:
+    """Set the model's Meta from the settings; returns a plain connection with the same settings."""
+    meta = TransactionRecord.Meta
+    meta.table_name = settings.table_name
+    meta.region = settings.region
+    meta.host = settings.endpoint_url
+    meta.connect_timeout_seconds = settings.connect_timeout
+    meta.read_timeout_seconds = settings.read_timeout
+    meta.max_retry_attempts = settings.max_retries
+    TransactionRecord._connection = None  # PynamoDB caches one connection per model class: rebuild it from Meta
+    return Connection(region=settings.region, host=settings.endpoint_url,
+                      connect_timeout_seconds=settings.connect_timeout, read_timeout_seconds=settings.read_timeout,
+                      max_retry_attempts=settings.max_retries)
+
+
+def transaction_model() -> type[TransactionRecord]:
+    """The PynamoDB model, bound to the table the current settings name."""
+    _bind()
+    return TransactionRecord
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the API learned about one headline, ready to be stored."""
+
+    request_id: str
+    headline: str
+    latency_ms: float
+    label: str | None = None
+    scores: dict[str, float] | None = None
+    model_version: str | None = None
+    variant: str | None = None
+    model_latency_ms: float | None = None
+    error_code: str | None = None
+
+
+def build_record(outcome: Outcome, created_at: dt.datetime, endpoint_name: str | None,
+                 run_id: str | None) -> TransactionRecord:
+    """An unsaved item; building needs no table, so it works even when the table is down."""
+    ttl_days = table_settings().ttl_days
+    return TransactionRecord(
+        request_id=outcome.request_id, created_at=created_at, day=created_at.strftime("%Y-%m-%d"),
+        headline=outcome.headline, status=ERROR if outcome.error_code else OK, error_code=outcome.error_code,
+        label=outcome.label, scores=outcome.scores, model_version=outcome.model_version,
+        endpoint_name=endpoint_name, variant=outcome.variant, latency_ms=round(outcome.latency_ms, 3),
+        model_latency_ms=None if outcome.model_latency_ms is None else round(outcome.model_latency_ms, 3),
+        run_id=run_id, expires_at=created_at + dt.timedelta(days=ttl_days),
+    )
+
+
+def save(records: Sequence[TransactionRecord]) -> bool:
+    """Write the records (all or none); on failure log each as `transaction_unsaved` and return False."""
+    try:
+        binding = _bind()
+        if len(records) == 1:
+            records[0].save(condition=TransactionRecord.request_id.does_not_exist())
+        else:  # a batch (at most 64 headlines) is one TransactWriteItems call: one round trip, all or none
+            with TransactWrite(connection=binding.connection) as transaction:
+                for record in records:
+                    transaction.save(record, condition=TransactionRecord.request_id.does_not_exist())
+    except (PynamoDBException, TableUnavailable) as exc:
+        for record in records:
+            telemetry.logger.error(UNSAVED_EVENT, extra={"record": record.to_simple_dict(), "reason": _reason(exc)})
+        telemetry.record_unsaved(len(records))
+        return False
+    return True
+
+
+def _reason(exc: Exception) -> str:
+    cause = getattr(exc, "cause_response_code", None)
+    return f"{type(exc).__name__}: {cause}" if cause else f"{type(exc).__name__}: {exc}"
+
+
+def find(request_id: str) -> TransactionRecord:
+    telemetry.bind_request_ids([request_id])
+    model = transaction_model()
+    try:
+        return model.get(request_id, consistent_read=True)
+    except model.DoesNotExist as exc:
+        raise not_found(f"no transaction {request_id!r}") from exc
+    except PynamoDBException as exc:
+        raise TableUnavailable(_reason(exc)) from exc
+
+
+def record_feedback(request_id: str, label: str) -> TransactionRecord:
+    """Store the true label; it must be one of the labels the model scored on that very transaction."""
+    record = find(request_id)
+    known = sorted(record.scores.as_dict() if record.scores is not None else {})
+    if not known:
+        raise ApiError(409, "no_prediction", f"transaction {request_id!r} failed ({record.error_code}); "
+                                             "there is no prediction to give feedback on")
+    if label not in known:
+        raise bad_request(f"unknown label {label!r}; this transaction's labels are {', '.join(known)}",
+                          code="unknown_label")
+    model = type(record)
+    try:
+        record.update(actions=[model.feedback_label.set(label), model.feedback_at.set(dt.datetime.now(dt.UTC))],
+                      condition=model.request_id.exists())
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise not_found(f"no transaction {request_id!r}") from exc
+        raise TableUnavailable(_reason(exc)) from exc
+    return record
+
+
+def create_table() -> bool:
+    """Create the table (on-demand billing, TTL on `expires_at`, the day index) unless it exists."""
+    model = transaction_model()
+    if model.exists():
+        return False
+    model.create_table(wait=True)
+    return True
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    written: int
+    already_present: int
+
+
+def replay(items: Iterable[dict[str, Any]]) -> ReplayReport:
+    """Write records from `transaction_unsaved` events; ids already in the table are left untouched."""
+    model = transaction_model()
+    written = present = 0
+    for item in items:
+        record = model()
+        record.from_simple_dict(item)
+        try:
+            record.save(condition=model.request_id.does_not_exist())
+            written += 1
+        except PutError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            present += 1
+    return ReplayReport(written, present)

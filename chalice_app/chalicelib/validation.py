@@ -1,0 +1,121 @@
+"""Request parsing with one clear 4xx per way a request can be wrong; nothing here can raise a 500.
+
+The body is decoded from the raw bytes (never Chalice's `json_body`), so invalid UTF-8 and invalid JSON
+get our error shape. Limits are documented in `openapi.yaml`; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from chalicelib.errors import bad_request, not_found, too_large
+
+MAX_HEADLINE_CHARS = 1000
+MAX_BATCH_HEADLINES = 64
+MAX_LABEL_CHARS = 100
+RUN_ID_HEADER = "x-run-id"
+_RUN_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def json_object(raw: bytes | str | None) -> dict[str, Any]:
+    """The body as a JSON object; empty bodies, bad UTF-8, bad JSON and non-objects are 400s."""
+    if not raw:
+        raise bad_request("the request body is empty; send a JSON object", code="invalid_json")
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        raise bad_request(f"the request body is not valid UTF-8 ({exc.reason} at byte {exc.start})",
+                          code="invalid_json") from exc
+    try:
+        body = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise bad_request(f"the request body is not valid JSON: {exc}", code="invalid_json") from exc
+    except RecursionError as exc:
+        raise bad_request("the request body nests too deeply", code="invalid_json") from exc
+    if not isinstance(body, dict):
+        raise bad_request(f"the request body must be a JSON object, not {_json_type(body)}")
+    return body
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+def _exact_fields(body: Mapping[str, Any], expected: str, where: str = "the request body") -> Any:
+    """The one field a body may hold; missing or extra fields are 400s (typos must not pass silently)."""
+    extra = sorted(set(body) - {expected})
+    if extra:
+        raise bad_request(f"{where} has unknown field(s) {', '.join(map(repr, extra))}; expected only {expected!r}")
+    if expected not in body:
+        raise bad_request(f"{where} has no {expected!r} field")
+    return body[expected]
+
+
+def headline(value: Any, where: str = "'headline'") -> str:
+    if not isinstance(value, str):
+        raise bad_request(f"{where} must be a string, not {_json_type(value)}")
+    if not value.strip():
+        raise bad_request(f"{where} is empty")
+    if len(value) > MAX_HEADLINE_CHARS:
+        raise too_large(f"{where} has {len(value)} characters; the limit is {MAX_HEADLINE_CHARS}")
+    return value
+
+
+def classify_request(body: dict[str, Any]) -> str:
+    """`{"headline": ...}`, or the original project's `{"query": {"headline": ...}}`."""
+    if "query" in body:
+        query = _exact_fields(body, "query")
+        if not isinstance(query, dict):
+            raise bad_request(f"'query' must be an object, not {_json_type(query)}")
+        return headline(_exact_fields(query, "headline", where="'query'"))
+    return headline(_exact_fields(body, "headline"))
+
+
+def batch_request(body: dict[str, Any]) -> list[str]:
+    headlines = _exact_fields(body, "headlines")
+    if not isinstance(headlines, list):
+        raise bad_request(f"'headlines' must be an array, not {_json_type(headlines)}")
+    if not headlines:
+        raise bad_request("'headlines' is empty; send 1 to 64 headlines")
+    if len(headlines) > MAX_BATCH_HEADLINES:
+        raise too_large(f"'headlines' has {len(headlines)} items; the limit is {MAX_BATCH_HEADLINES}")
+    return [headline(value, where=f"'headlines'[{i}]") for i, value in enumerate(headlines)]
+
+
+def feedback_request(body: dict[str, Any]) -> str:
+    label = _exact_fields(body, "label")
+    if not isinstance(label, str) or not label.strip():
+        raise bad_request("'label' must be a non-empty string")
+    if len(label) > MAX_LABEL_CHARS:
+        raise too_large(f"'label' has {len(label)} characters; the limit is {MAX_LABEL_CHARS}")
+    return label
+
+
+def request_id(value: str) -> str:
+    """Ids are canonical UUIDs; anything else cannot exist, so it is a 404 without a table read."""
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError as exc:
+        raise not_found(f"no transaction {value[:80]!r}") from exc
+    if str(parsed) != value:
+        raise not_found(f"no transaction {value[:80]!r}")
+    return value
+
+
+def run_id(headers: Mapping[str, str]) -> str | None:
+    """The optional load-test run a request belongs to (reconciliation counts records per run)."""
+    value = headers.get(RUN_ID_HEADER)
+    if value is None:
+        return None
+    if not _RUN_ID.fullmatch(value):
+        raise bad_request("X-Run-Id must be 1-64 characters of A-Z a-z 0-9 . _ : -")
+    return value

@@ -1,0 +1,343 @@
+"""`make local`: the whole stack offline in one command.
+
+    python chalice_app/local_stack.py [--model-dir artifacts/model] [--api-port 8000] [--endpoint-port 8080]
+                                      [--dynamodb-port 8001] [--runtime auto] [--state-dir artifacts/local]
+
+Starts moto's DynamoDB-compatible server (and creates the table), the local SageMaker-compatible endpoint
+serving the model (`python -m model.serve`) and `chalice local --stage local`, all on 127.0.0.1, wired with
+the variables the AWS SDK reads on AWS too (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME).
+Trains the embedded default model first if the model folder has none. Ctrl-C or SIGTERM stops all of them
+(each runs in its own process group, so their children go too); a second instance on the same state
+directory says so and exits. The local table lives in memory: it is empty at every start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chalicelib import transactions
+from pynamodb.exceptions import PynamoDBException
+from stages import CHALICE_DIR, stage_environment
+
+REPO_ROOT = CHALICE_DIR.parent
+CHALICE_BIN = Path(sys.executable).with_name("chalice")
+STAGE = "local"
+STATE_FILE = "local_stack.json"
+LOCK_FILE = "local_stack.lock"
+STARTUP_TIMEOUT_S = 180.0
+STOP_GRACE_S = 10.0
+# The local stack must never reach AWS: every AWS_* variable of the caller is dropped and these are used.
+FAKE_AWS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1"}
+EXAMPLE_HEADLINE = "Fed raises interest rates as inflation stays high"
+
+
+class StackError(RuntimeError):
+    """A reason the stack cannot run, worded for the person at the terminal."""
+
+
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM: stop everything."""
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    model_dir: Path
+    runtime: str
+    host: str
+    api_port: int
+    endpoint_port: int
+    dynamodb_port: int
+    state_dir: Path
+
+    def url(self, port: int) -> str:
+        return f"http://{self.host}:{port}"
+
+
+@dataclass
+class Service:
+    name: str
+    process: subprocess.Popen
+    log_path: Path | None  # None: the service writes to this terminal
+
+
+def stack_environment(config: StackConfig) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    env.update(FAKE_AWS, PYTHONUNBUFFERED="1",
+               AWS_ENDPOINT_URL_DYNAMODB=config.url(config.dynamodb_port),
+               AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=config.url(config.endpoint_port))
+    env.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # EMF lines would drown the API's logs
+    return env
+
+
+@contextmanager
+def single_instance(state_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the state directory for the life of the stack."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with open(state_dir / LOCK_FILE, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StackError(_already_running_message(state_dir)) from None
+        try:
+            yield
+        finally:
+            (state_dir / STATE_FILE).unlink(missing_ok=True)
+
+
+def _already_running_message(state_dir: Path) -> str:
+    try:
+        state = json.loads((state_dir / STATE_FILE).read_text())
+        where = f" (pid {state['pid']}, API at {state['api_url']})"
+    except (OSError, ValueError, KeyError):
+        where = " (still starting)"
+    return (f"make local is already running{where}. Stop it with Ctrl-C in its terminal, or start a second "
+            f"stack with other ports and its own state directory (API_PORT=... ENDPOINT_PORT=... "
+            f"DYNAMODB_PORT=... LOCAL_STATE_DIR=...).")
+
+
+def check_ports_free(config: StackConfig) -> None:
+    ports = {"API_PORT": config.api_port, "ENDPOINT_PORT": config.endpoint_port,
+             "DYNAMODB_PORT": config.dynamodb_port}
+    if len(set(ports.values())) < len(ports):
+        raise StackError(f"the three ports must differ: {ports}")
+    for variable, port in ports.items():
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((config.host, port))
+            except OSError:
+                raise StackError(f"port {port} on {config.host} is in use by another program; "
+                                 f"choose another with {variable}=...") from None
+
+
+def ensure_model(model_dir: Path) -> None:
+    """Train the embedded default model, as `make train` does, when the folder holds no trained model."""
+    if (model_dir / "training.json").is_file():
+        return
+    print(f"No trained model in {model_dir}: training the embedded default model first (make train).", flush=True)
+    command = [sys.executable, "-m", "training_jobs.train", "--base-model", "embedded", "--model-dir", str(model_dir)]
+    if subprocess.run(command, cwd=REPO_ROOT).returncode != 0:
+        raise StackError(f"training failed; run `make train MODEL_DIR={model_dir}` to see why")
+
+
+def wait_until_ready(service: Service, url: str, deadline: float) -> None:
+    """Poll `url` until it answers 200; fail early, showing the service's log, if the process dies."""
+    while time.monotonic() < deadline:
+        if service.process.poll() is not None:
+            raise StackError(f"{service.name} exited with code {service.process.returncode}{_log_tail(service)}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise StackError(f"{service.name} did not become ready at {url} within {STARTUP_TIMEOUT_S:g} s{_log_tail(service)}")
+
+
+def _log_tail(service: Service) -> str:
+    if service.log_path is None or not service.log_path.is_file():
+        return ""
+    return f"; the end of {service.log_path}:\n" + service.log_path.read_text(errors="replace")[-3000:]
+
+
+class Stack:
+    """The three services, started together and stopped together."""
+
+    def __init__(self, config: StackConfig, signals: StopSignals) -> None:
+        self.config = config
+        self.env = stack_environment(config)
+        self.signals = signals
+        self.services: list[Service] = []
+
+    def _spawn(self, name: str, command: list[str], cwd: Path, log_name: str | None) -> Service:
+        """Start a process in its own group and register it before any signal can interrupt (no orphans)."""
+        log_path = self.config.state_dir / log_name if log_name else None
+        with self.signals.deferred(), open(log_path, "wb") if log_path else nullcontext() as output:
+            process = subprocess.Popen(command, cwd=cwd, env=self.env, stdout=output,
+                                       stderr=subprocess.STDOUT if output else None, start_new_session=True)
+            service = Service(name, process, log_path)
+            self.services.append(service)
+        return service
+
+    def start(self) -> None:
+        """Start all three at once (the model loads while moto starts), then wait for each in turn."""
+        config = self.config
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        dynamodb = self._spawn("DynamoDB (moto)", [sys.executable, "-m", "moto.server", "-H", config.host,
+                                                   "-p", str(config.dynamodb_port)], REPO_ROOT, "dynamodb.log")
+        endpoint = self._spawn("model endpoint", [sys.executable, "-m", "model.serve", "--host", config.host,
+                                                  "--port", str(config.endpoint_port), "--model-dir",
+                                                  str(config.model_dir.resolve()), "--runtime", config.runtime],
+                               REPO_ROOT, "endpoint.log")
+        api = self._spawn("chalice local", [str(CHALICE_BIN), "local", "--stage", STAGE, "--host", config.host,
+                                            "--port", str(config.api_port), "--no-autoreload"], CHALICE_DIR, None)
+        wait_until_ready(dynamodb, f"{config.url(config.dynamodb_port)}/moto-api/", deadline)
+        create_table(self.env)
+        wait_until_ready(endpoint, f"{config.url(config.endpoint_port)}/ping", deadline)
+        wait_until_ready(api, f"{config.url(config.api_port)}/health", deadline)
+
+    def watch(self) -> None:
+        """Block until a signal arrives; a service that dies stops the stack with its reason."""
+        while True:
+            for service in self.services:
+                if service.process.poll() is not None:
+                    raise StackError(f"{service.name} stopped unexpectedly with code "
+                                     f"{service.process.returncode}{_log_tail(service)}")
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        """SIGTERM every process group, newest first; SIGKILL what is still there after the grace period."""
+        for service in reversed(self.services):
+            _signal_group(service.process, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for service in reversed(self.services):
+            try:
+                service.process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(f"{service.name} ignored SIGTERM for {STOP_GRACE_S:g} s: killed", flush=True)
+            _signal_group(service.process, signal.SIGKILL)  # whatever the service left behind in its group
+            service.process.wait()
+
+    def state(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "api_url": self.config.url(self.config.api_port),
+                "endpoint_url": self.config.url(self.config.endpoint_port),
+                "dynamodb_url": self.config.url(self.config.dynamodb_port),
+                "process_groups": {s.name: s.process.pid for s in self.services}}
+
+
+class StopSignals:
+    """SIGINT and SIGTERM raise `Interrupted`, except while a child is being registered or the stack stops.
+
+    Deferring in Python rather than blocking the signals keeps children free of an inherited signal mask
+    (a blocked SIGTERM would make them unstoppable but by SIGKILL).
+    """
+
+    def __init__(self) -> None:
+        self._deferring = False
+        self._pending: str | None = None
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if self._deferring:
+            self._pending = self._pending or name
+            return
+        raise Interrupted(name)
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Hold the signals during the block; one that arrived is raised when it ends."""
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = False
+            if self._pending:
+                raise Interrupted(self._pending)
+
+    def ignore_from_now_on(self) -> None:
+        """While stopping: a second Ctrl-C must not cut the clean-up short."""
+        self._deferring = True
+
+
+def _signal_group(process: subprocess.Popen, sig: signal.Signals) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+
+
+def create_table(env: Mapping[str, str]) -> None:
+    """Create the stage's table on moto with the API's own code, in the environment the API will see."""
+    os.environ.update({**env, **stage_environment(STAGE)})
+    try:
+        transactions.create_table()
+    except PynamoDBException as exc:
+        raise StackError(f"could not create the table on moto: {exc}") from exc
+
+
+def banner(config: StackConfig) -> str:
+    api, table = config.url(config.api_port), stage_environment(STAGE).get("TABLE_NAME")
+    body = json.dumps({"headline": EXAMPLE_HEADLINE})
+    return "\n".join([
+        "",
+        f"Local stack ready (model {config.model_dir}, runtime {config.runtime}):",
+        f"  API        {api}  chalice local --stage {STAGE}; its logs follow here",
+        f"  endpoint   {config.url(config.endpoint_port)}  log {config.state_dir / 'endpoint.log'}",
+        f"  DynamoDB   {config.url(config.dynamodb_port)}  table {table} in moto (in memory), "
+        f"log {config.state_dir / 'dynamodb.log'}",
+        "Try:",
+        f"  curl -s -X POST {api}/classify -H 'Content-Type: application/json' -d '{body}'",
+        f"  curl -s {api}/transactions/<request_id from the answer>",
+        "Ctrl-C stops everything.",
+        "",
+    ])
+
+
+def run(config: StackConfig) -> int:
+    signals = StopSignals()
+    signals.install()
+    stack = Stack(config, signals)
+    try:
+        with single_instance(config.state_dir):
+            check_ports_free(config)
+            ensure_model(config.model_dir)
+            try:
+                stack.start()
+                (config.state_dir / STATE_FILE).write_text(json.dumps(stack.state(), indent=2))
+                print(banner(config), flush=True)
+                stack.watch()
+            finally:
+                signals.ignore_from_now_on()
+                if stack.services:
+                    print("\nStopping the local stack...", flush=True)
+                stack.stop()
+    except Interrupted:
+        return 0
+    except StackError as exc:
+        print(f"make local: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def parse_args(argv: list[str] | None = None) -> StackConfig:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", type=Path, default=REPO_ROOT / "artifacts" / "model")
+    parser.add_argument("--runtime", default="auto", help="model runtime: auto, torch, onnx or onnx-int8")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--api-port", type=int, default=8000)
+    parser.add_argument("--endpoint-port", type=int, default=8080)
+    parser.add_argument("--dynamodb-port", type=int, default=8001)
+    parser.add_argument("--state-dir", type=Path, default=REPO_ROOT / "artifacts" / "local",
+                        help="lock, state file and service logs (one stack per directory)")
+    args = parser.parse_args(argv)
+    return StackConfig(model_dir=args.model_dir, runtime=args.runtime, host=args.host, api_port=args.api_port,
+                       endpoint_port=args.endpoint_port, dynamodb_port=args.dynamodb_port, state_dir=args.state_dir)
+
+
+def main() -> None:
+    if not CHALICE_BIN.is_file():
+        sys.exit(f"make local: {CHALICE_BIN} is missing; run `make setup`")
+    sys.exit(run(parse_args()))
+
+
+if __name__ == "__main__":
+    main()

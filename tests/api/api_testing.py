@@ -1,0 +1,89 @@
+"""Helpers shared by the API tests: JSON requests through Chalice's test client, and checks against openapi.yaml."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalice.test import Client
+from openapi_schema_validator import OAS30Validator
+
+
+def post_json(client: Client, path: str, body: Any, headers: dict[str, str] | None = None) -> Any:
+    return client.http.post(path, body=json.dumps(body),
+                            headers={"Content-Type": "application/json", **(headers or {})})
+
+
+def body_of(response: Any) -> Any:
+    return json.loads(response.body)
+
+
+def _inline_refs(node: Any, spec: dict[str, Any]) -> Any:
+    """The schema with every local `$ref` replaced by its target (the document has no recursive schemas)."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            target: Any = spec
+            for part in node["$ref"].removeprefix("#/").split("/"):
+                target = target[part]
+            return _inline_refs(target, spec)
+        return {key: _inline_refs(value, spec) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline_refs(value, spec) for value in node]
+    return node
+
+
+def assert_documented(openapi: dict[str, Any], route: str, method: str, response: Any) -> None:
+    """The response's status is documented for the route and its JSON body matches the documented schema."""
+    documented = openapi["paths"][route][method.lower()]["responses"]
+    assert str(response.status_code) in documented, f"{response.status_code} not documented for {method} {route}"
+    entry = _inline_refs(documented[str(response.status_code)], openapi)
+    schema = entry["content"]["application/json"]["schema"]
+    OAS30Validator(schema).validate(body_of(response))
+    for header in entry.get("headers", {}):
+        assert header in response.headers or header.lower() in response.headers, f"{header} missing"
+
+
+@dataclass
+class LogCapture:
+    """The API's JSON log lines (Powertools Logger), parsed."""
+
+    buffer: io.StringIO
+
+    def events(self, message: str | None = None) -> list[dict[str, Any]]:
+        lines = [json.loads(line) for line in self.buffer.getvalue().splitlines() if line.strip()]
+        return [e for e in lines if message is None or e.get("message") == message]
+
+    def text(self) -> str:
+        return self.buffer.getvalue()
+
+
+@dataclass
+class Reply:
+    """What the fake endpoint answers: an AWS rest-json error when `error_type` is set."""
+
+    status: int = 200
+    error_type: str | None = None
+    body: bytes = b"{}"
+    delay_s: float = 0.0
+
+
+@dataclass
+class FakeEndpoint:
+    """A SageMaker Runtime imitation that misbehaves on purpose; counts the calls it receives."""
+
+    url: str
+    reply: Reply = field(default_factory=Reply)
+    calls: int = 0
+
+    def answer(self, reply: Reply) -> None:
+        self.reply = reply
+
+
+def unreachable_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens (the port was free a moment ago)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"

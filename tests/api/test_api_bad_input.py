@@ -1,0 +1,99 @@
+"""Every way a request can be wrong gets its documented 4xx in our error shape, before the model is called."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from api_testing import assert_documented, body_of
+from chalice.test import Client
+from chalicelib import transactions
+from chalicelib.validation import MAX_BATCH_HEADLINES, MAX_HEADLINE_CHARS
+
+JSON = {"Content-Type": "application/json"}
+TEN_KB = "x" * 10_000
+FEEDBACK = "/transactions/{request_id}/feedback"
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value).encode()
+
+
+# (case, route, body bytes, headers, status, code)
+BAD_REQUESTS = [
+    ("empty body", "/classify", b"", JSON, 400, "invalid_json"),
+    ("empty headline", "/classify", _json({"headline": ""}), JSON, 400, "invalid_request"),
+    ("whitespace headline", "/classify", _json({"headline": " \t\n "}), JSON, 400, "invalid_request"),
+    ("10 kB headline", "/classify", _json({"headline": TEN_KB}), JSON, 413, "too_large"),
+    ("headline one over the limit", "/classify", _json({"headline": "x" * (MAX_HEADLINE_CHARS + 1)}), JSON, 413,
+     "too_large"),
+    ("number headline", "/classify", _json({"headline": 42}), JSON, 400, "invalid_request"),
+    ("list headline", "/classify", _json({"headline": ["a", "b"]}), JSON, 400, "invalid_request"),
+    ("null headline", "/classify", _json({"headline": None}), JSON, 400, "invalid_request"),
+    ("missing headline", "/classify", _json({}), JSON, 400, "invalid_request"),
+    ("extra field", "/classify", _json({"headline": "Oil falls", "lang": "en"}), JSON, 400, "invalid_request"),
+    ("misspelt field", "/classify", _json({"headlines": "Oil falls"}), JSON, 400, "invalid_request"),
+    ("body is a list", "/classify", _json(["Oil falls"]), JSON, 400, "invalid_request"),
+    ("body is a string", "/classify", _json("Oil falls"), JSON, 400, "invalid_request"),
+    ("body is null", "/classify", b"null", JSON, 400, "invalid_request"),
+    ("invalid UTF-8", "/classify", b'{"headline": "caf\xe9 \xff"}', JSON, 400, "invalid_json"),
+    ("invalid JSON", "/classify", b'{"headline": "Oil falls"', JSON, 400, "invalid_json"),
+    ("NaN", "/classify", b'{"headline": NaN}', JSON, 400, "invalid_json"),
+    ("deeply nested", "/classify", b"[" * 100_000 + b"]" * 100_000, JSON, 400, "invalid_json"),
+    ("text/plain", "/classify", _json({"headline": "Oil falls"}), {"Content-Type": "text/plain"}, 415,
+     "unsupported_media_type"),
+    ("form encoded", "/classify", b"headline=Oil+falls", {"Content-Type": "application/x-www-form-urlencoded"}, 415,
+     "unsupported_media_type"),
+    ("binary type", "/classify", b"\x00\x01", {"Content-Type": "application/octet-stream"}, 415,
+     "unsupported_media_type"),
+    ("legacy query not an object", "/classify", _json({"query": "Oil falls"}), JSON, 400, "invalid_request"),
+    ("legacy query extra field", "/classify", _json({"query": {"headline": "Oil", "x": 1}}), JSON, 400,
+     "invalid_request"),
+    ("legacy and new fields", "/classify", _json({"query": {"headline": "Oil"}, "headline": "Oil"}), JSON, 400,
+     "invalid_request"),
+    ("bad run id", "/classify", _json({"headline": "Oil falls"}), {**JSON, "X-Run-Id": "a b"}, 400,
+     "invalid_request"),
+    ("batch of 0", "/classify/batch", _json({"headlines": []}), JSON, 400, "invalid_request"),
+    ("batch of 65", "/classify/batch", _json({"headlines": ["Oil falls"] * (MAX_BATCH_HEADLINES + 1)}), JSON, 413,
+     "too_large"),
+    ("batch not a list", "/classify/batch", _json({"headlines": "Oil falls"}), JSON, 400, "invalid_request"),
+    ("batch with a number", "/classify/batch", _json({"headlines": ["Oil falls", 7]}), JSON, 400,
+     "invalid_request"),
+    ("batch with an empty headline", "/classify/batch", _json({"headlines": ["Oil falls", ""]}), JSON, 400,
+     "invalid_request"),
+    ("batch with a 10 kB headline", "/classify/batch", _json({"headlines": [TEN_KB]}), JSON, 413, "too_large"),
+    ("batch invalid JSON", "/classify/batch", b"{", JSON, 400, "invalid_json"),
+    ("feedback without label", FEEDBACK, _json({}), JSON, 400, "invalid_request"),
+    ("feedback label a number", FEEDBACK, _json({"label": 3}), JSON, 400, "invalid_request"),
+    ("feedback label too long", FEEDBACK, _json({"label": "B" * 101}), JSON, 413, "too_large"),
+    ("feedback invalid UTF-8", FEEDBACK, b'{"label": "\xff"}', JSON, 400, "invalid_json"),
+    ("feedback text/plain", FEEDBACK, _json({"label": "Business"}), {"Content-Type": "text/plain"}, 415,
+     "unsupported_media_type"),
+]
+
+
+@pytest.fixture
+def guarded(client: Client, table: str, fake_endpoint) -> Client:
+    """The app with a table and an endpoint that must never be reached by a bad request."""
+    return client
+
+
+@pytest.mark.parametrize(("route", "body", "headers", "status", "code"),
+                         [case[1:] for case in BAD_REQUESTS], ids=[case[0] for case in BAD_REQUESTS])
+def test_bad_requests_get_the_documented_4xx(guarded: Client, fake_endpoint, openapi: dict, route: str,
+                                             body: bytes, headers: dict[str, str], status: int, code: str) -> None:
+    path = route.format(request_id=uuid.uuid4())
+    response = guarded.http.post(path, body=body, headers=headers)
+    assert (response.status_code, body_of(response)["error"]["code"]) == (status, code)
+    assert body_of(response)["error"]["message"]
+    assert_documented(openapi, route, "POST", response)
+    assert fake_endpoint.calls == 0
+    assert transactions.transaction_model().count() == 0
+
+
+def test_a_wrong_method_is_405_in_our_shape(guarded: Client) -> None:
+    response = guarded.http.get("/classify")
+    assert response.status_code == 405
+    assert body_of(response)["error"]["code"] == "method_not_allowed"
+    assert "POST" in response.headers["Allow"]
