@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Chalice
-from chalicelib import classification, transactions, validation
+from chalice import Chalice, Response
+from chalicelib import classification, console, traffic, transactions, validation
 from chalicelib.config import api_key_required, configuration_status
 from chalicelib.middleware import observe_and_shape_errors
 
 app = Chalice(app_name="news-classifier-api")
 app.register_middleware(observe_and_shape_errors, "http")
-KEYED = api_key_required()  # every route but /health
+KEYED = api_key_required()  # every route but /health and the console's static files
 
 
 @app.route("/classify", methods=["POST"], api_key_required=KEYED)
@@ -26,6 +26,11 @@ def classify_batch() -> dict[str, Any]:
     request = app.current_request
     headlines = validation.batch_request(validation.json_object(request.raw_body))
     return {"results": classification.classify(headlines, validation.run_id(request.headers))}
+
+
+@app.route("/transactions", methods=["GET"], api_key_required=KEYED)
+def recent_transactions() -> dict[str, Any]:
+    return traffic.recent(validation.recent_query(app.current_request.query_params))
 
 
 @app.route("/transactions/{request_id}", methods=["GET"], api_key_required=KEYED)
@@ -43,3 +48,13 @@ def give_feedback(request_id: str) -> dict[str, Any]:
 @app.route("/health", methods=["GET"])
 def health() -> dict[str, object]:
     return configuration_status()
+
+
+@app.route("/", methods=["GET"])
+def console_page() -> Response:
+    return console.asset(console.PAGE)
+
+
+@app.route("/console/{name}", methods=["GET"])
+def console_asset(name: str) -> Response:
+    return console.asset(name)

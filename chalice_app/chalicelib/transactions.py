@@ -190,6 +190,25 @@ def find(request_id: str) -> TransactionRecord:
         raise TableUnavailable(_reason(exc)) from exc
 
 
+def latest(limit: int, now: dt.datetime) -> list[TransactionRecord]:
+    """Up to `limit` records, newest first: the day index's partition of `now`, then the day before's.
+
+    The index is partitioned by UTC day, so "the last N" is at most two Queries, each bounded by what is
+    still wanted; never a Scan.
+    """
+    model = transaction_model()
+    records: list[TransactionRecord] = []
+    try:
+        for day in (now, now - dt.timedelta(days=1)):
+            wanted = limit - len(records)
+            if wanted > 0:
+                records.extend(model.day_index.query(day.strftime("%Y-%m-%d"), scan_index_forward=False,
+                                                     limit=wanted))
+    except PynamoDBException as exc:
+        raise TableUnavailable(_reason(exc)) from exc
+    return records
+
+
 def record_feedback(request_id: str, label: str) -> TransactionRecord:
     """Store the true label; it must be one of the labels the model scored on that very transaction."""
     record = find(request_id)

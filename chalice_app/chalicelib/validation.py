@@ -17,8 +17,11 @@ from chalicelib.errors import bad_request, not_found, too_large
 MAX_HEADLINE_CHARS = 1000
 MAX_BATCH_HEADLINES = 64
 MAX_LABEL_CHARS = 100
+DEFAULT_RECENT_LIMIT = 20
+MAX_RECENT_LIMIT = 100
 RUN_ID_HEADER = "x-run-id"
 _RUN_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_LIMIT = re.compile(r"[0-9]{1,4}")  # ASCII digits only: str.isdigit() also accepts "²", which int() refuses
 
 
 def _reject_constant(name: str) -> None:
@@ -98,6 +101,20 @@ def feedback_request(body: dict[str, Any]) -> str:
     if len(label) > MAX_LABEL_CHARS:
         raise too_large(f"'label' has {len(label)} characters; the limit is {MAX_LABEL_CHARS}")
     return label
+
+
+def recent_query(params: Mapping[str, str] | None) -> int:
+    """`?limit=N` of the recent-traffic route: 1 to MAX_RECENT_LIMIT, DEFAULT_RECENT_LIMIT when absent."""
+    params = params or {}
+    extra = sorted(set(params) - {"limit"})
+    if extra:
+        raise bad_request(f"unknown query parameter(s) {', '.join(map(repr, extra))}; expected only 'limit'")
+    raw = params.get("limit")
+    if raw is None:
+        return DEFAULT_RECENT_LIMIT
+    if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= MAX_RECENT_LIMIT:
+        raise bad_request(f"'limit' must be a whole number from 1 to {MAX_RECENT_LIMIT}, not {raw[:20]!r}")
+    return int(raw)
 
 
 def request_id(value: str) -> str:

@@ -33,6 +33,8 @@ def test_the_documented_limits_are_the_enforced_ones(openapi: dict[str, Any]) ->
     assert schemas["BatchRequest"]["properties"]["headlines"]["maxItems"] == validation.MAX_BATCH_HEADLINES
     assert schemas["FeedbackRequest"]["properties"]["label"]["maxLength"] == validation.MAX_LABEL_CHARS
     assert openapi["components"]["parameters"]["RunId"]["schema"]["pattern"] == f"^{validation._RUN_ID.pattern}$"
+    limit = openapi["components"]["parameters"]["Limit"]["schema"]
+    assert (limit["maximum"], limit["default"]) == (validation.MAX_RECENT_LIMIT, validation.DEFAULT_RECENT_LIMIT)
 
 
 def _top_level_imports(path: Path) -> set[str]:

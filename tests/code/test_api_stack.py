@@ -20,7 +20,9 @@ from stages import CHALICE_DIR
 STAGES = ["dev", "prod"]
 MAX_ZIP_BYTES = 10 * 1024 * 1024
 HEAVY = ("torch/", "transformers/", "sagemaker/", "botocore/", "numpy/", "onnxruntime/")
-KEYED_ROUTES = ["/classify", "/classify/batch", "/transactions/{request_id}", "/transactions/{request_id}/feedback"]
+KEYED_ROUTES = ["/classify", "/classify/batch", "/transactions", "/transactions/{request_id}",
+                "/transactions/{request_id}/feedback"]
+OPEN_ROUTES = ["/health", "/", "/console/{name}"]  # the console asks for the key itself
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +43,8 @@ def test_lambda_zip_is_small_and_holds_only_the_api(packages: dict[str, Path], s
     names = zipfile.ZipFile(archive).namelist()
     assert not [name for name in names if name.startswith(HEAVY)]
     assert {"app.py", "chalicelib/transactions.py", "pynamodb/models.py", "aws_lambda_powertools/__init__.py",
-            "typing_extensions.py"} <= set(names)
+            "typing_extensions.py", "chalicelib/console/index.html", "chalicelib/console/console.css",
+            "chalicelib/console/console.js"} <= set(names)
     assert not [name for name in names if name.startswith(("model/", "training_jobs/", "tests/"))]
 
 
@@ -67,12 +70,13 @@ def test_template_wires_the_function_to_the_stage_and_its_own_policy(packages: d
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_api_key_is_required_on_every_route_but_health(packages: dict[str, Path], stage: str) -> None:
+def test_api_key_is_required_on_every_route_but_health_and_the_console(packages: dict[str, Path], stage: str) -> None:
     paths = template(packages, stage)["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
     for route in KEYED_ROUTES:
         for operation in (op for method, op in paths[route].items() if method != "parameters"):
             assert operation["security"] == [{"api_key": []}], route
-    assert "security" not in paths["/health"]["get"]
+    for route in OPEN_ROUTES:
+        assert "security" not in paths[route]["get"], route
     plan = template(packages, stage)["Resources"]["UsagePlan"]["Properties"]
     assert plan["ApiStages"] == [{"ApiId": {"Ref": "RestAPI"}, "Stage": {"Ref": "RestAPI.Stage"}}]
     assert set(plan["Throttle"]) == {"RateLimit", "BurstLimit"} and plan["Quota"]["Period"] == "DAY"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from chalice.package import YAMLTemplateSerializer
+from chalicelib.transactions import DAY_INDEX
 from deploy import MERGE_TEMPLATE, DeployError, Stage
 from stages import CHALICE_DIR, CONFIG_FILE, function_name
 
@@ -75,13 +76,15 @@ def test_policy_grants_the_stage_endpoint_its_table_and_its_log_group_only(stage
     # SageMaker ARNs carry the endpoint name in lower case.
     assert invoke["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:"
                                              f"endpoint/{environment['ENDPOINT_NAME'].lower()}"}
-    (table,) = statements(stage, "dynamodb")
+    table, index = statements(stage, "dynamodb")
     assert set(table["Action"]) == ALLOWED_DYNAMODB_ACTIONS
     assert table["Resource"] == {"Fn::GetAtt": ["TransactionsTable", "Arn"]}
+    assert index["Action"] == "dynamodb:Query"  # the console's recent traffic: the day index only, no Scan
+    assert index["Resource"] == {"Fn::Sub": f"${{TransactionsTable.Arn}}/index/{DAY_INDEX}"}
     (logs,) = statements(stage, "logs")
     assert set(logs["Action"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}
     assert logs["Resource"]["Fn::Sub"].endswith(f":log-group:/aws/lambda/{function_name(stage)}:*")
-    assert len(policy(stage)["Statement"]) == 3
+    assert len(policy(stage)["Statement"]) == 4
 
 
 @pytest.mark.parametrize("stage", AWS_STAGES)

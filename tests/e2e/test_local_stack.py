@@ -6,84 +6,21 @@ import json
 import signal
 import socket
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
+from local_stack_testing import REPO_ROOT, RunningStack, request_json
 
 from model.local_endpoint import unused_port
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-LOCAL_STACK = REPO_ROOT / "chalice_app" / "local_stack.py"
-STARTUP_TIMEOUT_S = 180
 
 pytestmark = pytest.mark.slow
 
 
-@dataclass
-class RunningStack:
-    process: subprocess.Popen
-    api_url: str
-    args: list[str]
-    state_dir: Path
-    output: Path
-
-
-def _request(url: str, body: bytes | None = None, content_type: str = "application/json") -> tuple[int, Any]:
-    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET",
-                                     headers={"Content-Type": content_type})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def _wait_for_health(stack: RunningStack) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if stack.process.poll() is not None:
-            pytest.fail(f"local stack exited with {stack.process.returncode}:\n{stack.output.read_text()}")
-        try:
-            if _request(f"{stack.api_url}/health")[0] == 200 and (stack.state_dir / "local_stack.json").exists():
-                return
-        except (urllib.error.URLError, ConnectionError):
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"local stack not ready after {STARTUP_TIMEOUT_S} s:\n{stack.output.read_text()}")
-
-
-@pytest.fixture(scope="module")
-def stack(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    state_dir = tmp_path_factory.mktemp("local_stack")
-    api_port = unused_port()
-    args = [sys.executable, str(LOCAL_STACK), "--model-dir", str(tiny_model_dir), "--state-dir", str(state_dir),
-            "--api-port", str(api_port), "--endpoint-port", str(unused_port()),
-            "--dynamodb-port", str(unused_port())]
-    output = state_dir / "make-local.out"
-    with open(output, "wb") as sink:
-        process = subprocess.Popen(args, cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT)
-    running = RunningStack(process, f"http://127.0.0.1:{api_port}", args, state_dir, output)
-    try:
-        _wait_for_health(running)
-        yield running
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            process.wait(60)
-
-
 def test_the_stack_classifies_and_stores_over_http(stack: RunningStack) -> None:
-    status, answer = _request(f"{stack.api_url}/classify", json.dumps({"headline": "Fed raises rates"}).encode())
+    status, answer = request_json(f"{stack.api_url}/classify", json.dumps({"headline": "Fed raises rates"}).encode())
     assert status == 200
     assert answer["label"] in answer["scores"]
-    status, record = _request(f"{stack.api_url}/transactions/{answer['request_id']}")
+    status, record = request_json(f"{stack.api_url}/transactions/{answer['request_id']}")
     assert (status, record["label"], record["headline"]) == (200, answer["label"], "Fed raises rates")
     banner = stack.output.read_text()
     assert f"curl -s -X POST {stack.api_url}/classify" in banner
@@ -99,7 +36,7 @@ def test_the_stack_classifies_and_stores_over_http(stack: RunningStack) -> None:
 def test_bad_input_over_http_gets_our_error_shape(stack: RunningStack, body: bytes, content_type: str, status: int,
                                                   code: str) -> None:
     route = "/classify/batch" if b"headlines" in body else "/classify"
-    got_status, answer = _request(f"{stack.api_url}{route}", body, content_type)
+    got_status, answer = request_json(f"{stack.api_url}{route}", body, content_type)
     assert (got_status, answer["error"]["code"]) == (status, code)
     assert set(answer) == {"error"} and answer["error"]["message"]
 
@@ -108,7 +45,7 @@ def test_a_second_instance_says_so_and_leaves_the_first_running(stack: RunningSt
     second = subprocess.run(stack.args, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert second.returncode == 1
     assert "already running" in second.stderr and stack.api_url in second.stderr
-    assert _request(f"{stack.api_url}/health")[0] == 200
+    assert request_json(f"{stack.api_url}/health")[0] == 200
 
 
 def _group_alive(pgid: int) -> bool:

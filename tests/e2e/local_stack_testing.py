@@ -1,0 +1,77 @@
+"""Helpers shared by the end-to-end tests: start the stack as `make local` does and talk JSON to it over HTTP."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from model.local_endpoint import unused_port
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LOCAL_STACK = REPO_ROOT / "chalice_app" / "local_stack.py"
+STARTUP_TIMEOUT_S = 180
+
+
+@dataclass
+class RunningStack:
+    process: subprocess.Popen
+    api_url: str
+    args: list[str]
+    state_dir: Path
+    output: Path
+
+
+def request_json(url: str, body: bytes | None = None, content_type: str = "application/json") -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET",
+                                     headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _wait_for_health(stack: RunningStack) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if stack.process.poll() is not None:
+            pytest.fail(f"local stack exited with {stack.process.returncode}:\n{stack.output.read_text()}")
+        try:
+            if request_json(f"{stack.api_url}/health")[0] == 200 and (stack.state_dir / "local_stack.json").exists():
+                return
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"local stack not ready after {STARTUP_TIMEOUT_S} s:\n{stack.output.read_text()}")
+
+
+@contextmanager
+def running_stack(model_dir: Path, state_dir: Path) -> Iterator[RunningStack]:
+    """`chalice_app/local_stack.py` on free ports, stopped with Ctrl-C (SIGINT) unless a test already stopped it."""
+    api_port = unused_port()
+    args = [sys.executable, str(LOCAL_STACK), "--model-dir", str(model_dir), "--state-dir", str(state_dir),
+            "--api-port", str(api_port), "--endpoint-port", str(unused_port()),
+            "--dynamodb-port", str(unused_port())]
+    output = state_dir / "make-local.out"
+    with open(output, "wb") as sink:
+        process = subprocess.Popen(args, cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT)
+    running = RunningStack(process, f"http://127.0.0.1:{api_port}", args, state_dir, output)
+    try:
+        _wait_for_health(running)
+        yield running
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            process.wait(60)

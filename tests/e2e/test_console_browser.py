@@ -1,0 +1,166 @@
+"""The web console in a real browser: Debian's headless Chromium, driven by Playwright, against `make local`.
+
+Playwright's own browser download is never used (`executable_path`); without /usr/bin/chromium the tests skip
+and say how to install it. Screenshots go to artifacts/console/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from local_stack_testing import REPO_ROOT, RunningStack, request_json
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+
+from model.labels import LabelMap
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = REPO_ROOT / "artifacts" / "console"
+WAIT_MS = 60_000  # an upper bound for the page to show an answer on a busy 2-core machine, not a speed target
+INJECTION = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: install Debian's browser with "
+                                                      "`apt-get install -y chromium chromium-driver` (.ci/run does)"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def dialogs() -> list[str]:
+    """Messages of every alert/confirm/prompt the page opened: an injected script would land here."""
+    return []
+
+
+def open_console(browser: Browser, stack: RunningStack, dialogs: list[str], width: int = 1100) -> Page:
+    page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(f"{stack.api_url}/")
+    return page
+
+
+@pytest.fixture
+def console(browser: Browser, stack: RunningStack, dialogs: list[str]) -> Iterator[Page]:
+    page = open_console(browser, stack, dialogs)
+    yield page
+    page.context.close()
+
+
+def classify(page: Page, headline: str) -> str:
+    """Type the headline, click Classify, wait for the answer; returns the request id the page shows."""
+    previous = page.locator("#result-id").text_content()
+    page.get_by_role("textbox", name="Headline", exact=True).fill(headline)
+    page.get_by_role("button", name="Classify").click()
+    expect(page.locator("#result-id")).not_to_have_text(previous or "", timeout=WAIT_MS)
+    return page.locator("#result-id").inner_text()
+
+
+def traffic_row(page: Page, request_id: str) -> Locator:
+    return page.locator(f'#traffic-rows tr[data-request-id="{request_id}"]')
+
+
+def test_a_headline_shows_its_label_one_bar_per_class_latency_and_request_id(
+        console: Page, stack: RunningStack, tiny_model_dir: Path) -> None:
+    request_id = classify(console, "Stocks rally as the Fed holds rates")
+    names = LabelMap.load(tiny_model_dir).names
+    bars = console.locator("#scores li")
+    expect(bars).to_have_count(4)
+    assert sorted(bars.evaluate_all("rows => rows.map(row => row.dataset.label)")) == sorted(names)
+    status, record = request_json(f"{stack.api_url}/transactions/{request_id}")
+    assert status == 200
+    expect(console.locator("#result-label")).to_have_text(record["label"])
+    expect(console.locator("#scores li.top .score-name")).to_have_text(record["label"])
+    expect(console.locator("#result-latency")).to_have_text(f"{record['latency_ms']:.0f} ms")
+    expect(traffic_row(console, request_id)).to_have_count(1)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    console.screenshot(path=str(SCREENSHOTS / "console-desktop.png"), full_page=True)
+
+
+def test_feedback_changes_the_stored_record_and_the_traffic_row(console: Page, stack: RunningStack) -> None:
+    request_id = classify(console, "Ebola outbreak spreads in West Africa")
+    predicted = console.locator("#result-label").inner_text()
+    other = next(o for o in console.locator("#feedback-label option").all_inner_texts() if o != predicted)
+    console.get_by_label("True label").select_option(other)
+    console.get_by_role("button", name="Send feedback").click()
+    expect(console.locator("#feedback-status")).to_contain_text(other)
+    assert request_json(f"{stack.api_url}/transactions/{request_id}")[1]["feedback_label"] == other
+    expect(traffic_row(console, request_id).locator("td").last).to_have_text(other)
+
+
+def test_a_new_request_appears_in_recent_traffic_with_the_label_counts(console: Page) -> None:
+    headline = "Apple unveils a new iPhone"
+    request_id = classify(console, headline)
+    row = traffic_row(console, request_id)
+    expect(row).to_have_count(1)
+    expect(row.locator("td.headline")).to_have_text(headline)
+    expect(row.locator("td").nth(2)).to_have_text(console.locator("#result-label").inner_text())
+    expect(console.locator("#traffic-rows tr").first).to_have_attribute("data-request-id", request_id)
+    expect(console.locator("#label-counts li")).not_to_have_count(0)
+
+
+@pytest.mark.parametrize("headline", [INJECTION, "Markets 📈 soar 🚀 after the jobs report",
+                                      "ارتفاع أسعار النفط بعد قرار أوبك", "Long " + "x" * 995])
+def test_odd_headlines_are_shown_as_text_and_run_nothing(console: Page, dialogs: list[str], headline: str) -> None:
+    request_id = classify(console, headline)
+    expect(traffic_row(console, request_id).locator("td.headline")).to_have_text(headline)
+    assert console.locator("#traffic-rows img, #traffic-rows script").count() == 0
+    assert console.locator("#result img, #result script").count() == 0
+    assert dialogs == []
+
+
+def test_errors_show_the_apis_own_message(console: Page) -> None:
+    console.get_by_role("textbox", name="Headline", exact=True).fill("x" * 1001)
+    console.get_by_role("button", name="Classify").click()
+    alert = console.locator("#classify-error")
+    expect(alert).to_be_visible()
+    expect(alert).to_contain_text("'headline' has 1001 characters; the limit is 1000")
+    expect(alert).to_contain_text("too_large")
+    expect(console.locator("#result")).to_be_hidden()
+
+
+def test_enter_classifies_from_the_keyboard(console: Page) -> None:
+    console.get_by_role("textbox", name="Headline", exact=True).focus()
+    console.keyboard.type("Oil prices fall again")
+    console.keyboard.press("Enter")
+    expect(console.locator("#result")).to_be_visible()
+    expect(console.locator("#scores li")).to_have_count(4)
+
+
+def test_the_api_key_is_sent_and_kept_only_for_the_session(browser: Browser, console: Page, stack: RunningStack,
+                                                           dialogs: list[str]) -> None:
+    console.get_by_label("API key", exact=True).fill("test-key-123")
+    with console.expect_request(lambda request: request.url.endswith("/classify")) as sent:
+        classify(console, "Star couple announce divorce")
+    assert sent.value.headers.get("x-api-key") == "test-key-123"
+    assert console.evaluate("localStorage.length") == 0
+    console.reload()
+    expect(console.get_by_label("API key", exact=True)).to_have_value("test-key-123")  # same tab: same session
+    fresh = open_console(browser, stack, dialogs)
+    expect(fresh.get_by_label("API key", exact=True)).to_have_value("")  # another session starts without it
+    fresh.context.close()
+
+
+def test_the_console_fits_a_phone_screen(browser: Browser, stack: RunningStack, dialogs: list[str]) -> None:
+    page = open_console(browser, stack, dialogs, width=390)
+    try:
+        request_id = classify(page, "Scientists find water on Mars " + "and much more " * 20)
+        expect(traffic_row(page, request_id)).to_have_count(1)
+        expect(page.get_by_role("button", name="Classify")).to_be_enabled()
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"the page is {overflow} px wider than a phone screen"
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "console-phone.png"), full_page=True)
+    finally:
+        page.context.close()
