@@ -83,11 +83,15 @@ def test_case_and_spacing_give_identical_scores(predictor: TorchPredictor) -> No
 
 
 @pytest.mark.parametrize(("base", "addition", "label"), [
-    ("New study published on Monday", " finds cancer risk rises with obesity", "Health"),
-    ("Company reports results", " as shares plunge on Wall Street", "Business"),
-    ("New release this week", ": actress stars in Hollywood movie sequel", "Entertainment"),
-    ("New release this week", ": smartphone app update for Android users", "Science"),
+    ("Oil prices fall as OPEC output rises", " as hospitals report a measles outbreak", "Health"),
+    ("Beyonce announces world tour dates", " as record label shares plunge on Wall Street", "Business"),
+    ("Fed holds interest rates steady", " as Hollywood actress stars in new movie", "Entertainment"),
+    ("Box office: new movie tops the weekend", " as Google releases Android smartphone app", "Science"),
 ])
 def test_directional_evidence_raises_its_class_score(
         predictor: TorchPredictor, base: str, addition: str, label: str) -> None:
-    assert score_of(predictor, base + addition, label) > score_of(predictor, base, label) + 0.1
+    """Evidence for another class, added to a clear headline, must at least double that class's probability.
+
+    A ratio, not a difference: a confident model keeps the other class's probability small in absolute terms.
+    """
+    assert score_of(predictor, base + addition, label) >= 2 * score_of(predictor, base, label)
