@@ -29,8 +29,14 @@ test: setup ## ruff, then the whole pytest suite
 lint: setup ## ruff only
 	$(PY) -m ruff check .
 
+TRAIN := $(PY) -m training_jobs.train --base-model embedded $(DATA_FLAG) --model-dir $(MODEL_DIR)
+
 train: setup ## fine-tune the embedded encoder on the NLP-100 split into MODEL_DIR (default artifacts/model)
-	$(PY) -m training_jobs.train --base-model embedded $(DATA_FLAG) --model-dir $(MODEL_DIR)
+	$(TRAIN)
+
+# Targets that need a model train one first when MODEL_DIR has none.
+$(MODEL_DIR)/model.safetensors: | $(STAMP)
+	$(TRAIN)
 
 evaluate: setup ## evaluate MODEL_DIR on the NLP-100 test split (TEST_FILE=... for another file)
 	$(PY) -m training_jobs.evaluate --model-dir $(MODEL_DIR) --data $(TEST_FILE) --plot
@@ -38,8 +44,63 @@ evaluate: setup ## evaluate MODEL_DIR on the NLP-100 test split (TEST_FILE=... f
 eda: setup ## data report with histograms into artifacts/eda/
 	$(PY) -m training_jobs.eda $(DATA_FLAG) --output artifacts/eda
 
-artifact: setup ## pack MODEL_DIR into artifacts/model.tar.gz (SageMaker layout)
+artifact: setup $(MODEL_DIR)/model.int8.onnx ## pack MODEL_DIR, with its int8 ONNX model, into model.tar.gz next to it
 	$(PY) -m model.artifact --model-dir $(MODEL_DIR) --output $(dir $(MODEL_DIR))model.tar.gz
+
+.PHONY: export-onnx endpoint bench
+ENDPOINT_PORT ?= 8080
+RUNTIME ?= auto
+
+$(MODEL_DIR)/model.int8.onnx: $(MODEL_DIR)/model.safetensors | $(STAMP)
+	$(PY) -m model.onnx_export --model-dir $(MODEL_DIR)
+
+export-onnx: $(MODEL_DIR)/model.int8.onnx ## add fused fp32 + int8 ONNX models to MODEL_DIR (redone when weights change)
+
+endpoint: setup $(MODEL_DIR)/model.int8.onnx ## serve MODEL_DIR as a local SageMaker endpoint on ENDPOINT_PORT (RUNTIME=auto)
+	$(PY) -m model.serve --model-dir $(MODEL_DIR) --port $(ENDPOINT_PORT) --runtime $(RUNTIME)
+
+bench: setup $(MODEL_DIR)/model.int8.onnx ## latency, throughput, cold start, RSS, size per runtime -> artifacts/bench.json
+	$(PY) -m model.bench --model-dir $(MODEL_DIR) --data $(TEST_FILE) --output artifacts/bench.json
+	$(MAKE) --no-print-directory bench-api
+
+.PHONY: train-sagemaker deploy-endpoint delete-endpoint
+SAGEMAKER_ENDPOINT ?= news-classifier-dev
+AWS_ARGS ?=
+
+train-sagemaker: setup ## SageMaker training job (needs SAGEMAKER_ROLE_ARN; AWS_ARGS="--epochs 2 --spot ...")
+	$(PY) -m training_jobs.launch $(DATA_FLAG) $(AWS_ARGS)
+
+deploy-endpoint: setup $(MODEL_DIR)/model.int8.onnx ## MODEL_DIR -> S3 -> serverless SAGEMAKER_ENDPOINT (AWS_ARGS="--dry-run")
+	$(PY) -m model.deploy deploy --model-dir $(MODEL_DIR) --endpoint $(SAGEMAKER_ENDPOINT) $(AWS_ARGS)
+
+delete-endpoint: setup ## delete SAGEMAKER_ENDPOINT with its configs and models (S3 artifacts stay)
+	$(PY) -m model.deploy delete --endpoint $(SAGEMAKER_ENDPOINT) $(AWS_ARGS)
+
+.PHONY: deploy
+ENDPOINT_ARGS ?=
+
+deploy: setup $(MODEL_DIR)/model.int8.onnx ## STAGE=dev|prod: endpoint, then the API stack (table, key, alarms); prints the URL (AWS_ARGS="--dry-run")
+	$(PY) chalice_app/deploy.py --stage $(STAGE) --model-dir $(MODEL_DIR) --endpoint-args="$(ENDPOINT_ARGS)" $(AWS_ARGS)
+
+.PHONY: local create-table replay-unsaved bench-api
+API_PORT ?= 8000
+DYNAMODB_PORT ?= 8001
+LOCAL_STATE_DIR ?= artifacts/local
+STAGE ?= local
+LOG ?=
+
+local: setup $(MODEL_DIR)/model.int8.onnx ## the whole stack offline: moto DynamoDB + local endpoint (MODEL_DIR, trained and exported if missing) + chalice local on API_PORT
+	$(PY) chalice_app/local_stack.py --model-dir $(MODEL_DIR) --runtime $(RUNTIME) --api-port $(API_PORT) \
+		--endpoint-port $(ENDPOINT_PORT) --dynamodb-port $(DYNAMODB_PORT) --state-dir $(LOCAL_STATE_DIR)
+
+create-table: setup ## create STAGE's transaction table if missing (AWS credentials/endpoint from the environment)
+	$(PY) chalice_app/manage.py --stage $(STAGE) create-table
+
+replay-unsaved: setup ## write `transaction_unsaved` log events into STAGE's table (LOG=file, else its CloudWatch logs)
+	$(PY) chalice_app/manage.py --stage $(STAGE) replay-unsaved $(if $(LOG),--log-file $(LOG))
+
+bench-api: setup $(MODEL_DIR)/model.int8.onnx ## POST /classify p50 end to end (int8 model) and API overhead -> artifacts/bench-api.json
+	$(PY) -m loadtest.bench_api --model-dir $(MODEL_DIR) --data $(TEST_FILE) --output artifacts/bench-api.json
 
 clean: ## remove caches (keeps .venv and trained models)
 	rm -rf .pytest_cache .ruff_cache $$(find . -name __pycache__ -not -path './.venv/*')

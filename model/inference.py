@@ -4,15 +4,25 @@ Follows the Hugging Face inference toolkit's user-module contract: `model_fn(mod
 `input_fn(body, content_type)`, `predict_fn(data, model)`, `output_fn(prediction, accept)`.
 Request: `{"inputs": "headline"}` or `{"inputs": ["h1", "h2", ...]}` as application/json.
 Response: `{"predictions": [{"label": ..., "scores": {name: p}}], "model_version": ...}`.
+
+The runtime comes from `MODEL_RUNTIME` (`auto`, `torch`, `onnx`, `onnx-int8`; default `auto`: the int8
+ONNX model when the artifact has it and onnxruntime is installed, else PyTorch). The module imports
+neither torch nor onnxruntime itself; `model.runtime` loads only what the chosen runtime needs.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 JSON = "application/json"
+RUNTIME_ENV = "MODEL_RUNTIME"
+MAX_HEADLINES = 256
 
 
 class InvalidInput(ValueError):
@@ -21,9 +31,9 @@ class InvalidInput(ValueError):
 
 def model_fn(model_dir: str, context: Any = None) -> Any:
     """Load weights, tokenizer and label map once from the model folder (never from the Hub)."""
-    from model.predict import TorchPredictor
+    from model.runtime import AUTO, load_predictor
 
-    return TorchPredictor(Path(model_dir))
+    return load_predictor(Path(model_dir), os.environ.get(RUNTIME_ENV, AUTO))
 
 
 def input_fn(input_data: bytes | str, content_type: str, context: Any = None) -> list[str]:
@@ -40,18 +50,24 @@ def input_fn(input_data: bytes | str, content_type: str, context: Any = None) ->
     headlines = [inputs] if isinstance(inputs, str) else inputs
     if not isinstance(headlines, list) or not headlines:
         raise InvalidInput('"inputs" must be a headline or a non-empty list of headlines')
+    if len(headlines) > MAX_HEADLINES:
+        raise InvalidInput(f'"inputs" holds {len(headlines)} headlines; send at most {MAX_HEADLINES} per request')
     if not all(isinstance(h, str) and h.strip() for h in headlines):
         raise InvalidInput('every headline in "inputs" must be a non-empty string')
     return headlines
 
 
+def format_predictions(probabilities: np.ndarray, names: Sequence[str], model_version: str) -> dict[str, Any]:
+    """The response body: one label and one score per class name for each headline, and the model version."""
+    predictions = [{"label": names[int(row.argmax())],
+                    "scores": {name: round(float(p), 6) for name, p in zip(names, row, strict=True)}}
+                   for row in probabilities]
+    return {"predictions": predictions, "model_version": model_version}
+
+
 def predict_fn(data: list[str], model: Any, context: Any = None) -> dict[str, Any]:
     """Classify all headlines of the request in one batch."""
-    probabilities = model.predict_proba(data)
-    names = model.labels.names
-    predictions = [{"label": names[int(row.argmax())], "scores": {n: round(float(p), 6) for n, p in zip(names, row, strict=True)}}
-                   for row in probabilities]
-    return {"predictions": predictions, "model_version": model.metadata["model_version"]}
+    return format_predictions(model.predict_proba(data), model.labels.names, model.metadata["model_version"])
 
 
 def output_fn(prediction: dict[str, Any], accept: str, context: Any = None) -> str:

@@ -53,5 +53,6 @@ class LabelMap:
         try:
             entries = sorted(json.loads(path.read_text())["labels"], key=lambda e: e["index"])
         except FileNotFoundError as exc:
-            raise FileNotFoundError(f"{path}: no label map; is this a model folder made by training_jobs.train?") from exc
+            raise FileNotFoundError(
+                f"{path}: no label map; is this a model folder made by training_jobs.train?") from exc
         return cls(tuple(e["category"] for e in entries), tuple(e["name"] for e in entries))

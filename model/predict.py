@@ -12,12 +12,7 @@ from transformers import PreTrainedTokenizerBase
 from model.artifact import read_metadata
 from model.classifier import HeadlineClassifier, load_tokenizer
 from model.labels import LabelMap
-
-
-def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of similar length, so dynamic padding adds few pad tokens."""
-    order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+from model.runtime import length_sorted_batches
 
 
 @torch.inference_mode()

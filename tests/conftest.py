@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import socket
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -65,3 +68,62 @@ def small_model_dir(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) ->
 def tiny_model_copy(tmp_path: Path, tiny_model_dir: Path) -> Path:
     """A private copy for tests that modify a model folder."""
     return Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and a region: boto3 needs them even against moto, and they must never be real."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+                        "AWS_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """moto in server mode on 127.0.0.1 (DynamoDB, S3, SageMaker, CloudWatch...); yields its URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def moto_url(moto_server: str) -> str:
+    """The shared moto server, emptied before the test so tests never see each other's resources."""
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10)
+    return moto_server
+
+
+@pytest.fixture(scope="session")
+def endpoint_url(tiny_model_dir: Path) -> Iterator[str]:
+    """`python -m model.serve` in a subprocess serving the tiny model as endpoint `news-classifier`; yields its URL.
+
+    Point boto3 at it with `boto3.client("sagemaker-runtime", endpoint_url=endpoint_url)` or
+    AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME; `GET {endpoint_url}/ping` and `POST {endpoint_url}/invocations` also work.
+    """
+    from model.local_endpoint import running_endpoint
+
+    with running_endpoint(tiny_model_dir, endpoint_name="news-classifier", port=free_port()) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    """The tiny model folder plus its fused fp32 and int8 ONNX models (model.onnx_export), as shipped."""
+    from model.onnx_export import export_model_folder
+
+    folder = Path(shutil.copytree(tiny_model_dir, tmp_path_factory.mktemp("tiny_onnx") / "model"))
+    export_model_folder(folder)
+    return folder

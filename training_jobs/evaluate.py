@@ -101,7 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.plot:
         target = args.model_dir / f"confusion_{args.data.name.split('.')[0]}.png" if args.plot is True else args.plot
         metrics["confusion_png"] = str(plot_confusion(metrics, target, f"{args.data.name}"))
-    print(json.dumps(metrics) if args.json else format_report(metrics, f"{args.data} · model {metrics['model_version']}"))
+    title = f"{args.data} · model {metrics['model_version']}"
+    print(json.dumps(metrics) if args.json else format_report(metrics, title))
     return 0
 
 

@@ -1,0 +1,372 @@
+"""`make bench`: inference speed, memory and size per runtime, side by side, on real NLP-100 test headlines.
+
+    python -m model.bench --model-dir artifacts/model --data ../shared/data/news_aggregator/nlp100/test.tsv
+
+For the trained model and a DistilBERT-base-shaped model (random weights: speed only), each of
+  seed-style  PyTorch fp32, tokenizer and model re-created for every request, padded to 512 (the original handler)
+  torch       PyTorch fp32 through our handler (loaded once, dynamic padding)
+  onnx        ONNX Runtime fp32, fused graph
+  onnx-int8   ONNX Runtime, dynamically quantised int8
+runs in its own fresh process: cold start (process start -> first answer), p50/p95 latency of one-headline
+requests, throughput of 32-headline requests over the whole test split (and accuracy on it), peak RSS and the
+runtime's model file size. Then the int8 path end to end: boto3 -> local endpoint over HTTP. All model
+thread pools get the same fixed thread count. Writes a JSON report and prints a table against the targets.
+A benchmark, not a test: numbers depend on the machine and on what else runs on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import cycle, islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model.artifact import read_metadata, write_metadata
+from model.inference import JSON, input_fn, output_fn, predict_fn
+from model.labels import LabelMap
+from model.runtime import ONNX, ONNX_FILES, ONNX_INT8, TORCH, Predictor, available_cpus, load_predictor, softmax
+
+SEED_STYLE = "seed-style"
+VARIANTS = (SEED_STYLE, TORCH, ONNX, ONNX_INT8)
+SEED_PADDING = 512
+THROUGHPUT_BATCH = 32
+DISTILBERT = "distilbert-base-random"
+MODEL_FILES = {SEED_STYLE: "model.safetensors", TORCH: "model.safetensors", **ONNX_FILES}
+# "news" is one word piece, so this is [CLS] + 14 + [SEP] = 16 tokens: a fixed shape that compares machines.
+SIXTEEN_TOKENS = " ".join(["news"] * 14)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    model: str
+    variant: str
+    metric: str
+    limit: float
+    at_most: bool = True
+
+
+TARGETS = (
+    Target("DistilBERT int8 p50 at batch 1 (ms)", DISTILBERT, ONNX_INT8, "p50_ms", 3.0),
+    Target("DistilBERT int8 throughput at batch 32 (headlines/s)", DISTILBERT, ONNX_INT8, "headlines_per_s", 600,
+           at_most=False),
+    Target("embedded int8 p50 at batch 1 (ms)", "embedded", ONNX_INT8, "p50_ms", 1.0),
+    Target("DistilBERT int8 vs seed-style at batch 1 (x faster)", DISTILBERT, ONNX_INT8, "speedup_vs_seed", 8,
+           at_most=False),
+    Target("embedded int8 vs seed-style at batch 1 (x faster)", "embedded", ONNX_INT8, "speedup_vs_seed", 8,
+           at_most=False),
+    Target("DistilBERT int8 cold start (s)", DISTILBERT, ONNX_INT8, "cold_start_s", 0.5),
+    Target("DistilBERT int8 peak RSS (MB)", DISTILBERT, ONNX_INT8, "peak_rss_mb", 300),
+    Target("DistilBERT int8 model file (MB)", DISTILBERT, ONNX_INT8, "model_file_mb", 70),
+    Target("embedded int8 accuracy drop vs torch fp32 (points)", "embedded", ONNX_INT8, "accuracy_drop_points", 0.5),
+)
+
+
+# --- data ---------------------------------------------------------------------------------------------------------
+
+def read_test_split(path: Path) -> tuple[list[str], list[str]]:
+    """Titles and category codes of a headed TSV (the NLP-100 layout), whitespace collapsed, empty titles dropped."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    pairs = [(" ".join(row["title"].split()), row["category"]) for row in rows]
+    pairs = [(title, category) for title, category in pairs if title]
+    return [title for title, _ in pairs], [category for _, category in pairs]
+
+
+def request_body(headlines: Sequence[str]) -> bytes:
+    return json.dumps({"inputs": list(headlines)}).encode()
+
+
+# --- the four ways to answer a request ----------------------------------------------------------------------------
+
+class SeedStyleModel:
+    """The original handler's behaviour: per request, a fresh tokenizer and model, inputs padded to 512 tokens."""
+
+    def __init__(self, model_dir: Path, threads: int) -> None:
+        import torch
+
+        torch.set_num_threads(threads)
+        self.model_dir = model_dir
+        self.labels = LabelMap.load(model_dir)
+        self.metadata = read_metadata(model_dir)
+
+    def predict_proba(self, titles: Sequence[str]) -> np.ndarray:
+        import torch
+
+        from model.classifier import HeadlineClassifier, load_tokenizer
+
+        tokenizer = load_tokenizer(self.model_dir)
+        model = HeadlineClassifier.from_model_dir(self.model_dir)
+        encoded = tokenizer(list(titles), padding="max_length", max_length=SEED_PADDING, truncation=True,
+                            return_tensors="pt")
+        with torch.inference_mode():
+            return softmax(model(encoded["input_ids"], encoded["attention_mask"]).numpy())
+
+
+def load_variant(variant: str, model_dir: Path, threads: int) -> Predictor:
+    return SeedStyleModel(model_dir, threads) if variant == SEED_STYLE else load_predictor(model_dir, variant, threads)
+
+
+def handle(model: Predictor, body: bytes) -> str:
+    """One request through the SageMaker handler functions, as the container runs them."""
+    return output_fn(predict_fn(input_fn(body, JSON), model), JSON)
+
+
+def timed(call: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = call()
+    return time.perf_counter() - started, result
+
+
+def peak_rss_mb(pid: int) -> float:
+    """High-water resident set of another process (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+
+# --- one variant in a fresh process -------------------------------------------------------------------------------
+
+def fixed_shape_ms(model: Predictor) -> dict[str, float]:
+    """Model time alone (no JSON) for 1 and 32 headlines of exactly 16 tokens, median of repeated calls."""
+    return {f"fixed_{n}x16_ms": float(np.median([timed(lambda n=n: model.predict_proba([SIXTEEN_TOKENS] * n))[0]
+                                                 for _ in range(repeats)]) * 1000)
+            for n, repeats in ((1, 50), (32, 10))}
+
+
+def run_worker(args: argparse.Namespace) -> None:
+    """Answer one request, say so (the parent times the cold start), then measure and print one JSON line."""
+    model = load_variant(args.worker, args.model_dir, args.threads)
+    handle(model, request_body([args.first_headline]))
+    print("ready", flush=True)
+    titles, categories = read_test_split(args.data)
+    for title in titles[:3]:
+        handle(model, request_body([title]))
+    latencies = [timed(lambda t=title: handle(model, request_body([t])))[0]
+                 for title in islice(cycle(titles), args.latency_requests)]
+    batches = [titles[i:i + THROUGHPUT_BATCH] for i in range(0, len(titles), THROUGHPUT_BATCH)]
+    batches = batches[:args.throughput_batches] if args.throughput_batches else batches
+    answers = [timed(lambda b=batch: handle(model, request_body(b))) for batch in batches]
+    predicted = [p["label"] for _, answer in answers for p in json.loads(answer)["predictions"]]
+    names_to_categories = dict(zip(model.labels.names, model.labels.categories, strict=True))
+    correct = [names_to_categories[label] == truth
+               for label, truth in zip(predicted, categories[:len(predicted)], strict=True)]
+    print(json.dumps({
+        "p50_ms": float(np.percentile(latencies, 50) * 1000), "p95_ms": float(np.percentile(latencies, 95) * 1000),
+        "latency_requests": len(latencies),
+        "headlines_per_s": len(predicted) / sum(seconds for seconds, _ in answers),
+        "throughput_headlines": len(predicted),
+        "accuracy": float(np.mean(correct)) if not args.throughput_batches else None,
+        **({} if args.worker == SEED_STYLE else fixed_shape_ms(model)),
+        "peak_rss_mb": peak_rss_mb(os.getpid()),  # not ru_maxrss: Linux keeps the forking parent's across exec
+    }), flush=True)
+
+
+def measure_variant(variant: str, model_dir: Path, args: argparse.Namespace, first_headline: str) -> dict[str, Any]:
+    seed = variant == SEED_STYLE
+    command = [sys.executable, "-m", "model.bench", "--worker", variant, "--model-dir", str(model_dir),
+               "--data", str(args.data), "--threads", str(args.threads), "--first-headline", first_headline,
+               "--latency-requests", str(args.seed_requests if seed else args.latency_requests),
+               "--throughput-batches", str(args.seed_batches if seed else 0)]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)
+    assert process.stdout is not None
+    if process.stdout.readline().strip() != "ready":
+        raise RuntimeError(f"{variant} worker for {model_dir} failed; see its error output above")
+    cold_start = time.perf_counter() - started
+    result = json.loads(process.stdout.readline())
+    if process.wait() != 0:
+        raise RuntimeError(f"{variant} worker for {model_dir} exited with {process.returncode}")
+    return {**result, "cold_start_s": cold_start,
+            "model_file_mb": (model_dir / MODEL_FILES[variant]).stat().st_size / 1e6}
+
+
+def measure_model(model_dir: Path, args: argparse.Namespace, first_headline: str) -> dict[str, dict[str, Any]]:
+    results = {}
+    for variant in VARIANTS:
+        print(f"  {variant} ...", file=sys.stderr, flush=True)
+        results[variant] = measure_variant(variant, model_dir, args, first_headline)
+    seed_p50, torch_accuracy = results[SEED_STYLE]["p50_ms"], results[TORCH]["accuracy"]
+    for result in results.values():
+        result["speedup_vs_seed"] = seed_p50 / result["p50_ms"]
+        if result["accuracy"] is not None:
+            result["accuracy_drop_points"] = (torch_accuracy - result["accuracy"]) * 100
+    return results
+
+
+# --- end to end over HTTP -----------------------------------------------------------------------------------------
+
+def measure_endpoint(model_dir: Path, args: argparse.Namespace, titles: Sequence[str]) -> dict[str, Any]:
+    """boto3 -> local endpoint (int8): sequential one-headline requests, then 16 concurrent clients."""
+    import boto3
+    from botocore.config import Config
+
+    from model.local_endpoint import running_server, serve_command, unused_port
+
+    port = unused_port()
+    url = f"http://127.0.0.1:{port}"
+    command = serve_command(model_dir, "127.0.0.1", port, args=["--runtime", ONNX_INT8, "--threads", str(args.threads)])
+    client = boto3.client("sagemaker-runtime", endpoint_url=url, region_name="us-east-1", aws_access_key_id="bench",
+                          aws_secret_access_key="bench", config=Config(max_pool_connections=32))
+
+    def invoke(headlines: Sequence[str]) -> None:
+        client.invoke_endpoint(EndpointName="news-classifier", ContentType=JSON,
+                               Body=request_body(headlines))["Body"].read()
+
+    started = time.perf_counter()
+    with running_server(command, url) as process:
+        invoke(titles[:1])
+        cold_start = time.perf_counter() - started
+        for title in titles[:3]:
+            invoke([title])
+        latencies = [timed(lambda t=title: invoke([t]))[0] for title in islice(cycle(titles), args.latency_requests)]
+        with ThreadPoolExecutor(16) as pool:
+            concurrent_s, _ = timed(lambda: list(pool.map(lambda t: invoke([t]), titles)))
+        rss = peak_rss_mb(process.pid)
+    return {"cold_start_s": cold_start, "p50_ms": float(np.percentile(latencies, 50) * 1000),
+            "p95_ms": float(np.percentile(latencies, 95) * 1000), "latency_requests": len(latencies),
+            "concurrent_clients": 16, "concurrent_headlines_per_s": len(titles) / concurrent_s,
+            "server_peak_rss_mb": rss}
+
+
+# --- the DistilBERT-shaped model ----------------------------------------------------------------------------------
+
+def distilbert_base_random(folder: Path, like: Path) -> Path:
+    """A DistilBERT-base-shaped model folder with random weights, tokenizer, labels and max_length of `like`.
+
+    Built once; rebuilt when the export code is newer than the folder's int8 model.
+    """
+    int8 = folder / ONNX_FILES[ONNX_INT8]
+    if int8.is_file() and int8.stat().st_mtime > Path(__file__).with_name("onnx_export.py").stat().st_mtime:
+        return folder
+    import torch
+    from transformers import DistilBertConfig, DistilBertModel
+
+    from model.classifier import WEIGHTS_FILE, HeadlineClassifier, load_tokenizer
+    from model.onnx_export import export_model_folder
+
+    torch.manual_seed(0)
+    tokenizer, labels = load_tokenizer(like), LabelMap.load(like)
+    HeadlineClassifier(DistilBertModel(DistilBertConfig(vocab_size=tokenizer.vocab_size)), len(labels)).save(folder)
+    tokenizer.save_pretrained(folder)
+    labels.save(folder)
+    write_metadata(folder, {"model_version": DISTILBERT, "max_length": read_metadata(like)["max_length"],
+                            "note": "random weights, DistilBERT-base shape: for speed measurements only",
+                            "runtimes": {TORCH: [WEIGHTS_FILE]}})
+    export_model_folder(folder)
+    return folder
+
+
+# --- report -------------------------------------------------------------------------------------------------------
+
+def check_targets(models: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    checks = []
+    for target in TARGETS:
+        measured = models[target.model][target.variant][target.metric]
+        met = measured <= target.limit if target.at_most else measured >= target.limit
+        checks.append({"target": target.name, "limit": ("<= " if target.at_most else ">= ") + f"{target.limit:g}",
+                       "measured": measured, "met": met})
+    return checks
+
+
+def print_report(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=None if sys.stdout.isatty() else 150)
+    machine = report["machine"]
+    table = Table(title=f"inference per runtime · {machine['model_threads']} model threads · "
+                        f"{machine['cpus_available']} CPUs available · {report['data']['headlines']} test headlines")
+    for column in ("model", "runtime", "p50 ms", "p95 ms", "x seed", "headlines/s @32", "accuracy", "cold start s",
+                   "peak RSS MB", "model file MB", "1x16 | 32x16 ms"):
+        table.add_column(column, justify="left" if column in {"model", "runtime"} else "right")
+    for model, variants in report["models"].items():
+        for variant, r in variants.items():
+            accuracy = f"{r['accuracy']:.4f}" if r["accuracy"] is not None and model != DISTILBERT else "-"
+            table.add_row(model, variant, f"{r['p50_ms']:.2f}", f"{r['p95_ms']:.2f}", f"{r['speedup_vs_seed']:.1f}",
+                          f"{r['headlines_per_s']:.0f}", accuracy, f"{r['cold_start_s']:.2f}",
+                          f"{r['peak_rss_mb']:.0f}", f"{r['model_file_mb']:.1f}",
+                          f"{r['fixed_1x16_ms']:.2f} | {r['fixed_32x16_ms']:.0f}" if "fixed_1x16_ms" in r else "-")
+        http = report["http"][model]
+        table.add_row(model, "int8 via HTTP", f"{http['p50_ms']:.2f}", f"{http['p95_ms']:.2f}", "-",
+                      f"{http['concurrent_headlines_per_s']:.0f} (16 clients x 1)", "-",
+                      f"{http['cold_start_s']:.2f}", f"{http['server_peak_rss_mb']:.0f}", "-", "-")
+    console.print(table)
+    targets = Table(title="targets")
+    for column in ("target", "limit", "measured", "met"):
+        targets.add_column(column)
+    for check in report["targets"]:
+        targets.add_row(check["target"], check["limit"], f"{check['measured']:.2f}", "yes" if check["met"] else "NO")
+    console.print(targets)
+
+
+def run_bench(args: argparse.Namespace) -> dict[str, Any]:
+    import onnxruntime
+    import torch
+
+    titles, _ = read_test_split(args.data)
+    models = {"embedded": args.model_dir, DISTILBERT: distilbert_base_random(args.distilbert_dir, args.model_dir)}
+    report: dict[str, Any] = {
+        "machine": {"cpus_available": available_cpus(), "model_threads": args.threads,
+                    "python": platform.python_version(), "torch": torch.__version__,
+                    "onnxruntime": onnxruntime.__version__, "platform": platform.platform()},
+        "data": {"file": str(args.data), "headlines": len(titles)},
+        "settings": {"latency_requests": args.latency_requests, "seed_requests": args.seed_requests,
+                     "seed_batches": args.seed_batches, "throughput_batch": THROUGHPUT_BATCH,
+                     "seed_padding": SEED_PADDING},
+        "models": {}, "http": {},
+    }
+    for name, model_dir in models.items():
+        print(f"{name}: {model_dir}", file=sys.stderr, flush=True)
+        report["models"][name] = measure_model(model_dir, args, titles[0])
+        print("  int8 via HTTP ...", file=sys.stderr, flush=True)
+        report["http"][name] = measure_endpoint(model_dir, args, titles)
+    report["targets"] = check_targets(report["models"])
+    return report
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", type=Path, required=True, help="a trained model folder with its ONNX export")
+    parser.add_argument("--data", type=Path, required=True, help="the NLP-100 test split (test.tsv)")
+    parser.add_argument("--output", type=Path, default=Path("artifacts/bench.json"))
+    parser.add_argument("--distilbert-dir", type=Path, default=Path("artifacts/bench") / DISTILBERT,
+                        help="where the random DistilBERT-base-shaped model folder is built once and reused")
+    parser.add_argument("--threads", type=int, default=available_cpus(), help="threads of every model (fixed)")
+    parser.add_argument("--latency-requests", type=int, default=200, help="one-headline requests timed per runtime")
+    parser.add_argument("--seed-requests", type=int, default=10, help="the seed-style path is slow: fewer requests")
+    parser.add_argument("--seed-batches", type=int, default=2, help="32-headline requests timed for the seed style")
+    parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--first-headline", help=argparse.SUPPRESS)
+    parser.add_argument("--throughput-batches", type=int, default=0, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.worker:
+        run_worker(args)
+        return
+    report = run_bench(args)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print_report(report)
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,331 @@
+"""A SageMaker-compatible model server: the container contract and the SageMaker Runtime API in one process.
+
+    python -m model.serve --model-dir artifacts/model [--endpoint NAME=DIR ...] [--runtime auto]
+
+- Container contract (what SageMaker calls inside a bring-your-own container): `GET /ping`,
+  `POST /invocations`, on port 8080, for the model in `--model-dir` (default SM_MODEL_DIR or /opt/ml/model).
+- SageMaker Runtime API (what `boto3.client("sagemaker-runtime")` calls): `POST /endpoints/{name}/invocations`
+  with AWS's error shapes, so setting `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME` to this server's URL makes unchanged
+  boto3 code get the same answers and the same modelled exceptions (ValidationError, ModelError) as on AWS.
+
+Concurrent requests to one endpoint are micro-batched; bodies above SageMaker's 6 MB limit are refused
+before they are read in full; a request that waits longer than `--timeout-s` gets a 504; SIGTERM stops
+accepting connections and finishes the requests in flight. Every request is logged as one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from model.artifact import read_metadata
+from model.inference import JSON, InvalidInput, format_predictions, input_fn, output_fn
+from model.json_logging import configure_json_logging
+from model.microbatch import MicroBatcher
+from model.runtime import AUTO, RUNTIMES, Predictor, available_cpus, load_predictor, resolve_runtime
+
+log = logging.getLogger("model.serve")
+
+DEFAULT_ENDPOINT = "news-classifier"
+DEFAULT_VARIANT = "AllTraffic"  # the variant name SageMaker gives a single-variant endpoint config
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's request limit
+LOCAL_ACCOUNT = "123456789012"
+ENDPOINT_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+BATCH_HEADLINES_HEADER = "X-Micro-Batch-Headlines"
+BATCH_REQUESTS_HEADER = "X-Micro-Batch-Requests"
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    runtime: str = AUTO
+    max_batch: int = 32
+    max_wait_ms: float = 0.0
+    timeout_s: float = 60.0
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES
+    threads: int | None = None
+
+
+@dataclass
+class Endpoint:
+    """One named model, loaded once, with its own micro-batcher."""
+
+    name: str
+    model_dir: Path
+    runtime: str
+    predictor: Predictor
+    batcher: MicroBatcher
+    variant: str = DEFAULT_VARIANT
+
+
+@dataclass
+class ModelReply:
+    """What the model container answers: the body the runtime API forwards or wraps in a ModelError."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class PayloadTooLarge(ValueError):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused as soon as it is known to exceed `limit` bytes (declared or streamed)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body of {int(declared)} bytes exceeds the {limit}-byte limit")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body exceeds the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def container_error(status: int, kind: str, message: str) -> ModelReply:
+    """The error body the Hugging Face inference container returns, so clients see one format."""
+    return ModelReply(status, json.dumps({"code": status, "type": kind, "message": message}).encode())
+
+
+async def invoke_model(endpoint: Endpoint, body: bytes, content_type: str, accept: str, timeout_s: float) -> ModelReply:
+    """Run the handler's input_fn -> (micro-batched) prediction -> output_fn; never raises."""
+    try:
+        headlines = input_fn(body, content_type)
+        result = await asyncio.wait_for(endpoint.batcher.predict_proba(headlines), timeout_s)
+        predictor = endpoint.predictor
+        prediction = format_predictions(result.probabilities, predictor.labels.names,
+                                        predictor.metadata["model_version"])
+        payload = output_fn(prediction, accept)
+    except InvalidInput as exc:
+        return container_error(400, "InvalidInput", str(exc))
+    except TimeoutError:
+        return container_error(504, "Timeout", f"no prediction within {timeout_s:g} s")
+    except Exception:
+        log.exception("prediction failed", extra={"endpoint": endpoint.name})
+        return container_error(500, "InternalServerError", "prediction failed; see the model server log")
+    return ModelReply(200, payload.encode(), {BATCH_HEADLINES_HEADER: str(result.batch_headlines),
+                                              BATCH_REQUESTS_HEADER: str(result.batch_requests)})
+
+
+def _reply(reply: ModelReply, extra_headers: Mapping[str, str] | None = None) -> Response:
+    return Response(reply.body, reply.status, headers={**reply.headers, **(extra_headers or {})}, media_type=JSON)
+
+
+# --- container contract -------------------------------------------------------------------------------------------
+
+async def ping(request: Request) -> Response:
+    """Healthy once the lifespan has loaded every model (the port is not bound before); says what is served."""
+    endpoints: dict[str, Endpoint] = request.app.state.endpoints
+    return JSONResponse({"status": "healthy", "endpoints": {
+        name: {"model_dir": str(e.model_dir), "runtime": e.runtime, "variant": e.variant,
+               "model_version": e.predictor.metadata["model_version"]} for name, e in endpoints.items()}})
+
+
+async def invocations(request: Request) -> Response:
+    settings: ServeSettings = request.app.state.settings
+    endpoint = request.app.state.endpoints[request.app.state.default_endpoint]
+    try:
+        body = await read_body(request, settings.max_payload_bytes)
+    except PayloadTooLarge as exc:
+        return _reply(container_error(413, "PayloadTooLarge", str(exc)))
+    return _reply(await invoke_model(endpoint, body, request.headers.get("content-type", ""),
+                                     request.headers.get("accept", ""), settings.timeout_s))
+
+
+# --- SageMaker Runtime API ----------------------------------------------------------------------------------------
+
+def aws_error(status: int, code: str, body: dict[str, Any]) -> Response:
+    """An AWS rest-json error: botocore reads the code from `x-amzn-ErrorType` and the fields from the body."""
+    return JSONResponse(body, status, headers={"x-amzn-ErrorType": code})
+
+
+def validation_error(message: str) -> Response:
+    return aws_error(400, "ValidationError", {"message": message})
+
+
+def model_error(endpoint: Endpoint, reply: ModelReply) -> Response:
+    """What InvokeEndpoint returns when the container answers 4xx/5xx: 424 ModelError wrapping that answer."""
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    log_group = f"/aws/sagemaker/Endpoints/{endpoint.name}"
+    original = reply.body.decode("utf-8", errors="replace")
+    kind = "client" if reply.status < 500 else "server"
+    message = (f'Received {kind} error ({reply.status}) from primary with message "{original}". '
+               f"See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+               f"#logEventViewer:group={log_group} in account {LOCAL_ACCOUNT} for more information.")
+    return aws_error(424, "ModelError", {
+        "ErrorCode": f"{kind.upper()}_ERROR_FROM_MODEL", "Message": message, "OriginalStatusCode": reply.status,
+        "OriginalMessage": original,
+        "LogStreamArn": f"arn:aws:logs:{region}:{LOCAL_ACCOUNT}:log-group:{log_group}"})
+
+
+async def runtime_invocations(request: Request) -> Response:
+    settings: ServeSettings = request.app.state.settings
+    name = request.path_params["name"]
+    endpoint: Endpoint | None = request.app.state.endpoints.get(name)
+    if endpoint is None:
+        return validation_error(f"Endpoint {name} of account {LOCAL_ACCOUNT} not found.")
+    variant = request.headers.get("x-amzn-sagemaker-target-variant")
+    if variant and variant != endpoint.variant:
+        return validation_error(f"Variant {variant} not found for endpoint {name}.")
+    try:
+        body = await read_body(request, settings.max_payload_bytes)
+    except PayloadTooLarge:
+        return validation_error(f"Request {request.state.request_id} has oversize body.")
+    reply = await invoke_model(endpoint, body, request.headers.get("content-type", ""),
+                               request.headers.get("accept", ""), settings.timeout_s)
+    if reply.status >= 400:
+        return model_error(endpoint, reply)
+    return _reply(reply, {"x-Amzn-Invoked-Production-Variant": endpoint.variant})
+
+
+# --- application --------------------------------------------------------------------------------------------------
+
+class AccessLog:
+    """ASGI middleware: a request id on every response (`x-amzn-RequestId`) and one JSON access-log line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = str(uuid.uuid4())
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        response: dict[str, Any] = {"status": 500}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response["status"] = message["status"]
+                response["headers"] = {k.decode().lower(): v.decode() for k, v in message.get("headers", [])}
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"x-amzn-RequestId", request_id.encode())]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            headers = response.get("headers", {})
+            log.info("request", extra={
+                "request_id": request_id, "method": scope["method"], "path": scope["path"],
+                "status": response["status"], "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "client": (scope.get("client") or ("", 0))[0], "error_type": headers.get("x-amzn-errortype"),
+                "batch_headlines": headers.get(BATCH_HEADLINES_HEADER.lower()),
+                "batch_requests": headers.get(BATCH_REQUESTS_HEADER.lower())})
+
+
+def load_endpoint(name: str, model_dir: Path, settings: ServeSettings) -> Endpoint:
+    runtime = resolve_runtime(model_dir, settings.runtime)
+    predictor = load_predictor(model_dir, runtime, settings.threads)
+    batcher = MicroBatcher(predictor.predict_proba, settings.max_batch, settings.max_wait_ms, name)
+    log.info("endpoint loaded", extra={"endpoint": name, "model_dir": str(model_dir), "runtime": runtime,
+                                       "model_version": predictor.metadata["model_version"],
+                                       "threads": settings.threads or available_cpus()})
+    return Endpoint(name, model_dir, runtime, predictor, batcher)
+
+
+def create_app(model_dirs: Mapping[str, Path], default_endpoint: str, settings: ServeSettings) -> Starlette:
+    """The ASGI app; models load in the lifespan, before the server binds its port."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        for name, model_dir in model_dirs.items():
+            app.state.endpoints[name] = load_endpoint(name, model_dir, settings)
+            await app.state.endpoints[name].batcher.start()
+        yield
+        for endpoint in app.state.endpoints.values():
+            await endpoint.batcher.stop()
+
+    app = Starlette(routes=[
+        Route("/ping", ping, methods=["GET"]),
+        Route("/invocations", invocations, methods=["POST"]),
+        Route("/endpoints/{name}/invocations", runtime_invocations, methods=["POST"]),
+    ], lifespan=lifespan)
+    app.state.endpoints = {}
+    app.state.default_endpoint = default_endpoint
+    app.state.settings = settings
+    app.add_middleware(AccessLog)
+    return app
+
+
+# --- command line -------------------------------------------------------------------------------------------------
+
+def endpoint_name(value: str) -> str:
+    if not ENDPOINT_NAME_PATTERN.match(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a valid SageMaker endpoint name")
+    return value
+
+
+def named_model_dir(value: str) -> tuple[str, Path]:
+    name, sep, folder = value.partition("=")
+    if not sep or not folder:
+        raise argparse.ArgumentTypeError(f"expected NAME=DIR, got {value!r}")
+    return endpoint_name(name), Path(folder)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    env = os.environ
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 inside a container")
+    parser.add_argument("--port", type=int, default=int(env.get("SAGEMAKER_BIND_TO_PORT", 8080)))
+    parser.add_argument("--model-dir", type=Path, default=Path(env.get("SM_MODEL_DIR") or "/opt/ml/model"),
+                        help="served by /invocations and as --endpoint-name (default SM_MODEL_DIR or /opt/ml/model)")
+    parser.add_argument("--endpoint-name", type=endpoint_name, default=env.get("ENDPOINT_NAME") or DEFAULT_ENDPOINT)
+    parser.add_argument("--endpoint", type=named_model_dir, action="append", default=[], metavar="NAME=DIR",
+                        help="serve another model folder as endpoint NAME (repeatable)")
+    parser.add_argument("--runtime", choices=(AUTO, *RUNTIMES), default=env.get("MODEL_RUNTIME") or AUTO,
+                        help="auto: onnx-int8 when the model folder has it, else torch")
+    parser.add_argument("--max-batch", type=int, default=int(env.get("MODEL_MAX_BATCH", 32)),
+                        help="most headlines per micro-batch")
+    parser.add_argument("--max-wait-ms", type=float, default=float(env.get("MODEL_MAX_WAIT_MS", 0)),
+                        help="hold a batch open this long for more requests (0: run what is queued at once)")
+    parser.add_argument("--timeout-s", type=float, default=float(env.get("SAGEMAKER_MODEL_SERVER_TIMEOUT", 60)),
+                        help="a request not answered within this gets a 504")
+    parser.add_argument("--threads", type=int, default=None, help="model threads (default: CPUs available)")
+    args = parser.parse_args(argv)
+    args.model_dirs = dict([(args.endpoint_name, args.model_dir), *args.endpoint])
+    if len(args.model_dirs) != 1 + len(args.endpoint):
+        parser.error("endpoint names must be unique")
+    if args.max_batch < 1 or args.max_wait_ms < 0 or args.timeout_s <= 0:
+        parser.error("--max-batch must be >= 1, --max-wait-ms >= 0 and --timeout-s > 0")
+    for name, model_dir in args.model_dirs.items():
+        try:
+            read_metadata(model_dir)
+        except FileNotFoundError as exc:
+            parser.error(f"endpoint {name}: {exc}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    configure_json_logging()
+    settings = ServeSettings(args.runtime, args.max_batch, args.max_wait_ms, args.timeout_s, threads=args.threads)
+    app = create_app(args.model_dirs, args.endpoint_name, settings)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False,
+                            lifespan="on", timeout_graceful_shutdown=int(args.timeout_s) + 5)
+    uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    main()
