@@ -42,7 +42,7 @@ def _count(name: str, default: int, minimum: int) -> int:
     raw = _optional(name)
     if raw is None:
         return default
-    if not raw.isdigit() or int(raw) < minimum:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < minimum:  # isdigit alone accepts "²"
         raise ConfigError(f"{name}={raw!r} must be a whole number >= {minimum}")
     return int(raw)
 
