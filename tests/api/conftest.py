@@ -5,6 +5,7 @@ endpoint serving the tiny model, a deliberately misbehaving endpoint, the API's 
 from __future__ import annotations
 
 import io
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -69,12 +70,17 @@ def api(client: Client, table: str, real_endpoint: str) -> Client:
 
 @pytest.fixture
 def api_logs() -> Iterator[LogCapture]:
-    """Point the Powertools handler at a buffer: it holds the stream it was created with, so capsys cannot."""
+    """Add a buffer handler with Powertools' JSON formatter: its own handler holds the stream it was created with."""
     buffer = io.StringIO()
-    handler = telemetry.logger.registered_handler
-    previous = handler.setStream(buffer)
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(telemetry.logger.registered_formatter)
+    stdlib_logger = logging.getLogger(telemetry.logger.name)
+    level = stdlib_logger.level
+    stdlib_logger.setLevel(logging.INFO)  # the API's level; other libraries imported in the session may lower it
+    stdlib_logger.addHandler(handler)
     yield LogCapture(buffer)
-    handler.setStream(previous)
+    stdlib_logger.removeHandler(handler)
+    stdlib_logger.setLevel(level)
 
 
 def _handler_for(fake: Callable[[], FakeEndpoint]) -> type[BaseHTTPRequestHandler]:
