@@ -131,7 +131,7 @@ def ensure_model(model_dir: Path) -> None:
     if (model_dir / "training.json").is_file():
         return
     print(f"No trained model in {model_dir}: training the embedded default model first (make train).", flush=True)
-    command = [sys.executable, "-m", "training_jobs.train", "--base-model", "embedded", "--model-dir", str(model_dir)]
+    command = ["make", "--no-print-directory", "train", f"MODEL_DIR={model_dir}"]
     if subprocess.run(command, cwd=REPO_ROOT).returncode != 0:
         raise StackError(f"training failed; run `make train MODEL_DIR={model_dir}` to see why")
 

@@ -28,7 +28,7 @@ class Hyperparameters:
     epochs: int = 3
     train_batch_size: int = 32
     eval_batch_size: int = 128
-    learning_rate: float = 5e-5
+    learning_rate: float = 1e-4
     head_learning_rate: float = 1e-3
     warmup_ratio: float = 0.06
     weight_decay: float = 0.01

@@ -76,10 +76,10 @@ def test_sagemaker_environment_supplies_the_defaults(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("SM_CHANNEL_TEST", str(tmp_path / "test"))
     monkeypatch.setenv("SM_MODEL_DIR", str(tmp_path / "model"))
     monkeypatch.setenv("SM_OUTPUT_DATA_DIR", str(tmp_path / "out"))
-    args = parse_args(["--epochs", "2", "--learning-rate", "1e-4", "--freeze-embeddings", "False"])
+    args = parse_args(["--epochs", "2", "--learning-rate", "2e-4", "--freeze-embeddings", "False"])
     assert (args.data, args.test_data, args.model_dir, args.output_data_dir) == (
         tmp_path / "train", tmp_path / "test", tmp_path / "model", tmp_path / "out")
-    assert (args.epochs, args.learning_rate, args.freeze_embeddings) == (2, 1e-4, False)
+    assert (args.epochs, args.learning_rate, args.freeze_embeddings) == (2, 2e-4, False)
 
 
 def test_every_hyperparameter_has_a_flag() -> None:
