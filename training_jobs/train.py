@@ -46,7 +46,16 @@ from training_jobs.config import (
     default_model_dir,
     hyperparameters_from_args,
 )
-from training_jobs.data import DataError, Example, Splits, category_counts, load_splits
+from training_jobs.data import (
+    DataError,
+    Example,
+    Splits,
+    category_counts,
+    clean,
+    load_splits,
+    normalise_title,
+    read_examples,
+)
 from training_jobs.distributed import init_distributed
 from training_jobs.evaluate import evaluate_probabilities, format_report, plot_confusion
 
@@ -131,8 +140,6 @@ def _with_test_override(splits: Splits, test_data: Path | None) -> Splits:
     """Replace the test split by the files of a test channel, removing those titles from train/valid."""
     if test_data is None:
         return splits
-    from training_jobs.data import clean, normalise_title, read_examples
-
     files = sorted(p for p in test_data.iterdir() if p.is_file()) if test_data.is_dir() else [test_data]
     if not files:
         raise DataError(f"{test_data}: no test files")

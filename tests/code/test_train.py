@@ -121,3 +121,17 @@ def test_hub_model_offline_exits_naming_the_embedded_option(
     assert main(["--base-model", "distilbert-base-uncased", "--data", str(data_dir),
                  "--model-dir", str(tmp_path / "m")]) == 2
     assert "--base-model embedded" in caplog.text
+
+
+def test_a_test_channel_replaces_the_test_split_and_leaves_train(tmp_path: Path) -> None:
+    from training_jobs.data import Example, Splits
+    from training_jobs.train import _with_test_override
+
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "holdout.tsv").write_text(HEADER + "m\tFlu season starts early\nb\tStocks slide\n")
+    splits = Splits([Example("Stocks  slide", "b"), Example("Phone launch", "t")], [Example("STOCKS SLIDE", "b")],
+                    [Example("Old test", "e")], "toy")
+    replaced = _with_test_override(splits, tmp_path / "test")
+    assert [ex.title for ex in replaced.test] == ["Flu season starts early", "Stocks slide"]
+    assert [ex.title for ex in replaced.train] == ["Phone launch"] and replaced.valid == []
+    assert _with_test_override(splits, None) is splits
