@@ -1,4 +1,4 @@
-"""Start `python -m model.serve` in a subprocess and stop it cleanly: for tests, `make local` and benchmarks.
+"""Start `python -m model.serve` in a subprocess and stop it cleanly: for tests and benchmarks.
 
     with running_endpoint(Path("artifacts/model")) as url:
         boto3.client("sagemaker-runtime", endpoint_url=url).invoke_endpoint(EndpointName="news-classifier", ...)

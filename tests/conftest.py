@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from model.local_endpoint import unused_port
 from training_jobs.config import default_data_dir
 
 # Labelled rows of the real NLP-100 split, enough for the model tests to learn something real.
@@ -70,13 +70,6 @@ def tiny_model_copy(tmp_path: Path, tiny_model_dir: Path) -> Path:
     return Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and a region: boto3 needs them even against moto, and they must never be real."""
@@ -92,7 +85,7 @@ def moto_server() -> Iterator[str]:
     """moto in server mode on 127.0.0.1 (DynamoDB, S3, SageMaker, CloudWatch...); yields its URL."""
     from moto.server import ThreadedMotoServer
 
-    port = free_port()
+    port = unused_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"
@@ -115,7 +108,7 @@ def endpoint_url(tiny_model_dir: Path) -> Iterator[str]:
     """
     from model.local_endpoint import running_endpoint
 
-    with running_endpoint(tiny_model_dir, endpoint_name="news-classifier", port=free_port()) as url:
+    with running_endpoint(tiny_model_dir, endpoint_name="news-classifier", port=unused_port()) as url:
         yield url
 
 
