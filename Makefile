@@ -48,7 +48,7 @@ evaluate: setup ## evaluate MODEL_DIR on the NLP-100 test split (TEST_FILE=... f
 eda: setup ## data report with histograms into artifacts/eda/
 	$(PY) -m training_jobs.eda $(DATA_FLAG) --output artifacts/eda
 
-artifact: setup $(MODEL_DIR)/model.int8.onnx ## pack MODEL_DIR, with its int8 ONNX model, into model.tar.gz next to it
+artifact: setup $(MODEL_DIR)/model.int8.onnx $(MODEL_DIR)/drift_baseline.json ## pack MODEL_DIR, with its int8 ONNX model, into model.tar.gz next to it
 	$(PY) -m model.artifact --model-dir $(MODEL_DIR) --output $(dir $(MODEL_DIR))model.tar.gz
 
 .PHONY: export-onnx endpoint bench
@@ -74,7 +74,7 @@ AWS_ARGS ?=
 train-sagemaker: setup ## SageMaker training job (needs SAGEMAKER_ROLE_ARN; AWS_ARGS="--epochs 2 --spot ...")
 	$(PY) -m training_jobs.launch $(DATA_FLAG) $(AWS_ARGS)
 
-deploy-endpoint: setup $(MODEL_DIR)/model.int8.onnx ## MODEL_DIR -> S3 -> serverless SAGEMAKER_ENDPOINT (AWS_ARGS="--dry-run")
+deploy-endpoint: setup $(MODEL_DIR)/model.int8.onnx $(MODEL_DIR)/drift_baseline.json ## MODEL_DIR -> S3 -> serverless SAGEMAKER_ENDPOINT (AWS_ARGS="--dry-run")
 	$(PY) -m model.deploy deploy --model-dir $(MODEL_DIR) --endpoint $(SAGEMAKER_ENDPOINT) $(AWS_ARGS)
 
 delete-endpoint: setup ## delete SAGEMAKER_ENDPOINT with its configs and models (S3 artifacts stay)
@@ -83,7 +83,7 @@ delete-endpoint: setup ## delete SAGEMAKER_ENDPOINT with its configs and models 
 .PHONY: deploy
 ENDPOINT_ARGS ?=
 
-deploy: setup $(MODEL_DIR)/model.int8.onnx ## STAGE=dev|prod: endpoint, then the API stack (table, key, alarms); prints the URL (AWS_ARGS="--dry-run")
+deploy: setup $(MODEL_DIR)/model.int8.onnx $(MODEL_DIR)/drift_baseline.json ## STAGE=dev|prod: endpoint, then the API stack (table, key, alarms); prints the URL (AWS_ARGS="--dry-run")
 	$(PY) chalice_app/deploy.py --stage $(STAGE) --model-dir $(MODEL_DIR) --endpoint-args="$(ENDPOINT_ARGS)" $(AWS_ARGS)
 
 .PHONY: local create-table replay-unsaved bench-api
@@ -92,10 +92,33 @@ DYNAMODB_PORT ?= 8001
 LOCAL_STATE_DIR ?= artifacts/local
 STAGE ?= local
 LOG ?=
+# FAULTS=1: make local with fault injection (/_faults routes on the endpoint and on a DynamoDB proxy; README)
+FAULTS ?=
+# A/B offline: VARIANTS="news-classifier=artifacts/model:0.9 news-v2=artifacts/model-v2:0.1" (NAME=DIR:WEIGHT each)
+VARIANTS ?=
+HOURS ?= 24
 
 local: setup $(MODEL_DIR)/model.int8.onnx ## the whole stack offline: moto DynamoDB + local endpoint (MODEL_DIR, trained and exported if missing) + chalice local on API_PORT
 	$(PY) chalice_app/local_stack.py --model-dir $(MODEL_DIR) --runtime $(RUNTIME) --api-port $(API_PORT) \
-		--endpoint-port $(ENDPOINT_PORT) --dynamodb-port $(DYNAMODB_PORT) --state-dir $(LOCAL_STATE_DIR)
+		--endpoint-port $(ENDPOINT_PORT) --dynamodb-port $(DYNAMODB_PORT) --state-dir $(LOCAL_STATE_DIR) \
+		$(foreach variant,$(VARIANTS),--variant $(variant)) $(if $(FAULTS),--faults)
+
+# Training writes the drift baseline; this adds it to a model folder made before that (scored as served: int8 ONNX).
+$(MODEL_DIR)/drift_baseline.json: | $(MODEL_DIR)/model.safetensors $(STAMP)
+	$(PY) -m training_jobs.drift_baseline --model-dir $(MODEL_DIR) $(DATA_FLAG)
+
+.PHONY: drift
+# For AWS stages: DRIFT_BASELINE='s3://BUCKET/news-classifier/models/{model_version}/drift_baseline.json'
+DRIFT_BASELINE ?= $(MODEL_DIR)/drift_baseline.json
+
+drift: setup $(MODEL_DIR)/drift_baseline.json ## PSI of STAGE's last HOURS of traffic vs the model's baseline -> artifacts/drift/ (JSON, PNG)
+	$(PY) chalice_app/drift_report.py --stage $(STAGE) --hours $(HOURS) --baseline '$(DRIFT_BASELINE)' \
+		--local-state-dir $(LOCAL_STATE_DIR) --output artifacts/drift
+
+.PHONY: ab-report
+ab-report: setup ## compare STAGE's A/B variants over the last HOURS (default 24): tests + verdict -> artifacts/ab/ (JSON, PNG)
+	$(PY) chalice_app/ab_report.py --stage $(STAGE) --hours $(HOURS) --local-state-dir $(LOCAL_STATE_DIR) \
+		--output artifacts/ab
 
 create-table: setup ## create STAGE's transaction table if missing (AWS credentials/endpoint from the environment)
 	$(PY) chalice_app/manage.py --stage $(STAGE) create-table
@@ -105,6 +128,56 @@ replay-unsaved: setup ## write `transaction_unsaved` log events into STAGE's tab
 
 bench-api: setup $(MODEL_DIR)/model.int8.onnx ## POST /classify p50 end to end (int8 model) and API overhead -> artifacts/bench-api.json
 	$(PY) -m loadtest.bench_api --model-dir $(MODEL_DIR) --data $(TEST_FILE) --output artifacts/bench-api.json
+
+.PHONY: chaos
+CHAOS_ARGS ?=
+
+chaos: setup $(MODEL_DIR)/model.int8.onnx ## a fault-injecting local stack: each endpoint and DynamoDB fault in turn, documented statuses, replay, 0 missing -> artifacts/chaos/ (CHAOS_ARGS="--requests 48")
+	$(PY) -m loadtest.chaos --model-dir $(MODEL_DIR) --runtime $(RUNTIME) --data $(TEST_FILE) --output artifacts/chaos \
+		$(CHAOS_ARGS)
+
+.PHONY: loadtest
+# Unset: loadtest/run.py's defaults (32 users, 60 s, all users started in 1 s, steady, api, 4 tasks/s per user).
+USERS ?=
+DURATION ?=
+SPAWN_RATE ?=
+SHAPE ?=
+MODE ?=
+USER_RATE ?=
+LOADTEST_HOST ?=
+LOADTEST_FLAGS := $(if $(USERS),--users $(USERS)) $(if $(DURATION),--duration $(DURATION)) \
+	$(if $(SPAWN_RATE),--spawn-rate $(SPAWN_RATE)) $(if $(SHAPE),--shape $(SHAPE)) $(if $(MODE),--mode $(MODE)) \
+	$(if $(USER_RATE),--user-rate $(USER_RATE)) $(if $(LOADTEST_HOST),--host $(LOADTEST_HOST))
+
+loadtest: setup $(MODEL_DIR)/model.int8.onnx ## headless Locust on the local stack (USERS DURATION SPAWN_RATE SHAPE=step|spike MODE=endpoint USER_RATE LOADTEST_HOST=url); thresholds + reconciliation -> artifacts/loadtest/
+	$(PY) -m loadtest.run $(LOADTEST_FLAGS) --data $(TEST_FILE) --model-dir $(MODEL_DIR) --output artifacts/loadtest
+
+.PHONY: fuzz
+FUZZ_ARGS ?=
+
+fuzz: setup $(MODEL_DIR)/model.int8.onnx ## schemathesis from openapi.yaml vs chalice local on its own stack: >= 1000 cases, fixed seed, 0 failures -> artifacts/fuzz/ (FUZZ_ARGS="--url URL")
+	$(PY) -m loadtest.fuzz_api --model-dir $(MODEL_DIR) --output artifacts/fuzz $(FUZZ_ARGS)
+
+.PHONY: export-feedback retrain local-canary canary
+DAYS ?= 7
+FEEDBACK ?= artifacts/feedback/feedback.tsv
+CANARY_WEIGHT ?= 0.1
+RETRAIN_ARGS ?=
+
+export-feedback: setup ## STAGE's transactions with feedback over the last DAYS days -> FEEDBACK TSV (deduplicated, no valid/test titles)
+	$(PY) -m training_jobs.feedback --stage $(STAGE) --days $(DAYS) --data $(DATA_ROOT) --output $(FEEDBACK) \
+		$(if $(filter local,$(STAGE)),--local-state-dir $(LOCAL_STATE_DIR))
+
+retrain: setup ## data + FEEDBACK -> candidate; gate vs the current model; promote with a CANARY_WEIGHT share on STAGE (AWS_ARGS="--dry-run")
+	$(PY) -m training_jobs.retrain --feedback $(FEEDBACK) --data $(DATA_ROOT) $(if $(EXTRA_DATA),--extra-data $(EXTRA_DATA)) \
+		--stage $(STAGE) --canary-weight $(CANARY_WEIGHT) \
+		$(if $(filter command line,$(origin MODEL_DIR)),--current-model-dir $(MODEL_DIR)) $(AWS_ARGS) -- $(RETRAIN_ARGS)
+
+local-canary: setup ## make local serving the last local promotion's A/B split (current model + canary) from artifacts/models
+	variants="$$($(PY) -m training_jobs.registry --stage local)" && $(MAKE) --no-print-directory local VARIANTS="$$variants"
+
+canary: setup ## STAGE=dev|prod ENDPOINT=... CANARY_WEIGHT=0.5: that share of STAGE's traffic to ENDPOINT, API redeployed (AWS_ARGS="--dry-run")
+	$(PY) chalice_app/canary.py --stage $(STAGE) --endpoint $(ENDPOINT) --weight $(CANARY_WEIGHT) --apply $(AWS_ARGS)
 
 clean: ## remove caches (keeps .venv and trained models)
 	rm -rf .pytest_cache .ruff_cache $$(find . -name __pycache__ -not -path './.venv/*')

@@ -9,45 +9,29 @@ sends real test-split headlines one after another, each on a new connection, and
 - API overhead: end to end minus model call, per request: everything the API adds around the model.
 Targets: end-to-end p50 <= 15 ms, overhead p50 <= 5 ms; the exit code is 1 when one is missed.
 
-Why a new connection per request: `chalice local` (a BaseHTTPRequestHandler) writes a response's headers and
-body in two sends without TCP_NODELAY, so on a reused connection every response waits for the client's
-delayed ACK (~40 ms on Linux): an artefact of the development server, not of the API.
+Each request opens its own connection, so the end-to-end time includes the connection set-up. (`chalice local`
+runs with TCP_NODELAY, chalice_app/local_server.py: without it a reused connection adds ~40 ms per response.)
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import http.client
 import json
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-LOCAL_STACK = REPO_ROOT / "chalice_app" / "local_stack.py"
+from loadtest.headlines import read_headlines
+from loadtest.stack import REPO_ROOT, own_stack
+
 TARGETS_MS = {"end_to_end_p50": 15.0, "api_overhead_p50": 5.0}
-STARTUP_TIMEOUT_S = 300.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def read_headlines(path: Path, limit: int) -> list[str]:
-    with open(path, newline="") as handle:
-        rows = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        headlines = [row["title"] for row, _ in zip(rows, range(limit), strict=False)]
+def first_headlines(path: Path, limit: int) -> list[str]:
+    headlines = read_headlines(path)[:limit]
     if len(headlines) < limit:
         raise SystemExit(f"{path} has only {len(headlines)} headlines; {limit} needed")
     return headlines
@@ -59,34 +43,6 @@ def _call(connection: http.client.HTTPConnection, method: str, path: str, body: 
     connection.request(method, path, body=payload, headers={"Content-Type": "application/json", **(headers or {})})
     response = connection.getresponse()
     return response.status, json.loads(response.read())
-
-
-@contextmanager
-def local_stack(model_dir: Path, runtime: str) -> Iterator[tuple[str, Path]]:
-    """The stack as `make local` starts it, on free ports; yields the API's host:port and the stack's log."""
-    with tempfile.TemporaryDirectory(prefix="bench-api-") as scratch:
-        state_dir, api_port = Path(scratch), _free_port()
-        log = state_dir / "make-local.out"
-        command = [sys.executable, str(LOCAL_STACK), "--model-dir", str(model_dir), "--runtime", runtime,
-                   "--state-dir", str(state_dir), "--api-port", str(api_port),
-                   "--endpoint-port", str(_free_port()), "--dynamodb-port", str(_free_port())]
-        with open(log, "wb") as sink:
-            process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT)
-        try:
-            _wait_until_ready(process, state_dir, log)
-            yield f"127.0.0.1:{api_port}", log
-        finally:
-            process.send_signal(signal.SIGINT)
-            process.wait(60)
-
-
-def _wait_until_ready(process: subprocess.Popen, state_dir: Path, log: Path) -> None:
-    """The stack writes its state file once every service answered its health check."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while not (state_dir / "local_stack.json").exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"the local stack did not start:\n{log.read_text()[-4000:]}")
-        time.sleep(0.2)
 
 
 def _classify(address: str, headline: str, run_id: str) -> tuple[int, Any]:
@@ -140,8 +96,10 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "artifacts" / "bench-api.json")
     args = parser.parse_args()
 
-    headlines = read_headlines(args.data, args.warmup + args.requests)
-    with local_stack(args.model_dir, args.runtime) as (address, _):
+    headlines = first_headlines(args.data, args.warmup + args.requests)
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as scratch, \
+            own_stack(args.model_dir, args.runtime, Path(scratch)) as stack:
+        address = stack.api_url.removeprefix("http://")
         samples = measure(address, headlines, args.warmup, run_id=f"bench-api-{int(time.time())}")
     summary = {"runtime": args.runtime, "model_dir": str(args.model_dir), "requests": args.requests,
                **summarise(samples)}

@@ -1,5 +1,7 @@
 """The API's one error shape, `{"error": {"code", "message"}}`, and the exceptions that produce it.
 
+A failed classification adds `request_ids` to the error object: its headlines were stored as error transactions.
+
 `ApiError` derives from Chalice's `ChaliceUnhandledError` so Chalice hands it to the middleware instead of
 turning it into its own `{"Code", "Message"}` 500; the middleware renders it with `to_response`.
 Responses Chalice builds itself (415, 405, unhandled exceptions) are rewritten into the same shape.
@@ -29,14 +31,21 @@ class ApiError(ChaliceUnhandledError):
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        # A failed classification: the ids of the error transactions stored for its headlines, in input order,
+        # so a client can still look them up and a load test can account for every headline it sent.
+        self.request_ids: list[str] | None = None
 
     def to_response(self) -> Response:
         headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
-        return error_response(self.status, self.code, self.message, headers)
+        return error_response(self.status, self.code, self.message, headers, self.request_ids)
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(body={"error": {"code": code, "message": message}}, status_code=status, headers=headers or {})
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                   request_ids: list[str] | None = None) -> Response:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if request_ids is not None:
+        error["request_ids"] = request_ids
+    return Response(body={"error": error}, status_code=status, headers=headers or {})
 
 
 def is_chalice_error(response: Response) -> bool:

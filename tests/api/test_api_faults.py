@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from api_testing import FakeEndpoint, LogCapture, Reply, body_of, post_json, unreachable_url
+from api_testing import FakeEndpoint, LogCapture, Reply, assert_documented, body_of, post_json, unreachable_url
 from chalice.test import Client
 from chalicelib import transactions
 from manage import unsaved_records
@@ -37,16 +37,18 @@ def _prediction(label: str = "Business") -> bytes:
 ], ids=["throttled", "model-error", "not-ready", "service-unavailable", "no-such-endpoint", "garbage",
         "wrong-count"])
 def test_model_faults_map_to_documented_statuses_and_are_recorded(
-        client: Client, table: str, fake_endpoint: FakeEndpoint, reply: Reply, status: int, code: str, calls: int,
-        retry_after: bool) -> None:
+        client: Client, table: str, fake_endpoint: FakeEndpoint, openapi: dict, reply: Reply, status: int, code: str,
+        calls: int, retry_after: bool) -> None:
     fake_endpoint.answer(reply)
     response = post_json(client, "/classify", HEADLINE)
     assert (response.status_code, body_of(response)["error"]["code"]) == (status, code)
+    assert_documented(openapi, "/classify", "POST", response)
     assert ("Retry-After" in response.headers) == retry_after
     assert fake_endpoint.calls == calls
     [record] = _stored()
     assert (record.status, record.error_code, record.headline) == ("error", code, HEADLINE["headline"])
     assert record.label is None
+    assert body_of(response)["error"]["request_ids"] == [record.request_id]
 
 
 def test_a_slow_model_is_a_504(client: Client, table: str, fake_endpoint: FakeEndpoint,
@@ -65,7 +67,8 @@ def test_an_endpoint_that_is_down_is_a_503_with_retry_after(client: Client, tabl
     response = post_json(client, "/classify/batch", {"headlines": ["One", "Two"]})
     assert (response.status_code, body_of(response)["error"]["code"]) == (503, "model_unavailable")
     assert int(response.headers["Retry-After"]) > 0
-    assert sorted(r.headline for r in _stored()) == ["One", "Two"]
+    stored = {r.request_id: r.headline for r in _stored()}
+    assert [stored[i] for i in body_of(response)["error"]["request_ids"]] == ["One", "Two"]  # input order
 
 
 def test_without_a_table_the_answer_still_comes_and_replay_restores_the_record(

@@ -1,0 +1,185 @@
+"""No lost transactions: every headline a load run sent has exactly one record in the transaction table.
+
+    python -m loadtest.reconcile --ledger artifacts/loadtest/ledger.json --api http://127.0.0.1:8000
+    python -m loadtest.reconcile --ledger ledger.json --table news-transactions-dev [--output reconcile.json]
+
+The run's records are read from the table's `day-created_at-index`: one Query per UTC day of the run's window,
+bounded by `created_at` and filtered on `run_id` (never a Scan). Ids the index does not show are looked up once
+more with a strongly consistent BatchGetItem on the table itself, because a global secondary index is only
+eventually consistent on AWS. Records the API first logged as `transaction_unsaved` count once
+`manage.py replay-unsaved` has written them back (they keep their original `created_at`).
+AWS credentials, region and AWS_ENDPOINT_URL_DYNAMODB come from the environment, as for any boto3 program;
+`--api` reads the table's name from the API's GET /health. Exit code 1 unless the run reconciles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from loadtest.ledger import Ledger
+
+DAY_INDEX = "day-created_at-index"
+CREATED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+0000"  # how PynamoDB's UTCDateTimeAttribute stores `created_at`
+CLOCK_MARGIN = dt.timedelta(minutes=5)  # the API's clock may differ from the load generator's
+BATCH_GET_LIMIT = 100  # keys per BatchGetItem call
+SHOWN_IDS = 10
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """The ledger of a run against the records of its run id."""
+
+    run_id: str
+    sent: int  # headlines sent for classification
+    rejected: int  # headlines the API refused with a 4xx: no record expected
+    unnamed: int  # headlines answered without their ids: a record expected
+    unanswered: int  # headlines without an HTTP answer: a record possible
+    recorded: int  # records of the run id in the table
+    missing_ids: tuple[str, ...]  # named by an answer, absent from the table
+    duplicate_ids: tuple[str, ...]  # named by more than one answer
+    unexpected_ids: tuple[str, ...]  # in the table, named by no answer
+
+    @property
+    def missing(self) -> int:
+        """Headlines without a record: named ids absent, and unnamed headlines outnumbering the unnamed records."""
+        return len(self.missing_ids) + max(0, self.unnamed - len(self.unexpected_ids))
+
+    @property
+    def unexplained(self) -> int:
+        """Records no request explains: more records named by no answer than unnamed and unanswered headlines."""
+        return max(0, len(self.unexpected_ids) - self.unnamed - self.unanswered)
+
+    @property
+    def ok(self) -> bool:
+        """Exactly one record per headline the API got, and none for a headline it did not."""
+        return self.missing == 0 and not self.duplicate_ids and self.unexplained == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "sent": self.sent, "recorded": self.recorded, "missing": self.missing,
+                "duplicate": len(self.duplicate_ids), "unexpected": len(self.unexpected_ids),
+                "unexplained": self.unexplained, "rejected": self.rejected, "unnamed": self.unnamed,
+                "unanswered": self.unanswered,
+                "ok": self.ok, "missing_ids": list(self.missing_ids), "duplicate_ids": list(self.duplicate_ids),
+                "unexpected_ids": list(self.unexpected_ids)}
+
+    def summary(self) -> str:
+        line = (f"run {self.run_id}: sent {self.sent} / recorded {self.recorded} / missing {self.missing} / "
+                f"duplicate {len(self.duplicate_ids)} / unexpected {len(self.unexpected_ids)}")
+        if self.rejected or self.unnamed or self.unanswered:
+            line += f" (rejected {self.rejected}, answered without ids {self.unnamed}, no answer {self.unanswered})"
+        return f"{line}: {'OK' if self.ok else 'FAILED'}"
+
+
+def reconcile(ledger: Ledger, recorded_ids: Iterable[str]) -> Reconciliation:
+    """Compare the ids the answers named with the ids recorded for the run."""
+    named = Counter(ledger.request_ids)
+    recorded = set(recorded_ids)
+    return Reconciliation(
+        run_id=ledger.run_id, sent=ledger.sent, rejected=ledger.rejected, unnamed=ledger.unnamed,
+        unanswered=ledger.unanswered,
+        recorded=len(recorded),
+        missing_ids=tuple(sorted(set(named) - recorded)),
+        duplicate_ids=tuple(sorted(i for i, n in named.items() if n > 1)),
+        unexpected_ids=tuple(sorted(recorded - set(named))),
+    )
+
+
+def days_of(start: dt.datetime, end: dt.datetime) -> list[str]:
+    """The UTC days (`YYYY-MM-DD`, the index's partition key) from start to end, both included."""
+    first, last = start.astimezone(dt.UTC).date(), end.astimezone(dt.UTC).date()
+    return [(first + dt.timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+
+
+def query_run_ids(client: Any, table: str, run_id: str, start: dt.datetime, end: dt.datetime) -> Iterator[str]:
+    """Ids of the run's records created between start and end, one paginated index Query per UTC day."""
+    paginator = client.get_paginator("query")
+    bounds = {":from": {"S": start.astimezone(dt.UTC).strftime(CREATED_AT_FORMAT)},
+              ":to": {"S": end.astimezone(dt.UTC).strftime(CREATED_AT_FORMAT)}, ":run": {"S": run_id}}
+    for day in days_of(start, end):
+        pages = paginator.paginate(
+            TableName=table, IndexName=DAY_INDEX,
+            KeyConditionExpression="#day = :day AND #created BETWEEN :from AND :to",
+            FilterExpression="#run = :run", ProjectionExpression="request_id",
+            ExpressionAttributeNames={"#day": "day", "#created": "created_at", "#run": "run_id"},
+            ExpressionAttributeValues={**bounds, ":day": {"S": day}})
+        for page in pages:
+            yield from (item["request_id"]["S"] for item in page["Items"])
+
+
+def consistent_run_ids(client: Any, table: str, run_id: str, ids: Iterable[str]) -> Iterator[str]:
+    """Those of `ids` that the table itself holds for the run (strongly consistent reads)."""
+    pending = sorted(set(ids))
+    for offset in range(0, len(pending), BATCH_GET_LIMIT):
+        request: dict[str, Any] = {table: {
+            "Keys": [{"request_id": {"S": i}} for i in pending[offset:offset + BATCH_GET_LIMIT]],
+            "ConsistentRead": True, "ProjectionExpression": "request_id, run_id"}}
+        while request:
+            answer = client.batch_get_item(RequestItems=request)
+            for item in answer["Responses"].get(table, []):
+                if item.get("run_id", {}).get("S") == run_id:
+                    yield item["request_id"]["S"]
+            request = answer.get("UnprocessedKeys") or {}
+            if request:
+                time.sleep(0.1)  # DynamoDB throttled part of the batch: ask again for the rest
+
+
+def recorded_ids(ledger: Ledger, table: str, client: Any) -> set[str]:
+    """Every id the table holds for the run: the index window, then the table for ids the index lacks."""
+    start, end = ledger.window()
+    found = set(query_run_ids(client, table, ledger.run_id, start - CLOCK_MARGIN, end + CLOCK_MARGIN))
+    found.update(consistent_run_ids(client, table, ledger.run_id, set(ledger.request_ids) - found))
+    return found
+
+
+def reconcile_table(ledger: Ledger, table: str, client: Any | None = None) -> Reconciliation:
+    """Reconcile the ledger with the table `table` (boto3's DynamoDB client from the environment by default)."""
+    client = client or boto3.client("dynamodb")
+    return reconcile(ledger, recorded_ids(ledger, table, client))
+
+
+def table_of_api(api_url: str, api_key: str | None = None) -> str:
+    """The table an API writes to, as its GET /health reports it."""
+    headers = {"x-api-key": api_key} if api_key else {}
+    request = urllib.request.Request(f"{api_url.rstrip('/')}/health", headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        table = json.loads(response.read())["table"]["name"]
+    if not table:
+        raise ValueError(f"{api_url}/health names no table (TABLE_NAME is not set for the API)")
+    return str(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ledger", type=Path, required=True, help="the ledger.json a load run wrote")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--table", help="the transaction table's name")
+    target.add_argument("--api", help="the API's base URL: the table is the one its GET /health names")
+    parser.add_argument("--output", type=Path, help="also write the reconciliation as JSON here")
+    args = parser.parse_args(argv)
+
+    ledger = Ledger.load(args.ledger)
+    result = reconcile_table(ledger, args.table or table_of_api(args.api))
+    print(result.summary())
+    for name in ("missing_ids", "duplicate_ids", "unexpected_ids"):
+        ids = getattr(result, name)
+        if ids:
+            print(f"  {name}: {', '.join(ids[:SHOWN_IDS])}{' ...' if len(ids) > SHOWN_IDS else ''}")
+    if args.output:
+        args.output.write_text(json.dumps(result.as_dict(), indent=1) + "\n")
+    sys.exit(0 if result.ok else 1)
+
+
+if __name__ == "__main__":
+    main()

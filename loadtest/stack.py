@@ -1,0 +1,101 @@
+"""The local stack a load run targets: the `make local` already running, or one of its own.
+
+Either way the stack is chalice_app/local_stack.py, driven through its command line, and described by the state
+file it writes once every service answers (STATE_DIR/local_stack.json): the URLs and the services' process ids.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOCAL_STACK = REPO_ROOT / "chalice_app" / "local_stack.py"
+MAKE_LOCAL_STATE_DIR = REPO_ROOT / "artifacts" / "local"  # `make local`'s default LOCAL_STATE_DIR
+STATE_FILE = "local_stack.json"
+STARTUP_TIMEOUT_S = 300.0
+STOP_TIMEOUT_S = 60.0
+
+
+class StackStartError(RuntimeError):
+    """The stack did not come up; the message ends with its output."""
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    api_url: str
+    endpoint_url: str
+    dynamodb_url: str
+    process_ids: dict[str, int]  # service name -> pid of the process that leads its group
+    api_log: Path | None  # the API's log file; None when it writes to a terminal
+    state_dir: Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def read_state(state_dir: Path) -> LocalStack | None:
+    """The stack described by the state file in `state_dir`, if there is one."""
+    try:
+        state = json.loads((state_dir / STATE_FILE).read_text())
+        return LocalStack(api_url=state["api_url"], endpoint_url=state["endpoint_url"],
+                          dynamodb_url=state["dynamodb_url"], process_ids=dict(state["process_groups"]),
+                          api_log=Path(state["api_log"]) if state.get("api_log") else None, state_dir=state_dir)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def answers(api_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=5) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def running_stack(state_dir: Path = MAKE_LOCAL_STATE_DIR) -> LocalStack | None:
+    """The stack `make local` runs from `state_dir`, when its API answers."""
+    stack = read_state(state_dir)
+    return stack if stack is not None and answers(stack.api_url) else None
+
+
+@contextmanager
+def own_stack(model_dir: Path, runtime: str, state_dir: Path, extra_args: Sequence[str] = ()) -> Iterator[LocalStack]:
+    """A stack of its own on free ports, its logs in `state_dir`; stopped with Ctrl-C (SIGINT) when done."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / STATE_FILE).unlink(missing_ok=True)
+    command = [sys.executable, str(LOCAL_STACK), "--model-dir", str(model_dir), "--runtime", runtime,
+               "--state-dir", str(state_dir), "--api-port", str(free_port()), "--endpoint-port", str(free_port()),
+               "--dynamodb-port", str(free_port()), "--api-log", *extra_args]
+    output = state_dir / "local_stack.out"
+    with open(output, "wb") as sink:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        yield _wait_until_ready(process, state_dir, output)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            process.wait(STOP_TIMEOUT_S)
+
+
+def _wait_until_ready(process: subprocess.Popen, state_dir: Path, output: Path) -> LocalStack:
+    """The stack writes its state file once every service answered its health check."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while (stack := read_state(state_dir)) is None:
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise StackStartError(f"the local stack did not start:\n{output.read_text(errors='replace')[-4000:]}")
+        time.sleep(0.2)
+    return stack
