@@ -2,6 +2,7 @@
 
     python chalice_app/local_stack.py [--model-dir artifacts/model] [--api-port 8000] [--endpoint-port 8080]
                                       [--dynamodb-port 8001] [--runtime auto] [--state-dir artifacts/local]
+                                      [--variant NAME=DIR:WEIGHT ...]
 
 Starts moto's DynamoDB-compatible server (and creates the table), the local SageMaker-compatible endpoint
 serving the model (`python -m model.serve`) and `chalice local --stage local`, all on 127.0.0.1, wired with
@@ -9,6 +10,14 @@ the variables the AWS SDK reads on AWS too (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPO
 Trains the embedded default model first if the model folder has none. Ctrl-C or SIGTERM stops all of them
 (each runs in its own process group, so their children go too); a second instance on the same state
 directory says so and exits. The local table lives in memory: it is empty at every start.
+
+`--faults` (never on AWS) opts in to fault injection: the endpoint serves its `/_faults` admin route
+(model/faults.py) and moto runs behind the DynamoDB fault proxy (dynamodb_faults.py) on the same port.
+`--api-log` writes the API's logs to STATE_DIR/api.log instead of the terminal, for `manage.py replay-unsaved`.
+
+A/B test offline: `--variant news-classifier=artifacts/model:0.9 --variant news-v2=artifacts/model-v2:0.1`
+serves each model folder as its own endpoint on the one local endpoint server (instead of --model-dir) and
+gives `chalice local` MODEL_VARIANTS with these weights, as a deployed stage would get them.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import argparse
 import fcntl
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -31,13 +41,17 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib import transactions
+from chalicelib.config import MODEL_VARIANTS, ConfigError, format_model_variants
 from pynamodb.exceptions import PynamoDBException
 from stages import CHALICE_DIR, stage_environment
 
 REPO_ROOT = CHALICE_DIR.parent
 CHALICE_BIN = Path(sys.executable).with_name("chalice")
+LOCAL_SERVER = CHALICE_DIR / "local_server.py"  # `chalice local` without the 40 ms Nagle/delayed-ACK stall
+LOCAL_DYNAMODB = CHALICE_DIR / "local_dynamodb.py"  # moto without its whole-table copy per TransactWriteItems
 STAGE = "local"
 STATE_FILE = "local_stack.json"
+API_LOG_FILE = "api.log"
 LOCK_FILE = "local_stack.lock"
 STARTUP_TIMEOUT_S = 180.0
 STOP_GRACE_S = 10.0
@@ -45,6 +59,7 @@ STOP_GRACE_S = 10.0
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_REGION": "us-east-1"}
 EXAMPLE_HEADLINE = "Fed raises interest rates as inflation stays high"
+VARIANT_ARGUMENT = re.compile(r"(?P<name>[^=]+)=(?P<dir>.+):(?P<weight>[0-9]*\.?[0-9]+)")
 
 
 class StackError(RuntimeError):
@@ -56,6 +71,15 @@ class Interrupted(BaseException):
 
 
 @dataclass(frozen=True)
+class LocalVariant:
+    """One A/B arm offline: a model folder served as endpoint `name`, getting `weight` of the traffic."""
+
+    name: str
+    model_dir: Path
+    weight: float
+
+
+@dataclass(frozen=True)
 class StackConfig:
     model_dir: Path
     runtime: str
@@ -64,9 +88,16 @@ class StackConfig:
     endpoint_port: int
     dynamodb_port: int
     state_dir: Path
+    faults: bool = False  # fault injection: the endpoint's /_faults route, moto behind dynamodb_faults.py
+    api_log: bool = False  # the API's logs to STATE_DIR/api.log instead of the terminal
+    variants: tuple[LocalVariant, ...] = ()  # A/B; empty: --model-dir alone, as the stage's ENDPOINT_NAME
 
     def url(self, port: int) -> str:
         return f"http://{self.host}:{port}"
+
+    def model_variants(self) -> str:
+        """MODEL_VARIANTS for `chalice local`."""
+        return format_model_variants({v.name: v.weight for v in self.variants})
 
 
 @dataclass
@@ -82,6 +113,8 @@ def stack_environment(config: StackConfig) -> dict[str, str]:
                AWS_ENDPOINT_URL_DYNAMODB=config.url(config.dynamodb_port),
                AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=config.url(config.endpoint_port))
     env.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # EMF lines would drown the API's logs
+    if config.variants:
+        env[MODEL_VARIANTS] = config.model_variants()
     return env
 
 
@@ -124,6 +157,23 @@ def check_ports_free(config: StackConfig) -> None:
             except OSError:
                 raise StackError(f"port {port} on {config.host} is in use by another program; "
                                  f"choose another with {variable}=...") from None
+
+
+def check_variant_models(variants: tuple[LocalVariant, ...]) -> None:
+    """Variants name existing model folders: the stack trains only the default model, never a variant."""
+    for variant in variants:
+        if not (variant.model_dir / "training.json").is_file():
+            raise StackError(f"variant {variant.name}: {variant.model_dir} is not a trained model folder "
+                             "(no training.json); train it with `make train MODEL_DIR=...` first")
+
+
+def endpoint_models(config: StackConfig) -> list[str]:
+    """The local endpoint's model arguments: every variant under its name, else --model-dir as the default."""
+    if not config.variants:
+        return ["--model-dir", str(config.model_dir.resolve())]
+    first, *others = config.variants
+    return ["--model-dir", str(first.model_dir.resolve()), "--endpoint-name", first.name,
+            *(arg for v in others for arg in ("--endpoint", f"{v.name}={v.model_dir.resolve()}"))]
 
 
 def ensure_model(model_dir: Path) -> None:
@@ -180,14 +230,20 @@ class Stack:
         """Start all three at once (the model loads while moto starts), then wait for each in turn."""
         config = self.config
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        dynamodb = self._spawn("DynamoDB (moto)", [sys.executable, "-m", "moto.server", "-H", config.host,
-                                                   "-p", str(config.dynamodb_port)], REPO_ROOT, "dynamodb.log")
+        moto = [sys.executable, str(LOCAL_DYNAMODB), "-H", config.host, "-p", str(config.dynamodb_port)]
+        if config.faults:
+            moto = [sys.executable, str(CHALICE_DIR / "dynamodb_faults.py"), "--host", config.host,
+                    "--port", str(config.dynamodb_port)]
+        dynamodb = self._spawn("DynamoDB (moto)", moto, REPO_ROOT, "dynamodb.log")
         endpoint = self._spawn("model endpoint", [sys.executable, "-m", "model.serve", "--host", config.host,
-                                                  "--port", str(config.endpoint_port), "--model-dir",
-                                                  str(config.model_dir.resolve()), "--runtime", config.runtime],
+                                                  "--port", str(config.endpoint_port), *endpoint_models(config),
+                                                  "--runtime", config.runtime,
+                                                  *(["--enable-fault-injection"] if config.faults else [])],
                                REPO_ROOT, "endpoint.log")
-        api = self._spawn("chalice local", [str(CHALICE_BIN), "local", "--stage", STAGE, "--host", config.host,
-                                            "--port", str(config.api_port), "--no-autoreload"], CHALICE_DIR, None)
+        api = self._spawn("chalice local", [sys.executable, str(LOCAL_SERVER), "local", "--stage", STAGE,
+                                            "--host", config.host, "--port", str(config.api_port),
+                                            "--no-autoreload"], CHALICE_DIR,
+                          API_LOG_FILE if config.api_log else None)
         wait_until_ready(dynamodb, f"{config.url(config.dynamodb_port)}/moto-api/", deadline)
         create_table(self.env)
         wait_until_ready(endpoint, f"{config.url(config.endpoint_port)}/ping", deadline)
@@ -219,6 +275,8 @@ class Stack:
         return {"pid": os.getpid(), "api_url": self.config.url(self.config.api_port),
                 "endpoint_url": self.config.url(self.config.endpoint_port),
                 "dynamodb_url": self.config.url(self.config.dynamodb_port),
+                "faults": self.config.faults,
+                "api_log": str(self.config.state_dir / API_LOG_FILE) if self.config.api_log else None,
                 "process_groups": {s.name: s.process.pid for s in self.services}}
 
 
@@ -277,16 +335,22 @@ def create_table(env: Mapping[str, str]) -> None:
 def banner(config: StackConfig) -> str:
     api, table = config.url(config.api_port), stage_environment(STAGE).get("TABLE_NAME")
     body = json.dumps({"headline": EXAMPLE_HEADLINE})
+    models = (f"A/B {', '.join(f'{v.name}={v.model_dir} ({v.weight:g})' for v in config.variants)}"
+              if config.variants else f"model {config.model_dir}")
+    api_logs = f"log {config.state_dir / API_LOG_FILE}" if config.api_log else "its logs follow here"
+    faults = [f"Fault injection on: {config.url(config.endpoint_port)}/_faults (endpoint) and "
+              f"{config.url(config.dynamodb_port)}/_faults (DynamoDB proxy); see the README."] if config.faults else []
     return "\n".join([
         "",
-        f"Local stack ready (model {config.model_dir}, runtime {config.runtime}):",
-        f"  API        {api}  chalice local --stage {STAGE}; its logs follow here",
+        f"Local stack ready ({models}, runtime {config.runtime}):",
+        f"  API        {api}  chalice local --stage {STAGE}; {api_logs}",
         f"  endpoint   {config.url(config.endpoint_port)}  log {config.state_dir / 'endpoint.log'}",
         f"  DynamoDB   {config.url(config.dynamodb_port)}  table {table} in moto (in memory), "
         f"log {config.state_dir / 'dynamodb.log'}",
         "Try:",
         f"  curl -s -X POST {api}/classify -H 'Content-Type: application/json' -d '{body}'",
         f"  curl -s {api}/transactions/<request_id from the answer>",
+        *faults,
         "Ctrl-C stops everything.",
         "",
     ])
@@ -299,7 +363,10 @@ def run(config: StackConfig) -> int:
     try:
         with single_instance(config.state_dir):
             check_ports_free(config)
-            ensure_model(config.model_dir)
+            if config.variants:
+                check_variant_models(config.variants)
+            else:
+                ensure_model(config.model_dir)
             try:
                 stack.start()
                 (config.state_dir / STATE_FILE).write_text(json.dumps(stack.state(), indent=2))
@@ -328,9 +395,36 @@ def parse_args(argv: list[str] | None = None) -> StackConfig:
     parser.add_argument("--dynamodb-port", type=int, default=8001)
     parser.add_argument("--state-dir", type=Path, default=REPO_ROOT / "artifacts" / "local",
                         help="lock, state file and service logs (one stack per directory)")
+    parser.add_argument("--faults", action="store_true",
+                        help="local testing only: fault injection in the endpoint and a DynamoDB fault proxy")
+    parser.add_argument("--api-log", action="store_true",
+                        help=f"the API's logs to STATE_DIR/{API_LOG_FILE} instead of this terminal")
+    parser.add_argument("--variant", type=local_variant, action="append", default=[], metavar="NAME=DIR:WEIGHT",
+                        help="A/B: serve model folder DIR as endpoint NAME with this routing weight (repeatable; "
+                             "replaces --model-dir)")
     args = parser.parse_args(argv)
-    return StackConfig(model_dir=args.model_dir, runtime=args.runtime, host=args.host, api_port=args.api_port,
-                       endpoint_port=args.endpoint_port, dynamodb_port=args.dynamodb_port, state_dir=args.state_dir)
+    config = StackConfig(model_dir=args.model_dir, runtime=args.runtime, host=args.host, api_port=args.api_port,
+                         endpoint_port=args.endpoint_port, dynamodb_port=args.dynamodb_port,
+                         state_dir=args.state_dir, faults=args.faults, api_log=args.api_log,
+                         variants=tuple(args.variant))
+    names = [v.name for v in config.variants]
+    if len(set(names)) < len(names):
+        parser.error(f"--variant: endpoint names must be unique, got {', '.join(names)}")
+    if config.variants:
+        try:
+            config.model_variants()
+        except ConfigError as exc:
+            parser.error(f"--variant: {exc}")
+    return config
+
+
+def local_variant(value: str) -> LocalVariant:
+    """NAME=DIR:WEIGHT; the weight follows the last colon, so DIR may hold colons."""
+    match = VARIANT_ARGUMENT.fullmatch(value)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"expected NAME=DIR:WEIGHT (e.g. news-v2=artifacts/model-v2:0.1), "
+                                         f"not {value!r}")
+    return LocalVariant(match["name"], Path(match["dir"]), float(match["weight"]))
 
 
 def main() -> None:

@@ -11,6 +11,7 @@
 Concurrent requests to one endpoint are micro-batched; bodies above SageMaker's 6 MB limit are refused
 before they are read in full; a request that waits longer than `--timeout-s` gets a 504; SIGTERM stops
 accepting connections and finishes the requests in flight. Every request is logged as one JSON line.
+`--enable-fault-injection` (local stacks and `make chaos` only) turns on the faults of `model/faults.py`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,17 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from model.artifact import read_metadata
+from model.faults import (
+    NOT_FOUND,
+    NOT_READY,
+    THROTTLED,
+    UNAVAILABLE,
+    EndpointFaults,
+    FaultConfigError,
+    FaultInjector,
+    admin_routes,
+    fault_variables_set,
+)
 from model.inference import JSON, InvalidInput, format_predictions, input_fn, output_fn
 from model.json_logging import configure_json_logging
 from model.microbatch import MicroBatcher
@@ -51,6 +63,14 @@ LOCAL_ACCOUNT = "123456789012"
 ENDPOINT_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 BATCH_HEADLINES_HEADER = "X-Micro-Batch-Headlines"
 BATCH_REQUESTS_HEADER = "X-Micro-Batch-Requests"
+ENDPOINT_NOT_FOUND = "Endpoint {name} of account {account} not found."
+# What SageMaker Runtime answers for a throttled, missing, cold or failing endpoint: (status, error type, message).
+SERVICE_FAULT_ERRORS = {
+    THROTTLED: (400, "ThrottlingException", "Rate exceeded."),
+    NOT_FOUND: (400, "ValidationError", ENDPOINT_NOT_FOUND),
+    NOT_READY: (429, "ModelNotReadyException", "Model for endpoint {name} is not ready. Retry the request later."),
+    UNAVAILABLE: (503, "ServiceUnavailable", "The service is unavailable. Retry the request later."),
+}
 
 
 @dataclass(frozen=True)
@@ -107,9 +127,13 @@ def container_error(status: int, kind: str, message: str) -> ModelReply:
     return ModelReply(status, json.dumps({"code": status, "type": kind, "message": message}).encode())
 
 
-async def invoke_model(endpoint: Endpoint, body: bytes, content_type: str, accept: str, timeout_s: float) -> ModelReply:
+async def invoke_model(endpoint: Endpoint, body: bytes, content_type: str, accept: str, timeout_s: float,
+                       faults: FaultInjector | None = None) -> ModelReply:
     """Run the handler's input_fn -> (micro-batched) prediction -> output_fn; never raises."""
     try:
+        failed_status = await faults.model_fault() if faults is not None else None
+        if failed_status is not None:
+            return container_error(failed_status, "InjectedFault", "injected model failure (fault injection)")
         headlines = input_fn(body, content_type)
         result = await asyncio.wait_for(endpoint.batcher.predict_proba(headlines), timeout_s)
         predictor = endpoint.predictor
@@ -149,7 +173,7 @@ async def invocations(request: Request) -> Response:
     except PayloadTooLarge as exc:
         return _reply(container_error(413, "PayloadTooLarge", str(exc)))
     return _reply(await invoke_model(endpoint, body, request.headers.get("content-type", ""),
-                                     request.headers.get("accept", ""), settings.timeout_s))
+                                     request.headers.get("accept", ""), settings.timeout_s, request.app.state.faults))
 
 
 # --- SageMaker Runtime API ----------------------------------------------------------------------------------------
@@ -161,6 +185,11 @@ def aws_error(status: int, code: str, body: dict[str, Any]) -> Response:
 
 def validation_error(message: str) -> Response:
     return aws_error(400, "ValidationError", {"message": message})
+
+
+def service_fault_error(fault: str, name: str) -> Response:
+    status, code, message = SERVICE_FAULT_ERRORS[fault]
+    return aws_error(status, code, {"message": message.format(name=name, account=LOCAL_ACCOUNT)})
 
 
 def model_error(endpoint: Endpoint, reply: ModelReply) -> Response:
@@ -183,7 +212,7 @@ async def runtime_invocations(request: Request) -> Response:
     name = request.path_params["name"]
     endpoint: Endpoint | None = request.app.state.endpoints.get(name)
     if endpoint is None:
-        return validation_error(f"Endpoint {name} of account {LOCAL_ACCOUNT} not found.")
+        return validation_error(ENDPOINT_NOT_FOUND.format(name=name, account=LOCAL_ACCOUNT))
     variant = request.headers.get("x-amzn-sagemaker-target-variant")
     if variant and variant != endpoint.variant:
         return validation_error(f"Variant {variant} not found for endpoint {name}.")
@@ -191,8 +220,12 @@ async def runtime_invocations(request: Request) -> Response:
         body = await read_body(request, settings.max_payload_bytes)
     except PayloadTooLarge:
         return validation_error(f"Request {request.state.request_id} has oversize body.")
+    faults: FaultInjector | None = request.app.state.faults
+    fault = faults.service_fault() if faults is not None else None
+    if fault is not None:
+        return service_fault_error(fault, name)
     reply = await invoke_model(endpoint, body, request.headers.get("content-type", ""),
-                               request.headers.get("accept", ""), settings.timeout_s)
+                               request.headers.get("accept", ""), settings.timeout_s, faults)
     if reply.status >= 400:
         return model_error(endpoint, reply)
     return _reply(reply, {"x-Amzn-Invoked-Production-Variant": endpoint.variant})
@@ -245,8 +278,12 @@ def load_endpoint(name: str, model_dir: Path, settings: ServeSettings) -> Endpoi
     return Endpoint(name, model_dir, runtime, predictor, batcher)
 
 
-def create_app(model_dirs: Mapping[str, Path], default_endpoint: str, settings: ServeSettings) -> Starlette:
-    """The ASGI app; models load in the lifespan, before the server binds its port."""
+def create_app(model_dirs: Mapping[str, Path], default_endpoint: str, settings: ServeSettings,
+               faults: FaultInjector | None = None) -> Starlette:
+    """The ASGI app; models load in the lifespan, before the server binds its port.
+
+    `faults` (fault injection, local only) adds the `/_faults` admin route; without it the route does not exist.
+    """
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -261,7 +298,9 @@ def create_app(model_dirs: Mapping[str, Path], default_endpoint: str, settings: 
         Route("/ping", ping, methods=["GET"]),
         Route("/invocations", invocations, methods=["POST"]),
         Route("/endpoints/{name}/invocations", runtime_invocations, methods=["POST"]),
+        *(admin_routes() if faults is not None else []),
     ], lifespan=lifespan)
+    app.state.faults = faults
     app.state.endpoints = {}
     app.state.default_endpoint = default_endpoint
     app.state.settings = settings
@@ -303,7 +342,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout-s", type=float, default=float(env.get("SAGEMAKER_MODEL_SERVER_TIMEOUT", 60)),
                         help="a request not answered within this gets a 504")
     parser.add_argument("--threads", type=int, default=None, help="model threads (default: CPUs available)")
+    parser.add_argument("--enable-fault-injection", action="store_true",
+                        help="local testing only: apply MODEL_FAULT_* and serve the /_faults admin route")
     args = parser.parse_args(argv)
+    args.faults = _initial_faults(parser, args.enable_fault_injection, env)
     args.model_dirs = dict([(args.endpoint_name, args.model_dir), *args.endpoint])
     if len(args.model_dirs) != 1 + len(args.endpoint):
         parser.error("endpoint names must be unique")
@@ -317,14 +359,34 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _initial_faults(parser: argparse.ArgumentParser, enabled: bool, env: Mapping[str, str]) -> EndpointFaults | None:
+    """The MODEL_FAULT_* faults when injection is enabled; set without the flag they are an error, never ignored."""
+    if not enabled:
+        if fault_variables_set(env):
+            parser.error(f"{', '.join(fault_variables_set(env))} set without --enable-fault-injection")
+        return None
+    try:
+        return EndpointFaults.from_env(env)
+    except FaultConfigError as exc:
+        parser.error(str(exc))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     configure_json_logging()
     settings = ServeSettings(args.runtime, args.max_batch, args.max_wait_ms, args.timeout_s, threads=args.threads)
-    app = create_app(args.model_dirs, args.endpoint_name, settings)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False,
-                            lifespan="on", timeout_graceful_shutdown=int(args.timeout_s) + 5)
-    uvicorn.Server(config).run()
+    faults = FaultInjector(args.faults) if args.faults is not None else None
+    if args.faults is not None:
+        log.warning("fault injection enabled", extra={"faults": args.faults.to_dict()})
+    app = create_app(args.model_dirs, args.endpoint_name, settings, faults)
+    uvicorn.Server(server_config(app, args.host, args.port, args.timeout_s)).run()
+
+
+def server_config(app: ASGIApp, host: str, port: int, timeout_s: float) -> uvicorn.Config:
+    """uvicorn as the container runs it: our own JSON access log, and no websockets, so no import of whichever
+    websocket library happens to be installed (the slim image has none)."""
+    return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on", ws="none",
+                          timeout_graceful_shutdown=int(timeout_s) + 5)
 
 
 if __name__ == "__main__":

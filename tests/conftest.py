@@ -113,6 +113,19 @@ def endpoint_url(tiny_model_dir: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def fault_endpoint_url(tiny_model_dir: Path) -> Iterator[str]:
+    """Like `endpoint_url`, started with `--enable-fault-injection`: PUT faults to `{url}/_faults` (model/faults.py).
+
+    Shared by the session: a test that sets faults clears them when it ends (DELETE `{url}/_faults`).
+    """
+    from model.local_endpoint import running_endpoint
+
+    with running_endpoint(tiny_model_dir, endpoint_name="news-classifier", port=unused_port(),
+                          args=["--enable-fault-injection"]) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 def tiny_onnx_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
     """The tiny model folder plus its fused fp32 and int8 ONNX models (model.onnx_export), as shipped."""
     from model.onnx_export import export_model_folder

@@ -63,11 +63,11 @@ import json, sys, threading, time, urllib.request
 from importlib import metadata
 from pathlib import Path
 import uvicorn
-from model.serve import ServeSettings, create_app
+from model.serve import ServeSettings, create_app, server_config
 
 port = int(sys.argv[2])
 app = create_app({"news-classifier": Path(sys.argv[1])}, "news-classifier", ServeSettings(runtime="onnx-int8"))
-server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
+server = uvicorn.Server(server_config(app, "127.0.0.1", port, timeout_s=60))
 thread = threading.Thread(target=server.run)
 thread.start()
 while not server.started:

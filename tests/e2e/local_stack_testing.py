@@ -9,7 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,12 +58,12 @@ def _wait_for_health(stack: RunningStack) -> None:
 
 
 @contextmanager
-def running_stack(model_dir: Path, state_dir: Path) -> Iterator[RunningStack]:
+def running_stack(model_dir: Path, state_dir: Path, extra_args: Sequence[str] = ()) -> Iterator[RunningStack]:
     """`chalice_app/local_stack.py` on free ports, stopped with Ctrl-C (SIGINT) unless a test already stopped it."""
     api_port = unused_port()
     args = [sys.executable, str(LOCAL_STACK), "--model-dir", str(model_dir), "--state-dir", str(state_dir),
             "--api-port", str(api_port), "--endpoint-port", str(unused_port()),
-            "--dynamodb-port", str(unused_port())]
+            "--dynamodb-port", str(unused_port()), *extra_args]
     output = state_dir / "make-local.out"
     with open(output, "wb") as sink:
         process = subprocess.Popen(args, cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT)
