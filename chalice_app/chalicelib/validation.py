@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.errors import bad_request, not_found, too_large
+from chalicelib.routing import Client
 
 MAX_HEADLINE_CHARS = 1000
 MAX_BATCH_HEADLINES = 64
@@ -21,7 +22,13 @@ DEFAULT_RECENT_LIMIT = 20
 MAX_RECENT_LIMIT = 100
 RUN_ID_HEADER = "x-run-id"
 _RUN_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+CLIENT_ID_HEADER = "x-client-id"
+_CLIENT_ID = re.compile(r"[\x21-\x7e]{1,128}")  # visible ASCII: any opaque id a client may already have
 _LIMIT = re.compile(r"[0-9]{1,4}")  # ASCII digits only: str.isdigit() also accepts "²", which int() refuses
+# A headline or label needs one character that is not whitespace. The class lists every code point that Python
+# (str.isspace), ECMAScript and Unicode count as whitespace, so openapi.yaml's `pattern` (this same text) means
+# the same to every regex engine, where a shorthand such as \S does not (U+001C, U+0085, U+FEFF).
+_NOT_BLANK = re.compile(r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]")
 
 
 def _reject_constant(name: str) -> None:
@@ -66,7 +73,7 @@ def _exact_fields(body: Mapping[str, Any], expected: str, where: str = "the requ
 def headline(value: Any, where: str = "'headline'") -> str:
     if not isinstance(value, str):
         raise bad_request(f"{where} must be a string, not {_json_type(value)}")
-    if not value.strip():
+    if not _NOT_BLANK.search(value):
         raise bad_request(f"{where} is empty")
     if len(value) > MAX_HEADLINE_CHARS:
         raise too_large(f"{where} has {len(value)} characters; the limit is {MAX_HEADLINE_CHARS}")
@@ -96,7 +103,7 @@ def batch_request(body: dict[str, Any]) -> list[str]:
 
 def feedback_request(body: dict[str, Any]) -> str:
     label = _exact_fields(body, "label")
-    if not isinstance(label, str) or not label.strip():
+    if not isinstance(label, str) or not _NOT_BLANK.search(label):
         raise bad_request("'label' must be a non-empty string")
     if len(label) > MAX_LABEL_CHARS:
         raise too_large(f"'label' has {len(label)} characters; the limit is {MAX_LABEL_CHARS}")
@@ -136,3 +143,12 @@ def run_id(headers: Mapping[str, str]) -> str | None:
     if not _RUN_ID.fullmatch(value):
         raise bad_request("X-Run-Id must be 1-64 characters of A-Z a-z 0-9 . _ : -")
     return value
+
+
+def client(headers: Mapping[str, str], context: Mapping[str, Any]) -> Client:
+    """Who sent the request, for sticky A/B routing: X-Client-Id and the API key (API Gateway's, else the header)."""
+    client_id = headers.get(CLIENT_ID_HEADER)
+    if client_id is not None and not _CLIENT_ID.fullmatch(client_id):
+        raise bad_request("X-Client-Id must be 1-128 visible ASCII characters")
+    identity = context.get("identity") or {}
+    return Client(client_id=client_id, api_key=identity.get("apiKey") or headers.get("x-api-key"))
