@@ -7,25 +7,34 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from chalicelib import model_client, telemetry, transactions
+from chalicelib import model_client, routing, telemetry, transactions
 from chalicelib.config import model_settings
 from chalicelib.model_client import ModelCallError
+from chalicelib.routing import Client
 from chalicelib.transactions import Outcome
 
 
-def classify(headlines: Sequence[str], run_id: str | None) -> list[dict[str, Any]]:
-    """Results in input order; a failed model call stores error transactions, then raises its ApiError."""
+def classify(headlines: Sequence[str], run_id: str | None, client: Client) -> list[dict[str, Any]]:
+    """Results in input order; a failed model call stores error transactions, then raises its ApiError.
+
+    All headlines of a request go to one endpoint, chosen by the A/B routing; its name is stored on each
+    transaction and, while MODEL_VARIANTS is set, is the `endpoint` dimension of the request's metrics.
+    """
     started = time.perf_counter()
     created_at = dt.datetime.now(dt.UTC)
     request_ids = [transactions.new_request_id() for _ in headlines]
     telemetry.bind_request_ids(request_ids)
-    endpoint_name = model_settings().endpoint_name
+    settings = model_settings()
+    endpoint_name = routing.route(settings, client)
+    if settings.variants:  # an A/B test: the request's metrics per variant too
+        telemetry.record_variant(endpoint_name)
     try:
-        answer = model_client.classify(list(headlines))
+        answer = model_client.classify(list(headlines), endpoint_name)
     except ModelCallError as error:
         failed = [Outcome(rid, headline, _ms_since(started), error_code=error.code)
                   for rid, headline in zip(request_ids, headlines, strict=True)]
         transactions.save([transactions.build_record(o, created_at, endpoint_name, run_id) for o in failed])
+        error.request_ids = request_ids
         raise
     latency_ms = _ms_since(started)
     telemetry.record_model_call(answer.latency_ms, [p.label for p in answer.predictions],

@@ -11,10 +11,18 @@ with a 504 or a logged `transaction_unsaved`, before the gateway cuts it off.
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from chalicelib.drift import Thresholds
+
 SERVICE_NAME = "news-classifier-api"
+MODEL_VARIANTS = "MODEL_VARIANTS"
+ENDPOINT_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")  # SageMaker's rule for endpoint names
 
 
 class ConfigError(RuntimeError):
@@ -38,6 +46,13 @@ def _seconds(name: str, default: float) -> float:
     return value
 
 
+def _flag(name: str) -> bool:
+    raw = _optional(name)
+    if raw not in (None, "true", "false"):
+        raise ConfigError(f"{name}={raw!r} must be true or false")
+    return raw == "true"
+
+
 def _count(name: str, default: int, minimum: int) -> int:
     raw = _optional(name)
     if raw is None:
@@ -48,10 +63,68 @@ def _count(name: str, default: int, minimum: int) -> int:
 
 
 @dataclass(frozen=True)
-class ModelSettings:
-    """Where and how to call the SageMaker endpoint; also the cache key of its client."""
+class Variant:
+    """One arm of an A/B test: a whole endpoint, as a serverless endpoint hosts a single production variant."""
 
-    endpoint_name: str | None
+    endpoint_name: str
+    weight: float
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number")
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    names = [name for name, _ in pairs]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"endpoint(s) listed twice: {', '.join(duplicates)}")
+    return dict(pairs)
+
+
+def parse_model_variants(raw: str) -> tuple[Variant, ...]:
+    """MODEL_VARIANTS, a JSON object endpoint name -> weight, e.g. `{"news-v3": 0.9, "news-v4": 0.1}`.
+
+    Weights are relative shares (they need not sum to 1); an endpoint may have weight 0 (listed, no traffic),
+    but the total must be positive. Sorted by name, so routing does not depend on how the object was written.
+    """
+    try:
+        weights = json.loads(raw, object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+    except ValueError as exc:  # JSONDecodeError is a ValueError
+        raise ConfigError(f"{MODEL_VARIANTS}={raw[:200]!r} cannot be read: {exc}") from exc
+    if not isinstance(weights, dict) or not weights:
+        raise ConfigError(f"{MODEL_VARIANTS}={raw[:200]!r} must be a non-empty JSON object endpoint name -> weight")
+    variants = tuple(_variant(name, weight) for name, weight in sorted(weights.items()))
+    if sum(v.weight for v in variants) <= 0:
+        raise ConfigError(f"{MODEL_VARIANTS}={raw[:200]!r}: the weights sum to 0; give some endpoint a positive weight")
+    return variants
+
+
+def _variant(name: str, weight: object) -> Variant:
+    if not ENDPOINT_NAME_PATTERN.fullmatch(name):
+        raise ConfigError(f"{MODEL_VARIANTS}: {name[:80]!r} is not a SageMaker endpoint name "
+                          "(1-63 letters, digits and hyphens, starting and ending with a letter or digit)")
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) or weight < 0:
+        raise ConfigError(f"{MODEL_VARIANTS}: the weight of {name!r} must be a number >= 0, not {weight!r}")
+    return Variant(name, float(weight))
+
+
+def format_model_variants(weights: Mapping[str, float]) -> str:
+    """The MODEL_VARIANTS value for these weights, checked as the API will check it (promotion writes this)."""
+    raw = json.dumps(dict(sorted(weights.items())))
+    parse_model_variants(raw)
+    return raw
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Where and how to call the SageMaker endpoints; also the cache key of their client."""
+
+    endpoint_name: str | None  # ENDPOINT_NAME: the stage's endpoint, called alone unless MODEL_VARIANTS is set
+    variants: tuple[Variant, ...]  # MODEL_VARIANTS: the A/B test's endpoints and weights; empty when unset
+    # STICKY_BY_API_KEY=true: requests without X-Client-Id stick to a variant by their API key. Only for stages
+    # with many keys: with one key for all traffic, all of it would stick to one variant.
+    sticky_by_api_key: bool
     region: str | None
     endpoint_url: str | None  # AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: unset on AWS, the local endpoint offline
     connect_timeout: float
@@ -77,8 +150,11 @@ def _region() -> str | None:
 
 
 def model_settings() -> ModelSettings:
+    variants = _optional(MODEL_VARIANTS)
     return ModelSettings(
         endpoint_name=_optional("ENDPOINT_NAME"),
+        variants=() if variants is None else parse_model_variants(variants),
+        sticky_by_api_key=_flag("STICKY_BY_API_KEY"),
         region=_region(),
         endpoint_url=_optional("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"),
         connect_timeout=_seconds("MODEL_CONNECT_TIMEOUT_SECONDS", 1.0),
@@ -99,6 +175,26 @@ def table_settings() -> TableSettings:
     )
 
 
+@dataclass(frozen=True)
+class DriftSettings:
+    """What the scheduled drift job compares (chalicelib/drift_monitor.py)."""
+
+    # DRIFT_BASELINE_URI: s3://bucket/key or a file path; `{model_version}` in it is replaced by each version seen
+    baseline_uri: str | None
+    window_hours: int  # DRIFT_WINDOW_HOURS: how far back the job reads transactions
+    min_samples: int  # DRIFT_MIN_SAMPLES: a model version with fewer transactions in the window gets no verdict
+    max_records: int  # DRIFT_MAX_RECORDS: stop reading there, so one run stays within the Lambda's time limit
+
+
+def drift_settings() -> DriftSettings:
+    return DriftSettings(
+        baseline_uri=_optional("DRIFT_BASELINE_URI"),
+        window_hours=_count("DRIFT_WINDOW_HOURS", 24, minimum=1),
+        min_samples=_count("DRIFT_MIN_SAMPLES", Thresholds.min_samples, minimum=1),
+        max_records=_count("DRIFT_MAX_RECORDS", 50_000, minimum=1),
+    )
+
+
 def metrics_namespace() -> str:
     """Powertools' own variable, so the same setting works for every Powertools utility."""
     return _optional("POWERTOOLS_METRICS_NAMESPACE") or "NewsClassifier"
@@ -114,8 +210,15 @@ def api_key_required() -> bool:
 
 
 def configuration_status() -> dict[str, object]:
-    """What /health reports: which endpoint and table the API would use, without calling either."""
-    endpoint, table = model_settings().endpoint_name, table_settings().table_name
-    return {"status": "ok",
-            "endpoint": {"name": endpoint, "configured": endpoint is not None},
-            "table": {"name": table, "configured": table is not None}}
+    """What /health reports: which endpoint(s) and table the API would use, without calling either.
+
+    `variants` (endpoint -> weight) appears only when MODEL_VARIANTS routes between endpoints.
+    """
+    model, table = model_settings(), table_settings().table_name
+    endpoint = model.endpoint_name
+    status: dict[str, object] = {"status": "ok",
+                                 "endpoint": {"name": endpoint, "configured": endpoint is not None},
+                                 "table": {"name": table, "configured": table is not None}}
+    if model.variants:
+        status["variants"] = {v.endpoint_name: v.weight for v in model.variants}
+    return status

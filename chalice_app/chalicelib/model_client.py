@@ -64,23 +64,24 @@ def _client(region: str | None, endpoint_url: str | None, connect_timeout: float
                                               config=config)
 
 
-def classify(headlines: list[str]) -> ModelAnswer:
-    """Classify all headlines in one InvokeEndpoint call."""
-    settings = model_settings()
-    if settings.endpoint_name is None:
-        raise ModelCallError(503, "model_unavailable", "no model endpoint is configured (ENDPOINT_NAME)",
+def classify(headlines: list[str], endpoint_name: str | None) -> ModelAnswer:
+    """Classify all headlines in one InvokeEndpoint call to the endpoint routing chose (None: none configured)."""
+    if endpoint_name is None:
+        raise ModelCallError(503, "model_unavailable",
+                             "no model endpoint is configured (ENDPOINT_NAME or MODEL_VARIANTS)",
                              RETRY_AFTER_UNAVAILABLE)
+    settings = model_settings()
     client = _client(settings.region, settings.endpoint_url, settings.connect_timeout, settings.read_timeout,
                      settings.max_attempts)
     started = time.perf_counter()
     try:
-        response = client.invoke_endpoint(EndpointName=settings.endpoint_name, ContentType=JSON, Accept=JSON,
+        response = client.invoke_endpoint(EndpointName=endpoint_name, ContentType=JSON, Accept=JSON,
                                           Body=json.dumps({"inputs": headlines}))
         body = response["Body"].read()
     except ClientError as exc:
-        raise _from_client_error(exc, settings.endpoint_name) from exc
+        raise _from_client_error(exc, endpoint_name) from exc
     except BotoCoreError as exc:
-        raise _from_transport_error(exc, settings.endpoint_name) from exc
+        raise _from_transport_error(exc, endpoint_name) from exc
     latency_ms = (time.perf_counter() - started) * 1000
     return _parse_answer(body, len(headlines), response.get("InvokedProductionVariant"), latency_ms)
 

@@ -2,16 +2,19 @@
 
 Each request gets its own EMF provider (Powertools' `Metrics` shares state across instances, and `chalice
 local` serves requests on several threads). Metrics with a per-value dimension (errors by code, predictions
-by label) need one EMF document per value, as EMF allows one dimension set per metric. Metrics print to
-stdout, which Lambda ships to CloudWatch; `POWERTOOLS_METRICS_DISABLED=true` turns them off (`make local`
-does by default). Client IP addresses are never logged.
+by label) need one EMF document per value, as EMF allows one dimension set per metric. While an A/B test
+runs (MODEL_VARIANTS), classification requests are also counted per `endpoint` (the variant routing chose):
+requests, latency, model latency, top scores, errors (0 or 1: their average is the error rate) and
+predictions by label. Metrics print to stdout, which Lambda ships to CloudWatch;
+`POWERTOOLS_METRICS_DISABLED=true` turns them off (`make local` does by default). Client IP addresses are
+never logged.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -28,6 +31,7 @@ logger = Logger(service=SERVICE_NAME)
 class _RequestMetrics:
     route: str
     started: float = field(default_factory=time.perf_counter)
+    endpoint: str | None = None
     model_latency_ms: float | None = None
     predictions: Counter[str] = field(default_factory=Counter)
     top_scores: list[float] = field(default_factory=list)
@@ -48,6 +52,13 @@ def bind_request_ids(request_ids: Sequence[str]) -> None:
         logger.thread_safe_append_keys(request_id=request_ids[0])
     else:
         logger.thread_safe_append_keys(request_ids=list(request_ids))
+
+
+def record_variant(endpoint: str | None) -> None:
+    """The A/B variant (endpoint) routing chose for this request: its metrics are also flushed per endpoint."""
+    current = _current.get()
+    if current is not None:
+        current.endpoint = endpoint
 
 
 def record_model_call(latency_ms: float, labels: Sequence[str], top_scores: Sequence[float]) -> None:
@@ -79,31 +90,58 @@ def finish_request(method: str, status: int, error_code: str | None) -> None:
     logger.thread_safe_clear_keys()
 
 
-def _provider(route: str) -> AmazonCloudWatchEMFProvider:
+def _provider(route: str, **dimensions: str) -> AmazonCloudWatchEMFProvider:
     provider = AmazonCloudWatchEMFProvider(namespace=metrics_namespace(), service=SERVICE_NAME)
     provider.add_dimension(name="route", value=route)
+    for name, value in dimensions.items():
+        provider.add_dimension(name=name, value=value)
     return provider
 
 
 def _flush(current: _RequestMetrics, latency_ms: float, error_code: str | None) -> None:
     metrics = _provider(current.route)
+    _add_request_metrics(metrics, current, latency_ms)
+    if current.unsaved:
+        metrics.add_metric(name="UnsavedTransactions", unit=MetricUnit.Count, value=current.unsaved)
+    metrics.flush_metrics()
+    if error_code:
+        _flush_count(_provider(current.route, code=error_code), "Errors", 1)
+    for label, count in current.predictions.items():
+        _flush_count(_provider(current.route, label=label), "Predictions", count)
+    if current.endpoint is not None:
+        _flush_by_endpoint(current, current.endpoint, latency_ms, error_code)
+
+
+def _flush_by_endpoint(current: _RequestMetrics, endpoint: str, latency_ms: float, error_code: str | None) -> None:
+    """The A/B view: the same request metrics under the endpoint dimension, errors without their code."""
+    metrics = _provider(current.route, endpoint=endpoint)
+    _add_request_metrics(metrics, current, latency_ms)
+    metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1 if error_code else 0)
+    metrics.flush_metrics()
+    for label, count in current.predictions.items():
+        _flush_count(_provider(current.route, endpoint=endpoint, label=label), "Predictions", count)
+
+
+def _add_request_metrics(metrics: AmazonCloudWatchEMFProvider, current: _RequestMetrics, latency_ms: float) -> None:
     metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=latency_ms)
     if current.model_latency_ms is not None:
         metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=current.model_latency_ms)
     for score in current.top_scores:
         metrics.add_metric(name="TopScore", unit=MetricUnit.NoUnit, value=score)
-    if current.unsaved:
-        metrics.add_metric(name="UnsavedTransactions", unit=MetricUnit.Count, value=current.unsaved)
-    metrics.flush_metrics()
-    if error_code:
-        _flush_dimensioned(current.route, "Errors", "code", error_code, 1)
-    for label, count in current.predictions.items():
-        _flush_dimensioned(current.route, "Predictions", "label", label, count)
 
 
-def _flush_dimensioned(route: str, name: str, dimension: str, value: str, count: int) -> None:
-    metrics = _provider(route)
-    metrics.add_dimension(name=dimension, value=value)
+def _flush_count(metrics: AmazonCloudWatchEMFProvider, name: str, count: int) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)
+    metrics.flush_metrics()
+
+
+def flush_job_metrics(job: str, values: Mapping[str, float], unit: MetricUnit = MetricUnit.NoUnit,
+                      **dimensions: str) -> None:
+    """One EMF document of a scheduled job (no request, no route): dimensions service, job and `dimensions`."""
+    metrics = AmazonCloudWatchEMFProvider(namespace=metrics_namespace(), service=SERVICE_NAME)
+    for name, value in {"job": job, **dimensions}.items():
+        metrics.add_dimension(name=name, value=value)
+    for name, value in values.items():
+        metrics.add_metric(name=name, unit=unit, value=value)
     metrics.flush_metrics()
