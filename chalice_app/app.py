@@ -1,11 +1,14 @@
-"""The news classifier's HTTP API: routes only; the logic lives in `chalicelib/` (see openapi.yaml)."""
+"""The news classifier's HTTP API and its scheduled jobs: routes only; the logic lives in `chalicelib/`
+(see openapi.yaml)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from chalice import Chalice, Response
-from chalicelib import classification, console, traffic, transactions, validation
+from chalice import Chalice, Rate, Response
+from chalice.app import CloudWatchEvent
+from chalicelib import classification, console, drift_monitor, traffic, transactions, validation
 from chalicelib.config import api_key_required, configuration_status
 from chalicelib.middleware import observe_and_shape_errors
 
@@ -18,14 +21,16 @@ KEYED = api_key_required()  # every route but /health and the console's static f
 def classify() -> dict[str, Any]:
     request = app.current_request
     headline = validation.classify_request(validation.json_object(request.raw_body))
-    return classification.classify([headline], validation.run_id(request.headers))[0]
+    return classification.classify([headline], validation.run_id(request.headers),
+                                   validation.client(request.headers, request.context))[0]
 
 
 @app.route("/classify/batch", methods=["POST"], api_key_required=KEYED)
 def classify_batch() -> dict[str, Any]:
     request = app.current_request
     headlines = validation.batch_request(validation.json_object(request.raw_body))
-    return {"results": classification.classify(headlines, validation.run_id(request.headers))}
+    return {"results": classification.classify(headlines, validation.run_id(request.headers),
+                                               validation.client(request.headers, request.context))}
 
 
 @app.route("/transactions", methods=["GET"], api_key_required=KEYED)
@@ -58,3 +63,9 @@ def console_page() -> Response:
 @app.route("/console/{name}", methods=["GET"])
 def console_asset(name: str) -> Response:
     return console.asset(name)
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS))
+def monitor_drift(event: CloudWatchEvent) -> dict[str, Any]:
+    """Drift of the last window of traffic against each served model's baseline (chalicelib/drift_monitor.py)."""
+    return drift_monitor.run(dt.datetime.now(dt.UTC)).to_dict()

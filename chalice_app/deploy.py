@@ -74,12 +74,14 @@ class Stage:
     def stack_name(self) -> str:
         return function_name(self.name)
 
-    def parameters(self) -> dict[str, str]:
-        """The merge template's parameters: one value per fact, each from the stage config or chalicelib."""
+    def parameters(self, artifact_bucket: str) -> dict[str, str]:
+        """The merge template's parameters: one value per fact, each from the stage config, chalicelib or the
+        bucket the model versions (and their drift baselines) are uploaded to."""
         return {"StageName": self.api_stage, "ApiName": json.loads(CONFIG_FILE.read_text())["app_name"],
                 "FunctionName": function_name(self.name), "TableName": self.environment["TABLE_NAME"],
                 "EndpointName": self.environment["ENDPOINT_NAME"],
-                "MetricsNamespace": self.environment["POWERTOOLS_METRICS_NAMESPACE"], "ServiceName": SERVICE_NAME}
+                "MetricsNamespace": self.environment["POWERTOOLS_METRICS_NAMESPACE"], "ServiceName": SERVICE_NAME,
+                "ArtifactBucket": artifact_bucket}
 
 
 def run_command(command: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> None:
@@ -202,7 +204,8 @@ def deploy(options: Options, s3: Any, cfn: Any, run: Runner = run_command) -> di
         template = package_api(stage, Path(out) / "package", options.region, run)
         url = upload_package(s3, template.parent, options.bucket, options.region, stage)
     change_set = f"{stage.stack_name}-{url.rsplit('/', 1)[1].split('.')[0]}"  # named by the package digest
-    return deploy_stack(cfn, stage.stack_name, url, stage.parameters(), change_set, options.poll_seconds)
+    return deploy_stack(cfn, stage.stack_name, url, stage.parameters(options.bucket), change_set,
+                        options.poll_seconds)
 
 
 def planned_calls(options: Options) -> list[tuple[str, Any]]:
@@ -218,7 +221,7 @@ def planned_calls(options: Options) -> list[tuple[str, Any]]:
         ("s3.put_object: sam.yaml as JSON, CodeUri on that key", {"Bucket": bucket, "Key": f"{key}.template.json"}),
         ("cloudformation.describe_stacks", {"StackName": stage.stack_name}),
         ("cloudformation.create_change_set (ChangeSetType UPDATE if the stack exists)",
-         change_set_request(stage.stack_name, url, stage.parameters(), False, change_set)),
+         change_set_request(stage.stack_name, url, stage.parameters(bucket), False, change_set)),
         ("cloudformation.describe_change_set until CREATE_COMPLETE, then execute_change_set",
          {"StackName": stage.stack_name, "ChangeSetName": change_set}),
         ("cloudformation.describe_stacks until CREATE_COMPLETE or UPDATE_COMPLETE; print the outputs",

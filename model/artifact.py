@@ -1,8 +1,8 @@
 """The model folder and `model.tar.gz`: metadata, the inference code shipped with the weights, packing.
 
-A model folder holds weights, encoder config, tokenizer, `labels.json`, `training.json` (metadata)
-and `code/` (the SageMaker handler plus this package), so the folder SageMaker tars after a
-training job is already deployable.
+A model folder holds weights, encoder config, tokenizer, `labels.json`, `training.json` (metadata),
+`drift_baseline.json` (the reference distributions of the drift monitor) and `code/` (the SageMaker
+handler plus this package), so the folder SageMaker tars after a training job is already deployable.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 METADATA_FILE = "training.json"
+DRIFT_BASELINE_FILE = "drift_baseline.json"
 CODE_DIR = "code"
 PACKAGE_DIR = Path(__file__).resolve().parent
 

@@ -4,7 +4,8 @@
         --bucket my-bucket --role arn:aws:iam::123456789012:role/SageMakerInference [--dry-run]
     python -m model.deploy delete --endpoint news-classifier-dev
 
-`deploy` packs the folder, uploads it to `s3://BUCKET/PREFIX/<model_version>/model.tar.gz`, creates a Model
+`deploy` packs the folder, uploads it to `s3://BUCKET/PREFIX/<model_version>/model.tar.gz` (and the folder's
+`drift_baseline.json` beside it, for the API stack's drift job), creates a Model
 and a serverless EndpointConfig named `<endpoint>-<model_version>-<settings digest>` (tagged with the version
 and the artifact URI), then creates the endpoint or switches it to the new config. SageMaker keeps the old
 variant serving until the new one is healthy; if the update fails, or the endpoint does not answer a test
@@ -34,7 +35,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from tqdm.auto import tqdm
 
-from model.artifact import pack, read_metadata
+from model.artifact import DRIFT_BASELINE_FILE, pack, read_metadata
 from model.inference import JSON
 from model.labels import LabelMap
 
@@ -165,12 +166,18 @@ def artifact_location(bucket: str, prefix: str, model_version: str) -> tuple[str
     return key, f"s3://{bucket}/{key}"
 
 
+def baseline_key(artifact_key: str) -> str:
+    """The drift baseline's key: beside the version's model.tar.gz, where the drift job looks for it."""
+    return f"{artifact_key.rsplit('/', 1)[0]}/{DRIFT_BASELINE_FILE}"
+
+
 def upload_artifact(s3: Any, model_dir: Path, bucket: str, key: str) -> None:
-    """Pack the model folder into model.tar.gz and upload it, with a progress bar."""
+    """Pack the model folder into model.tar.gz and upload it, with a progress bar; then its drift baseline."""
     with tempfile.TemporaryDirectory(prefix="news-classifier-artifact-") as tmp:
         archive = pack(model_dir, Path(tmp) / "model.tar.gz")
         with tqdm(total=archive.stat().st_size, unit="B", unit_scale=True, desc=f"s3://{bucket}/{key}") as bar:
             s3.upload_file(str(archive), bucket, key, Callback=bar.update)
+    s3.upload_file(str(Path(model_dir) / DRIFT_BASELINE_FILE), bucket, baseline_key(key))
 
 
 def _missing(error: ClientError) -> bool:
@@ -292,6 +299,8 @@ def deploy_plan(release: Release, model_dir: Path, bucket: str, key: str) -> lis
     describe_endpoint = {"EndpointName": release.endpoint}
     return [
         Call("s3", "upload_file", {"Filename": f"model.tar.gz packed from {model_dir}", "Bucket": bucket, "Key": key}),
+        Call("s3", "upload_file", {"Filename": str(Path(model_dir) / DRIFT_BASELINE_FILE), "Bucket": bucket,
+                                   "Key": baseline_key(key)}, "for the API stack's drift job"),
         Call("sagemaker", "create_model", release.model_request(), "unless it exists"),
         Call("sagemaker", "create_endpoint_config", release.endpoint_config_request(), "unless it exists"),
         Call("sagemaker", "describe_endpoint", describe_endpoint),
@@ -372,6 +381,9 @@ def release_from_args(args: argparse.Namespace) -> tuple[Release, str]:
         if not value:
             raise DeployError(f"pass {flag}")
     model_version = read_metadata(args.model_dir)["model_version"]
+    if not (args.model_dir / DRIFT_BASELINE_FILE).is_file():
+        raise DeployError(f"{args.model_dir} has no {DRIFT_BASELINE_FILE} (training writes it); add it with "
+                          f"`python -m training_jobs.drift_baseline --model-dir {args.model_dir}`")
     key, uri = artifact_location(args.bucket, args.prefix, model_version)
     serverless = Serverless(args.memory, args.max_concurrency, args.provisioned_concurrency)
     return Release(args.endpoint, model_version, uri, args.image_uri or inference_image(args.region), args.role,

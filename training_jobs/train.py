@@ -57,6 +57,7 @@ from training_jobs.data import (
     read_examples,
 )
 from training_jobs.distributed import init_distributed
+from training_jobs.drift_baseline import write_baseline
 from training_jobs.evaluate import evaluate_probabilities, format_report, plot_confusion
 
 log = logging.getLogger("training_jobs.train")
@@ -254,9 +255,10 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
     model.load_state_dict(best_state)
     model.to("cpu").eval()
     metrics: dict[str, Any] = {}
+    scored: dict[str, np.ndarray] = {}
     for name, examples in (("valid", splits.valid), ("test", splits.test)):
-        probabilities = predict_proba(model, tokenizer, [ex.title for ex in examples], max_length, hp.eval_batch_size)
-        metrics[name] = evaluate_probabilities(probabilities, examples, labels)
+        scored[name] = predict_proba(model, tokenizer, [ex.title for ex in examples], max_length, hp.eval_batch_size)
+        metrics[name] = evaluate_probabilities(scored[name], examples, labels)
     metrics["baseline_tfidf_logreg"] = baseline_metrics(
         splits.train, {"valid": splits.valid, "test": splits.test}, labels)
     metrics["history"] = history
@@ -284,6 +286,7 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
         "runtimes": {"torch": [WEIGHTS_FILE]},
     }
     save_model_folder(args.model_dir, model, tokenizer, labels, metadata, metrics, step_losses)
+    write_baseline(args.model_dir, [ex.title for ex in splits.valid], scored["valid"], labels, splits.source, "torch")
     if args.output_data_dir:
         args.output_data_dir.mkdir(parents=True, exist_ok=True)
         for name in ("metrics.json", "training.json", "training_curve.png", "confusion_test.png"):

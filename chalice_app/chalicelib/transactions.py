@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,6 +207,22 @@ def latest(limit: int, now: dt.datetime) -> list[TransactionRecord]:
     except PynamoDBException as exc:
         raise TableUnavailable(_reason(exc)) from exc
     return records
+
+
+def between(since: dt.datetime, until: dt.datetime, newest_first: bool = False) -> Iterator[TransactionRecord]:
+    """Records created from `since` to `until` (inclusive, UTC), oldest first: one day-index Query per UTC day.
+
+    `newest_first` reverses the order, for readers that stop after the most recent N.
+    """
+    model = transaction_model()
+    first, last = since.astimezone(dt.UTC).date(), until.astimezone(dt.UTC).date()
+    days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+    try:
+        for day in reversed(days) if newest_first else days:
+            yield from model.day_index.query(day.isoformat(), DayIndex.created_at.between(since, until),
+                                             scan_index_forward=not newest_first)
+    except PynamoDBException as exc:
+        raise TableUnavailable(_reason(exc)) from exc
 
 
 def record_feedback(request_id: str, label: str) -> TransactionRecord:

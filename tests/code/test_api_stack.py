@@ -87,7 +87,7 @@ def test_alarms_watch_the_metrics_the_api_emits(packages: dict[str, Path]) -> No
     resources = template(packages, "dev")["Resources"]
     alarms = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
     assert set(alarms) == {"ServerErrorRateAlarm", "LatencyP95Alarm", "ModelErrorsAlarm", "ThrottlesAlarm",
-                           "UnsavedTransactionsAlarm"}
+                           "UnsavedTransactionsAlarm", "DriftAlarm"}  # DriftAlarm: tests/code/test_drift_stack.py
     own = [m["MetricStat"]["Metric"] for a in alarms.values() for m in a.get("Metrics", []) if "MetricStat" in m
            and m["MetricStat"]["Metric"]["Namespace"] == {"Ref": "MetricsNamespace"}]
     assert {m["MetricName"] for m in own} == {"Errors", "UnsavedTransactions"}
@@ -111,7 +111,7 @@ def test_stack_table_on_moto_serves_the_api_code(packages: dict[str, Path], moto
     packaged = template(packages, "dev")
     table_only = {"Parameters": {"TableName": packaged["Parameters"]["TableName"]},
                   "Resources": {"TransactionsTable": packaged["Resources"]["TransactionsTable"]}}
-    parameters = Stage.load("dev").parameters()
+    parameters = Stage.load("dev").parameters("news-artifacts")
     session = boto3.Session(region_name="us-east-1")
     session.client("cloudformation", endpoint_url=moto_url).create_stack(
         StackName="news-classifier-api-dev", TemplateBody=json.dumps(table_only),

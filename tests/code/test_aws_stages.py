@@ -89,7 +89,7 @@ def test_policy_grants_the_stage_endpoint_its_table_and_its_log_group_only(stage
 
 @pytest.mark.parametrize("stage", AWS_STAGES)
 def test_stage_names_only_resources_the_stack_or_the_endpoint_deployer_create(stage: str) -> None:
-    resources, parameters = merge_template()["Resources"], Stage.load(stage).parameters()
+    resources, parameters = merge_template()["Resources"], Stage.load(stage).parameters("news-artifacts")
     environment = Stage.load(stage).environment
     assert resources["TransactionsTable"]["Properties"]["TableName"] == {"Ref": "TableName"}
     assert parameters["TableName"] == environment["TABLE_NAME"]
@@ -110,7 +110,7 @@ def test_stages_do_not_share_endpoint_table_or_metrics() -> None:
 def test_template_parameters_are_exactly_what_deploy_passes() -> None:
     template = merge_template()
     required = {name for name, spec in template["Parameters"].items() if "Default" not in spec}
-    assert required == set(Stage.load("dev").parameters())
+    assert required == set(Stage.load("dev").parameters("news-artifacts"))
 
 
 def test_local_stage_is_not_deployable_and_needs_no_key() -> None:

@@ -124,7 +124,7 @@ def test_delete_removes_endpoint_configs_and_models_but_keeps_artifacts(aws: bot
     assert sm.list_endpoints()["Endpoints"] == []
     assert sm.list_endpoint_configs()["EndpointConfigs"] == []
     assert [m["ModelName"] for m in sm.list_models()["Models"]] == [neighbour]
-    assert aws.client("s3").list_objects_v2(Bucket=BUCKET)["KeyCount"] == 1
+    assert aws.client("s3").list_objects_v2(Bucket=BUCKET)["KeyCount"] == 2  # model.tar.gz, drift_baseline.json
     assert main(["delete", "--endpoint", ENDPOINT, "--poll-seconds", "0"]) == 0  # nothing left: still clean
 
 
@@ -259,6 +259,7 @@ def test_deploying_a_new_version_updates_the_existing_endpoint(aws: boto3.Sessio
            poll_seconds=0)
     stub.verify()
     assert aws.client("s3").head_object(Bucket=BUCKET, Key=f"news-classifier/models/{version}/model.tar.gz")
+    assert aws.client("s3").head_object(Bucket=BUCKET, Key=f"news-classifier/models/{version}/drift_baseline.json")
 
 
 def test_failed_endpoint_is_not_updated(aws: boto3.Session, tiny_model_copy: Path) -> None:
@@ -332,7 +333,7 @@ def test_dry_run_prints_every_call_without_credentials(no_aws: None, tiny_model_
                  "--endpoint", ENDPOINT, "--bucket", BUCKET, "--role", ROLE]) == 0
     out = capsys.readouterr().out
     calls = [line.split()[0] for line in out.splitlines() if line[:1].isalpha()]
-    assert calls == ["s3.upload_file", "sagemaker.create_model", "sagemaker.create_endpoint_config",
+    assert calls == ["s3.upload_file", "s3.upload_file", "sagemaker.create_model", "sagemaker.create_endpoint_config",
                      "sagemaker.describe_endpoint", "sagemaker.create_endpoint", "sagemaker.update_endpoint",
                      "sagemaker.describe_endpoint", "sagemaker-runtime.invoke_endpoint"]
     assert f"news-classifier/models/{version}/model.tar.gz" in out

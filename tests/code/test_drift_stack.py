@@ -1,0 +1,108 @@
+"""The drift job on AWS: its own least-privilege role, the baseline location that model/deploy.py writes and the
+job reads, and an alarm on the metric the job publishes (chalice_app/.chalice, infra/resources.yaml)."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from chalicelib.drift import Thresholds
+from chalicelib.drift_monitor import JOB
+from chalicelib.transactions import DAY_INDEX
+from deploy import Stage, package_api
+from stages import CHALICE_DIR, CONFIG_FILE, function_name
+from test_aws_stages import as_list, merge_template, policy
+
+from model.deploy import artifact_location, baseline_key, main
+
+AWS_STAGES = ["dev", "prod"]
+HANDLER = "monitor_drift"
+VERSION = "news-20250101-000000-abcdef12"
+
+
+def drift_policy(stage: str) -> dict[str, Any]:
+    config = json.loads(CONFIG_FILE.read_text())["stages"][stage]["lambda_functions"][HANDLER]
+    return json.loads((CHALICE_DIR / ".chalice" / config["iam_policy_file"]).read_text())
+
+
+def substitute(value: dict[str, str], **names: str) -> str:
+    text = value["Fn::Sub"]
+    for name, replacement in names.items():
+        text = text.replace(f"${{{name}}}", replacement)
+    return text
+
+
+@pytest.fixture(scope="module")
+def packaged_dev(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    sam = package_api(Stage.load("dev"), tmp_path_factory.mktemp("drift-package") / "dev", "us-east-1")
+    return yaml.safe_load(Path(sam).read_text())["Resources"]
+
+
+@pytest.mark.parametrize("stage", AWS_STAGES)
+def test_drift_role_may_query_the_day_index_read_baselines_and_log_only(stage: str) -> None:
+    statements = {s["Sid"]: s for s in drift_policy(stage)["Statement"]}
+    assert [(s["Action"], s["Effect"]) for s in statements.values()] == [
+        ("dynamodb:Query", "Allow"), ("s3:GetObject", "Allow"),
+        (["logs:CreateLogStream", "logs:PutLogEvents"], "Allow")]
+    query, read, logs = statements.values()
+    assert query["Resource"] == {"Fn::Sub": f"${{TransactionsTable.Arn}}/index/{DAY_INDEX}"}
+    # The one wildcard outside the log streams stands for the model version, and only baselines match it.
+    assert read["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::${ArtifactBucket}/${ArtifactPrefix}/*/"
+                                           "drift_baseline.json"}
+    assert logs["Resource"]["Fn::Sub"].endswith(f":log-group:/aws/lambda/{function_name(stage)}-monitor-drift:*")
+
+
+@pytest.mark.parametrize("stage", AWS_STAGES)
+def test_the_api_role_gains_nothing_from_the_drift_job(stage: str) -> None:
+    actions = {action for statement in policy(stage)["Statement"] for action in as_list(statement["Action"])}
+    assert not any(action.startswith("s3:") for action in actions)
+
+
+def test_baseline_key_deployed_is_the_one_the_job_reads_and_may_read() -> None:
+    template = merge_template()
+    bucket, prefix = "news-artifacts", template["Parameters"]["ArtifactPrefix"]["Default"]
+    artifact_key, _ = artifact_location(bucket, prefix, VERSION)
+    function = template["Resources"]["MonitorDrift"]["Properties"]
+    uri = substitute(function["Environment"]["Variables"]["DRIFT_BASELINE_URI"], ArtifactBucket=bucket,
+                     ArtifactPrefix=prefix)
+    assert uri.replace("{model_version}", VERSION) == f"s3://{bucket}/{baseline_key(artifact_key)}"
+    allowed = substitute(drift_policy("dev")["Statement"][1]["Resource"], ArtifactBucket=bucket, ArtifactPrefix=prefix)
+    assert fnmatch.fnmatchcase(f"arn:aws:s3:::{bucket}/{baseline_key(artifact_key)}",
+                               allowed.replace("${AWS::Partition}", "aws"))
+    assert not fnmatch.fnmatchcase(f"arn:aws:s3:::{bucket}/{artifact_key}", allowed.replace("${AWS::Partition}", "aws"))
+
+
+def test_function_and_log_group_carry_the_name_the_policy_grants(packaged_dev: dict[str, Any]) -> None:
+    function = packaged_dev["MonitorDrift"]["Properties"]
+    assert function["FunctionName"] == {"Fn::Sub": "${FunctionName}-monitor-drift"}
+    assert packaged_dev["MonitorDriftLogGroup"]["Properties"]["LogGroupName"] == {
+        "Fn::Sub": "/aws/lambda/${FunctionName}-monitor-drift"}
+    assert function["Role"] == {"Fn::GetAtt": ["MonitorDriftRole", "Arn"]}
+    (role_policy,) = packaged_dev["MonitorDriftRole"]["Properties"]["Policies"]
+    assert role_policy["PolicyDocument"] == drift_policy("dev")
+    assert function["Events"]["MonitorDriftEvent"]["Properties"]["Schedule"] == "rate(1 hour)"
+    assert function["Timeout"] == 120
+
+
+def test_alarm_watches_the_metric_the_job_publishes_at_the_documented_level(packaged_dev: dict[str, Any]) -> None:
+    alarm = packaged_dev["DriftAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ({"Ref": "MetricsNamespace"}, "DriftPSIMax")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": {"Ref": "ServiceName"}}, {"Name": "job", "Value": JOB}]
+    assert (alarm["Statistic"], alarm["Period"], alarm["ComparisonOperator"]) == (
+        "Maximum", 3600, "GreaterThanOrEqualToThreshold")  # one run per hour
+    assert alarm["Threshold"] == {"Ref": "DriftPsiAlarmThreshold"}
+    assert merge_template()["Parameters"]["DriftPsiAlarmThreshold"]["Default"] == Thresholds().alarm
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_deploying_a_model_folder_without_a_baseline_is_a_clear_error(tiny_model_copy: Path,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    (tiny_model_copy / "drift_baseline.json").unlink()
+    assert main(["deploy", "--dry-run", "--region", "us-east-1", "--model-dir", str(tiny_model_copy), "--endpoint",
+                 "news-classifier-dev", "--bucket", "news-artifacts", "--role", "arn:aws:iam::1:role/r",
+                 "--image-uri", "image"]) == 2
+    assert "python -m training_jobs.drift_baseline --model-dir" in caplog.text
