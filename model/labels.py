@@ -42,6 +42,13 @@ class LabelMap:
     def name(self, index: int) -> str:
         return self.names[index]
 
+    def category_of_name(self, name: str) -> str:
+        """The UCI code of a display name, e.g. a feedback label stored by the API; KeyError if unknown."""
+        try:
+            return self.categories[self.names.index(name)]
+        except ValueError:
+            raise KeyError(name) from None
+
     def save(self, model_dir: Path) -> None:
         payload = {"labels": [{"index": i, "category": c, "name": n}
                               for i, (c, n) in enumerate(zip(self.categories, self.names, strict=True))]}

@@ -66,9 +66,14 @@ class Splits:
         return digest.hexdigest()
 
 
+def collapse_whitespace(title: str) -> str:
+    """Every run of Unicode whitespace (tabs, line and paragraph separators too) as one space, ends stripped."""
+    return _SPACE.sub(" ", title).strip()
+
+
 def normalise_title(title: str) -> str:
     """The de-duplication key: lowercased, quotes removed, whitespace collapsed (as in SOURCES.md)."""
-    return _SPACE.sub(" ", title.replace('"', "")).strip().lower()
+    return collapse_whitespace(title.replace('"', "")).lower()
 
 
 def _decode(path: Path) -> str:
@@ -146,7 +151,7 @@ def clean(examples: Sequence[Example], dedupe: bool = True) -> tuple[list[Exampl
     seen: dict[str, str] = {}
     kept: list[Example] = []
     for ex in examples:
-        title = _SPACE.sub(" ", ex.title).strip()
+        title = collapse_whitespace(ex.title)
         if not title:
             stats.empty_titles += 1
             continue

@@ -79,6 +79,16 @@ def evaluate_probabilities(probabilities: np.ndarray, examples: Sequence[Example
     return compute_metrics(y_true, probabilities.argmax(axis=1).tolist(), labels.names)
 
 
+def evaluate_model_dir(model_dir: Path, examples: Sequence[Example], batch_size: int = 64) -> dict[str, Any]:
+    """The report of one model folder on `examples`, tagged with its version: what every comparison runs."""
+    from model.predict import TorchPredictor
+
+    predictor = TorchPredictor(model_dir, batch_size=batch_size)
+    metrics = evaluate_probabilities(predictor.predict_proba([ex.title for ex in examples]), examples, predictor.labels)
+    metrics["model_version"] = predictor.metadata["model_version"]
+    return metrics
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Evaluate a trained model folder on a TSV/CSV data file.")
     parser.add_argument("--model-dir", type=Path, required=True)
@@ -90,14 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         examples, _ = clean(read_examples(args.data), dedupe=False)
-        from model.predict import TorchPredictor
-
-        predictor = TorchPredictor(args.model_dir, batch_size=args.batch_size)
+        metrics = evaluate_model_dir(args.model_dir, examples, args.batch_size)
     except (DataError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    metrics = evaluate_probabilities(predictor.predict_proba([ex.title for ex in examples]), examples, predictor.labels)
-    metrics.update(data=str(args.data), model_version=predictor.metadata["model_version"])
+    metrics["data"] = str(args.data)
     if args.plot:
         target = args.model_dir / f"confusion_{args.data.name.split('.')[0]}.png" if args.plot is True else args.plot
         metrics["confusion_png"] = str(plot_confusion(metrics, target, f"{args.data.name}"))

@@ -1,0 +1,157 @@
+"""`make export-feedback`: transactions with feedback -> one deduplicated, leakage-free training TSV."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from chalicelib import transactions
+
+from model.labels import LabelMap
+from training_jobs.data import normalise_title, read_examples
+from training_jobs.feedback import (
+    ExportReport,
+    Feedback,
+    FeedbackError,
+    build_export,
+    held_out_titles,
+    main,
+    query_feedback,
+    window_days,
+    write_tsv,
+)
+
+LABELS = LabelMap.default()
+TABLE = "feedback-export-test"
+
+
+def feedback(title: str, label: str, at: str, request_id: str = "") -> Feedback:
+    return Feedback(request_id or f"id-{title[:8]}-{at}", title, label, f"2026-05-0{at}T10:00:00.000000+0000")
+
+
+def export(items: list[Feedback], held_out: frozenset[str] = frozenset()) -> tuple[list, ExportReport]:
+    report = ExportReport(table=TABLE, days=[])
+    return build_export(items, LABELS, set(held_out), report), report
+
+
+def test_one_row_per_normalised_title_with_the_majority_label() -> None:
+    rows, report = export([feedback("Fed raises rates", "Business", "1"),
+                           feedback('"Fed  raises RATES"', "Science", "3"),
+                           feedback("fed raises rates", "Business", "2")])
+    [row] = rows
+    assert (row.category, row.votes, row.title) == ("b", 2, "fed raises rates")  # the latest Business vote's title
+    assert (report.read, report.duplicates, report.conflicts, report.exported) == (3, 2, 1, 1)
+
+
+@pytest.mark.parametrize(("science_day", "expected"), [("2", "t"), ("1", "b")])
+def test_a_tie_goes_to_the_label_given_last(science_day: str, expected: str) -> None:
+    business_day = "2" if science_day == "1" else "1"
+    rows, report = export([feedback("New chip doubles battery life", "Business", business_day),
+                           feedback("New chip doubles battery life", "Science", science_day)])
+    assert [row.category for row in rows] == [expected]
+    assert report.conflicts == 1
+
+
+def test_held_out_titles_are_dropped_and_counted() -> None:
+    held_out = frozenset({normalise_title("Apple unveils the iPhone 6")})
+    rows, report = export([feedback('"Apple unveils  the iPhone 6"', "Science", "1"),
+                           feedback("apple unveils the iphone 6", "Science", "2"),
+                           feedback("Ebola outbreak spreads", "Health", "3")], held_out)
+    assert [row.title for row in rows] == ["Ebola outbreak spreads"]
+    assert (report.leaked, report.duplicates, report.exported, report.categories) == (1, 1, 1, {"m": 1})
+
+
+def test_label_names_outside_the_label_map_are_counted_not_exported() -> None:
+    rows, report = export([feedback("Kim Kardashian wedding", "Gossip", "1"),
+                           feedback("Kim Kardashian wedding", "Entertainment", "2")])
+    assert [(row.category, row.votes) for row in rows] == [("e", 1)]
+    assert (report.unknown_label, report.conflicts) == (1, 0)
+
+
+def test_the_tsv_round_trips_through_the_data_reader(tmp_path: Path) -> None:
+    titles = ['Apple\'s "iWatch" delayed', "Tabs\tand\u2028separators", "Plain, with a comma"]
+    rows, _ = export([feedback(title, name, str(day)) for day, (title, name) in
+                      enumerate(zip(titles, ["Science", "Business", "Health"], strict=True), start=1)])
+    write_tsv(rows, tmp_path / "feedback.tsv")
+    examples = read_examples(tmp_path / "feedback.tsv")
+    assert [(ex.category, ex.title) for ex in examples] == [
+        ("t", 'Apple\'s "iWatch" delayed'), ("b", "Tabs and separators"), ("m", "Plain, with a comma")]
+
+
+def test_held_out_titles_are_the_valid_and_test_splits(data_dir: Path) -> None:
+    held = held_out_titles(data_dir, seed=13)
+    test_title = read_examples(data_dir / "nlp100" / "test.tsv")[0].title
+    valid_title = read_examples(data_dir / "nlp100" / "valid.tsv")[0].title
+    assert {normalise_title(test_title), normalise_title(valid_title)} <= held
+    assert 2500 < len(held) <= 2672
+
+
+def test_window_is_the_last_n_utc_days() -> None:
+    assert window_days(3, dt.date(2026, 3, 1)) == ["2026-03-01", "2026-02-28", "2026-02-27"]
+    with pytest.raises(FeedbackError, match="at least 1"):
+        window_days(0, dt.date(2026, 3, 1))
+
+
+@pytest.fixture
+def feedback_table(moto_url: str, aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The API's own table on moto, written by the API's own code."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_url)
+    monkeypatch.setenv("TABLE_NAME", TABLE)
+    transactions.create_table()
+    return TABLE
+
+
+def _classified(headline: str, label: str, created_at: dt.datetime, feedback_label: str | None) -> str:
+    request_id = transactions.new_request_id()
+    scores = {name: 0.25 for name in LABELS.names}
+    record = transactions.build_record(transactions.Outcome(request_id, headline, 12.0, label=label, scores=scores,
+                                                            model_version="news-test"),
+                                       created_at, "news-classifier", None)
+    assert transactions.save([record])
+    if feedback_label:
+        transactions.record_feedback(request_id, feedback_label)
+    return request_id
+
+
+def test_export_queries_the_day_index_over_the_window_and_never_scans(
+        feedback_table: str, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    now = dt.datetime.now(dt.UTC)
+    test_title = read_examples(data_dir / "nlp100" / "test.tsv")[0].title
+    _classified("Brent crude falls below $100", "Science", now, "Business")
+    last_vote = _classified("Brent  crude falls below $100", "Business", now - dt.timedelta(days=1), "Business")
+    _classified("Ebola vaccine trial begins", "Health", now, None)  # no feedback: filtered out
+    _classified(test_title, "Business", now, "Science")  # a held-out title: must not leak
+    _classified("Old story from last month", "Business", now - dt.timedelta(days=10), "Health")  # outside window
+
+    client = boto3.client("dynamodb")
+    operations: list[str] = []
+    client.meta.events.register("before-call.dynamodb.*", lambda model, **_: operations.append(model.name))
+    days = window_days(3, now.date())
+    assert len(list(query_feedback(client, feedback_table, days))) == 3
+    assert set(operations) == {"Query"}
+
+    output = tmp_path / "feedback.tsv"
+    assert main(["--table", feedback_table, "--days", "3", "--data", str(data_dir), "--output", str(output)]) == 0
+    assert "3 transaction(s) with feedback" in capsys.readouterr().out
+    [example] = read_examples(output)
+    assert (example.category, example.title) == ("b", "Brent crude falls below $100")
+    assert last_vote in output.read_text()  # provenance: the request of the latest vote
+    report = json.loads((tmp_path / "feedback.report.json").read_text())
+    assert {k: report[k] for k in ("read", "duplicates", "conflicts", "leaked", "exported")} == {
+        "read": 3, "duplicates": 1, "conflicts": 0, "leaked": 1, "exported": 1}
+
+
+def test_a_missing_table_is_an_error_message_not_a_traceback(
+        moto_url: str, aws_credentials: None, monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_url)
+    assert main(["--table", "absent", "--data", str(data_dir), "--output", str(tmp_path / "f.tsv")]) == 1
+    assert "reading the transaction table failed" in capsys.readouterr().err
+    assert main(["--table", "absent", "--days", "0", "--output", str(tmp_path / "f.tsv")]) == 2
+    assert "--days must be at least 1" in capsys.readouterr().err
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB")
+    assert main(["--local-state-dir", str(tmp_path), "--data", str(data_dir), "--output", str(tmp_path / "f.tsv")]) == 2
+    assert "is `make local` running" in capsys.readouterr().err

@@ -1,0 +1,142 @@
+"""`make retrain`: the candidate's recipe, the gate's verdict on real evaluations, and what a promotion writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from model.artifact import read_metadata, write_metadata
+from model.classifier import WEIGHTS_FILE
+from model.labels import LabelMap
+from training_jobs.config import STAGE_CONFIG_FILE
+from training_jobs.registry import ModelRegistry
+from training_jobs.retrain import candidate_train_args, main, parse_args, version_endpoint
+
+FINAL_BIAS = "head.3.bias"
+
+
+def feedback_file(tmp_path: Path) -> Path:
+    path = tmp_path / "feedback.tsv"
+    path.write_text("category\ttitle\nb\tBrent crude falls below $100\nm\tEbola vaccine trial begins\n")
+    return path
+
+
+def relabelled(model_dir: Path, version: str) -> Path:
+    """The same weights under another version: a retrained model that scores exactly like the current one."""
+    metadata = read_metadata(model_dir)
+    write_metadata(model_dir, {**metadata, "model_version": version})
+    return model_dir
+
+
+def always_health(model_dir: Path, target: Path) -> Path:
+    """A degenerate candidate that answers Health for every headline: clearly worse than any trained model."""
+    folder = Path(shutil.copytree(model_dir, target))
+    weights = load_file(folder / WEIGHTS_FILE)
+    weights["head.3.weight"] = torch.zeros_like(weights["head.3.weight"])
+    weights[FINAL_BIAS] = torch.full_like(weights[FINAL_BIAS], -50.0)
+    weights[FINAL_BIAS][LabelMap.load(folder).names.index("Health")] = 50.0
+    save_file(weights, folder / WEIGHTS_FILE)
+    return relabelled(folder, "news-20260101-000000-0000dead")
+
+
+def retrain_args(tmp_path: Path, data_dir: Path, current: Path, candidate: Path, *extra: str) -> list[str]:
+    return ["--feedback", str(feedback_file(tmp_path)), "--data", str(data_dir), "--current-model-dir", str(current),
+            "--candidate-dir", str(candidate), "--eval-data", str(data_dir / "nlp100" / "valid.tsv"),
+            "--registry", str(tmp_path / "models"), *extra]
+
+
+def test_the_candidate_reuses_the_current_recipe_with_feedback_first(tiny_model_dir: Path, tmp_path: Path) -> None:
+    args = parse_args(["--feedback", "f.tsv", "--data", "data", "--extra-data", "corpus.tsv.gz",
+                       "--", "--epochs", "2", "--limit", "400"])
+    argv = candidate_train_args(args, tiny_model_dir, tmp_path / "out")
+    assert argv[argv.index("--base-model") + 1] == read_metadata(tiny_model_dir)["hyperparameters"]["base_model"]
+    assert argv[argv.index("--extra-data") + 1:argv.index("--extra-data") + 3] == ["f.tsv", "corpus.tsv.gz"]
+    assert argv[argv.index("--test-data") + 1] == str(Path("data") / "nlp100" / "test.tsv")
+    assert argv[-4:] == ["--epochs", "2", "--limit", "400"]  # after the inherited --epochs: the override wins
+    assert "--freeze-embeddings" in argv and argv[argv.index("--freeze-embeddings") + 1] in ("true", "false")
+
+
+def test_version_endpoints_fit_model_deploys_config_names() -> None:
+    version = "news-20261125-062735-12b24cfc"
+    assert version_endpoint("news-classifier-dev", version) == "news-classifier-dev-12b24c"
+    assert version_endpoint("news-classifier-prod", version) == "news-classifier-prod-12b24"
+    assert len(f"{version_endpoint('news-classifier-prod', version)}-{version}-abcdef") <= 63
+
+
+def test_a_worse_candidate_is_rejected_and_kept_with_its_comparison(
+        tiny_model_dir: Path, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    candidate = always_health(tiny_model_dir, tmp_path / "candidate")
+    assert main(retrain_args(tmp_path, data_dir, tiny_model_dir, candidate)) == 0
+    assert "rejected: nothing promoted" in capsys.readouterr().out
+    report = json.loads((candidate / "comparison.json").read_text())
+    assert report["gate"]["verdict"] == "reject"
+    assert report["candidate"]["metrics"]["accuracy"] < report["current"]["metrics"]["accuracy"]
+    assert report["candidate"]["per_class"]["Health"]["recall"] == 1.0
+    assert not (tmp_path / "models" / "registry.json").exists() and not (tmp_path / "models" / "current").exists()
+
+
+def test_an_equal_candidate_is_promoted_locally_with_a_canary_share(
+        tiny_model_dir: Path, data_dir: Path, tmp_path: Path) -> None:
+    candidate = relabelled(Path(shutil.copytree(tiny_model_dir, tmp_path / "candidate")),
+                           "news-20260102-000000-0000beef")
+    assert main(retrain_args(tmp_path, data_dir, tiny_model_dir, candidate)) == 0
+    registry = ModelRegistry(tmp_path / "models")
+    state = registry.read()
+    assert (state["current"], state["previous"]) == ("news-20260102-000000-0000beef",
+                                                     read_metadata(tiny_model_dir)["model_version"])
+    promoted = registry.version_dir(state["current"])
+    assert os.readlink(tmp_path / "models" / "current") == promoted.name and not candidate.exists()
+    assert {"onnx", "onnx-int8"} <= set(read_metadata(promoted)["runtimes"])  # servable as `make local` serves
+    assert registry.stage_variants("local") == {"news-classifier": 0.9, "news-classifier-0000beef": 0.1}
+    assert registry.endpoint_dirs("local") == {"news-classifier": tiny_model_dir.resolve(),
+                                               "news-classifier-0000beef": promoted}
+    report = json.loads((promoted / "comparison.json").read_text())
+    assert report["gate"]["verdict"] == "promote" and report["endpoint"] == "news-classifier-0000beef"
+
+
+def test_an_aws_dry_run_prints_the_deployment_and_the_canary_and_changes_nothing(
+        tiny_model_dir: Path, data_dir: Path, tmp_path: Path, aws_credentials: None,
+        monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SAGEMAKER_BUCKET", "news-models")
+    monkeypatch.setenv("SAGEMAKER_ROLE_ARN", "arn:aws:iam::123456789012:role/SageMakerInference")
+    stage_config = STAGE_CONFIG_FILE.read_text()
+    candidate = relabelled(Path(shutil.copytree(tiny_model_dir, tmp_path / "candidate")),
+                           "news-20260103-000000-00c0ffee")
+    assert main(retrain_args(tmp_path, data_dir, tiny_model_dir, candidate, "--stage", "dev", "--dry-run",
+                             "--endpoint-args", "--image-uri 123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1")) == 0
+    out = capfd.readouterr().out
+    assert '"EndpointName": "news-classifier-dev-00c0ff"' in out  # model.deploy's plan for the new endpoint
+    assert '"news-classifier-dev": 0.9, "news-classifier-dev-00c0ff": 0.1' in out  # the canary's MODEL_VARIANTS
+    assert "cloudformation.create_change_set" in out  # then the API redeployment, as a dry run
+    assert "dry run: would promote" in out
+    assert STAGE_CONFIG_FILE.read_text() == stage_config
+    assert not (tmp_path / "models" / "registry.json").exists() and candidate.is_dir()
+    assert json.loads((candidate / "comparison.json").read_text())["dry_run"] is True
+
+
+@pytest.mark.parametrize(("feedback", "message"), [
+    (None, "no such file"),
+    ("category\ttitle\n", "no data rows"),
+])
+def test_missing_or_empty_feedback_stops_before_training(
+        tiny_model_dir: Path, tmp_path: Path, feedback: str | None, message: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "feedback.tsv"
+    if feedback is not None:
+        path.write_text(feedback)
+    assert main(["--feedback", str(path), "--current-model-dir", str(tiny_model_dir),
+                 "--registry", str(tmp_path / "models")]) == 2
+    assert message in caplog.text
+    assert not (tmp_path / "models").exists()
+
+
+def test_the_current_model_cannot_be_its_own_candidate(tiny_model_dir: Path, data_dir: Path, tmp_path: Path,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    assert main(retrain_args(tmp_path, data_dir, tiny_model_dir, tiny_model_dir)) == 2
+    assert "nothing to compare" in caplog.text

@@ -1,0 +1,121 @@
+"""The feedback loop end to end at small scale, offline: classify and correct over HTTP on the local stack,
+export the feedback, retrain on tiny data, gate, promote, and see the promoted model take canary traffic."""
+
+from __future__ import annotations
+
+import csv
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chalicelib.config import parse_model_variants
+from chalicelib.routing import choose_endpoint
+from local_stack_testing import RunningStack, request_json, running_stack
+
+from model.artifact import read_metadata
+from model.labels import LabelMap
+from training_jobs import feedback, registry, retrain
+from training_jobs.data import Example, collapse_whitespace, read_examples
+
+pytestmark = pytest.mark.slow
+
+SPLIT_ROWS = {"train.tsv": 300, "valid.tsv": 150, "test.tsv": 150}
+CORRECTIONS = 12
+
+
+def small_data(data_dir: Path, target: Path) -> Path:
+    """The first rows of each real NLP-100 split: a data folder train.py uses as-is, in seconds."""
+    (target / "nlp100").mkdir(parents=True)
+    for name, rows in SPLIT_ROWS.items():
+        with open(target / "nlp100" / name, "w", newline="") as sink:
+            writer = csv.writer(sink, delimiter="\t", lineterminator="\n")
+            writer.writerow(["category", "title"])
+            writer.writerows((ex.category, ex.title) for ex in read_examples(data_dir / "nlp100" / name)[:rows])
+    return target
+
+
+def post(url: str, body: dict[str, Any], client_id: str | None = None) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json", **({"X-Client-Id": client_id} if client_id else {})}
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def classify_and_correct(api: str, title: str, label: str) -> str:
+    request_id = post(f"{api}/classify", {"headline": title})["request_id"]
+    post(f"{api}/transactions/{request_id}/feedback", {"label": label})
+    return request_id
+
+
+def client_routed_to(variants: dict[str, float], endpoint: str) -> str:
+    """A client id whose sticky hash the API routes to `endpoint` under these weights."""
+    parsed = parse_model_variants(json.dumps(variants))
+    return next(key for key in (f"client-{i}" for i in range(1000)) if choose_endpoint(parsed, key) == endpoint)
+
+
+def test_corrections_become_a_promoted_model_that_takes_canary_traffic(
+        stack: RunningStack, tiny_model_dir: Path, data_dir: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    data = small_data(data_dir, tmp_path / "data")
+    labels = LabelMap.load(tiny_model_dir)
+
+    def name(example: Example) -> str:
+        return labels.name(labels.index_of_category(example.category))
+
+    # 1. Traffic and corrections through the API: fresh titles, one title corrected three times in disagreement,
+    #    and one title of the held-out test split, which must not reach training.
+    fresh = read_examples(data_dir / "nlp100" / "train.tsv")[1000:1000 + CORRECTIONS]
+    for example in fresh:
+        classify_and_correct(stack.api_url, example.title, name(example))
+    disputed = "Markets rally as the Fed signals patience"
+    for label in ("Business", "Science", "Business"):
+        classify_and_correct(stack.api_url, disputed, label)
+    held_out = read_examples(data / "nlp100" / "test.tsv")[0]
+    classify_and_correct(stack.api_url, held_out.title, name(held_out))
+
+    # 2. make export-feedback, against the running local stack.
+    tsv = tmp_path / "feedback.tsv"
+    assert feedback.main(["--local-state-dir", str(stack.state_dir), "--data", str(data), "--output", str(tsv)]) == 0
+    exported = {ex.title: ex.category for ex in read_examples(tsv)}
+    assert exported[disputed] == "b" and held_out.title not in exported
+    assert {collapse_whitespace(ex.title): ex.category for ex in fresh}.items() <= exported.items()
+    counts = json.loads((tmp_path / "feedback.report.json").read_text())
+    assert {k: counts[k] for k in ("read", "duplicates", "conflicts", "leaked", "exported")} == {
+        "read": CORRECTIONS + 4, "duplicates": 2, "conflicts": 1, "leaked": 1, "exported": CORRECTIONS + 1}
+
+    # 3. make retrain: the tiny model's recipe on tiny data + feedback; the test checks plumbing, not accuracy,
+    #    so the gate's margins are opened wide (its decisions are unit-tested in tests/code/test_promotion_gate.py).
+    models = tmp_path / "models"
+    assert retrain.main(["--feedback", str(tsv), "--data", str(data), "--current-model-dir", str(tiny_model_dir),
+                         "--registry", str(models), "--max-macro-f1-drop", "1", "--max-accuracy-drop", "1"]) == 0
+    state = registry.ModelRegistry(models).read()
+    promoted = models / state["current"]
+    assert state["previous"] == read_metadata(tiny_model_dir)["model_version"]
+    training = read_metadata(promoted)
+    assert training["data"]["cleaning"]["feedback.tsv"]["read"] == CORRECTIONS + 1  # every exported row was used
+    assert training["data"]["cleaning"]["feedback.tsv"]["duplicates"] == 0
+    assert training["hyperparameters"] == read_metadata(tiny_model_dir)["hyperparameters"]
+    comparison = json.loads((promoted / "comparison.json").read_text())
+    assert comparison["gate"]["verdict"] == "promote"
+    assert comparison["candidate"]["metrics"]["n"] == SPLIT_ROWS["test.tsv"]
+
+    # 4. Route: the stack serving the registry's local A/B split (`make local-canary`) sends the canary's
+    #    share of clients to the promoted model.
+    variants = state["promotions"][-1]["variants"]
+    canary = next(endpoint for endpoint, version in state["promotions"][-1]["endpoints"].items()
+                  if version == state["current"])
+    assert variants == {"news-classifier": 0.9, canary: 0.1}
+    capsys.readouterr()
+    assert registry.main(["--registry", str(models)]) == 0
+    variant_args = [arg for spec in capsys.readouterr().out.split() for arg in ("--variant", spec)]
+    (tmp_path / "ab-stack").mkdir()
+    with running_stack(tiny_model_dir, tmp_path / "ab-stack", variant_args) as ab:
+        assert request_json(f"{ab.api_url}/health")[1]["variants"] == variants
+        for endpoint, version in ((canary, state["current"]), ("news-classifier", state["previous"])):
+            answer = post(f"{ab.api_url}/classify", {"headline": "Fed holds rates steady"},
+                          client_routed_to(variants, endpoint))
+            assert answer["model_version"] == version
+            record = request_json(f"{ab.api_url}/transactions/{answer['request_id']}")[1]
+            assert (record["endpoint_name"], record["model_version"]) == (endpoint, version)

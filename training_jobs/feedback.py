@@ -1,0 +1,253 @@
+"""`make export-feedback`: transactions that received a feedback label -> a training TSV in the data format.
+
+    python -m training_jobs.feedback --stage dev --days 7 --output artifacts/feedback/feedback.tsv
+
+The stage's transaction table is read through its day index, one Query per UTC day of the window (the day
+the headline was classified), never a Scan; items without `feedback_label` are filtered out by DynamoDB.
+Label names map back to category codes through the one label map (model/labels.py). The TSV has a header
+row with `category` and `title` (plus provenance columns), so `training_jobs.data` reads it like the corpus
+file and `train.py --extra-data` takes it as it is. Rules, in order:
+
+1. Deduplication: one row per normalised title (`data.normalise_title`, as the data pipeline uses).
+2. Conflicts: when feedback on one title disagrees, the label with the most votes wins; a tie goes to the
+   tied label given last (latest `feedback_at`): the most recent human judgement.
+3. No leakage: titles of the held-out valid and test splits are dropped, so feedback never reaches the
+   scores that gate a model.
+
+The counts (read, unknown label, duplicates, conflicts, leaked, exported) go to stdout and to a JSON report
+next to the TSV. For the local stage, `--local-state-dir` finds moto's URL in the state of a running `make local`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from model.labels import LabelMap
+from training_jobs.config import REPO_ROOT, Hyperparameters, default_data_dir, stage_environment
+from training_jobs.data import collapse_whitespace, load_splits, normalise_title
+
+DAY_INDEX = "day-created_at-index"  # the transaction table's time index (chalice_app/chalicelib/transactions.py)
+COLUMNS = ("category", "title", "votes", "feedback_at", "request_id")
+LOCAL_STATE_FILE = "local_stack.json"  # written by chalice_app/local_stack.py while `make local` runs
+LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local", "region_name": "us-east-1"}
+DEFAULT_OUTPUT = REPO_ROOT / "artifacts" / "feedback" / "feedback.tsv"
+
+
+class FeedbackError(RuntimeError):
+    """The export cannot run as asked; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """One transaction's headline and the label a person gave it."""
+
+    request_id: str
+    title: str
+    label: str
+    feedback_at: str  # ISO 8601 in UTC as PynamoDB stores it: sorts in time order
+
+
+@dataclass(frozen=True)
+class LabelledFeedback:
+    feedback: Feedback
+    category: str
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    """One title's resolved label, with how many votes it got and the latest feedback that backs it."""
+
+    category: str
+    title: str
+    votes: int
+    feedback_at: str
+    request_id: str
+
+
+@dataclass
+class ExportReport:
+    table: str
+    days: list[str]
+    read: int = 0
+    unknown_label: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    leaked: int = 0
+    exported: int = 0
+    categories: dict[str, int] = field(default_factory=dict)
+    output: str = ""
+
+
+def window_days(days: int, today: dt.date) -> list[str]:
+    """The day-index partitions of the last `days` UTC days, today first."""
+    if days < 1:
+        raise FeedbackError(f"--days must be at least 1, got {days}")
+    return [(today - dt.timedelta(days=offset)).isoformat() for offset in range(days)]
+
+
+def query_feedback(client: Any, table: str, days: Iterable[str]) -> Iterator[Feedback]:
+    """Items with a feedback label, one paginated Query of the day index per day."""
+    paginator = client.get_paginator("query")
+    deserialise = TypeDeserializer().deserialize
+    for day in days:
+        pages = paginator.paginate(TableName=table, IndexName=DAY_INDEX, KeyConditionExpression="#day = :day",
+                                   FilterExpression="attribute_exists(feedback_label)",
+                                   ExpressionAttributeNames={"#day": "day"},
+                                   ExpressionAttributeValues={":day": {"S": day}})
+        for page in pages:
+            for raw in page["Items"]:
+                item = {name: deserialise(value) for name, value in raw.items()}
+                yield Feedback(request_id=item["request_id"], title=item["headline"], label=item["feedback_label"],
+                               feedback_at=item.get("feedback_at", ""))
+
+
+def with_categories(feedback: Iterable[Feedback], labels: LabelMap) -> tuple[list[LabelledFeedback], int]:
+    """Feedback whose label the label map knows, as category codes; and how many it did not know."""
+    known, unknown = [], 0
+    for item in feedback:
+        try:
+            known.append(LabelledFeedback(item, labels.category_of_name(item.label)))
+        except KeyError:
+            unknown += 1
+    return known, unknown
+
+
+def resolve_title(votes: Sequence[LabelledFeedback]) -> ExportRow:
+    """Majority label; on a tie the tied label given last. The row carries the latest feedback for that label."""
+    counts = Counter(v.category for v in votes)
+    top = max(counts.values())
+    latest = max((v for v in votes if counts[v.category] == top), key=lambda v: v.feedback.feedback_at)
+    return ExportRow(category=latest.category, title=collapse_whitespace(latest.feedback.title), votes=top,
+                     feedback_at=latest.feedback.feedback_at, request_id=latest.feedback.request_id)
+
+
+def group_by_title(feedback: Iterable[LabelledFeedback]) -> dict[str, list[LabelledFeedback]]:
+    groups: dict[str, list[LabelledFeedback]] = {}
+    for item in feedback:
+        groups.setdefault(normalise_title(item.feedback.title), []).append(item)
+    return groups
+
+
+def held_out_titles(data: Path, seed: int) -> set[str]:
+    """Normalised titles of the valid and test splits that `train.py --data` would hold out."""
+    splits = load_splits(data, seed)
+    return {normalise_title(ex.title) for ex in splits.valid + splits.test}
+
+
+def build_export(feedback: Iterable[Feedback], labels: LabelMap, held_out: set[str],
+                 report: ExportReport) -> list[ExportRow]:
+    """Deduplicated, conflict-resolved, leakage-free rows, oldest feedback first; fills in the report's counts."""
+    feedback = list(feedback)
+    labelled, report.unknown_label = with_categories(feedback, labels)
+    groups = group_by_title(labelled)
+    report.read = len(feedback)
+    report.duplicates = sum(len(votes) - 1 for votes in groups.values())
+    report.conflicts = sum(len({v.category for v in votes}) > 1 for votes in groups.values())
+    report.leaked = sum(key in held_out for key in groups)
+    rows = sorted((resolve_title(votes) for key, votes in groups.items() if key not in held_out),
+                  key=lambda row: (row.feedback_at, row.request_id))
+    report.exported = len(rows)
+    report.categories = dict(sorted(Counter(row.category for row in rows).items()))
+    return rows
+
+
+def write_tsv(rows: Sequence[ExportRow], output: Path) -> None:
+    """RFC 4180 tab-separated with a header row: the format `training_jobs.data.read_examples` reads."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(output.name + ".partial")
+    with open(partial, "w", newline="", encoding="utf-8") as sink:
+        writer = csv.writer(sink, delimiter="\t", lineterminator="\n")
+        writer.writerow(COLUMNS)
+        writer.writerows([getattr(row, column) for column in COLUMNS] for row in rows)
+    partial.replace(output)  # a reader never sees half a file
+
+
+def report_path(output: Path) -> Path:
+    return output.with_name(output.name.split(".")[0] + ".report.json")
+
+
+def local_dynamodb_url(state_dir: Path) -> str:
+    """moto's URL from the state file of a running `make local`."""
+    try:
+        return json.loads((state_dir / LOCAL_STATE_FILE).read_text())["dynamodb_url"]
+    except FileNotFoundError:
+        raise FeedbackError(f"{state_dir / LOCAL_STATE_FILE}: missing; is `make local` running with "
+                            f"LOCAL_STATE_DIR={state_dir}? Or set AWS_ENDPOINT_URL_DYNAMODB") from None
+    except (ValueError, KeyError) as exc:
+        raise FeedbackError(f"{state_dir / LOCAL_STATE_FILE}: unreadable ({exc})") from exc
+
+
+def dynamodb_client(local_state_dir: Path | None, region: str | None) -> Any:
+    """The table's client: the running local stack's moto (with its fake credentials), else boto3's defaults."""
+    if local_state_dir is not None and not os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
+        return boto3.client("dynamodb", endpoint_url=local_dynamodb_url(local_state_dir), **LOCAL_CREDENTIALS)
+    return boto3.client("dynamodb", region_name=region)
+
+
+def table_name(args: argparse.Namespace) -> str:
+    name = args.table or os.environ.get("TABLE_NAME") or stage_environment(args.stage).get("TABLE_NAME")
+    if not name:
+        raise FeedbackError(f"stage {args.stage!r} names no TABLE_NAME; pass --table")
+    return name
+
+
+def export(args: argparse.Namespace) -> ExportReport:
+    table = table_name(args)
+    report = ExportReport(table=table, days=window_days(args.days, dt.datetime.now(dt.UTC).date()),
+                          output=str(args.output))
+    held_out = held_out_titles(args.data, args.seed)
+    client = dynamodb_client(args.local_state_dir, args.region)
+    rows = build_export(query_feedback(client, table, report.days), LabelMap.default(), held_out, report)
+    write_tsv(rows, args.output)
+    report_path(args.output).write_text(json.dumps(asdict(report), indent=2) + "\n")
+    return report
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stage", default="local", help="Chalice stage whose TABLE_NAME is read (default: local)")
+    parser.add_argument("--table", help="table name (default: $TABLE_NAME, else the stage's)")
+    parser.add_argument("--days", type=int, default=7, help="window: the last N UTC days of the day index")
+    parser.add_argument("--data", type=Path, default=default_data_dir(),
+                        help="the training data whose valid/test titles must not leak (as train.py --data)")
+    parser.add_argument("--seed", type=int, default=Hyperparameters.seed, help="split seed when --data is one file")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--local-state-dir", type=Path,
+                        help="state directory of a running `make local`: read its moto table")
+    parser.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        report = export(args)
+    except (FeedbackError, ValueError) as exc:  # DataError is a ValueError
+        print(f"export-feedback: {exc}", file=sys.stderr)
+        return 2
+    except (ClientError, BotoCoreError) as exc:
+        print(f"export-feedback: reading the transaction table failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"table {report.table}, days {report.days[-1]}..{report.days[0]}: {report.read} transaction(s) with "
+          f"feedback; {report.unknown_label} unknown label, {report.duplicates} duplicate(s), {report.conflicts} "
+          f"conflicting title(s), {report.leaked} held-out title(s) dropped; {report.exported} row(s) exported "
+          f"{report.categories} to {report.output} (report {report_path(args.output)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,299 @@
+"""`make retrain`: train a candidate on the base data plus feedback, gate it against the current model, promote it.
+
+    python -m training_jobs.retrain --feedback artifacts/feedback/feedback.tsv [--stage dev] [--dry-run] \\
+        [-- train.py flags, e.g. --epochs 2]
+
+1. Train: train.py with the current model's recorded hyperparameters (only the data differ; train.py flags
+   after `--` override them), on `--data` plus the feedback TSV ahead of `--extra-data`: train.py keeps the
+   first row of each title, so feedback overrides the extra files, never the base training split, and
+   titles of the held-out splits are dropped. The candidate goes to artifacts/models/candidates/<version>/.
+2. Evaluate: the candidate and the current model, with training_jobs.evaluate, on the same held-out file
+   (`--eval-data`, the NLP-100 test split by default; it is also the candidate's test split, so none of its
+   titles is trained on).
+3. Gate (training_jobs.gate): promote only if neither macro-F1 nor accuracy is worse by more than the margins.
+   Either way the comparison goes to comparison.json in the candidate's folder; a rejected candidate stays
+   in candidates/ for inspection and nothing else changes.
+4. Promote: the folder moves to artifacts/models/<version>/ and gets its ONNX models (as `make local` and
+   `make deploy` serve it); chalice_app/canary.py gives its endpoint `<ENDPOINT_NAME>-<version digest>` a
+   canary share of the stage's MODEL_VARIANTS; the registry (training_jobs.registry) records it as current.
+   - local: `make local MODEL_DIR=artifacts/models/current` serves it alone; the canary split is the
+     registry's record, which `make local-canary` serves.
+   - dev/prod: `model.deploy deploy` creates the new endpoint, then `canary.py --apply` writes the stage's
+     MODEL_VARIANTS and redeploys the API; raise the share later with `make canary`.
+
+`--dry-run` trains, evaluates and gates, then prints the promotion's commands (deployments as dry runs)
+and changes nothing; `--candidate-dir` gates and promotes an already trained candidate without training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from model.artifact import read_metadata
+from model.deploy import NAME as ENDPOINT_NAME_PATTERN
+from model.encoders import EncoderUnavailable
+from model.onnx_export import export_model_folder
+from training_jobs import train
+from training_jobs.config import REPO_ROOT, default_data_dir, default_model_dir, stage_environment
+from training_jobs.data import DataError, Example, clean, read_examples
+from training_jobs.evaluate import evaluate_model_dir
+from training_jobs.gate import Decision, Margins, decide
+from training_jobs.registry import DEFAULT_ROOT, ModelRegistry, Promotion, VersionRecord, summary, write_json_atomically
+
+log = logging.getLogger("training_jobs.retrain")
+CANARY_SCRIPT = REPO_ROOT / "chalice_app" / "canary.py"
+COMPARISON_FILE = "comparison.json"
+SAGEMAKER_NAME_LIMIT = 63
+MIN_ENDPOINT_SUFFIX = 4  # hex characters of the version's digest: enough to tell a stage's versions apart
+LOCAL_STAGE = "local"
+
+
+class RetrainError(RuntimeError):
+    """Retraining or promotion stopped; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    model_dir: Path
+    metrics: dict[str, Any]
+
+    @property
+    def version(self) -> str:
+        return self.metrics["model_version"]
+
+    def record(self, eval_data: Path) -> VersionRecord:
+        return VersionRecord(self.version, self.model_dir, summary(self.metrics), str(eval_data))
+
+
+def run_command(command: Sequence[str]) -> str:
+    """Run a hand-off command from the repository root; its stdout is shown and returned, stderr passes through."""
+    result = subprocess.run(list(command), cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    sys.stdout.write(result.stdout)
+    if result.returncode != 0:
+        raise RetrainError(f"`{' '.join(command)}` failed with exit code {result.returncode}")
+    return result.stdout
+
+
+def current_model_dir(explicit: Path | None, registry: ModelRegistry) -> Path:
+    """`--current-model-dir`, else the registry's current version, else MODEL_DIR (artifacts/model)."""
+    return explicit or registry.current_dir() or default_model_dir()
+
+
+def inherited_flags(model_dir: Path) -> list[str]:
+    """train.py flags reproducing the hyperparameters recorded in a model folder's training.json."""
+    flags = []
+    for name, value in read_metadata(model_dir).get("hyperparameters", {}).items():
+        flags += [f"--{name.replace('_', '-')}", str(value).lower() if isinstance(value, bool) else str(value)]
+    return flags
+
+
+def candidate_train_args(args: argparse.Namespace, current_dir: Path, output: Path) -> list[str]:
+    return [*inherited_flags(current_dir), "--data", str(args.data), "--test-data", str(args.eval_data),
+            "--extra-data", str(args.feedback), *map(str, args.extra_data), "--model-dir", str(output),
+            *args.train_args]
+
+
+def train_candidate(args: argparse.Namespace, current_dir: Path, registry: ModelRegistry) -> Path:
+    """Train into a scratch folder, then name it by the version it got: candidates/<version>/."""
+    scratch = registry.candidate_dir(f".training-{os.getpid()}")
+    shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        train.train(train.parse_args(candidate_train_args(args, current_dir, scratch)))
+        target = registry.candidate_dir(read_metadata(scratch)["model_version"])
+        scratch.rename(target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def read_eval_examples(path: Path) -> list[Example]:
+    return clean(read_examples(path), dedupe=False)[0]
+
+
+def comparison_report(candidate: Evaluated, current: Evaluated, decision: Decision, args: argparse.Namespace,
+                      now: dt.datetime) -> dict[str, Any]:
+    def model(evaluated: Evaluated) -> dict[str, Any]:
+        return {"version": evaluated.version, "path": str(evaluated.model_dir),
+                "metrics": summary(evaluated.metrics), "per_class": evaluated.metrics["per_class"],
+                "confusion_matrix": evaluated.metrics["confusion_matrix"]}
+
+    return {"created_at": now.isoformat(timespec="seconds"), "eval_data": str(args.eval_data),
+            "feedback": str(args.feedback), "candidate": model(candidate), "current": model(current),
+            "gate": decision.as_dict(), "stage": args.stage, "dry_run": args.dry_run}
+
+
+def version_endpoint(base: str, version: str) -> str:
+    """The endpoint a promoted version gets: the stage's endpoint name plus the version's trailing digest.
+
+    model.deploy names configs `<endpoint>-<model_version>-<6-char digest>` within SageMaker's 63 characters,
+    which leaves `55 - len(version)` for the endpoint (26 for `news-YYYYMMDD-HHMMSS-<8 hex>`).
+    """
+    room = SAGEMAKER_NAME_LIMIT - len(version) - len("--123456") - len(base) - 1
+    suffix = version.rsplit("-", 1)[-1][:room]
+    name = f"{base}-{suffix}"
+    if room < MIN_ENDPOINT_SUFFIX or not ENDPOINT_NAME_PATTERN.match(name):
+        raise RetrainError(f"no valid endpoint name for version {version!r} on endpoint {base!r}: SageMaker allows "
+                           f"{SAGEMAKER_NAME_LIMIT} characters for <endpoint>-<version>-<digest>")
+    return name
+
+
+def canary_command(stage: str, endpoint: str, weight: float, current: dict[str, float] | None, apply: bool,
+                   dry_run: bool) -> list[str]:
+    command = [sys.executable, str(CANARY_SCRIPT), "--stage", stage, "--endpoint", endpoint, "--weight", str(weight)]
+    if current:
+        command += ["--current", json.dumps(current)]
+    if apply:
+        command += ["--apply", *(["--dry-run"] if dry_run else [])]
+    return command
+
+
+def endpoint_deploy_command(model_dir: Path, endpoint: str, deploy_args: Sequence[str], dry_run: bool) -> list[str]:
+    return [sys.executable, "-m", "model.deploy", "deploy", "--model-dir", str(model_dir), "--endpoint", endpoint,
+            *deploy_args, *(["--dry-run"] if dry_run else [])]
+
+
+def hand_off(args: argparse.Namespace, model_dir: Path, endpoint: str, registry: ModelRegistry) -> dict[str, float]:
+    """Route a canary share to the new version on the stage; returns the stage's MODEL_VARIANTS after it.
+
+    Locally the registry holds the stage's routing; on AWS the stage's config does, so the new endpoint is
+    deployed first, then canary.py writes the routing and redeploys the API.
+    """
+    local = args.stage == LOCAL_STAGE
+    if not local:
+        run_command(endpoint_deploy_command(model_dir, endpoint, args.endpoint_args, args.dry_run))
+    output = run_command(canary_command(args.stage, endpoint, args.canary_weight,
+                                        registry.stage_variants(args.stage) if local else None,
+                                        apply=not local, dry_run=args.dry_run))
+    return json.loads(output.splitlines()[0])["variants"]
+
+
+def promote(args: argparse.Namespace, candidate: Evaluated, current: Evaluated, registry: ModelRegistry,
+            report: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """Move the candidate into the registry, export its ONNX models, route a canary share to it, record it."""
+    base = stage_environment(args.stage)["ENDPOINT_NAME"]
+    endpoint = version_endpoint(base, candidate.version)
+    target = registry.version_dir(candidate.version)
+    if args.dry_run:
+        variants = hand_off(args, candidate.model_dir, endpoint, registry)
+        return {**report, "endpoint": endpoint, "variants": variants, "would_move_to": str(target)}
+    if candidate.model_dir.resolve() != target.resolve():
+        shutil.move(candidate.model_dir, target)
+    export_model_folder(target)
+    variants = hand_off(args, target, endpoint, registry)
+    report = {**report, "endpoint": endpoint, "variants": variants, "promoted_to": str(target)}
+    write_json_atomically(target / COMPARISON_FILE, report)
+    first_on_stage = registry.stage_variants(args.stage) is None
+    endpoints = {endpoint: candidate.version, **({base: current.version} if first_on_stage else {})}
+    registry.promote(Promotion(Evaluated(target, candidate.metrics).record(args.eval_data),
+                               current.record(args.eval_data), args.stage, endpoints, variants), now)
+    return report
+
+
+def retrain(args: argparse.Namespace) -> dict[str, Any]:
+    """The whole loop; returns the comparison report (with the promotion's endpoint and variants if promoted)."""
+    margins = Margins(args.max_macro_f1_drop, args.max_accuracy_drop)
+    registry = ModelRegistry(args.registry)
+    current_dir = current_model_dir(args.current_model_dir, registry)
+    current_version = read_metadata(current_dir)["model_version"]
+    read_examples(args.feedback)  # fail before training when there is no feedback to learn from
+    examples = read_eval_examples(args.eval_data)
+    candidate_dir = args.candidate_dir or train_candidate(args, current_dir, registry)
+    if read_metadata(candidate_dir)["model_version"] == current_version:
+        raise ValueError(f"{candidate_dir} is the current model {current_dir}: there is nothing to compare")
+    candidate = Evaluated(candidate_dir, evaluate_model_dir(candidate_dir, examples))
+    current = Evaluated(current_dir, evaluate_model_dir(current_dir, examples))
+    decision = decide(candidate.metrics, current.metrics, margins)
+    now = dt.datetime.now(dt.UTC)
+    report = comparison_report(candidate, current, decision, args, now)
+    if decision.promote:
+        report = promote(args, candidate, current, registry, report, now)
+    if not decision.promote or args.dry_run:
+        write_json_atomically(candidate.model_dir / COMPARISON_FILE, report)
+    return report
+
+
+def split_train_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Our flags, and train.py's flags after `--`."""
+    argv = list(argv)
+    return (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    own, train_args = split_train_args(sys.argv[1:] if argv is None else argv)
+    margins = Margins()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--feedback", type=Path, required=True, help="the TSV written by `make export-feedback`")
+    parser.add_argument("--data", type=Path, default=default_data_dir(), help="base data, as train.py --data")
+    parser.add_argument("--extra-data", type=Path, nargs="*", default=[],
+                        help="more training-only files after the feedback (e.g. the corpus, as `make train`)")
+    parser.add_argument("--eval-data", type=Path, help="held-out file both models are scored on "
+                                                       "(default: DATA/nlp100/test.tsv)")
+    parser.add_argument("--current-model-dir", type=Path,
+                        help="the model to beat (default: the registry's current version, else MODEL_DIR)")
+    parser.add_argument("--candidate-dir", type=Path,
+                        help="gate this trained model folder instead of training one (moved into the registry "
+                             "if promoted)")
+    parser.add_argument("--registry", type=Path, default=DEFAULT_ROOT)
+    parser.add_argument("--max-macro-f1-drop", type=float, default=margins.macro_f1,
+                        help=f"gate: candidate macro-F1 >= current - this (default {margins.macro_f1})")
+    parser.add_argument("--max-accuracy-drop", type=float, default=margins.accuracy,
+                        help=f"gate: candidate accuracy >= current - this (default {margins.accuracy})")
+    parser.add_argument("--stage", default=LOCAL_STAGE, help="where a promoted model takes canary traffic")
+    parser.add_argument("--canary-weight", type=float, default=0.1, help="its share of the stage's traffic")
+    parser.add_argument("--endpoint-args", default="",
+                        help='passed to `model.deploy deploy` on AWS stages, e.g. "--memory 3072 --image-uri ..."')
+    parser.add_argument("--dry-run", action="store_true", help="train, evaluate and gate; print the promotion only")
+    args = parser.parse_args(own)
+    args.eval_data = args.eval_data or args.data / "nlp100" / "test.tsv"
+    args.endpoint_args = shlex.split(args.endpoint_args)
+    args.train_args = train_args
+    return args
+
+
+def print_summary(report: dict[str, Any]) -> None:
+    for side in ("current", "candidate"):
+        model = report[side]
+        print(f"{side:9} {model['version']}: accuracy {model['metrics']['accuracy']:.4f}, "
+              f"macro-F1 {model['metrics']['macro_f1']:.4f} on {report['eval_data']} (n={model['metrics']['n']})")
+    for check in report["gate"]["checks"]:
+        print(f"gate      {check['summary']}")
+    verdict = report["gate"]["verdict"]
+    if verdict == "reject":
+        print(f"rejected: nothing promoted; the candidate and {COMPARISON_FILE} stay in {report['candidate']['path']}")
+    elif report["dry_run"]:
+        print(f"dry run: would promote to {report['would_move_to']}, endpoint {report['endpoint']}, "
+              f"MODEL_VARIANTS {json.dumps(report['variants'])}")
+    else:
+        print(f"promoted to {report['promoted_to']} (now current), endpoint {report['endpoint']}, "
+              f"{report['stage']} MODEL_VARIANTS {json.dumps(report['variants'])}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args = parse_args(argv)
+    try:
+        report = retrain(args)
+    except (DataError, EncoderUnavailable, FileNotFoundError, ValueError) as exc:
+        log.error("%s", exc)
+        return 2
+    except RuntimeError as exc:  # a failed hand-off (RetrainError) or ONNX export: nothing was recorded
+        log.error("%s", exc)
+        return 1
+    print_summary(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
