@@ -99,6 +99,17 @@ def moto_url(moto_server: str) -> str:
     return moto_server
 
 
+@pytest.fixture
+def transaction_table(moto_url: str, aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The API's transaction table on an empty moto, created by the API's own code; yields its name."""
+    from chalicelib import transactions
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_url)
+    monkeypatch.setenv("TABLE_NAME", "news-transactions-test")
+    transactions.create_table()
+    return "news-transactions-test"
+
+
 @pytest.fixture(scope="session")
 def endpoint_url(tiny_model_dir: Path) -> Iterator[str]:
     """`python -m model.serve` in a subprocess serving the tiny model as endpoint `news-classifier`; yields its URL.

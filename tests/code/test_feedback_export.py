@@ -95,15 +95,6 @@ def test_window_is_the_last_n_utc_days() -> None:
         window_days(0, dt.date(2026, 3, 1))
 
 
-@pytest.fixture
-def feedback_table(moto_url: str, aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The API's own table on moto, written by the API's own code."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_url)
-    monkeypatch.setenv("TABLE_NAME", TABLE)
-    transactions.create_table()
-    return TABLE
-
-
 def _classified(headline: str, label: str, created_at: dt.datetime, feedback_label: str | None) -> str:
     request_id = transactions.new_request_id()
     scores = {name: 0.25 for name in LABELS.names}
@@ -117,7 +108,7 @@ def _classified(headline: str, label: str, created_at: dt.datetime, feedback_lab
 
 
 def test_export_queries_the_day_index_over_the_window_and_never_scans(
-        feedback_table: str, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        transaction_table: str, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     now = dt.datetime.now(dt.UTC)
     test_title = read_examples(data_dir / "nlp100" / "test.tsv")[0].title
     _classified("Brent crude falls below $100", "Science", now, "Business")
@@ -130,11 +121,11 @@ def test_export_queries_the_day_index_over_the_window_and_never_scans(
     operations: list[str] = []
     client.meta.events.register("before-call.dynamodb.*", lambda model, **_: operations.append(model.name))
     days = window_days(3, now.date())
-    assert len(list(query_feedback(client, feedback_table, days))) == 3
+    assert len(list(query_feedback(client, transaction_table, days))) == 3
     assert set(operations) == {"Query"}
 
     output = tmp_path / "feedback.tsv"
-    assert main(["--table", feedback_table, "--days", "3", "--data", str(data_dir), "--output", str(output)]) == 0
+    assert main(["--table", transaction_table, "--days", "3", "--data", str(data_dir), "--output", str(output)]) == 0
     assert "3 transaction(s) with feedback" in capsys.readouterr().out
     [example] = read_examples(output)
     assert (example.category, example.title) == ("b", "Brent crude falls below $100")

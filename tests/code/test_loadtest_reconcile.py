@@ -19,7 +19,6 @@ from loadtest.ledger import Ledger, classification_ids
 from loadtest.reconcile import days_of, reconcile, reconcile_table
 
 RUN = "loadtest-test-run"
-TABLE = "news-transactions-reconcile-test"
 
 
 def _ids(n: int) -> list[str]:
@@ -143,15 +142,6 @@ def test_a_window_over_midnight_covers_both_days() -> None:
     assert days_of(start, start + dt.timedelta(minutes=1)) == ["2026-03-01", "2026-03-02"]
 
 
-@pytest.fixture
-def api_table(moto_url: str, aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The API's transaction table on moto, created by the API's own code."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_url)
-    monkeypatch.setenv("TABLE_NAME", TABLE)
-    transactions.create_table()
-    return TABLE
-
-
 def _store(headlines: list[str], run_id: str | None, created_at: dt.datetime) -> list[str]:
     """Records as the API builds them; a list of more than one is saved as one transaction, like a batch."""
     outcomes = [transactions.Outcome(transactions.new_request_id(), h, 3.0, "b", {"b": 1.0}) for h in headlines]
@@ -159,7 +149,7 @@ def _store(headlines: list[str], run_id: str | None, created_at: dt.datetime) ->
     return [o.request_id for o in outcomes]
 
 
-def test_the_runs_records_are_read_back_from_the_day_index(api_table: str) -> None:
+def test_the_runs_records_are_read_back_from_the_day_index(transaction_table: str) -> None:
     ledger = Ledger(RUN)
     now = dt.datetime.now(dt.UTC)
     single = _store(["One"], RUN, now)
@@ -173,26 +163,26 @@ def test_the_runs_records_are_read_back_from_the_day_index(api_table: str) -> No
         ledger.record(len(ids), 200, ids)
     ledger.finish()
 
-    result = reconcile_table(ledger, api_table, boto3.client("dynamodb"))
+    result = reconcile_table(ledger, transaction_table, boto3.client("dynamodb"))
     assert result.ok, result.summary()
     assert (result.sent, result.recorded, result.missing) == (5, 5, 0)
 
 
-def test_a_record_outside_the_index_window_is_still_found_in_the_table(api_table: str) -> None:
+def test_a_record_outside_the_index_window_is_still_found_in_the_table(transaction_table: str) -> None:
     """A record whose created_at lies outside the run (e.g. a clock far off) is confirmed by a consistent read."""
     ledger = Ledger(RUN)
     early = _store(["Written long before the run"], RUN, dt.datetime.now(dt.UTC) - dt.timedelta(days=3))
     ledger.record(1, 200, early)
     ledger.finish()
-    assert reconcile_table(ledger, api_table, boto3.client("dynamodb")).ok
+    assert reconcile_table(ledger, transaction_table, boto3.client("dynamodb")).ok
 
 
-def test_a_headline_the_table_lacks_is_reported_missing(api_table: str) -> None:
+def test_a_headline_the_table_lacks_is_reported_missing(transaction_table: str) -> None:
     ledger = Ledger(RUN)
     stored = _store(["Stored"], RUN, dt.datetime.now(dt.UTC))
     lost = transactions.new_request_id()
     ledger.record(1, 200, stored)
     ledger.record(1, 200, [lost])
     ledger.finish()
-    result = reconcile_table(ledger, api_table, boto3.client("dynamodb"))
+    result = reconcile_table(ledger, transaction_table, boto3.client("dynamodb"))
     assert (result.missing_ids, result.ok) == ((lost,), False)
