@@ -55,10 +55,10 @@ artifact: setup $(MODEL_DIR)/model.int8.onnx $(MODEL_DIR)/drift_baseline.json ##
 ENDPOINT_PORT ?= 8080
 RUNTIME ?= auto
 
-$(MODEL_DIR)/model.int8.onnx: $(MODEL_DIR)/model.safetensors | $(STAMP)
+$(MODEL_DIR)/model.int8.onnx: $(MODEL_DIR)/model.safetensors model/onnx_export.py | $(STAMP)
 	$(PY) -m model.onnx_export --model-dir $(MODEL_DIR)
 
-export-onnx: $(MODEL_DIR)/model.int8.onnx ## add fused fp32 + int8 ONNX models to MODEL_DIR (redone when weights change)
+export-onnx: $(MODEL_DIR)/model.int8.onnx ## add fused fp32 + int8 ONNX models to MODEL_DIR (redone when the weights or the exporter change)
 
 endpoint: setup $(MODEL_DIR)/model.int8.onnx ## serve MODEL_DIR as a local SageMaker endpoint on ENDPOINT_PORT (RUNTIME=auto)
 	$(PY) -m model.serve --model-dir $(MODEL_DIR) --port $(ENDPOINT_PORT) --runtime $(RUNTIME)

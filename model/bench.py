@@ -5,12 +5,13 @@
 For the trained model and a DistilBERT-base-shaped model (random weights: speed only), each of
   seed-style  PyTorch fp32, tokenizer and model re-created for every request, padded to 512 (the original handler)
   torch       PyTorch fp32 through our handler (loaded once, dynamic padding)
-  onnx        ONNX Runtime fp32, fused graph
+  onnx        ONNX Runtime fp32, fused graph, last layer for the first token only
   onnx-int8   ONNX Runtime, dynamically quantised int8
 runs in its own fresh process: cold start (process start -> first answer), p50/p95 latency of one-headline
 requests, throughput of 32-headline requests over the whole test split (and accuracy on it), peak RSS and the
-runtime's model file size. Then the int8 path end to end: boto3 -> local endpoint over HTTP. All model
-thread pools get the same fixed thread count. Writes a JSON report and prints a table against the targets.
+runtime's model file size; for the ONNX runtimes also tokenisation and the model run timed apart. Then the
+int8 path end to end: boto3 -> local endpoint over HTTP. All model thread pools get the same fixed thread count.
+Writes a JSON report and prints a table against the targets.
 A benchmark, not a test: numbers depend on the machine and on what else runs on it.
 """
 
@@ -29,14 +30,27 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import cycle, islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from model.artifact import read_metadata, write_metadata
 from model.inference import JSON, input_fn, output_fn, predict_fn
 from model.labels import LabelMap
-from model.runtime import ONNX, ONNX_FILES, ONNX_INT8, TORCH, Predictor, available_cpus, load_predictor, softmax
+from model.runtime import (
+    ONNX,
+    ONNX_FILES,
+    ONNX_INT8,
+    TORCH,
+    OnnxPredictor,
+    Predictor,
+    available_cpus,
+    load_predictor,
+    softmax,
+)
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 SEED_STYLE = "seed-style"
 VARIANTS = (SEED_STYLE, TORCH, ONNX, ONNX_INT8)
@@ -148,6 +162,20 @@ def fixed_shape_ms(model: Predictor) -> dict[str, float]:
             for n, repeats in ((1, 50), (32, 10))}
 
 
+def stage_ms(model: OnnxPredictor, titles: Sequence[str]) -> dict[str, float]:
+    """Tokenisation and the model run timed apart (no JSON): medians over 1- and 32-headline calls."""
+    stages = {}
+    for size, calls in ((1, 200), (THROUGHPUT_BATCH, 20)):
+        tokenise, run = [], []
+        for request in (titles[start:start + size] for start in range(0, size * calls, size)):
+            seconds, encoded = timed(lambda request=request: model.encode(request))
+            tokenise.append(seconds)
+            run.append(timed(lambda encoded=encoded: model.predict_encoded(encoded))[0])
+        stages[f"tokenise_{size}_ms"] = float(np.median(tokenise) * 1000)
+        stages[f"model_{size}_ms"] = float(np.median(run) * 1000)
+    return stages
+
+
 def run_worker(args: argparse.Namespace) -> None:
     """Answer one request, say so (the parent times the cold start), then measure and print one JSON line."""
     model = load_variant(args.worker, args.model_dir, args.threads)
@@ -172,6 +200,7 @@ def run_worker(args: argparse.Namespace) -> None:
         "throughput_headlines": len(predicted),
         "accuracy": float(np.mean(correct)) if not args.throughput_batches else None,
         **({} if args.worker == SEED_STYLE else fixed_shape_ms(model)),
+        **(stage_ms(model, titles) if isinstance(model, OnnxPredictor) else {}),
         "peak_rss_mb": peak_rss_mb(os.getpid()),  # not ru_maxrss: Linux keeps the forking parent's across exec
     }), flush=True)
 
@@ -283,6 +312,21 @@ def check_targets(models: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str
     return checks
 
 
+def stage_table(models: dict[str, dict[str, dict[str, Any]]]) -> Table:
+    """Where the time of the ONNX runtimes goes: tokenisation apart from the model run (medians, ms)."""
+    from rich.table import Table
+
+    table = Table(title="tokenisation vs model run (ms, no JSON)")
+    for column in ("model", "runtime", "tokenise @1", "model @1", "tokenise @32", "model @32"):
+        table.add_column(column, justify="left" if column in {"model", "runtime"} else "right")
+    for model, variants in models.items():
+        for variant, r in variants.items():
+            if "tokenise_1_ms" in r:
+                table.add_row(model, variant, f"{r['tokenise_1_ms']:.3f}", f"{r['model_1_ms']:.2f}",
+                              f"{r['tokenise_32_ms']:.2f}", f"{r['model_32_ms']:.1f}")
+    return table
+
+
 def print_report(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -306,6 +350,7 @@ def print_report(report: dict[str, Any]) -> None:
                       f"{http['concurrent_headlines_per_s']:.0f} (16 clients x 1)", "-",
                       f"{http['cold_start_s']:.2f}", f"{http['server_peak_rss_mb']:.0f}", "-", "-")
     console.print(table)
+    console.print(stage_table(report["models"]))
     targets = Table(title="targets")
     for column in ("target", "limit", "measured", "met"):
         targets.add_column(column)

@@ -1,0 +1,42 @@
+"""The ONNX predictor's own steps: tokenisation like transformers, chunked runs answered in input order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.classifier import load_tokenizer
+from model.runtime import OnnxPredictor, length_sorted_batches
+from training_jobs.data import read_examples
+
+HEADLINES = 40
+
+
+@pytest.fixture(scope="module")
+def titles(data_dir: Path) -> list[str]:
+    """Real test headlines plus one far longer than max_length and one with unusual characters."""
+    real = [example.title for example in read_examples(data_dir / "nlp100" / "test.tsv")[:HEADLINES]]
+    return [*real, "word " * 400, "ÉTATS-UNIS: la Fed 🚀 relève ses taux"]
+
+
+def test_encode_gives_the_token_ids_transformers_gives(tiny_onnx_model_dir: Path, titles: list[str]) -> None:
+    predictor = OnnxPredictor(tiny_onnx_model_dir, "onnx")
+    expected = load_tokenizer(tiny_onnx_model_dir)(titles, truncation=True, max_length=predictor.max_length)
+    assert predictor.encode(titles) == expected["input_ids"]
+
+
+def test_chunked_batch_answers_each_headline_as_if_alone(tiny_onnx_model_dir: Path, titles: list[str]) -> None:
+    """Lengths differ, so the batch is sorted, split and padded; fp32 makes that invisible in the answers."""
+    predictor = OnnxPredictor(tiny_onnx_model_dir, "onnx")
+    alone = np.concatenate([predictor.predict_proba([title]) for title in titles])
+    np.testing.assert_allclose(predictor.predict_proba(titles), alone, atol=1e-5)
+
+
+def test_length_sorted_batches_cover_every_index_once() -> None:
+    lengths = [5, 1, 9, 3, 3, 7, 2]
+    batches = length_sorted_batches(lengths, 3)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    assert [len(batch) for batch in batches] == [3, 3, 1]
+    assert [lengths[i] for batch in batches for i in batch] == sorted(lengths)
