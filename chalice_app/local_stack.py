@@ -238,6 +238,7 @@ class Stack:
         endpoint = self._spawn("model endpoint", [sys.executable, "-m", "model.serve", "--host", config.host,
                                                   "--port", str(config.endpoint_port), *endpoint_models(config),
                                                   "--runtime", config.runtime,
+                                                  "--no-spin-wait",  # its 2 cores are shared with the API and moto
                                                   *(["--enable-fault-injection"] if config.faults else [])],
                                REPO_ROOT, "endpoint.log")
         api = self._spawn("chalice local", [sys.executable, str(LOCAL_SERVER), "local", "--stage", STAGE,

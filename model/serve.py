@@ -81,6 +81,7 @@ class ServeSettings:
     timeout_s: float = 60.0
     max_payload_bytes: int = MAX_PAYLOAD_BYTES
     threads: int | None = None
+    spin_wait: bool = True
 
 
 @dataclass
@@ -270,7 +271,7 @@ class AccessLog:
 
 def load_endpoint(name: str, model_dir: Path, settings: ServeSettings) -> Endpoint:
     runtime = resolve_runtime(model_dir, settings.runtime)
-    predictor = load_predictor(model_dir, runtime, settings.threads)
+    predictor = load_predictor(model_dir, runtime, settings.threads, settings.spin_wait)
     batcher = MicroBatcher(predictor.predict_proba, settings.max_batch, settings.max_wait_ms, name)
     log.info("endpoint loaded", extra={"endpoint": name, "model_dir": str(model_dir), "runtime": runtime,
                                        "model_version": predictor.metadata["model_version"],
@@ -342,6 +343,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout-s", type=float, default=float(env.get("SAGEMAKER_MODEL_SERVER_TIMEOUT", 60)),
                         help="a request not answered within this gets a 504")
     parser.add_argument("--threads", type=int, default=None, help="model threads (default: CPUs available)")
+    parser.add_argument("--no-spin-wait", dest="spin_wait", action="store_false",
+                        help="idle model threads sleep instead of spinning: for a server sharing its CPUs")
     parser.add_argument("--enable-fault-injection", action="store_true",
                         help="local testing only: apply MODEL_FAULT_* and serve the /_faults admin route")
     args = parser.parse_args(argv)
@@ -374,7 +377,8 @@ def _initial_faults(parser: argparse.ArgumentParser, enabled: bool, env: Mapping
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     configure_json_logging()
-    settings = ServeSettings(args.runtime, args.max_batch, args.max_wait_ms, args.timeout_s, threads=args.threads)
+    settings = ServeSettings(args.runtime, args.max_batch, args.max_wait_ms, args.timeout_s, threads=args.threads,
+                             spin_wait=args.spin_wait)
     faults = FaultInjector(args.faults) if args.faults is not None else None
     if args.faults is not None:
         log.warning("fault injection enabled", extra={"faults": args.faults.to_dict()})

@@ -40,3 +40,13 @@ def test_length_sorted_batches_cover_every_index_once() -> None:
     assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
     assert [len(batch) for batch in batches] == [3, 3, 1]
     assert [lengths[i] for batch in batches for i in batch] == sorted(lengths)
+
+
+@pytest.mark.parametrize("spin_wait, entry", [(True, "1"), (False, "0")])
+def test_spin_wait_sets_the_session_option_and_leaves_the_answers_alone(
+        tiny_onnx_model_dir: Path, titles: list[str], spin_wait: bool, entry: str) -> None:
+    predictor = OnnxPredictor(tiny_onnx_model_dir, "onnx", spin_wait=spin_wait)
+    options = predictor.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == entry
+    np.testing.assert_allclose(predictor.predict_proba(titles),
+                               OnnxPredictor(tiny_onnx_model_dir, "onnx").predict_proba(titles), atol=1e-6)
