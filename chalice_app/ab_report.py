@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -34,21 +33,14 @@ from typing import Any
 import numpy as np
 from chalicelib import transactions
 from chalicelib.transactions import TransactionRecord
-from local_stack import FAKE_AWS, STATE_FILE
+from report_stage import ReportError, use_stage
 from rich.console import Console
 from rich.table import Table
 from scipy import stats
-from stages import CHALICE_DIR, stage_environment
+from stages import CHALICE_DIR
 
 REPO_ROOT = CHALICE_DIR.parent
 REPORT_NAME = "ab-report"
-READ_TIMEOUT_S = "30"  # the API's 1 s table budget is for its request path; a report reading pages can wait
-
-
-class ReportError(RuntimeError):
-    """The report cannot be made; the message says why."""
-
-
 @dataclass(frozen=True)
 class Observation:
     """What the report needs of one transaction."""
@@ -379,20 +371,6 @@ def write_report(report: Report, groups: dict[str, list[Observation]], output: P
 
 
 # --- command line ---------------------------------------------------------------------------------------------------
-
-def use_stage(stage: str, local_state_dir: Path) -> None:
-    """The stage's variables (TABLE_NAME, ...); for the local stage, the running `make local`'s moto."""
-    for name, value in {"TABLE_READ_TIMEOUT_SECONDS": READ_TIMEOUT_S, **stage_environment(stage)}.items():
-        os.environ.setdefault(name, value)
-    if stage == "local" and not os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
-        state_file = local_state_dir / STATE_FILE
-        try:
-            os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = json.loads(state_file.read_text())["dynamodb_url"]
-        except (OSError, ValueError, KeyError) as exc:
-            raise ReportError(f"{state_file}: cannot read moto's URL ({exc}); is `make local` running with "
-                              f"LOCAL_STATE_DIR={local_state_dir}? Or set AWS_ENDPOINT_URL_DYNAMODB") from None
-        os.environ.update(FAKE_AWS)
-
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -20,11 +20,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ab_report import ReportError, use_stage
 from chalicelib import transactions
 from chalicelib.baselines import S3_SCHEME
 from chalicelib.drift import RUNTIME_FEATURES, DriftReport, Extractor, Observation, Thresholds
 from chalicelib.drift_monitor import DriftRun, measure
+from report_stage import ReportError, use_stage
 from rich.console import Console
 from rich.table import Table
 from stages import CHALICE_DIR

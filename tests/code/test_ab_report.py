@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ab_report import Observation, ReportError, Thresholds, build_report, main
+from ab_report import Observation, Thresholds, build_report, main
 from chalicelib import transactions
+from report_stage import ReportError
 from stages import stage_environment
 
 LABELS = ["Business", "Entertainment", "Health", "Science"]

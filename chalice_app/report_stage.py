@@ -1,0 +1,34 @@
+"""Point an offline report (`ab_report.py`, `drift_report.py`) at a stage's transaction table.
+
+The reports run on a person's machine, not in Lambda: they take the stage's variables from
+`.chalice/config.json` unless already set, and for the local stage the running `make local`'s moto address.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from local_stack import FAKE_AWS, STATE_FILE
+from stages import stage_environment
+
+READ_TIMEOUT_S = "30"  # the API's 1 s table budget is for its request path; a report reading pages can wait
+
+
+class ReportError(RuntimeError):
+    """The report cannot be made; the message says why."""
+
+
+def use_stage(stage: str, local_state_dir: Path) -> None:
+    """The stage's variables (TABLE_NAME, ...); for the local stage, the running `make local`'s moto."""
+    for name, value in {"TABLE_READ_TIMEOUT_SECONDS": READ_TIMEOUT_S, **stage_environment(stage)}.items():
+        os.environ.setdefault(name, value)
+    if stage == "local" and not os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
+        state_file = local_state_dir / STATE_FILE
+        try:
+            os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = json.loads(state_file.read_text())["dynamodb_url"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise ReportError(f"{state_file}: cannot read moto's URL ({exc}); is `make local` running with "
+                              f"LOCAL_STATE_DIR={local_state_dir}? Or set AWS_ENDPOINT_URL_DYNAMODB") from None
+        os.environ.update(FAKE_AWS)
