@@ -91,8 +91,12 @@ def finish_request(method: str, status: int, error_code: str | None) -> None:
 
 
 def _provider(route: str, **dimensions: str) -> AmazonCloudWatchEMFProvider:
+    return _emf_document(route=route, **dimensions)
+
+
+def _emf_document(**dimensions: str) -> AmazonCloudWatchEMFProvider:
+    """A fresh EMF provider (one document) with these dimensions besides `service`."""
     provider = AmazonCloudWatchEMFProvider(namespace=metrics_namespace(), service=SERVICE_NAME)
-    provider.add_dimension(name="route", value=route)
     for name, value in dimensions.items():
         provider.add_dimension(name=name, value=value)
     return provider
@@ -139,9 +143,7 @@ def _flush_count(metrics: AmazonCloudWatchEMFProvider, name: str, count: int) ->
 def flush_job_metrics(job: str, values: Mapping[str, float], unit: MetricUnit = MetricUnit.NoUnit,
                       **dimensions: str) -> None:
     """One EMF document of a scheduled job (no request, no route): dimensions service, job and `dimensions`."""
-    metrics = AmazonCloudWatchEMFProvider(namespace=metrics_namespace(), service=SERVICE_NAME)
-    for name, value in {"job": job, **dimensions}.items():
-        metrics.add_dimension(name=name, value=value)
+    metrics = _emf_document(job=job, **dimensions)
     for name, value in values.items():
         metrics.add_metric(name=name, unit=unit, value=value)
     metrics.flush_metrics()
