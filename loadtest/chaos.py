@@ -406,8 +406,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     headlines = read_headlines(args.data)
     args.output.mkdir(parents=True, exist_ok=True)
-    os.environ["MODEL_READ_TIMEOUT_SECONDS"] = f"{MODEL_READ_TIMEOUT_S:g}"  # inherited by the stack's API
-    with own_stack(args.model_dir, args.runtime, args.output / "stack", extra_args=["--faults"]) as stack:
+    with own_stack(args.model_dir, args.runtime, args.output / "stack", extra_args=["--faults"],
+                   env={"MODEL_READ_TIMEOUT_SECONDS": f"{MODEL_READ_TIMEOUT_S:g}"}) as stack:
         results, replayed = run_chaos(stack, headlines, args.requests, args.users, args.outage_s, args.output)
     sys.exit(0 if write_report(results, replayed, args.output) else 1)
 

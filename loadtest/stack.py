@@ -7,6 +7,7 @@ file it writes once every service answers (STATE_DIR/local_stack.json): the URLs
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -14,7 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,8 +74,12 @@ def running_stack(state_dir: Path = MAKE_LOCAL_STATE_DIR) -> LocalStack | None:
 
 
 @contextmanager
-def own_stack(model_dir: Path, runtime: str, state_dir: Path, extra_args: Sequence[str] = ()) -> Iterator[LocalStack]:
-    """A stack of its own on free ports, its logs in `state_dir`; stopped with Ctrl-C (SIGINT) when done."""
+def own_stack(model_dir: Path, runtime: str, state_dir: Path, extra_args: Sequence[str] = (),
+              env: Mapping[str, str] | None = None) -> Iterator[LocalStack]:
+    """A stack of its own on free ports, its logs in `state_dir`; stopped with Ctrl-C (SIGINT) when done.
+
+    `env` adds variables to this process's environment for the stack's services (e.g. the API's timeouts).
+    """
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / STATE_FILE).unlink(missing_ok=True)
     command = [sys.executable, str(LOCAL_STACK), "--model-dir", str(model_dir), "--runtime", runtime,
@@ -82,7 +87,8 @@ def own_stack(model_dir: Path, runtime: str, state_dir: Path, extra_args: Sequen
                "--dynamodb-port", str(free_port()), "--api-log", *extra_args]
     output = state_dir / "local_stack.out"
     with open(output, "wb") as sink:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ, **(env or {})}, stdout=sink,
+                                   stderr=subprocess.STDOUT)
     try:
         yield _wait_until_ready(process, state_dir, output)
     finally:
