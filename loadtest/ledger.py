@@ -4,7 +4,8 @@ Reconciliation compares this account with the transaction table. Each headline s
 by what the API promises about it:
 - named: the answer names its request id (`request_id`, `results[].request_id`, or `error.request_ids` of a
   failed classification): that id must have exactly one record;
-- rejected: a 4xx answer without ids (bad input, missing API key, gateway throttling): the API stored nothing;
+- rejected: headlines of a 4xx answer that have no id of their own: bad input stores one record for the whole
+  request, named in the answer (so named above), and a gateway's 4xx (missing API key, throttling) stores none;
 - unnamed: any other answer without its id (a 5xx): the API got the request, so a record must exist, though
   reconciliation can only match it against records no answer named;
 - unanswered: no HTTP answer (connection error, timeout, or Locust stopped the user mid-request): the API may
@@ -33,7 +34,7 @@ class Ledger:
     finished_at: str | None = None
     sent: int = 0  # headlines sent in classification requests
     classified: int = 0  # headlines answered with a prediction (2xx)
-    rejected: int = 0  # headlines of 4xx answers without ids: no record expected
+    rejected: int = 0  # headlines of 4xx answers without an id of their own: no record of their own expected
     unnamed: int = 0  # headlines of other answers that did not name their ids: a record expected
     unanswered: int = 0  # headlines of requests without an HTTP answer: a record possible
     request_ids: list[str] = field(default_factory=list)  # every id an answer named, repeats kept
@@ -47,8 +48,8 @@ class Ledger:
         not_named = max(0, headlines - len(request_ids))
         if status == 0:
             self.unanswered += not_named
-        elif 400 <= status < 500 and not request_ids:
-            self.rejected += headlines
+        elif 400 <= status < 500:
+            self.rejected += not_named
         else:
             self.unnamed += not_named
 

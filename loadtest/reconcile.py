@@ -43,7 +43,7 @@ class Reconciliation:
 
     run_id: str
     sent: int  # headlines sent for classification
-    rejected: int  # headlines the API refused with a 4xx: no record expected
+    rejected: int  # headlines of 4xx answers without an id of their own: no record of their own expected
     unnamed: int  # headlines answered without their ids: a record expected
     unanswered: int  # headlines without an HTTP answer: a record possible
     recorded: int  # records of the run id in the table

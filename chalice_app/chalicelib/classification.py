@@ -1,14 +1,16 @@
-"""Classify headlines: one model call, one stored transaction per headline (also when the call fails)."""
+"""Classify headlines: one model call, one stored transaction per headline (also when the call fails), and one
+transaction for a classification request answered with an error before that (refused input, a broken setting)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from chalicelib import model_client, routing, telemetry, transactions
+from chalicelib import model_client, routing, telemetry, transactions, validation
 from chalicelib.config import model_settings
+from chalicelib.errors import ApiError
 from chalicelib.model_client import ModelCallError
 from chalicelib.routing import Client
 from chalicelib.transactions import Outcome
@@ -44,6 +46,25 @@ def classify(headlines: Sequence[str], run_id: str | None, client: Client) -> li
                 for rid, headline, p in zip(request_ids, headlines, answer.predictions, strict=True)]
     transactions.save([transactions.build_record(o, created_at, endpoint_name, run_id) for o in outcomes])
     return [_result(o) for o in outcomes]
+
+
+def record_failed_request(raw_body: bytes | None, headers: Mapping[str, str], status: int, error_code: str,
+                          started: float) -> str:
+    """Store one transaction for a classification request that failed before its headlines were recorded.
+
+    Its `headline` is the start of the body as received (invalid UTF-8 replaced), so the record shows what was
+    sent; the status is `rejected` for a 4xx, `error` otherwise. Returns the new request id.
+    """
+    request_id = transactions.new_request_id()
+    telemetry.bind_request_ids([request_id])
+    try:
+        run_id = validation.run_id(headers)
+    except ApiError:
+        run_id = None  # the header itself may be what was refused
+    excerpt = (raw_body or b"").decode("utf-8", errors="replace")[:validation.MAX_HEADLINE_CHARS]
+    outcome = Outcome(request_id, excerpt, _ms_since(started), error_code=error_code, rejected=400 <= status < 500)
+    transactions.save([transactions.build_record(outcome, dt.datetime.now(dt.UTC), None, run_id)])
+    return request_id
 
 
 def _ms_since(started: float) -> float:

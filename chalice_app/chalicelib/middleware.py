@@ -1,16 +1,21 @@
-"""The HTTP middleware: every response in our error shape, one log line and the metrics of each request."""
+"""The HTTP middleware: every response in our error shape, one log line and the metrics of each request, and a
+transaction for every classification request that failed without one."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from chalice.app import Request, Response
 
-from chalicelib import telemetry
+from chalicelib import classification, telemetry
 from chalicelib.errors import ApiError, from_chalice_error, is_chalice_error
+
+CLASSIFY_PATHS = frozenset({"/classify", "/classify/batch"})
 
 
 def observe_and_shape_errors(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    started = time.perf_counter()
     telemetry.start_request(event.path, _correlation_id(event))
     try:
         response = get_response(event)
@@ -18,8 +23,18 @@ def observe_and_shape_errors(event: Request, get_response: Callable[[Request], R
         response = error.to_response()
     if is_chalice_error(response):
         response = from_chalice_error(response)
+    if event.method == "POST" and event.path in CLASSIFY_PATHS:
+        _record_failure(event, response, started)
     telemetry.finish_request(event.method, response.status_code, _error_code(response))
     return response
+
+
+def _record_failure(event: Request, response: Response, started: float) -> None:
+    """A classification error that names no transaction stores one and names it (a model failure already has)."""
+    error = response.body.get("error") if isinstance(response.body, dict) else None
+    if response.status_code >= 400 and isinstance(error, dict) and "request_ids" not in error:
+        error["request_ids"] = [classification.record_failed_request(
+            event.raw_body, event.headers, response.status_code, str(error.get("code")), started)]
 
 
 def _correlation_id(event: Request) -> str | None:

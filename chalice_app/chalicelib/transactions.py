@@ -1,4 +1,5 @@
-"""The transaction log: one DynamoDB item per classified headline, written with PynamoDB.
+"""The transaction log: one DynamoDB item per classified headline, written with PynamoDB; a classification request
+answered with an error before any headline was recorded (bad input, a configuration error) gets one item too.
 
 Writes are conditional (an id is never overwritten) and retried by botocore (standard mode, TABLE_MAX_RETRIES).
 When the table stays unavailable the API still answers: each record goes to the log as one
@@ -27,7 +28,7 @@ from chalicelib import telemetry
 from chalicelib.config import TableSettings, table_settings
 from chalicelib.errors import RETRY_AFTER_UNAVAILABLE, ApiError, bad_request, not_found
 
-OK, ERROR = "ok", "error"
+OK, ERROR, REJECTED = "ok", "error", "rejected"
 UNSAVED_EVENT = "transaction_unsaved"
 DAY_INDEX = "day-created_at-index"
 
@@ -54,7 +55,7 @@ class TransactionRecord(Model):
     created_at = UTCDateTimeAttribute()
     day = UnicodeAttribute()
     headline = UnicodeAttribute()
-    status = UnicodeAttribute()  # ok | error
+    status = UnicodeAttribute()  # ok | error | rejected (refused before the model was asked)
     error_code = UnicodeAttribute(null=True)
     label = UnicodeAttribute(null=True)
     scores = MapAttribute[str, float](null=True)  # label name -> probability, as the model answered
@@ -140,6 +141,13 @@ class Outcome:
     variant: str | None = None
     model_latency_ms: float | None = None
     error_code: str | None = None
+    rejected: bool = False
+
+
+def status_of(outcome: Outcome) -> str:
+    if outcome.rejected:
+        return REJECTED
+    return ERROR if outcome.error_code else OK
 
 
 def build_record(outcome: Outcome, created_at: dt.datetime, endpoint_name: str | None,
@@ -148,7 +156,7 @@ def build_record(outcome: Outcome, created_at: dt.datetime, endpoint_name: str |
     ttl_days = table_settings().ttl_days
     return TransactionRecord(
         request_id=outcome.request_id, created_at=created_at, day=created_at.strftime("%Y-%m-%d"),
-        headline=outcome.headline, status=ERROR if outcome.error_code else OK, error_code=outcome.error_code,
+        headline=outcome.headline, status=status_of(outcome), error_code=outcome.error_code,
         label=outcome.label, scores=outcome.scores, model_version=outcome.model_version,
         endpoint_name=endpoint_name, variant=outcome.variant, latency_ms=round(outcome.latency_ms, 3),
         model_latency_ms=None if outcome.model_latency_ms is None else round(outcome.model_latency_ms, 3),
@@ -230,8 +238,8 @@ def record_feedback(request_id: str, label: str) -> TransactionRecord:
     record = find(request_id)
     known = sorted(record.scores.as_dict() if record.scores is not None else {})
     if not known:
-        raise ApiError(409, "no_prediction", f"transaction {request_id!r} failed ({record.error_code}); "
-                                             "there is no prediction to give feedback on")
+        raise ApiError(409, "no_prediction", f"transaction {request_id!r} has status {record.status} "
+                                             f"({record.error_code}); there is no prediction to give feedback on")
     if label not in known:
         raise bad_request(f"unknown label {label!r}; this transaction's labels are {', '.join(known)}",
                           code="unknown_label")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from api_testing import assert_documented, body_of, post_json
 from chalice.test import Client
-from chalicelib import validation
+from chalicelib import transactions, validation
 
 VARIANTS = {"news-v3": "Science", "news-v4": "Health"}  # endpoint -> the label its fake model always answers
 FAILING = "news-v5"  # answers every call with a ModelError
@@ -165,9 +165,13 @@ def test_a_bad_variant_config_fails_the_request_without_calling_a_model(client: 
                                                                        two_endpoints: TwoEndpoints,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODEL_VARIANTS", '{"news-v3": -1}')
-    response = post_json(client, "/classify", {"headline": "Oil"})
+    response = post_json(client, "/classify", {"headline": "Oil"}, headers={"X-Run-Id": "bad-config"})
     assert (response.status_code, body_of(response)["error"]["code"]) == (500, "internal_error")
     assert sum(two_endpoints.calls.values()) == 0
+    (record,) = transactions.transaction_model().scan()  # the request is still on record, as a failure
+    assert body_of(response)["error"]["request_ids"] == [record.request_id]
+    assert (record.status, record.error_code, record.run_id) == ("error", "internal_error", "bad-config")
+    assert json.loads(record.headline) == {"headline": "Oil"}
 
 
 def test_a_bad_client_id_is_a_documented_400(client: Client, two_endpoints: TwoEndpoints, openapi: dict) -> None:

@@ -1,4 +1,5 @@
-"""Every way a request can be wrong gets its documented 4xx in our error shape, before the model is called."""
+"""Every way a request can be wrong gets its documented 4xx in our error shape, before the model is called;
+a refused classification request still leaves one `rejected` transaction, named in the error."""
 
 from __future__ import annotations
 
@@ -89,7 +90,14 @@ def test_bad_requests_get_the_documented_4xx(guarded: Client, fake_endpoint, ope
     assert body_of(response)["error"]["message"]
     assert_documented(openapi, route, "POST", response)
     assert fake_endpoint.calls == 0
-    assert transactions.transaction_model().count() == 0
+    if route == FEEDBACK:  # feedback changes an existing transaction; a refused one changes nothing
+        assert transactions.transaction_model().count() == 0
+        assert "request_ids" not in body_of(response)["error"]
+        return
+    (record,) = transactions.transaction_model().scan()
+    assert body_of(response)["error"]["request_ids"] == [record.request_id]
+    assert (record.status, record.error_code, record.label, record.endpoint_name) == ("rejected", code, None, None)
+    assert record.headline == body.decode("utf-8", errors="replace")[:MAX_HEADLINE_CHARS]
 
 
 def test_a_wrong_method_is_405_in_our_shape(guarded: Client) -> None:

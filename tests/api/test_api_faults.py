@@ -102,3 +102,17 @@ def test_an_unreachable_table_loses_no_record_of_a_batch_or_of_a_model_failure(
     records = list(unsaved_records(api_logs.text().splitlines()))
     assert sorted(r["headline"] for r in records) == ["One", "Three", "Two"]
     assert {(r["status"], r["error_code"]) for r in records} == {("error", "model_error")}
+
+
+def test_an_unreachable_table_loses_no_record_of_a_refused_request(
+        client: Client, stage_env: dict, fake_endpoint: FakeEndpoint, api_logs: LogCapture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", unreachable_url())
+    monkeypatch.setenv("TABLE_MAX_RETRIES", "1")
+    response = post_json(client, "/classify", {"headline": 7})
+    assert response.status_code == 400  # the refusal is answered as such, not turned into a 503
+    [record] = unsaved_records(api_logs.text().splitlines())
+    assert body_of(response)["error"]["request_ids"] == [record["request_id"]]
+    assert (record["status"], record["error_code"], json.loads(record["headline"])) == (
+        "rejected", "invalid_request", {"headline": 7})
+    assert fake_endpoint.calls == 0

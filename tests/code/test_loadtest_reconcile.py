@@ -27,15 +27,16 @@ def _ids(n: int) -> list[str]:
 
 def test_every_answer_kind_lands_in_its_own_count() -> None:
     ledger = Ledger(RUN)
-    ok, batch, failed = _ids(1), _ids(3), _ids(2)
+    ok, batch, failed, refused = _ids(1), _ids(3), _ids(2), _ids(1)
     ledger.record(1, 200, ok)
     ledger.record(3, 200, batch)
     ledger.record(2, 503, failed)  # a model failure still names the stored error transactions
-    ledger.record(1, 400, [])  # refused input: no record expected
+    ledger.record(1, 403, [])  # the gateway's refusal: no record expected
+    ledger.record(3, 400, refused)  # refused input: one record for the request, none for each headline
     ledger.record(4, 0, [])  # no HTTP answer: a record possible
     ledger.record(2, 500, [])  # an answer without ids: a record expected
-    assert (ledger.sent, ledger.classified, ledger.rejected, ledger.unnamed, ledger.unanswered) == (13, 4, 1, 2, 4)
-    assert ledger.request_ids == ok + batch + failed
+    assert (ledger.sent, ledger.classified, ledger.rejected, ledger.unnamed, ledger.unanswered) == (16, 4, 3, 2, 4)
+    assert ledger.request_ids == ok + batch + failed + refused
 
 
 def test_an_answer_naming_fewer_ids_than_headlines_leaves_the_rest_unnamed() -> None:

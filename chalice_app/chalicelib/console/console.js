@@ -167,7 +167,7 @@
       cell(record.label ?? "—"),
       cell(top === null ? "—" : percent(top), "number"),
       cell(milliseconds(record.latency_ms), "number"),
-      cell(failed ? `error: ${record.error_code}` : "ok", failed ? "status-error" : ""),
+      cell(failed ? `${record.status}: ${record.error_code}` : "ok", failed ? "status-error" : ""),
       cell(record.feedback_label ?? ""),
     );
     return row;
