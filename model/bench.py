@@ -319,6 +319,32 @@ def spread_vector_parameters(model: torch.nn.Module) -> None:
                 parameter.add_(torch.randn_like(parameter) * 0.02)
 
 
+def int8_gemm_gmacs(threads: int, rows: int = 512, depth: int = 768, columns: int = 3072) -> float:
+    """This machine's int8 matrix speed right now: the kernel under the int8 models, alone (GMAC/s, median).
+
+    One ONNX Runtime DynamicQuantizeMatMul of DistilBERT's feed-forward shape, as the quantised models run it.
+    The model rows above cannot beat it; read them against it when comparing machines, or runs of a shared
+    host whose speed drifts.
+    """
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = [numpy_helper.from_array(rng.integers(-127, 128, (depth, columns), dtype=np.int8), "w"),
+               numpy_helper.from_array(np.full(columns, 0.01, np.float32), "w_scale")]
+    node = helper.make_node("DynamicQuantizeMatMul", ["x", "w", "w_scale"], ["y"], domain="com.microsoft")
+    graph = helper.make_graph([node], "gemm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, depth])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [rows, columns])], weights)
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    model = helper.make_model(graph, opset_imports=opsets)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    feed = {"x": rng.standard_normal((rows, depth)).astype(np.float32)}
+    seconds = [timed(lambda: session.run(None, feed))[0] for _ in range(40)][10:]
+    return rows * depth * columns / float(np.median(seconds)) / 1e9
+
+
 # --- report -------------------------------------------------------------------------------------------------------
 
 def check_targets(models: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -376,6 +402,9 @@ def print_report(report: dict[str, Any]) -> None:
     for check in report["targets"]:
         targets.add_row(check["target"], check["limit"], f"{check['measured']:.2f}", "yes" if check["met"] else "NO")
     console.print(targets)
+    console.print(f"int8 GEMM of this machine ({machine['model_threads']} threads, 512x768x3072): "
+                  f"{machine['int8_gemm_gmacs_before']:.0f} GMAC/s before the runs, "
+                  f"{machine['int8_gemm_gmacs_after']:.0f} after")
 
 
 def run_bench(args: argparse.Namespace) -> dict[str, Any]:
@@ -386,6 +415,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     models = {"embedded": args.model_dir, DISTILBERT: distilbert_base_random(args.distilbert_dir, args.model_dir)}
     report: dict[str, Any] = {
         "machine": {"cpus_available": available_cpus(), "model_threads": args.threads,
+                    "int8_gemm_gmacs_before": int8_gemm_gmacs(args.threads),
                     "python": platform.python_version(), "torch": torch.__version__,
                     "onnxruntime": onnxruntime.__version__, "platform": platform.platform()},
         "data": {"file": str(args.data), "headlines": len(titles)},
@@ -399,6 +429,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         report["models"][name] = measure_model(model_dir, args, titles[0])
         print("  int8 via HTTP ...", file=sys.stderr, flush=True)
         report["http"][name] = measure_endpoint(model_dir, args, titles)
+    report["machine"]["int8_gemm_gmacs_after"] = int8_gemm_gmacs(args.threads)
     report["targets"] = check_targets(report["models"])
     return report
 
