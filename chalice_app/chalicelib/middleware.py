@@ -9,6 +9,7 @@ from collections.abc import Callable
 from chalice.app import Request, Response
 
 from chalicelib import classification, telemetry
+from chalicelib.config import ConfigError
 from chalicelib.errors import ApiError, from_chalice_error, is_chalice_error
 
 CLASSIFY_PATHS = frozenset({"/classify", "/classify/batch"})
@@ -32,9 +33,13 @@ def observe_and_shape_errors(event: Request, get_response: Callable[[Request], R
 def _record_failure(event: Request, response: Response, started: float) -> None:
     """A classification error that names no transaction stores one and names it (a model failure already has)."""
     error = response.body.get("error") if isinstance(response.body, dict) else None
-    if response.status_code >= 400 and isinstance(error, dict) and "request_ids" not in error:
+    if response.status_code < 400 or not isinstance(error, dict) or "request_ids" in error:
+        return
+    try:
         error["request_ids"] = [classification.record_failed_request(
             event.raw_body, event.headers, response.status_code, str(error.get("code")), started)]
+    except ConfigError:  # a broken table setting: no record can be built; the answer must still go out
+        telemetry.logger.exception("transaction_not_recorded")
 
 
 def _correlation_id(event: Request) -> str | None:

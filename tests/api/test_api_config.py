@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from api_testing import LogCapture, body_of, post_json
+from chalice.test import Client
+from chalicelib import transactions
 from chalicelib.config import ConfigError, model_settings, table_settings
 
 
@@ -25,3 +28,16 @@ def test_good_values_are_read_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODEL_READ_TIMEOUT_SECONDS", "2.5")
     assert table_settings().ttl_days == 30
     assert model_settings().read_timeout == 2.5
+
+
+def test_a_table_setting_too_broken_to_build_a_record_still_gets_an_answer_in_our_shape(
+        client: Client, table: str, api_logs: LogCapture, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> None:  # the test client sets the stage's environment per request, so break the reader
+        raise ConfigError("TRANSACTION_TTL_DAYS='two' must be a whole number >= 1")
+
+    monkeypatch.setattr(transactions, "table_settings", broken)
+    response = post_json(client, "/classify", {"headline": 7})
+    assert (response.status_code, body_of(response)["error"]["code"]) == (400, "invalid_request")
+    assert "request_ids" not in body_of(response)["error"]  # nothing could be recorded, so nothing is named
+    [event] = api_logs.events("transaction_not_recorded")
+    assert "TRANSACTION_TTL_DAYS" in event["exception"]
