@@ -82,7 +82,8 @@ def summary_table(summary: dict[str, Any]) -> Table:
         counts = " / ".join(str(reconciliation[k]) for k in ("sent", "recorded", "missing", "duplicate", "unexpected"))
         table.add_row("sent / recorded / missing / duplicate / unexpected", counts,
                       style=None if reconciliation["ok"] else "red")
-        for key, label in (("rejected", "headlines refused (4xx)"), ("unnamed", "headlines answered without ids"),
+        for key, label in (("rejected", "headlines refused (4xx) without an id of their own"),
+                           ("unnamed", "headlines answered without ids"),
                            ("unanswered", "headlines without an answer")):
             if reconciliation[key]:
                 table.add_row(label, str(reconciliation[key]), style="yellow")
