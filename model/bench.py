@@ -10,7 +10,8 @@ For the trained model and a DistilBERT-base-shaped model (random weights: speed 
 runs in its own fresh process: cold start (process start -> first answer), p50/p95 latency of one-headline
 requests, throughput of 32-headline requests over the whole test split (and accuracy on it), peak RSS and the
 runtime's model file size; for the ONNX runtimes also tokenisation and the model run timed apart. Then the
-int8 path end to end: boto3 -> local endpoint over HTTP. All model thread pools get the same fixed thread count.
+int8 path end to end: boto3 -> local endpoint over HTTP. All model thread pools get the same fixed thread count;
+the machine's int8 GEMM speed is measured before and after, so results can be read against the host.
 Writes a JSON report and prints a table against the targets.
 A benchmark, not a test: numbers depend on the machine and on what else runs on it.
 """
@@ -322,9 +323,9 @@ def spread_vector_parameters(model: torch.nn.Module) -> None:
 def int8_gemm_gmacs(threads: int, rows: int = 512, depth: int = 768, columns: int = 3072) -> float:
     """This machine's int8 matrix speed right now: the kernel under the int8 models, alone (GMAC/s, median).
 
-    One ONNX Runtime DynamicQuantizeMatMul of DistilBERT's feed-forward shape, as the quantised models run it.
-    The model rows above cannot beat it; read them against it when comparing machines, or runs of a shared
-    host whose speed drifts.
+    One ONNX Runtime DynamicQuantizeMatMul of DistilBERT's feed-forward shape, as the quantised models run it:
+    no int8 model does more multiply-adds per second, so read their rows against it when comparing machines,
+    or runs of a shared host whose speed drifts.
     """
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
