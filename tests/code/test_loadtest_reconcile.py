@@ -109,7 +109,7 @@ def test_records_no_request_explains_fail_the_run() -> None:
     ledger = Ledger(RUN)
     named = _ids(1)
     ledger.record(1, 200, named)
-    ledger.record(1, 400, [])  # refused: it must not have left a record
+    ledger.record(1, 403, [])  # the gateway refused it without an id: it must not have left a record
     result = reconcile(ledger, named + _ids(1))
     assert (result.unexplained, result.ok) == (1, False)
 
