@@ -13,17 +13,25 @@ TEST_FILE ?= $(DATA_ROOT)/nlp100/test.tsv
 EXTRA_DATA ?= $(wildcard $(DATA_ROOT)/corpus.tsv.gz)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint train evaluate eda artifact clean
+.PHONY: help setup lock test lint train evaluate eda artifact clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-setup: $(STAMP) ## create .venv and install requirements-dev.txt (no-op when up to date)
+setup: $(STAMP) ## create .venv and install requirements-dev.txt at the versions of requirements-dev.lock (no-op when up to date)
 
-$(STAMP): requirements-dev.txt
+$(STAMP): requirements-dev.txt requirements-dev.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c requirements-dev.lock
 	@touch $@
+
+LOCK_VENV := $(VENV)-lock
+
+lock: ## re-resolve requirements-dev.txt (serving pins held) in a scratch venv and rewrite requirements-dev.lock; then make test
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c model/requirements-serve.txt
+	{ grep '^#' requirements-dev.lock; $(LOCK_VENV)/bin/pip freeze | sed 's/+cpu$$//'; } > requirements-dev.lock.new
+	mv requirements-dev.lock.new requirements-dev.lock && rm -rf $(LOCK_VENV)
 
 test: setup ## ruff, then the whole pytest suite
 	$(PY) -m ruff check .

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import tarfile
 import urllib.request
-from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -52,9 +51,8 @@ def test_serve_entrypoint_answers_like_a_sagemaker_container(tiny_onnx_model_dir
     assert [(e["runtime"], e["model_dir"]) for e in loaded] == [("onnx-int8", str(opt_ml_model))]
 
 
-def test_serve_requirements_are_pinned_to_what_the_tests_run() -> None:
-    for name, version in pinned_requirements().items():
-        assert metadata.version(name) == version, f"{SERVE_REQUIREMENTS.name}: {name}=={version}"
+def test_serve_requirements_leave_out_the_training_stack() -> None:
+    """Their versions are the tested ones by tests/code/test_requirements.py; here, what the image must not carry."""
     assert not {"torch", "transformers", "safetensors", "huggingface-hub"} & set(pinned_requirements())
 
 
