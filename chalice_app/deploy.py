@@ -33,7 +33,7 @@ from typing import Any
 import boto3
 import yaml
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
-from chalicelib.config import SERVICE_NAME
+from chalicelib.config import SERVICE_NAME, settings_problems
 from stages import CHALICE_DIR, CONFIG_FILE, function_name, stage_environment
 
 REPO_ROOT = CHALICE_DIR.parent
@@ -59,7 +59,8 @@ class Stage:
 
     @classmethod
     def load(cls, name: str) -> Stage:
-        """An AWS stage: one with a hand-written policy, which names the resources this stack creates."""
+        """An AWS stage: one with a hand-written policy, which names the resources this stack creates, and
+        settings the API accepts (a broken one would fail requests, or leave them unrecorded, after deploying)."""
         try:
             environment = stage_environment(name)
         except ValueError as exc:
@@ -68,6 +69,9 @@ class Stage:
         if config.get("autogen_policy", True) or "iam_policy_file" not in config:
             raise DeployError(f"stage {name!r} has no hand-written policy (autogen_policy, iam_policy_file): "
                               "it is not meant for AWS")
+        problems = settings_problems(environment)
+        if problems:
+            raise DeployError(f"stage {name!r} in {CONFIG_FILE}: the API would refuse {'; '.join(problems)}")
         return cls(name, config.get("api_gateway_stage", "api"), environment)
 
     @property

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib import transactions
-from chalicelib.config import MODEL_VARIANTS, ConfigError, format_model_variants
+from chalicelib.config import MODEL_VARIANTS, ConfigError, format_model_variants, settings_problems
 from pynamodb.exceptions import PynamoDBException
 from stages import CHALICE_DIR, stage_environment
 
@@ -157,6 +157,14 @@ def check_ports_free(config: StackConfig) -> None:
             except OSError:
                 raise StackError(f"port {port} on {config.host} is in use by another program; "
                                  f"choose another with {variable}=...") from None
+
+
+def check_settings(config: StackConfig) -> None:
+    """The API's settings as `chalice local` will see them (the stage's override the process's), before starting."""
+    problems = settings_problems({**stack_environment(config), **stage_environment(STAGE)})
+    if problems:
+        raise StackError(f"the API would refuse its settings: {'; '.join(problems)} "
+                         f"(stage {STAGE!r} in chalice_app/.chalice/config.json, or the environment)")
 
 
 def check_variant_models(variants: tuple[LocalVariant, ...]) -> None:
@@ -364,6 +372,7 @@ def run(config: StackConfig) -> int:
     try:
         with single_instance(config.state_dir):
             check_ports_free(config)
+            check_settings(config)
             if config.variants:
                 check_variant_models(config.variants)
             else:

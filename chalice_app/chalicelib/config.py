@@ -29,12 +29,13 @@ class ConfigError(RuntimeError):
     """An environment variable holds a value the API cannot use."""
 
 
-def _optional(name: str) -> str | None:
-    return os.environ.get(name, "").strip() or None
+def _optional(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """`environ` None: the process's variables as they are now (Chalice's test client swaps os.environ)."""
+    return (os.environ if environ is None else environ).get(name, "").strip() or None
 
 
-def _seconds(name: str, default: float) -> float:
-    raw = _optional(name)
+def _seconds(name: str, default: float, environ: Mapping[str, str] | None) -> float:
+    raw = _optional(name, environ)
     if raw is None:
         return default
     try:
@@ -46,15 +47,15 @@ def _seconds(name: str, default: float) -> float:
     return value
 
 
-def _flag(name: str) -> bool:
-    raw = _optional(name)
+def _flag(name: str, environ: Mapping[str, str] | None) -> bool:
+    raw = _optional(name, environ)
     if raw not in (None, "true", "false"):
         raise ConfigError(f"{name}={raw!r} must be true or false")
     return raw == "true"
 
 
-def _count(name: str, default: int, minimum: int) -> int:
-    raw = _optional(name)
+def _count(name: str, default: int, minimum: int, environ: Mapping[str, str] | None) -> int:
+    raw = _optional(name, environ)
     if raw is None:
         return default
     if not (raw.isascii() and raw.isdigit()) or int(raw) < minimum:  # isdigit alone accepts "²"
@@ -145,33 +146,33 @@ class TableSettings:
     ttl_days: int
 
 
-def _region() -> str | None:
-    return _optional("AWS_REGION") or _optional("AWS_DEFAULT_REGION")
+def _region(environ: Mapping[str, str] | None) -> str | None:
+    return _optional("AWS_REGION", environ) or _optional("AWS_DEFAULT_REGION", environ)
 
 
-def model_settings() -> ModelSettings:
-    variants = _optional(MODEL_VARIANTS)
+def model_settings(environ: Mapping[str, str] | None = None) -> ModelSettings:
+    variants = _optional(MODEL_VARIANTS, environ)
     return ModelSettings(
-        endpoint_name=_optional("ENDPOINT_NAME"),
+        endpoint_name=_optional("ENDPOINT_NAME", environ),
         variants=() if variants is None else parse_model_variants(variants),
-        sticky_by_api_key=_flag("STICKY_BY_API_KEY"),
-        region=_region(),
-        endpoint_url=_optional("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"),
-        connect_timeout=_seconds("MODEL_CONNECT_TIMEOUT_SECONDS", 1.0),
-        read_timeout=_seconds("MODEL_READ_TIMEOUT_SECONDS", 8.0),
-        max_attempts=_count("MODEL_MAX_ATTEMPTS", 2, minimum=1),
+        sticky_by_api_key=_flag("STICKY_BY_API_KEY", environ),
+        region=_region(environ),
+        endpoint_url=_optional("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", environ),
+        connect_timeout=_seconds("MODEL_CONNECT_TIMEOUT_SECONDS", 1.0, environ),
+        read_timeout=_seconds("MODEL_READ_TIMEOUT_SECONDS", 8.0, environ),
+        max_attempts=_count("MODEL_MAX_ATTEMPTS", 2, 1, environ),
     )
 
 
-def table_settings() -> TableSettings:
+def table_settings(environ: Mapping[str, str] | None = None) -> TableSettings:
     return TableSettings(
-        table_name=_optional("TABLE_NAME"),
-        region=_region(),
-        endpoint_url=_optional("AWS_ENDPOINT_URL_DYNAMODB"),
-        connect_timeout=_seconds("TABLE_CONNECT_TIMEOUT_SECONDS", 1.0),
-        read_timeout=_seconds("TABLE_READ_TIMEOUT_SECONDS", 1.0),
-        max_retries=_count("TABLE_MAX_RETRIES", 2, minimum=0),
-        ttl_days=_count("TRANSACTION_TTL_DAYS", 90, minimum=1),
+        table_name=_optional("TABLE_NAME", environ),
+        region=_region(environ),
+        endpoint_url=_optional("AWS_ENDPOINT_URL_DYNAMODB", environ),
+        connect_timeout=_seconds("TABLE_CONNECT_TIMEOUT_SECONDS", 1.0, environ),
+        read_timeout=_seconds("TABLE_READ_TIMEOUT_SECONDS", 1.0, environ),
+        max_retries=_count("TABLE_MAX_RETRIES", 2, 0, environ),
+        ttl_days=_count("TRANSACTION_TTL_DAYS", 90, 1, environ),
     )
 
 
@@ -186,13 +187,28 @@ class DriftSettings:
     max_records: int  # DRIFT_MAX_RECORDS: stop reading there, so one run stays within the Lambda's time limit
 
 
-def drift_settings() -> DriftSettings:
+def drift_settings(environ: Mapping[str, str] | None = None) -> DriftSettings:
     return DriftSettings(
-        baseline_uri=_optional("DRIFT_BASELINE_URI"),
-        window_hours=_count("DRIFT_WINDOW_HOURS", 24, minimum=1),
-        min_samples=_count("DRIFT_MIN_SAMPLES", Thresholds.min_samples, minimum=1),
-        max_records=_count("DRIFT_MAX_RECORDS", 50_000, minimum=1),
+        baseline_uri=_optional("DRIFT_BASELINE_URI", environ),
+        window_hours=_count("DRIFT_WINDOW_HOURS", 24, 1, environ),
+        min_samples=_count("DRIFT_MIN_SAMPLES", Thresholds.min_samples, 1, environ),
+        max_records=_count("DRIFT_MAX_RECORDS", 50_000, 1, environ),
     )
+
+
+def settings_problems(environ: Mapping[str, str]) -> list[str]:
+    """What the API would refuse in these variables, so a deployment refuses the stage instead.
+
+    At run time a broken setting fails requests, and one the transaction record needs (TRANSACTION_TTL_DAYS)
+    leaves them unrecorded; checked before deploying, it never reaches a Lambda. One problem per group of settings.
+    """
+    problems = []
+    for read in (model_settings, table_settings, drift_settings):
+        try:
+            read(environ)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 def metrics_namespace() -> str:

@@ -6,7 +6,7 @@ import pytest
 from api_testing import LogCapture, body_of, post_json
 from chalice.test import Client
 from chalicelib import transactions
-from chalicelib.config import ConfigError, model_settings, table_settings
+from chalicelib.config import ConfigError, model_settings, settings_problems, table_settings
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", "²", "1.5"])
@@ -28,6 +28,16 @@ def test_good_values_are_read_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODEL_READ_TIMEOUT_SECONDS", "2.5")
     assert table_settings().ttl_days == 30
     assert model_settings().read_timeout == 2.5
+
+
+def test_settings_problems_reads_the_mapping_given_and_names_each_broken_group(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRANSACTION_TTL_DAYS", "two")  # the process's own variables are not the stage's
+    assert settings_problems({"ENDPOINT_NAME": "news", "TRANSACTION_TTL_DAYS": "30"}) == []
+    problems = settings_problems({"MODEL_VARIANTS": '{"a": -1}', "TRANSACTION_TTL_DAYS": "0",
+                                  "DRIFT_MAX_RECORDS": "many"})
+    assert [p.split("=")[0].split(":")[0] for p in problems] == ["MODEL_VARIANTS", "TRANSACTION_TTL_DAYS",
+                                                                "DRIFT_MAX_RECORDS"]
 
 
 def test_a_table_setting_too_broken_to_build_a_record_still_gets_an_answer_in_our_shape(

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import deploy
 import pytest
 from chalice.package import YAMLTemplateSerializer
+from chalicelib.config import settings_problems
 from chalicelib.transactions import DAY_INDEX
 from deploy import MERGE_TEMPLATE, DeployError, Stage
-from stages import CHALICE_DIR, CONFIG_FILE, function_name
+from stages import CHALICE_DIR, CONFIG_FILE, function_name, stage_environment
 
 from model.deploy import NAME
 
@@ -111,6 +113,21 @@ def test_template_parameters_are_exactly_what_deploy_passes() -> None:
     template = merge_template()
     required = {name for name, spec in template["Parameters"].items() if "Default" not in spec}
     assert required == set(Stage.load("dev").parameters("news-artifacts"))
+
+
+@pytest.mark.parametrize("stage", [*AWS_STAGES, "local"])
+def test_every_stage_has_settings_the_api_accepts(stage: str) -> None:
+    assert settings_problems(stage_environment(stage)) == []
+
+
+@pytest.mark.parametrize(("variable", "value"), [("TRANSACTION_TTL_DAYS", "thirty"), ("MODEL_VARIANTS", "{}"),
+                                                 ("DRIFT_WINDOW_HOURS", "0")])
+def test_a_stage_the_api_would_refuse_is_not_deployed(monkeypatch: pytest.MonkeyPatch, variable: str,
+                                                      value: str) -> None:
+    broken = {**stage_environment("dev"), variable: value}
+    monkeypatch.setattr(deploy, "stage_environment", lambda name: broken)
+    with pytest.raises(DeployError, match=f"stage 'dev' .* the API would refuse {variable}"):
+        Stage.load("dev")
 
 
 def test_local_stage_is_not_deployable_and_needs_no_key() -> None:

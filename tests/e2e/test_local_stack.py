@@ -84,3 +84,15 @@ def test_a_busy_port_is_named_with_the_variable_that_moves_it(tmp_path: Path) ->
                              endpoint_port=busy.getsockname()[1], dynamodb_port=unused_port(), state_dir=tmp_path)
         with pytest.raises(StackError, match=f"port {config.endpoint_port} .* ENDPOINT_PORT="):
             check_ports_free(config)
+
+
+def test_settings_the_api_would_refuse_stop_the_stack_before_it_starts(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from local_stack import StackConfig, StackError, check_settings
+
+    config = StackConfig(model_dir=tmp_path, runtime="auto", host="127.0.0.1", api_port=unused_port(),
+                         endpoint_port=unused_port(), dynamodb_port=unused_port(), state_dir=tmp_path)
+    check_settings(config)
+    monkeypatch.setenv("MODEL_READ_TIMEOUT_SECONDS", "soon")  # the local stage leaves it to the environment
+    with pytest.raises(StackError, match="the API would refuse its settings: MODEL_READ_TIMEOUT_SECONDS='soon'"):
+        check_settings(config)
