@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalice.test import Client
+from chalicelib import transactions
+from manage import unsaved_records
 from openapi_schema_validator import OAS30Validator
 
 
@@ -58,6 +60,24 @@ class LogCapture:
 
     def text(self) -> str:
         return self.buffer.getvalue()
+
+    def unsaved(self) -> list[dict[str, Any]]:
+        """The records logged as `transaction_unsaved`, read as `make replay-unsaved LOG=...` reads them."""
+        return list(unsaved_records(self.text().splitlines()))
+
+
+def assert_answered_but_unsaved(client: Client, response: Any, api_logs: LogCapture, reason: str) -> dict[str, Any]:
+    """A classification answered although its record could not be written: the record is in the log (for
+    `reason`), and reading it back says the table is unavailable, with Retry-After. Returns the answer."""
+    assert response.status_code == 200
+    answer = body_of(response)
+    [event] = api_logs.events(transactions.UNSAVED_EVENT)
+    assert event["record"]["request_id"] == answer["request_id"]
+    assert reason in event["reason"]
+    lookup = client.http.get(f"/transactions/{answer['request_id']}")
+    assert (lookup.status_code, body_of(lookup)["error"]["code"]) == (503, "table_unavailable")
+    assert "Retry-After" in lookup.headers
+    return answer
 
 
 @dataclass

@@ -5,10 +5,18 @@ from __future__ import annotations
 import json
 
 import pytest
-from api_testing import FakeEndpoint, LogCapture, Reply, assert_documented, body_of, post_json, unreachable_url
+from api_testing import (
+    FakeEndpoint,
+    LogCapture,
+    Reply,
+    assert_answered_but_unsaved,
+    assert_documented,
+    body_of,
+    post_json,
+    unreachable_url,
+)
 from chalice.test import Client
 from chalicelib import transactions
-from manage import unsaved_records
 
 HEADLINE = {"headline": "Markets slide as oil prices jump"}
 
@@ -74,18 +82,10 @@ def test_an_endpoint_that_is_down_is_a_503_with_retry_after(client: Client, tabl
 def test_without_a_table_the_answer_still_comes_and_replay_restores_the_record(
         client: Client, table_url: str, real_endpoint: str, api_logs: LogCapture) -> None:
     response = post_json(client, "/classify", HEADLINE, headers={"X-Run-Id": "run-7"})
-    assert response.status_code == 200
-    answer = body_of(response)
-    [event] = api_logs.events(transactions.UNSAVED_EVENT)
-    assert event["record"]["request_id"] == answer["request_id"]
-    assert "ResourceNotFoundException" in event["reason"]
-
-    missing = client.http.get(f"/transactions/{answer['request_id']}")
-    assert (missing.status_code, body_of(missing)["error"]["code"]) == (503, "table_unavailable")
-    assert "Retry-After" in missing.headers
+    answer = assert_answered_but_unsaved(client, response, api_logs, "ResourceNotFoundException")
 
     transactions.create_table()
-    report = transactions.replay(unsaved_records(api_logs.text().splitlines()))
+    report = transactions.replay(api_logs.unsaved())
     assert (report.written, report.already_present) == (1, 0)
     restored = body_of(client.http.get(f"/transactions/{answer['request_id']}"))
     assert (restored["label"], restored["scores"], restored["run_id"]) == (answer["label"], answer["scores"], "run-7")
@@ -99,7 +99,7 @@ def test_an_unreachable_table_loses_no_record_of_a_batch_or_of_a_model_failure(
     monkeypatch.setenv("TABLE_MAX_RETRIES", "1")
     fake_endpoint.answer(_aws_error(424, "ModelError"))
     assert post_json(client, "/classify/batch", {"headlines": ["One", "Two", "Three"]}).status_code == 502
-    records = list(unsaved_records(api_logs.text().splitlines()))
+    records = api_logs.unsaved()
     assert sorted(r["headline"] for r in records) == ["One", "Three", "Two"]
     assert {(r["status"], r["error_code"]) for r in records} == {("error", "model_error")}
 
@@ -111,7 +111,7 @@ def test_an_unreachable_table_loses_no_record_of_a_refused_request(
     monkeypatch.setenv("TABLE_MAX_RETRIES", "1")
     response = post_json(client, "/classify", {"headline": 7})
     assert response.status_code == 400  # the refusal is answered as such, not turned into a 503
-    [record] = unsaved_records(api_logs.text().splitlines())
+    [record] = api_logs.unsaved()
     assert body_of(response)["error"]["request_ids"] == [record["request_id"]]
     assert (record["status"], record["error_code"], json.loads(record["headline"])) == (
         "rejected", "invalid_request", {"headline": 7})

@@ -12,11 +12,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from api_testing import LogCapture, assert_documented, body_of, post_json
+from api_testing import LogCapture, assert_answered_but_unsaved, assert_documented, body_of, post_json
 from chalice.test import Client
 from chalicelib import transactions
 from dynamodb_faults import FaultProxy
-from manage import unsaved_records
 
 pytestmark = pytest.mark.slow
 HEADLINE = {"headline": "Markets slide as oil prices jump"}
@@ -92,25 +91,14 @@ def _wait_for_proxy(proxy: FaultProxy, answering: bool) -> None:
         time.sleep(0.05)
 
 
-def _replay(api_logs: LogCapture) -> transactions.ReplayReport:
-    return transactions.replay(unsaved_records(api_logs.text().splitlines()))
-
-
 def test_a_throttled_table_still_answers_and_the_replay_restores_the_record(
         client: Client, proxied_table: FaultProxy, api_logs: LogCapture) -> None:
     assert _send(f"{proxied_table.url}/_faults", "PUT", {"throttle_rate": 1.0})[0] == 200
     response = post_json(client, "/classify", HEADLINE, headers={"X-Run-Id": "throttled-run"})
-    assert response.status_code == 200
-    answer = body_of(response)
-    [event] = api_logs.events(transactions.UNSAVED_EVENT)
-    assert event["record"]["request_id"] == answer["request_id"]
-    assert "ProvisionedThroughputExceededException" in event["reason"]
-    lookup = client.http.get(f"/transactions/{answer['request_id']}")
-    assert (lookup.status_code, body_of(lookup)["error"]["code"]) == (503, "table_unavailable")
-    assert "Retry-After" in lookup.headers
+    answer = assert_answered_but_unsaved(client, response, api_logs, "ProvisionedThroughputExceededException")
 
     assert _send(f"{proxied_table.url}/_faults", "DELETE")[0] == 200
-    first, again = _replay(api_logs), _replay(api_logs)
+    first, again = transactions.replay(api_logs.unsaved()), transactions.replay(api_logs.unsaved())
     assert (first.written, again.written, again.already_present) == (1, 0, 1)  # replaying twice is harmless
     restored = body_of(client.http.get(f"/transactions/{answer['request_id']}"))
     assert (restored["label"], restored["run_id"]) == (answer["label"], "throttled-run")
@@ -126,6 +114,6 @@ def test_a_table_outage_loses_no_record_of_a_batch(client: Client, proxied_table
     assert sorted(e["record"]["request_id"] for e in api_logs.events(transactions.UNSAVED_EVENT)) == sorted(ids)
 
     _wait_for_proxy(proxied_table, answering=True)
-    assert _replay(api_logs).written == len(ids)
+    assert transactions.replay(api_logs.unsaved()).written == len(ids)
     for request_id in ids:
         assert body_of(client.http.get(f"/transactions/{request_id}"))["run_id"] == "outage-run"
