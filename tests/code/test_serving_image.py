@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import tarfile
@@ -11,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from test_requirements import canonical, pins
 
 from model.artifact import pack
 from model.local_endpoint import REPO_ROOT, running_server, unused_port
@@ -18,16 +18,6 @@ from model.local_endpoint import REPO_ROOT, running_server, unused_port
 pytestmark = pytest.mark.slow
 MODEL = REPO_ROOT / "model"
 SERVE_REQUIREMENTS = MODEL / "requirements-serve.txt"
-
-
-def pinned_requirements() -> dict[str, str]:
-    lines = [line.strip() for line in SERVE_REQUIREMENTS.read_text().splitlines()]
-    pins = dict(line.split("==") for line in lines if line and not line.startswith("#"))
-    return {canonical(name): version for name, version in pins.items()}
-
-
-def canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def test_serve_entrypoint_answers_like_a_sagemaker_container(tiny_onnx_model_dir: Path, tmp_path: Path) -> None:
@@ -51,9 +41,12 @@ def test_serve_entrypoint_answers_like_a_sagemaker_container(tiny_onnx_model_dir
     assert [(e["runtime"], e["model_dir"]) for e in loaded] == [("onnx-int8", str(opt_ml_model))]
 
 
-def test_serve_requirements_leave_out_the_training_stack() -> None:
-    """Their versions are the tested ones by tests/code/test_requirements.py; here, what the image must not carry."""
-    assert not {"torch", "transformers", "safetensors", "huggingface-hub"} & set(pinned_requirements())
+def test_serve_requirements_pin_every_line_and_leave_out_the_training_stack() -> None:
+    """Their versions are the tested ones by tests/code/test_requirements.py; here, what --no-deps needs (a version
+    on every line) and what the image must not carry."""
+    lines = [line for line in SERVE_REQUIREMENTS.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    assert len(pins(SERVE_REQUIREMENTS)) == len(lines), lines
+    assert not {"torch", "transformers", "safetensors", "huggingface-hub"} & set(pins(SERVE_REQUIREMENTS))
 
 
 SERVING_PROBE = """
@@ -87,7 +80,7 @@ def test_serving_imports_nothing_outside_the_slim_requirements(tiny_onnx_model_d
                             capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     imported = {canonical(dist) for dist in json.loads(result.stdout.splitlines()[-1])}
-    assert imported <= set(pinned_requirements()), imported - set(pinned_requirements())
+    assert imported <= set(pins(SERVE_REQUIREMENTS)), imported - set(pins(SERVE_REQUIREMENTS))
     assert {"onnxruntime", "tokenizers", "uvicorn", "starlette"} <= imported
 
 
