@@ -37,24 +37,40 @@ def model_fn(model_dir: str, context: Any = None) -> Any:
 
 
 def input_fn(input_data: bytes | str, content_type: str, context: Any = None) -> list[str]:
-    """Parse and validate the request into a list of headlines."""
+    """Parse and validate the request into a list of headlines; every way a body can be wrong is an InvalidInput."""
     if (content_type or "").split(";")[0].strip().lower() != JSON:
         raise InvalidInput(f"unsupported content type {content_type!r}; send {JSON}")
-    try:
-        body = json.loads(input_data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInput(f"request body is not valid JSON: {exc}") from exc
+    body = _parse_json(input_data)
     if not isinstance(body, dict) or "inputs" not in body:
         raise InvalidInput('request body must be a JSON object with "inputs": a headline or a list of headlines')
     inputs = body["inputs"]
-    headlines = [inputs] if isinstance(inputs, str) else inputs
-    if not isinstance(headlines, list) or not headlines:
+    if isinstance(inputs, str):
+        return [validate_headline(inputs, '"inputs"')]
+    if not isinstance(inputs, list) or not inputs:
         raise InvalidInput('"inputs" must be a headline or a non-empty list of headlines')
-    if len(headlines) > MAX_HEADLINES:
-        raise InvalidInput(f'"inputs" holds {len(headlines)} headlines; send at most {MAX_HEADLINES} per request')
-    if not all(isinstance(h, str) and h.strip() for h in headlines):
-        raise InvalidInput('every headline in "inputs" must be a non-empty string')
-    return headlines
+    if len(inputs) > MAX_HEADLINES:
+        raise InvalidInput(f'"inputs" holds {len(inputs)} headlines; send at most {MAX_HEADLINES} per request')
+    return [validate_headline(value, f'"inputs"[{i}]') for i, value in enumerate(inputs)]
+
+
+def _parse_json(data: bytes | str) -> Any:
+    """Bad UTF-8, bad JSON, nesting too deep and integers too long to convert all fail here, as InvalidInput."""
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInput(f"request body is not valid JSON: {exc}") from exc
+
+
+def validate_headline(value: Any, where: str = "headline") -> str:
+    """A non-blank string of valid Unicode text: a lone UTF-16 surrogate, which JSON allows, breaks the tokenizer."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{where} must be a non-empty string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{where} is not valid Unicode text: it holds the lone surrogate "
+                           f"U+{ord(value[exc.start]):04X} at character {exc.start}") from exc
+    return value
 
 
 def format_predictions(probabilities: np.ndarray, names: Sequence[str], model_version: str) -> dict[str, Any]:

@@ -12,11 +12,13 @@ never logged.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import partial
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
@@ -24,7 +26,9 @@ from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import Ama
 
 from chalicelib.config import SERVICE_NAME, metrics_namespace
 
-logger = Logger(service=SERVICE_NAME)
+# ASCII JSON (Powertools writes UTF-8 by default): a log line holding any text, a lone surrogate included, can
+# always be written, so the `transaction_unsaved` fallback cannot fail on the text it is saving.
+logger = Logger(service=SERVICE_NAME, json_serializer=partial(json.dumps, separators=(",", ":"), default=str))
 
 
 @dataclass

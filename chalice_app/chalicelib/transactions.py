@@ -156,12 +156,18 @@ def build_record(outcome: Outcome, created_at: dt.datetime, endpoint_name: str |
     ttl_days = table_settings().ttl_days
     return TransactionRecord(
         request_id=outcome.request_id, created_at=created_at, day=created_at.strftime("%Y-%m-%d"),
-        headline=outcome.headline, status=status_of(outcome), error_code=outcome.error_code,
+        headline=storable_text(outcome.headline), status=status_of(outcome), error_code=outcome.error_code,
         label=outcome.label, scores=outcome.scores, model_version=outcome.model_version,
         endpoint_name=endpoint_name, variant=outcome.variant, latency_ms=round(outcome.latency_ms, 3),
         model_latency_ms=None if outcome.model_latency_ms is None else round(outcome.model_latency_ms, 3),
         run_id=run_id, expires_at=created_at + dt.timedelta(days=ttl_days),
     )
+
+
+def storable_text(text: str) -> str:
+    """The text as DynamoDB can store it (UTF-8 only): a code point UTF-8 cannot encode, a lone surrogate, is kept
+    as its escape (`\\ud800`), so a record is never lost to the text it records."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def save(records: Sequence[TransactionRecord]) -> bool:

@@ -70,9 +70,21 @@ def _exact_fields(body: Mapping[str, Any], expected: str, where: str = "the requ
     return body[expected]
 
 
+def unicode_text(value: str, where: str) -> str:
+    """Refuse what JSON allows but Unicode does not: a lone UTF-16 surrogate ("\\ud800") cannot be encoded, so
+    no tokenizer, table or log line can take it."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise bad_request(f"{where} is not valid Unicode text: it holds the lone surrogate "
+                          f"U+{ord(value[exc.start]):04X} at character {exc.start}; send UTF-8 text") from exc
+    return value
+
+
 def headline(value: Any, where: str = "'headline'") -> str:
     if not isinstance(value, str):
         raise bad_request(f"{where} must be a string, not {_json_type(value)}")
+    unicode_text(value, where)
     if not _NOT_BLANK.search(value):
         raise bad_request(f"{where} is empty")
     if len(value) > MAX_HEADLINE_CHARS:
@@ -105,6 +117,7 @@ def feedback_request(body: dict[str, Any]) -> str:
     label = _exact_fields(body, "label")
     if not isinstance(label, str) or not _NOT_BLANK.search(label):
         raise bad_request("'label' must be a non-empty string")
+    unicode_text(label, "'label'")
     if len(label) > MAX_LABEL_CHARS:
         raise too_large(f"'label' has {len(label)} characters; the limit is {MAX_LABEL_CHARS}")
     return label
