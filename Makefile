@@ -92,7 +92,7 @@ delete-endpoint: setup ## delete SAGEMAKER_ENDPOINT with its configs and models 
 ENDPOINT_ARGS ?=
 
 deploy: setup $(MODEL_DIR)/model.int8.onnx $(MODEL_DIR)/drift_baseline.json ## STAGE=dev|prod: endpoint, then the API stack (table, key, alarms); prints the URL (AWS_ARGS="--dry-run")
-	$(PY) chalice_app/deploy.py --stage $(STAGE) --model-dir $(MODEL_DIR) --endpoint-args="$(ENDPOINT_ARGS)" $(AWS_ARGS)
+	$(PY) -m chalice_app.ops.deploy --stage $(STAGE) --model-dir $(MODEL_DIR) --endpoint-args="$(ENDPOINT_ARGS)" $(AWS_ARGS)
 
 .PHONY: local create-table replay-unsaved bench-api
 API_PORT ?= 8000
@@ -107,7 +107,7 @@ VARIANTS ?=
 HOURS ?= 24
 
 local: setup $(MODEL_DIR)/model.int8.onnx ## the whole stack offline: moto DynamoDB + local endpoint (MODEL_DIR, trained and exported if missing) + chalice local on API_PORT
-	$(PY) chalice_app/local_stack.py --model-dir $(MODEL_DIR) --runtime $(RUNTIME) --api-port $(API_PORT) \
+	$(PY) -m chalice_app.local.stack --model-dir $(MODEL_DIR) --runtime $(RUNTIME) --api-port $(API_PORT) \
 		--endpoint-port $(ENDPOINT_PORT) --dynamodb-port $(DYNAMODB_PORT) --state-dir $(LOCAL_STATE_DIR) \
 		$(foreach variant,$(VARIANTS),--variant $(variant)) $(if $(FAULTS),--faults)
 
@@ -120,19 +120,19 @@ $(MODEL_DIR)/drift_baseline.json: | $(MODEL_DIR)/model.safetensors $(STAMP)
 DRIFT_BASELINE ?= $(MODEL_DIR)/drift_baseline.json
 
 drift: setup $(MODEL_DIR)/drift_baseline.json ## PSI of STAGE's last HOURS of traffic vs the model's baseline -> artifacts/drift/ (JSON, PNG)
-	$(PY) chalice_app/drift_report.py --stage $(STAGE) --hours $(HOURS) --baseline '$(DRIFT_BASELINE)' \
+	$(PY) -m chalice_app.reports.drift --stage $(STAGE) --hours $(HOURS) --baseline '$(DRIFT_BASELINE)' \
 		--local-state-dir $(LOCAL_STATE_DIR) --output artifacts/drift
 
 .PHONY: ab-report
 ab-report: setup ## compare STAGE's A/B variants over the last HOURS (default 24): tests + verdict -> artifacts/ab/ (JSON, PNG)
-	$(PY) chalice_app/ab_report.py --stage $(STAGE) --hours $(HOURS) --local-state-dir $(LOCAL_STATE_DIR) \
+	$(PY) -m chalice_app.reports.ab --stage $(STAGE) --hours $(HOURS) --local-state-dir $(LOCAL_STATE_DIR) \
 		--output artifacts/ab
 
 create-table: setup ## create STAGE's transaction table if missing (AWS credentials/endpoint from the environment)
-	$(PY) chalice_app/manage.py --stage $(STAGE) create-table
+	$(PY) -m chalice_app.ops.transaction_table --stage $(STAGE) create-table
 
 replay-unsaved: setup ## write `transaction_unsaved` log events into STAGE's table (LOG=file, else its CloudWatch logs)
-	$(PY) chalice_app/manage.py --stage $(STAGE) replay-unsaved $(if $(LOG),--log-file $(LOG))
+	$(PY) -m chalice_app.ops.transaction_table --stage $(STAGE) replay-unsaved $(if $(LOG),--log-file $(LOG))
 
 bench-api: setup $(MODEL_DIR)/model.int8.onnx ## POST /classify p50 end to end (int8 model) and API overhead -> artifacts/bench-api.json
 	$(PY) -m loadtest.bench_api --model-dir $(MODEL_DIR) --data $(TEST_FILE) --output artifacts/bench-api.json
@@ -185,7 +185,7 @@ local-canary: setup ## make local serving the last local promotion's A/B split (
 	variants="$$($(PY) -m training_jobs.registry --stage local)" && $(MAKE) --no-print-directory local VARIANTS="$$variants"
 
 canary: setup ## STAGE=dev|prod ENDPOINT=... CANARY_WEIGHT=0.5: that share of STAGE's traffic to ENDPOINT, API redeployed (AWS_ARGS="--dry-run")
-	$(PY) chalice_app/canary.py --stage $(STAGE) --endpoint $(ENDPOINT) --weight $(CANARY_WEIGHT) --apply $(AWS_ARGS)
+	$(PY) -m chalice_app.ops.canary --stage $(STAGE) --endpoint $(ENDPOINT) --weight $(CANARY_WEIGHT) --apply $(AWS_ARGS)
 
 clean: ## remove caches (keeps .venv and trained models)
 	rm -rf .pytest_cache .ruff_cache $$(find . -name __pycache__ -not -path './.venv/*')

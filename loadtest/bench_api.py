@@ -2,7 +2,7 @@
 
     python -m loadtest.bench_api --model-dir artifacts/model --data ../shared/data/news_aggregator/nlp100/test.tsv
 
-Starts the stack exactly as `make local` does (chalice_app/local_stack.py, here with the int8 ONNX runtime),
+Starts the stack exactly as `make local` does (chalice_app/local/stack.py, here with the int8 ONNX runtime),
 sends real test-split headlines one after another, each on a new connection, and reports:
 - end to end: client-measured time of `POST /classify` (HTTP, validation, model call, DynamoDB write, logs);
 - model call: `model_latency_ms` the API stored on each transaction (the InvokeEndpoint round trip);
@@ -10,7 +10,7 @@ sends real test-split headlines one after another, each on a new connection, and
 Targets: end-to-end p50 <= 15 ms, overhead p50 <= 5 ms; the exit code is 1 when one is missed.
 
 Each request opens its own connection, so the end-to-end time includes the connection set-up. (`chalice local`
-runs with TCP_NODELAY, chalice_app/local_server.py: without it a reused connection adds ~40 ms per response.)
+runs with TCP_NODELAY, chalice_app/local/server.py: without it a reused connection adds ~40 ms per response.)
 """
 
 from __future__ import annotations

@@ -3,17 +3,18 @@
     python -m loadtest.chaos [--data TSV] [--model-dir artifacts/model] [--runtime auto] [--requests 24]
                              [--users 4] [--outage-s 8] [--output artifacts/chaos]
 
-Starts `chalice_app/local_stack.py --faults --api-log` on free ports (loadtest.stack), with the API's model read
+Starts `python -m chalice_app.local.stack --faults --api-log` on free ports (loadtest.stack), with the API's model read
 timeout at 1 s so that a slow endpoint times out quickly, and runs one phase per fault, each with its own run id:
 real headlines classified one by one and in batches of three, and look-ups of a transaction stored before the
 faults. Endpoint faults go through the endpoint's `/_faults` route (model/faults.py), DynamoDB throttling and
-the outage through the fault proxy in front of moto (chalice_app/dynamodb_faults.py).
+the outage through the fault proxy in front of moto (chalice_app/local/dynamodb_faults.py).
 
 A phase passes when every answer is one its fault may produce (status and error code, from openapi.yaml),
 the fault's own answer was seen, every 429/503 carries Retry-After, and, where the table was down, the API
-logged `transaction_unsaved`. Then the events of the API's log are replayed (`manage.py replay-unsaved`) and
-each phase's ledger is reconciled with the table (loadtest.reconcile): 0 missing. Writes chaos.json, chaos.md
-and one ledger per phase into --output, next to the stack's logs; the exit code is 1 on any mismatch.
+logged `transaction_unsaved`. Then the events of the API's log are replayed
+(`python -m chalice_app.ops.transaction_table replay-unsaved`) and each phase's ledger is reconciled with the
+table (loadtest.reconcile): 0 missing. Writes chaos.json, chaos.md and one ledger per phase into --output, next
+to the stack's logs; the exit code is 1 on any mismatch.
 """
 
 from __future__ import annotations
@@ -40,18 +41,17 @@ from typing import Any
 
 import boto3
 
+from chalice_app.local.state import FAKE_AWS, fake_client_arguments
 from loadtest.headlines import DEFAULT_HEADLINES, read_headlines
 from loadtest.ledger import Ledger, classification_ids
 from loadtest.reconcile import Reconciliation, reconcile_table, table_of_api
 from loadtest.stack import REPO_ROOT, LocalStack, own_stack
 
-MANAGE = REPO_ROOT / "chalice_app" / "manage.py"
+TRANSACTION_TABLE = "chalice_app.ops.transaction_table"  # run from REPO_ROOT
 REQUEST_TIMEOUT_S = 60.0
 # The chaos stack's API gives the model 1 s per attempt (2 attempts): the timeout phase's latency exceeds it.
 MODEL_READ_TIMEOUT_S = 1.0
 TIMEOUT_LATENCY_MS = MODEL_READ_TIMEOUT_S * 1000 + 500
-FAKE_AWS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_REGION": "us-east-1"}
 # The last request of an outage starts this long before its end, so that all the retries of its table calls fail
 # too (botocore retries a refused connection to DynamoDB after at most 25 ms, then 50 ms).
 OUTAGE_MARGIN_S = 1.5
@@ -310,10 +310,10 @@ def stack_aws_env(stack: LocalStack) -> dict[str, str]:
 
 
 def replay_unsaved(stack: LocalStack, api_log: Path) -> str:
-    """`manage.py replay-unsaved --log-file` on the API's log, against the stack's table; its summary line."""
-    completed = subprocess.run([sys.executable, str(MANAGE), "--stage", "local", "replay-unsaved", "--log-file",
-                                str(api_log)], cwd=REPO_ROOT, env=stack_aws_env(stack), capture_output=True,
-                               text=True)
+    """`transaction_table replay-unsaved --log-file` on the API's log, against the stack's table; its summary."""
+    completed = subprocess.run([sys.executable, "-m", TRANSACTION_TABLE, "--stage", "local", "replay-unsaved",
+                                "--log-file", str(api_log)], cwd=REPO_ROOT, env=stack_aws_env(stack),
+                               capture_output=True, text=True)
     if completed.returncode != 0:
         raise SystemExit(f"replay-unsaved failed:\n{completed.stdout}{completed.stderr}")
     return completed.stdout.strip()
@@ -321,8 +321,7 @@ def replay_unsaved(stack: LocalStack, api_log: Path) -> str:
 
 def reconcile_phases(results: list[PhaseResult], stack: LocalStack) -> list[Reconciliation]:
     """Each phase's ledger against the stack's table (read through the proxy, its faults cleared)."""
-    client = boto3.client("dynamodb", endpoint_url=stack.dynamodb_url, region_name=FAKE_AWS["AWS_REGION"],
-                          aws_access_key_id="local", aws_secret_access_key="local")
+    client = boto3.client("dynamodb", endpoint_url=stack.dynamodb_url, **fake_client_arguments())
     table = table_of_api(stack.api_url)
     return [reconcile_table(result.ledger, table, client) for result in results]
 

@@ -7,7 +7,7 @@ The run's records are read from the table's `day-created_at-index`: one Query pe
 bounded by `created_at` and filtered on `run_id` (never a Scan). Ids the index does not show are looked up once
 more with a strongly consistent BatchGetItem on the table itself, because a global secondary index is only
 eventually consistent on AWS. Records the API first logged as `transaction_unsaved` count once
-`manage.py replay-unsaved` has written them back (they keep their original `created_at`).
+`chalice_app.ops.transaction_table replay-unsaved` has written them back (they keep their original `created_at`).
 AWS credentials, region and AWS_ENDPOINT_URL_DYNAMODB come from the environment, as for any boto3 program;
 `--api` reads the table's name from the API's GET /health. Exit code 1 unless the run reconciles.
 """

@@ -5,7 +5,7 @@
 
 Target: --host when given (a deployed API, or in endpoint mode a SageMaker Runtime URL; AWS credentials and
 LOADTEST_API_KEY from the environment); else the `make local` stack when it answers; else a stack of its own
-(chalice_app/local_stack.py on free 127.0.0.1 ports, its logs in OUTPUT/stack/), stopped afterwards.
+(chalice_app/local/stack.py on free 127.0.0.1 ports, its logs in OUTPUT/stack/), stopped afterwards.
 Writes into --output: Locust's CSV and HTML reports (locust_*.csv, locust.html), latency.png, the run's
 ledger.json, reconciliation.json and summary.json. Prints a summary table. The exit code is 1 when a threshold
 (loadtest/thresholds.toml) is missed or, in API mode, when a headline sent has no record or an extra one.
@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
     print_summary(summary)
     if summary["unsaved_logged"]:
         print(f"{summary['unsaved_logged']} record(s) were logged as transaction_unsaved: write them back with "
-              "`python chalice_app/manage.py replay-unsaved --log-file <api.log>`, then run "
+              "`python -m chalice_app.ops.transaction_table replay-unsaved --log-file <api.log>`, then run "
               "`python -m loadtest.reconcile` again.")
     print(f"Reports in {args.output}: locust.html, latency.png, summary.json")
     return 0 if summary["passed"] else 1

@@ -1,6 +1,6 @@
 """The local stack a load run targets: the `make local` already running, or one of its own.
 
-Either way the stack is chalice_app/local_stack.py, driven through its command line, and described by the state
+Either way the stack is chalice_app/local/stack.py, driven through its command line, and described by the state
 file it writes once every service answers (STATE_DIR/local_stack.json): the URLs and the services' process ids.
 """
 
@@ -20,10 +20,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from chalice_app.local.state import STATE_FILE
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-LOCAL_STACK = REPO_ROOT / "chalice_app" / "local_stack.py"
+LOCAL_STACK = "chalice_app.local.stack"  # run from REPO_ROOT
 MAKE_LOCAL_STATE_DIR = REPO_ROOT / "artifacts" / "local"  # `make local`'s default LOCAL_STATE_DIR
-STATE_FILE = "local_stack.json"
 STARTUP_TIMEOUT_S = 300.0
 STOP_TIMEOUT_S = 60.0
 
@@ -82,7 +83,7 @@ def own_stack(model_dir: Path, runtime: str, state_dir: Path, extra_args: Sequen
     """
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / STATE_FILE).unlink(missing_ok=True)
-    command = [sys.executable, str(LOCAL_STACK), "--model-dir", str(model_dir), "--runtime", runtime,
+    command = [sys.executable, "-m", LOCAL_STACK, "--model-dir", str(model_dir), "--runtime", runtime,
                "--state-dir", str(state_dir), "--api-port", str(free_port()), "--endpoint-port", str(free_port()),
                "--dynamodb-port", str(free_port()), "--api-log", *extra_args]
     output = state_dir / "local_stack.out"

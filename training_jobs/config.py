@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# The API stages' variables (TABLE_NAME, ENDPOINT_NAME, ...): read as data, since this box may not import chalice_app.
-STAGE_CONFIG_FILE = REPO_ROOT / "chalice_app" / ".chalice" / "config.json"
 
 
 def default_data_dir() -> Path:
@@ -21,15 +18,6 @@ def default_data_dir() -> Path:
 def default_model_dir() -> Path:
     """`MODEL_DIR`, else `artifacts/model/` in the repository."""
     return Path(os.environ.get("MODEL_DIR", REPO_ROOT / "artifacts" / "model"))
-
-
-def stage_environment(stage: str, config_file: Path = STAGE_CONFIG_FILE) -> dict[str, str]:
-    """A Chalice stage's variables, top-level ones overridden by the stage's, as Chalice merges them."""
-    config = json.loads(config_file.read_text())
-    stages = config.get("stages", {})
-    if stage not in stages:
-        raise ValueError(f"no stage {stage!r} in {config_file}; stages: {', '.join(stages)}")
-    return {**config.get("environment_variables", {}), **stages[stage].get("environment_variables", {})}
 
 
 @dataclass

@@ -36,14 +36,14 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalice_app.local.state import STATE_FILE, fake_client_arguments, read_state
+from chalice_app.ops.stages import stage_environment
 from model.labels import LabelMap
-from training_jobs.config import REPO_ROOT, Hyperparameters, default_data_dir, stage_environment
+from training_jobs.config import REPO_ROOT, Hyperparameters, default_data_dir
 from training_jobs.data import collapse_whitespace, load_splits, normalise_title
 
 DAY_INDEX = "day-created_at-index"  # the transaction table's time index (chalice_app/chalicelib/transactions.py)
 COLUMNS = ("category", "title", "votes", "feedback_at", "request_id")
-LOCAL_STATE_FILE = "local_stack.json"  # written by chalice_app/local_stack.py while `make local` runs
-LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local", "region_name": "us-east-1"}
 DEFAULT_OUTPUT = REPO_ROOT / "artifacts" / "feedback" / "feedback.tsv"
 
 
@@ -183,18 +183,19 @@ def report_path(output: Path) -> Path:
 def local_dynamodb_url(state_dir: Path) -> str:
     """moto's URL from the state file of a running `make local`."""
     try:
-        return json.loads((state_dir / LOCAL_STATE_FILE).read_text())["dynamodb_url"]
+        return read_state(state_dir)["dynamodb_url"]
     except FileNotFoundError:
-        raise FeedbackError(f"{state_dir / LOCAL_STATE_FILE}: missing; is `make local` running with "
+        raise FeedbackError(f"{state_dir / STATE_FILE}: missing; is `make local` running with "
                             f"LOCAL_STATE_DIR={state_dir}? Or set AWS_ENDPOINT_URL_DYNAMODB") from None
     except (ValueError, KeyError) as exc:
-        raise FeedbackError(f"{state_dir / LOCAL_STATE_FILE}: unreadable ({exc})") from exc
+        raise FeedbackError(f"{state_dir / STATE_FILE}: unreadable ({exc})") from exc
 
 
 def dynamodb_client(local_state_dir: Path | None, region: str | None) -> Any:
     """The table's client: the running local stack's moto (with its fake credentials), else boto3's defaults."""
     if local_state_dir is not None and not os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
-        return boto3.client("dynamodb", endpoint_url=local_dynamodb_url(local_state_dir), **LOCAL_CREDENTIALS)
+        return boto3.client("dynamodb", endpoint_url=local_dynamodb_url(local_state_dir),
+                            **fake_client_arguments())
     return boto3.client("dynamodb", region_name=region)
 
 

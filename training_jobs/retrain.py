@@ -14,11 +14,11 @@
    Either way the comparison goes to comparison.json in the candidate's folder; a rejected candidate stays
    in candidates/ for inspection and nothing else changes.
 4. Promote: the folder moves to artifacts/models/<version>/ and gets its ONNX models (as `make local` and
-   `make deploy` serve it); chalice_app/canary.py gives its endpoint `<ENDPOINT_NAME>-<version digest>` a
+   `make deploy` serve it); chalice_app/ops/canary.py gives its endpoint `<ENDPOINT_NAME>-<version digest>` a
    canary share of the stage's MODEL_VARIANTS; the registry (training_jobs.registry) records it as current.
    - local: `make local MODEL_DIR=artifacts/models/current` serves it alone; the canary split is the
      registry's record, which `make local-canary` serves.
-   - dev/prod: `model.deploy deploy` creates the new endpoint, then `canary.py --apply` writes the stage's
+   - dev/prod: `model.deploy deploy` creates the new endpoint, then `chalice_app.ops.canary --apply` writes the stage's
      MODEL_VARIANTS and redeploys the API; raise the share later with `make canary`.
 
 `--dry-run` trains, evaluates and gates, then prints the promotion's commands (deployments as dry runs)
@@ -41,19 +41,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chalice_app.ops.stages import stage_environment  # the API stages' variables: one reader
 from model.artifact import read_metadata
 from model.deploy import NAME as ENDPOINT_NAME_PATTERN
 from model.encoders import EncoderUnavailable
 from model.onnx_export import export_model_folder
 from training_jobs import train
-from training_jobs.config import REPO_ROOT, default_data_dir, default_model_dir, stage_environment
+from training_jobs.config import REPO_ROOT, default_data_dir, default_model_dir
 from training_jobs.data import DataError, Example, clean, read_examples
 from training_jobs.evaluate import evaluate_model_dir
 from training_jobs.gate import Decision, Margins, decide
 from training_jobs.registry import DEFAULT_ROOT, ModelRegistry, Promotion, VersionRecord, summary, write_json_atomically
 
 log = logging.getLogger("training_jobs.retrain")
-CANARY_SCRIPT = REPO_ROOT / "chalice_app" / "canary.py"
+CANARY_MODULE = "chalice_app.ops.canary"  # run from REPO_ROOT
 COMPARISON_FILE = "comparison.json"
 SAGEMAKER_NAME_LIMIT = 63
 MIN_ENDPOINT_SUFFIX = 4  # hex characters of the version's digest: enough to tell a stage's versions apart
@@ -151,7 +152,7 @@ def version_endpoint(base: str, version: str) -> str:
 
 def canary_command(stage: str, endpoint: str, weight: float, current: dict[str, float] | None, apply: bool,
                    dry_run: bool) -> list[str]:
-    command = [sys.executable, str(CANARY_SCRIPT), "--stage", stage, "--endpoint", endpoint, "--weight", str(weight)]
+    command = [sys.executable, "-m", CANARY_MODULE, "--stage", stage, "--endpoint", endpoint, "--weight", str(weight)]
     if current:
         command += ["--current", json.dumps(current)]
     if apply:
@@ -168,7 +169,7 @@ def hand_off(args: argparse.Namespace, model_dir: Path, endpoint: str, registry:
     """Route a canary share to the new version on the stage; returns the stage's MODEL_VARIANTS after it.
 
     Locally the registry holds the stage's routing; on AWS the stage's config does, so the new endpoint is
-    deployed first, then canary.py writes the routing and redeploys the API.
+    deployed first, then chalice_app.ops.canary writes the routing and redeploys the API.
     """
     local = args.stage == LOCAL_STAGE
     if not local:

@@ -153,7 +153,7 @@ def title_words(title: str) -> int:
 
 
 Extractor = Callable[[Observation], float | str]
-# What the Lambda can measure from a transaction; token length needs the tokenizer (see drift_report.py).
+# What the Lambda can measure from a transaction; token length needs the tokenizer (see chalice_app/reports/drift.py).
 RUNTIME_FEATURES: dict[str, Extractor] = {
     "label": lambda o: o.label,
     "top_score": lambda o: o.top_score,

@@ -3,7 +3,7 @@ answered with an error before any headline was recorded (bad input, a configurat
 
 Writes are conditional (an id is never overwritten) and retried by botocore (standard mode, TABLE_MAX_RETRIES).
 When the table stays unavailable the API still answers: each record goes to the log as one
-`transaction_unsaved` event carrying the whole item, and `manage.py replay-unsaved` writes it back later,
+`transaction_unsaved` event carrying the whole item, and `make replay-unsaved` (chalice_app.ops) writes it back,
 so no transaction is lost silently. The `day-created_at-index` lets monitoring jobs Query a time window.
 """
 

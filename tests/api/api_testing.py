@@ -10,8 +10,9 @@ from typing import Any
 
 from chalice.test import Client
 from chalicelib import transactions
-from manage import unsaved_records
 from openapi_schema_validator import OAS30Validator
+
+from chalice_app.ops.transaction_table import unsaved_records
 
 
 def post_json(client: Client, path: str, body: Any, headers: dict[str, str] | None = None) -> Any:

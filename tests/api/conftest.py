@@ -18,7 +18,8 @@ import yaml
 from api_testing import FakeEndpoint, LogCapture
 from chalice.test import Client
 from chalicelib import telemetry, transactions
-from stages import CHALICE_DIR, stage_environment
+
+from chalice_app.ops.stages import CHALICE_DIR, stage_environment
 
 STAGE = "local"
 

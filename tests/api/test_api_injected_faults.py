@@ -15,7 +15,8 @@ import pytest
 from api_testing import LogCapture, assert_answered_but_unsaved, assert_documented, body_of, post_json
 from chalice.test import Client
 from chalicelib import transactions
-from dynamodb_faults import FaultProxy
+
+from chalice_app.local.dynamodb_faults import FaultProxy
 
 pytestmark = pytest.mark.slow
 HEADLINE = {"headline": "Markets slide as oil prices jump"}

@@ -10,8 +10,9 @@ from pathlib import Path
 import boto3
 import pytest
 from chalicelib import transactions
-from manage import main, unsaved_records
-from stages import function_name
+
+from chalice_app.ops.stages import function_name
+from chalice_app.ops.transaction_table import main, unsaved_records
 
 
 def _unsaved_line(request_id: str, prefix: str = "") -> str:

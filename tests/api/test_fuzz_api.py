@@ -16,7 +16,8 @@ from chalice.cli.factory import CLIFactory
 from chalice.local import LocalDevServer
 from chalice.test import Client
 from hypothesis import HealthCheck, settings
-from stages import CHALICE_DIR
+
+from chalice_app.ops.stages import CHALICE_DIR
 
 FUZZ_CONFIG = Path(__file__).resolve().parents[2] / "loadtest" / "schemathesis.toml"
 EXAMPLES_PER_OPERATION = 15

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ab_report import Observation, Thresholds, build_report, main
 from chalicelib import transactions
-from report_stage import ReportError
-from stages import stage_environment
+
+from chalice_app.ops.stages import stage_environment
+from chalice_app.reports.ab import Observation, Thresholds, build_report, main
+from chalice_app.reports.stage import ReportError
 
 LABELS = ["Business", "Entertainment", "Health", "Science"]
 NOW = dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC)

@@ -14,8 +14,9 @@ from typing import Any
 import boto3
 import pytest
 import yaml
-from deploy import Stage, package_api
-from stages import CHALICE_DIR
+
+from chalice_app.ops.deploy import Stage, package_api
+from chalice_app.ops.stages import CHALICE_DIR
 
 STAGES = ["dev", "prod"]
 MAX_ZIP_BYTES = 10 * 1024 * 1024
@@ -27,7 +28,7 @@ OPEN_ROUTES = ["/health", "/", "/console/{name}"]  # the console asks for the ke
 
 @pytest.fixture(scope="session")
 def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Both AWS stages packaged by deploy.py's own step (a clean project copy, PIP_NO_DEPS)."""
+    """Both AWS stages packaged by chalice_app.ops.deploy's own step (a clean project copy, PIP_NO_DEPS)."""
     root = tmp_path_factory.mktemp("api-packages")
     return {stage: package_api(Stage.load(stage), root / stage, "us-east-1").parent for stage in STAGES}
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import deploy
 import pytest
 from chalice.package import YAMLTemplateSerializer
 from chalicelib.config import settings_problems
 from chalicelib.transactions import DAY_INDEX
-from deploy import MERGE_TEMPLATE, DeployError, Stage
-from stages import CHALICE_DIR, CONFIG_FILE, function_name, stage_environment
 
+from chalice_app.ops import deploy
+from chalice_app.ops.deploy import MERGE_TEMPLATE, DeployError, Stage
+from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE, function_name, stage_environment
 from model.deploy import NAME
 
 AWS_STAGES = ["dev", "prod"]

@@ -1,4 +1,4 @@
-"""chalice_app/canary.py: a new endpoint takes a share of a stage's MODEL_VARIANTS; the other endpoints keep
+"""chalice_app/ops/canary.py: a new endpoint takes a share of a stage's MODEL_VARIANTS; the other endpoints keep
 their proportions in the rest."""
 
 from __future__ import annotations
@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from canary import CanaryError, main, with_canary
 from chalicelib.config import parse_model_variants
-from stages import CONFIG_FILE
+
+from chalice_app.ops.canary import CanaryError, main, with_canary
+from chalice_app.ops.stages import CONFIG_FILE
 
 
 def test_a_first_canary_splits_the_stage_endpoint() -> None:

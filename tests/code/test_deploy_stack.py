@@ -1,4 +1,4 @@
-"""`make deploy`'s chain (chalice_app/deploy.py): the order of its steps, the S3 uploads on moto's server, the
+"""`make deploy`'s chain (chalice_app/ops/deploy.py): the order of its steps, the S3 uploads on moto's server, the
 CloudFormation change set as exact requests through botocore's Stubber (moto has no SAM transform), and a
 dry run that needs no credentials."""
 
@@ -12,7 +12,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
-from deploy import CAPABILITIES, DeployError, Options, Stage, deploy, main
+
+from chalice_app.ops.deploy import CAPABILITIES, DeployError, Options, Stage, deploy, main
 
 BUCKET = "news-deploy"
 STACK = "news-classifier-api-dev"

@@ -1,4 +1,4 @@
-"""`make drift` (chalice_app/drift_report.py): the drift job's computation offline, with token length, plots and
+"""`make drift` (chalice_app/reports/drift.py): the drift job's computation offline, with token length, plots and
 JSON, over a window of the local table."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from chalicelib import transactions
 from chalicelib.drift import Baseline, Observation, Thresholds, compare
-from drift_report import features, main
-from stages import stage_environment
 
+from chalice_app.ops.stages import stage_environment
+from chalice_app.reports.drift import features, main
 from model.artifact import DRIFT_BASELINE_FILE, read_metadata
 from model.runtime import load_predictor
 from training_jobs.data import load_splits

@@ -13,10 +13,10 @@ import yaml
 from chalicelib.drift import Thresholds
 from chalicelib.drift_monitor import JOB
 from chalicelib.transactions import DAY_INDEX
-from deploy import Stage, package_api
-from stages import CHALICE_DIR, CONFIG_FILE, function_name
 from test_aws_stages import as_list, merge_template, policy
 
+from chalice_app.ops.deploy import Stage, package_api
+from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE, function_name
 from model.deploy import artifact_location, baseline_key, main
 
 AWS_STAGES = ["dev", "prod"]

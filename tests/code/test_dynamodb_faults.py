@@ -1,4 +1,4 @@
-"""The DynamoDB fault proxy (chalice_app/dynamodb_faults.py) in front of moto: forwarding, throttling, outages."""
+"""The DynamoDB fault proxy (chalice_app/local/dynamodb_faults.py) in front of moto: forwarding, throttling, outages."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
-from dynamodb_faults import FaultConfigError, FaultProxy, TableFaults, outage_seconds
+
+from chalice_app.local.dynamodb_faults import FaultConfigError, FaultProxy, TableFaults, outage_seconds
 
 TABLE = "faults-test"
 

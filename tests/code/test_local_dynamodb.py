@@ -7,9 +7,10 @@ from typing import Any
 
 import boto3
 import pytest
-from local_dynamodb import faster_transactions
 from moto import mock_aws
 from moto.dynamodb.models.table import Table
+
+from chalice_app.local.dynamodb import faster_transactions
 
 TABLE = "transactions"
 

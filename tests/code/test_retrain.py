@@ -11,10 +11,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from chalice_app.ops.stages import CONFIG_FILE as STAGE_CONFIG_FILE
 from model.artifact import read_metadata, write_metadata
 from model.classifier import WEIGHTS_FILE
 from model.labels import LabelMap
-from training_jobs.config import STAGE_CONFIG_FILE
 from training_jobs.registry import ModelRegistry
 from training_jobs.retrain import candidate_train_args, main, parse_args, version_endpoint
 

@@ -14,7 +14,8 @@ from chalicelib.config import ConfigError, Variant, format_model_variants, model
 from chalicelib.errors import ApiError
 from chalicelib.routing import Client
 from scipy import stats
-from stages import CONFIG_FILE, INVOKE_ENDPOINT, model_variants, set_model_variants, stage_environment
+
+from chalice_app.ops.stages import CONFIG_FILE, INVOKE_ENDPOINT, model_variants, set_model_variants, stage_environment
 
 AB = (Variant("news-v3", 0.9), Variant("news-v4", 0.1))
 

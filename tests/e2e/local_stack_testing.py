@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
+from chalice_app.local.state import STATE_FILE
 from model.local_endpoint import unused_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-LOCAL_STACK = REPO_ROOT / "chalice_app" / "local_stack.py"
+LOCAL_STACK = "chalice_app.local.stack"  # run from REPO_ROOT
 STARTUP_TIMEOUT_S = 180
 
 
@@ -49,7 +50,7 @@ def _wait_for_health(stack: RunningStack) -> None:
         if stack.process.poll() is not None:
             pytest.fail(f"local stack exited with {stack.process.returncode}:\n{stack.output.read_text()}")
         try:
-            if request_json(f"{stack.api_url}/health")[0] == 200 and (stack.state_dir / "local_stack.json").exists():
+            if request_json(f"{stack.api_url}/health")[0] == 200 and (stack.state_dir / STATE_FILE).exists():
                 return
         except (urllib.error.URLError, ConnectionError):
             pass
@@ -59,9 +60,9 @@ def _wait_for_health(stack: RunningStack) -> None:
 
 @contextmanager
 def running_stack(model_dir: Path, state_dir: Path, extra_args: Sequence[str] = ()) -> Iterator[RunningStack]:
-    """`chalice_app/local_stack.py` on free ports, stopped with Ctrl-C (SIGINT) unless a test already stopped it."""
+    """`python -m chalice_app.local.stack` on free ports, stopped with Ctrl-C (SIGINT) unless a test stopped it."""
     api_port = unused_port()
-    args = [sys.executable, str(LOCAL_STACK), "--model-dir", str(model_dir), "--state-dir", str(state_dir),
+    args = [sys.executable, "-m", LOCAL_STACK, "--model-dir", str(model_dir), "--state-dir", str(state_dir),
             "--api-port", str(api_port), "--endpoint-port", str(unused_port()),
             "--dynamodb-port", str(unused_port()), *extra_args]
     output = state_dir / "make-local.out"

@@ -1,5 +1,5 @@
 """End to end A/B: two real models as two endpoints of one local endpoint server, routed by `chalice local`,
-then `ab_report.py` reads the local stack's table like `make ab-report` does."""
+then `chalice_app.reports.ab` reads the local stack's table like `make ab-report` does."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def test_two_models_answer_by_weight_each_client_sticks_and_the_report_compares_
                                  json.dumps({"label": answer["label"]}).encode())
         assert status == 200
     env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
-    done = subprocess.run([sys.executable, "chalice_app/ab_report.py", "--stage", "local", "--hours", "1",
+    done = subprocess.run([sys.executable, "-m", "chalice_app.reports.ab", "--stage", "local", "--hours", "1",
                            "--local-state-dir", str(ab_stack.state_dir), "--output", str(tmp_path),
                            "--control", CONTROL, "--min-requests", "5", "--min-feedback", "5"],
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)

@@ -1,9 +1,10 @@
-"""moto's DynamoDB behind a fault-injecting proxy: throttling and outages for `local_stack.py --faults`.
+"""moto's DynamoDB behind a fault-injecting proxy: throttling and outages for `chalice_app.local.stack --faults`.
 
-    python chalice_app/dynamodb_faults.py [--host 127.0.0.1] [--port 8001]
+    python -m chalice_app.local.dynamodb_faults [--host 127.0.0.1] [--port 8001]
 
-Starts moto's server (with local_dynamodb.py's TransactWriteItems, as the stack without faults runs it) on a free
-loopback port inside this process and forwards every request on `--port` to it, except where a fault answers:
+Starts moto's server (with chalice_app.local.dynamodb's TransactWriteItems, as the stack without faults runs
+it) on a free loopback port inside this process and forwards every request on `--port` to it, except where a
+fault answers:
 - throttling: a fraction `throttle_rate` of the DynamoDB calls gets 400 `throttle_error`
   (ProvisionedThroughputExceededException by default, ThrottlingException or RequestLimitExceeded) in
   DynamoDB's JSON error shape; botocore retries these with backoff, as on AWS.
@@ -39,8 +40,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from local_dynamodb import faster_transactions
 from moto.server import ThreadedMotoServer
+
+from chalice_app.local.dynamodb import faster_transactions
 
 log = logging.getLogger("dynamodb_faults")
 
@@ -340,7 +342,7 @@ def main(argv: list[str] | None = None) -> None:
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
-    with faster_transactions():  # the same moto as the stack without faults (local_dynamodb.py)
+    with faster_transactions():  # the same moto as the stack without faults (chalice_app.local.dynamodb)
         moto = ThreadedMotoServer(ip_address=args.host, port=0, verbose=False)
         moto.start()
         moto_host, moto_port = moto.get_host_and_port()

@@ -1,7 +1,7 @@
 """`make ab-report`: compare the A/B variants (endpoints) of a stage over a window of its transaction log.
 
-    python chalice_app/ab_report.py --stage local [--hours 24] [--control news-v3] [--output artifacts/ab]
-    python chalice_app/ab_report.py --stage dev --hours 72      # AWS credentials and region from the environment
+    python -m chalice_app.reports.ab --stage local [--hours 24] [--control news-v3] [--output artifacts/ab]
+    python -m chalice_app.reports.ab --stage dev --hours 72      # AWS credentials and region from the environment
 
 The window is read with the API's own `chalicelib.transactions`: one Query of the day index per UTC day, never
 a Scan. For the local stage, moto's URL comes from the running `make local` (its state file) unless
@@ -33,11 +33,12 @@ from typing import Any
 import numpy as np
 from chalicelib import transactions
 from chalicelib.transactions import TransactionRecord
-from report_stage import ReportError, use_stage
 from rich.console import Console
 from rich.table import Table
 from scipy import stats
-from stages import CHALICE_DIR
+
+from chalice_app.ops.stages import CHALICE_DIR
+from chalice_app.reports.stage import ReportError, use_stage
 
 REPO_ROOT = CHALICE_DIR.parent
 REPORT_NAME = "ab-report"

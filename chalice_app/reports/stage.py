@@ -1,4 +1,4 @@
-"""Point an offline report (`ab_report.py`, `drift_report.py`) at a stage's transaction table.
+"""Point an offline report (`chalice_app.reports.ab`, `chalice_app.reports.drift`) at a stage's transaction table.
 
 The reports run on a person's machine, not in Lambda: they take the stage's variables from
 `.chalice/config.json` unless already set, and for the local stage the running `make local`'s moto address.
@@ -10,8 +10,8 @@ import json
 import os
 from pathlib import Path
 
-from local_stack import FAKE_AWS, STATE_FILE
-from stages import stage_environment
+from chalice_app.local.state import FAKE_AWS, STATE_FILE
+from chalice_app.ops.stages import stage_environment
 
 READ_TIMEOUT_S = "30"  # the API's 1 s table budget is for its request path; a report reading pages can wait
 

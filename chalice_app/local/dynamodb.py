@@ -1,6 +1,6 @@
 """moto's DynamoDB server for the local stack, with TransactWriteItems costing what DynamoDB's costs.
 
-    python chalice_app/local_dynamodb.py -H 127.0.0.1 -p 8001   # moto.server's own arguments
+    python -m chalice_app.local.dynamodb -H 127.0.0.1 -p 8001   # moto.server's own arguments
 
 moto 5.2.5 backs up every table a TransactWriteItems call names with a deep copy, to put it back if the
 transaction is cancelled. That copy costs CPU in proportion to the whole table (about 1 s at 5,000 transactions

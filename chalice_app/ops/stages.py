@@ -11,7 +11,7 @@ from pathlib import Path
 
 from chalicelib.config import MODEL_VARIANTS, format_model_variants, parse_model_variants
 
-CHALICE_DIR = Path(__file__).resolve().parent
+CHALICE_DIR = Path(__file__).resolve().parents[1]
 CONFIG_FILE = CHALICE_DIR / ".chalice" / "config.json"
 INVOKE_ENDPOINT = "sagemaker:InvokeEndpoint"
 
@@ -42,7 +42,7 @@ def set_model_variants(stage: str, weights: Mapping[str, float] | None, config_f
     `None` removes MODEL_VARIANTS: ENDPOINT_NAME alone answers again. The weights are checked as the API
     checks them. A stage with a hand-written IAM policy (dev, prod) is granted InvokeEndpoint on exactly its
     ENDPOINT_NAME and these endpoints. Takes effect with the next deployment of the stage (`make deploy`, or
-    `local_stack.py --variant` offline).
+    `python -m chalice_app.local.stack --variant` offline).
     """
     config = json.loads(config_file.read_text())
     stage_config = _stage(config, stage, config_file)

@@ -1,6 +1,6 @@
 """`make deploy STAGE=dev`: model endpoint, then one CloudFormation stack with the API, its table, key and alarms.
 
-    python chalice_app/deploy.py --stage dev --model-dir artifacts/model --bucket my-bucket [--dry-run]
+    python -m chalice_app.ops.deploy --stage dev --model-dir artifacts/model --bucket my-bucket [--dry-run]
 
 1. `python -m model.deploy deploy`: the model folder to S3 and the stage's serverless endpoint (ENDPOINT_NAME).
 2. `chalice package --merge-template infra/resources.yaml`: Chalice's SAM template (Lambda, REST API, role from
@@ -34,7 +34,8 @@ import boto3
 import yaml
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 from chalicelib.config import SERVICE_NAME, settings_problems
-from stages import CHALICE_DIR, CONFIG_FILE, function_name, stage_environment
+
+from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE, function_name, stage_environment
 
 REPO_ROOT = CHALICE_DIR.parent
 CHALICE_BIN = Path(sys.executable).with_name("chalice")

@@ -1,8 +1,9 @@
 """Operate the transaction table: create it, and replay records the API could not write.
 
-    python chalice_app/manage.py --stage local create-table
-    python chalice_app/manage.py --stage dev replay-unsaved --log-group /aws/lambda/news-classifier-api-dev
-    python chalice_app/manage.py --stage local replay-unsaved --log-file api.log   # `-` reads stdin
+    python -m chalice_app.ops.transaction_table --stage local create-table
+    python -m chalice_app.ops.transaction_table --stage dev replay-unsaved \
+        --log-group /aws/lambda/news-classifier-api-dev
+    python -m chalice_app.ops.transaction_table --stage local replay-unsaved --log-file api.log   # `-` reads stdin
 
 The stage's variables from `.chalice/config.json` (TABLE_NAME, ...) apply unless already set in the
 environment; AWS credentials, region and AWS_ENDPOINT_URL_DYNAMODB come from the environment as usual.
@@ -21,7 +22,8 @@ from typing import Any
 
 import boto3
 from chalicelib import transactions
-from stages import function_name, stage_environment
+
+from chalice_app.ops.stages import function_name, stage_environment
 
 
 def unsaved_records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """`make drift`: the scheduled drift job's computation, offline, over a window of a stage's transaction log.
 
-    python chalice_app/drift_report.py --stage local --baseline artifacts/model/drift_baseline.json [--hours 24]
-    python chalice_app/drift_report.py --stage dev \\
+    python -m chalice_app.reports.drift --stage local --baseline artifacts/model/drift_baseline.json [--hours 24]
+    python -m chalice_app.reports.drift --stage dev \\
         --baseline 's3://BUCKET/news-classifier/models/{model_version}/drift_baseline.json' --tokenizer TOKENIZER_JSON
 
 The same code as the Lambda (chalicelib/drift_monitor.py: day-index Queries, never a Scan; chalicelib/drift.py:
@@ -24,10 +24,11 @@ from chalicelib import transactions
 from chalicelib.baselines import S3_SCHEME
 from chalicelib.drift import RUNTIME_FEATURES, DriftReport, Extractor, Observation, Thresholds
 from chalicelib.drift_monitor import DriftRun, measure
-from report_stage import ReportError, use_stage
 from rich.console import Console
 from rich.table import Table
-from stages import CHALICE_DIR
+
+from chalice_app.ops.stages import CHALICE_DIR
+from chalice_app.reports.stage import ReportError, use_stage
 
 REPO_ROOT = CHALICE_DIR.parent
 TOKENIZER_FILE = "tokenizer.json"

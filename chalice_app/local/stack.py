@@ -1,6 +1,6 @@
 """`make local`: the whole stack offline in one command.
 
-    python chalice_app/local_stack.py [--model-dir artifacts/model] [--api-port 8000] [--endpoint-port 8080]
+    python -m chalice_app.local.stack [--model-dir artifacts/model] [--api-port 8000] [--endpoint-port 8080]
                                       [--dynamodb-port 8001] [--runtime auto] [--state-dir artifacts/local]
                                       [--variant NAME=DIR:WEIGHT ...]
 
@@ -12,8 +12,9 @@ Trains the embedded default model first if the model folder has none. Ctrl-C or 
 directory says so and exits. The local table lives in memory: it is empty at every start.
 
 `--faults` (never on AWS) opts in to fault injection: the endpoint serves its `/_faults` admin route
-(model/faults.py) and moto runs behind the DynamoDB fault proxy (dynamodb_faults.py) on the same port.
-`--api-log` writes the API's logs to STATE_DIR/api.log instead of the terminal, for `manage.py replay-unsaved`.
+(model/faults.py) and moto runs behind the DynamoDB fault proxy (chalice_app.local.dynamodb_faults) on the same
+port. `--api-log` writes the API's logs to STATE_DIR/api.log instead of the terminal, for
+`python -m chalice_app.ops.transaction_table replay-unsaved`.
 
 A/B test offline: `--variant news-classifier=artifacts/model:0.9 --variant news-v2=artifacts/model-v2:0.1`
 serves each model folder as its own endpoint on the one local endpoint server (instead of --model-dir) and
@@ -43,21 +44,19 @@ from typing import Any
 from chalicelib import transactions
 from chalicelib.config import MODEL_VARIANTS, ConfigError, format_model_variants, settings_problems
 from pynamodb.exceptions import PynamoDBException
-from stages import CHALICE_DIR, stage_environment
+
+from chalice_app.local.state import FAKE_AWS, LOCK_FILE, STATE_FILE
+from chalice_app.ops.stages import CHALICE_DIR, stage_environment
 
 REPO_ROOT = CHALICE_DIR.parent
 CHALICE_BIN = Path(sys.executable).with_name("chalice")
-LOCAL_SERVER = CHALICE_DIR / "local_server.py"  # `chalice local` without the 40 ms Nagle/delayed-ACK stall
-LOCAL_DYNAMODB = CHALICE_DIR / "local_dynamodb.py"  # moto without its whole-table copy per TransactWriteItems
+LOCAL_SERVER = "chalice_app.local.server"  # `chalice local` without the 40 ms Nagle/delayed-ACK stall
+LOCAL_DYNAMODB = "chalice_app.local.dynamodb"  # moto without its whole-table copy per TransactWriteItems
+DYNAMODB_FAULTS = "chalice_app.local.dynamodb_faults"  # moto behind the fault-injecting proxy (--faults)
 STAGE = "local"
-STATE_FILE = "local_stack.json"
 API_LOG_FILE = "api.log"
-LOCK_FILE = "local_stack.lock"
 STARTUP_TIMEOUT_S = 180.0
 STOP_GRACE_S = 10.0
-# The local stack must never reach AWS: every AWS_* variable of the caller is dropped and these are used.
-FAKE_AWS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_REGION": "us-east-1"}
 EXAMPLE_HEADLINE = "Fed raises interest rates as inflation stays high"
 VARIANT_ARGUMENT = re.compile(r"(?P<name>[^=]+)=(?P<dir>.+):(?P<weight>[0-9]*\.?[0-9]+)")
 
@@ -88,7 +87,7 @@ class StackConfig:
     endpoint_port: int
     dynamodb_port: int
     state_dir: Path
-    faults: bool = False  # fault injection: the endpoint's /_faults route, moto behind dynamodb_faults.py
+    faults: bool = False  # fault injection: the endpoint's /_faults route, moto behind local.dynamodb_faults
     api_log: bool = False  # the API's logs to STATE_DIR/api.log instead of the terminal
     variants: tuple[LocalVariant, ...] = ()  # A/B; empty: --model-dir alone, as the stage's ENDPOINT_NAME
 
@@ -238,10 +237,9 @@ class Stack:
         """Start all three at once (the model loads while moto starts), then wait for each in turn."""
         config = self.config
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        moto = [sys.executable, str(LOCAL_DYNAMODB), "-H", config.host, "-p", str(config.dynamodb_port)]
+        moto = [sys.executable, "-m", LOCAL_DYNAMODB, "-H", config.host, "-p", str(config.dynamodb_port)]
         if config.faults:
-            moto = [sys.executable, str(CHALICE_DIR / "dynamodb_faults.py"), "--host", config.host,
-                    "--port", str(config.dynamodb_port)]
+            moto = [sys.executable, "-m", DYNAMODB_FAULTS, "--host", config.host, "--port", str(config.dynamodb_port)]
         dynamodb = self._spawn("DynamoDB (moto)", moto, REPO_ROOT, "dynamodb.log")
         endpoint = self._spawn("model endpoint", [sys.executable, "-m", "model.serve", "--host", config.host,
                                                   "--port", str(config.endpoint_port), *endpoint_models(config),
@@ -249,9 +247,9 @@ class Stack:
                                                   "--no-spin-wait",  # its 2 cores are shared with the API and moto
                                                   *(["--enable-fault-injection"] if config.faults else [])],
                                REPO_ROOT, "endpoint.log")
-        api = self._spawn("chalice local", [sys.executable, str(LOCAL_SERVER), "local", "--stage", STAGE,
-                                            "--host", config.host, "--port", str(config.api_port),
-                                            "--no-autoreload"], CHALICE_DIR,
+        api = self._spawn("chalice local", [sys.executable, "-m", LOCAL_SERVER, "--project-dir", str(CHALICE_DIR),
+                                            "local", "--stage", STAGE, "--host", config.host,
+                                            "--port", str(config.api_port), "--no-autoreload"], REPO_ROOT,
                           API_LOG_FILE if config.api_log else None)
         wait_until_ready(dynamodb, f"{config.url(config.dynamodb_port)}/moto-api/", deadline)
         create_table(self.env)

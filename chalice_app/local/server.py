@@ -1,6 +1,8 @@
 """`chalice local` with TCP_NODELAY on every connection: what `make local` runs instead of the chalice command.
 
-    python local_server.py local --stage local --port 8000   # the chalice CLI's own arguments
+    python -m chalice_app.local.server --project-dir chalice_app local --stage local --port 8000
+
+(the chalice command's own arguments).
 
 Chalice's development server (a BaseHTTPRequestHandler) sends a response's headers and its body in two writes.
 On a kept-alive connection Nagle's algorithm holds the second write until the client acknowledges the first,

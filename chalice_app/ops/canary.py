@@ -1,13 +1,14 @@
 """Give a new model endpoint a share of a stage's traffic: the A/B step of a promotion.
 
-    python chalice_app/canary.py --stage dev --endpoint news-classifier-dev-news-20261201-... --weight 0.1 --apply
-    python chalice_app/canary.py --stage dev --endpoint news-classifier-dev-news-20261201-... --weight 1 --apply
+    python -m chalice_app.ops.canary --stage dev --endpoint news-classifier-dev-news-20261201-... --weight 0.1 --apply
+    python -m chalice_app.ops.canary --stage dev --endpoint news-classifier-dev-news-20261201-... --weight 1 --apply
 
 The new MODEL_VARIANTS gives the endpoint `--weight` of the traffic; the endpoints already routed to keep their
 proportions within the rest (a 0.1 canary leaves 0.9 x their share), and endpoints left with no share are
 dropped, so weight 1 completes the rollout. The result is printed as one JSON object. `--apply` writes it
 into the stage's variables (`stages.set_model_variants`: .chalice/config.json and the stage's IAM policy, to be
-committed like any change) and redeploys the API stack without touching endpoints (`deploy.py --skip-endpoint`).
+committed like any change) and redeploys the API without touching endpoints (`chalice_app.ops.deploy
+--skip-endpoint`).
 `--dry-run` prints the same and runs the deployment's dry run, writing nothing.
 """
 
@@ -21,10 +22,11 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from chalicelib.config import ConfigError, format_model_variants, parse_model_variants
-from deploy import DeployError, Stage
-from stages import CHALICE_DIR, model_variants, set_model_variants
 
-DEPLOY_SCRIPT = CHALICE_DIR / "deploy.py"
+from chalice_app.ops.deploy import DeployError, Stage
+from chalice_app.ops.stages import CHALICE_DIR, model_variants, set_model_variants
+
+DEPLOY_MODULE = "chalice_app.ops.deploy"
 
 
 class CanaryError(ValueError):
@@ -50,7 +52,7 @@ def current_weights(stage: str, current: str | None) -> dict[str, float]:
 
 
 def redeploy_command(stage: str, deploy_args: Sequence[str], dry_run: bool) -> list[str]:
-    return [sys.executable, str(DEPLOY_SCRIPT), "--stage", stage, "--skip-endpoint", *deploy_args,
+    return [sys.executable, "-m", DEPLOY_MODULE, "--stage", stage, "--skip-endpoint", *deploy_args,
             *(["--dry-run"] if dry_run else [])]
 
 
@@ -63,7 +65,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--apply", action="store_true",
                         help="write the stage's MODEL_VARIANTS and redeploy its API stack (AWS stages)")
     parser.add_argument("--deploy-args", nargs=argparse.REMAINDER, default=[],
-                        help="passed on to deploy.py, e.g. --bucket my-bucket --region eu-west-1 (last option)")
+                        help="passed on to chalice_app.ops.deploy, e.g. --bucket my-bucket --region eu-west-1 "
+                             "(last option)")
     parser.add_argument("--dry-run", action="store_true", help="print what --apply would write and deploy")
     return parser.parse_args(argv)
 
@@ -85,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if not args.dry_run:
         set_model_variants(args.stage, after)
-    return subprocess.run(redeploy_command(args.stage, args.deploy_args, args.dry_run), cwd=CHALICE_DIR).returncode
+    return subprocess.run(redeploy_command(args.stage, args.deploy_args, args.dry_run),
+                          cwd=CHALICE_DIR.parent).returncode
 
 
 if __name__ == "__main__":

@@ -1,0 +1,25 @@
+"""What a running local stack shares with the tools that use it: the state file it writes once every service
+answers (URLs, process groups), and the fake credentials that keep every local AWS call away from AWS."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+STATE_FILE = "local_stack.json"  # in the stack's --state-dir (make local: LOCAL_STATE_DIR, artifacts/local)
+LOCK_FILE = "local_stack.lock"
+# The local stack must never reach AWS: its services get these instead of the caller's AWS_* variables.
+FAKE_AWS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1"}
+
+
+def fake_client_arguments() -> dict[str, str]:
+    """FAKE_AWS as boto3.client() keyword arguments."""
+    return {"aws_access_key_id": FAKE_AWS["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": FAKE_AWS["AWS_SECRET_ACCESS_KEY"], "region_name": FAKE_AWS["AWS_REGION"]}
+
+
+def read_state(state_dir: Path) -> dict[str, Any]:
+    """The running stack's state file; OSError or ValueError when there is none (or it is unreadable)."""
+    return json.loads((state_dir / STATE_FILE).read_text())

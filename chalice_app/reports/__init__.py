@@ -1,0 +1,7 @@
+"""Offline reports over a stage's transaction log: the A/B comparison (`ab`) and drift (`drift`), both pointed
+at the stage's table by `stage`. Run from the repository root:
+
+    python -m chalice_app.reports.ab --stage local
+"""
+
+import chalice_app.ops  # noqa: F401  (puts chalicelib on the path, as the Lambda imports it)
