@@ -171,10 +171,13 @@ DAYS ?= 7
 FEEDBACK ?= artifacts/feedback/feedback.tsv
 CANARY_WEIGHT ?= 0.1
 RETRAIN_ARGS ?=
+# EXCLUDE_CLIENTS="KEY_ID ...": API key ids whose feedback is left out of the export
+EXCLUDE_CLIENTS ?=
 
-export-feedback: setup ## STAGE's transactions with feedback over the last DAYS days -> FEEDBACK TSV (deduplicated, no valid/test titles)
+export-feedback: setup ## STAGE's transactions with feedback over the last DAYS days -> FEEDBACK TSV (deduplicated, no valid/test titles; EXCLUDE_CLIENTS=...)
 	$(PY) -m training_jobs.feedback --stage $(STAGE) --days $(DAYS) --data $(DATA_ROOT) --output $(FEEDBACK) \
-		$(if $(filter local,$(STAGE)),--local-state-dir $(LOCAL_STATE_DIR))
+		$(if $(filter local,$(STAGE)),--local-state-dir $(LOCAL_STATE_DIR)) \
+		$(foreach client,$(EXCLUDE_CLIENTS),--exclude-client $(client))
 
 retrain: setup ## data + FEEDBACK -> candidate; gate vs the current model; promote with a CANARY_WEIGHT share on STAGE (AWS_ARGS="--dry-run")
 	$(PY) -m training_jobs.retrain --feedback $(FEEDBACK) --data $(DATA_ROOT) $(if $(EXTRA_DATA),--extra-data $(EXTRA_DATA)) \

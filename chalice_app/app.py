@@ -8,50 +8,64 @@ from typing import Any
 
 from chalice import Chalice, Rate, Response
 from chalice.app import CloudWatchEvent
-from chalicelib import classification, console, drift_monitor, traffic, transactions, validation
+from chalicelib import callers, classification, console, drift_monitor, traffic, transactions, validation
 from chalicelib.config import api_key_required, configuration_status
 from chalicelib.middleware import observe_and_shape_errors
+from chalicelib.routing import Client
 
 app = Chalice(app_name="news-classifier-api")
 app.register_middleware(observe_and_shape_errors, "http")
-KEYED = api_key_required()  # every route but /health and the console's static files
+KEYED = api_key_required()  # every route but /health and the console's static files (false on the local stage)
+
+
+def _client_and_caller() -> tuple[Client, callers.Caller]:
+    request = app.current_request
+    client = validation.client(request.headers, request.context)
+    return client, callers.caller(client, request.context)
 
 
 @app.route("/classify", methods=["POST"], api_key_required=KEYED)
 def classify() -> dict[str, Any]:
     request = app.current_request
     headline = validation.classify_request(validation.json_object(request.raw_body))
-    return classification.classify([headline], validation.run_id(request.headers),
-                                   validation.client(request.headers, request.context))[0]
+    client, caller = _client_and_caller()
+    return classification.classify([headline], validation.run_id(request.headers), client, caller.key_id)[0]
 
 
 @app.route("/classify/batch", methods=["POST"], api_key_required=KEYED)
 def classify_batch() -> dict[str, Any]:
     request = app.current_request
     headlines = validation.batch_request(validation.json_object(request.raw_body))
-    return {"results": classification.classify(headlines, validation.run_id(request.headers),
-                                               validation.client(request.headers, request.context))}
+    client, caller = _client_and_caller()
+    return {"results": classification.classify(headlines, validation.run_id(request.headers), client, caller.key_id)}
 
 
 @app.route("/transactions", methods=["GET"], api_key_required=KEYED)
 def recent_transactions() -> dict[str, Any]:
-    return traffic.recent(validation.recent_query(app.current_request.query_params))
+    return traffic.recent(validation.recent_query(app.current_request.query_params), _client_and_caller()[1])
 
 
 @app.route("/transactions/{request_id}", methods=["GET"], api_key_required=KEYED)
 def get_transaction(request_id: str) -> dict[str, Any]:
-    return transactions.find(validation.request_id(request_id)).to_simple_dict()
+    return transactions.find_for(_client_and_caller()[1], validation.request_id(request_id)).to_simple_dict()
 
 
 @app.route("/transactions/{request_id}/feedback", methods=["POST"], api_key_required=KEYED)
 def give_feedback(request_id: str) -> dict[str, Any]:
     request_id = validation.request_id(request_id)
     label = validation.feedback_request(validation.json_object(app.current_request.raw_body))
-    return transactions.record_feedback(request_id, label).to_simple_dict()
+    return transactions.record_feedback(_client_and_caller()[1], request_id, label).to_simple_dict()
 
 
 @app.route("/health", methods=["GET"])
 def health() -> dict[str, object]:
+    """Open to anyone, so it says only that the API is up; operators read the wiring at /health/details."""
+    return {"status": "ok"}
+
+
+@app.route("/health/details", methods=["GET"], api_key_required=KEYED)
+def health_details() -> dict[str, object]:
+    _client_and_caller()[1].require_operator()
     return configuration_status()
 
 

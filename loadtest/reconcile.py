@@ -9,7 +9,8 @@ more with a strongly consistent BatchGetItem on the table itself, because a glob
 eventually consistent on AWS. Records the API first logged as `transaction_unsaved` count once
 `chalice_app.ops.transaction_table replay-unsaved` has written them back (they keep their original `created_at`).
 AWS credentials, region and AWS_ENDPOINT_URL_DYNAMODB come from the environment, as for any boto3 program;
-`--api` reads the table's name from the API's GET /health. Exit code 1 unless the run reconciles.
+`--api` reads the table's name from the API's GET /health/details (an operator key's). Exit code 1 unless
+the run reconciles.
 """
 
 from __future__ import annotations
@@ -150,13 +151,13 @@ def reconcile_table(ledger: Ledger, table: str, client: Any | None = None) -> Re
 
 
 def table_of_api(api_url: str, api_key: str | None = None) -> str:
-    """The table an API writes to, as its GET /health reports it."""
+    """The table an API writes to, as its GET /health/details reports it to an operator key."""
     headers = {"x-api-key": api_key} if api_key else {}
-    request = urllib.request.Request(f"{api_url.rstrip('/')}/health", headers=headers)
+    request = urllib.request.Request(f"{api_url.rstrip('/')}/health/details", headers=headers)
     with urllib.request.urlopen(request, timeout=10) as response:
         table = json.loads(response.read())["table"]["name"]
     if not table:
-        raise ValueError(f"{api_url}/health names no table (TABLE_NAME is not set for the API)")
+        raise ValueError(f"{api_url}/health/details names no table (TABLE_NAME is not set for the API)")
     return str(table)
 
 
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ledger", type=Path, required=True, help="the ledger.json a load run wrote")
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--table", help="the transaction table's name")
-    target.add_argument("--api", help="the API's base URL: the table is the one its GET /health names")
+    target.add_argument("--api", help="the API's base URL: the table is the one its GET /health/details names")
     parser.add_argument("--output", type=Path, help="also write the reconciliation as JSON here")
     args = parser.parse_args(argv)
 

@@ -136,7 +136,7 @@ def run_locust(args: argparse.Namespace, chosen: Target, run_id: str) -> tuple[i
 
 def reconcile_run(ledger: Ledger, chosen: Target) -> Reconciliation:
     if chosen.api_url is None:
-        raise ValueError("reconciliation needs the API (its /health names the table)")
+        raise ValueError("reconciliation needs the API (its /health/details names the table)")
     table = table_of_api(chosen.api_url)
     if chosen.local is None:
         return reconcile_table(ledger, table)  # DynamoDB as boto3 finds it from the environment

@@ -14,6 +14,9 @@ file and `train.py --extra-data` takes it as it is. Rules, in order:
 3. No leakage: titles of the held-out valid and test splits are dropped, so feedback never reaches the
    scores that gate a model.
 
+Provenance: each row names the API key ids whose feedback backs it (`feedback_by`); `--exclude-client KEY_ID`
+drops one client's feedback before anything else, so a retraining can leave out a client it does not trust.
+
 The counts (read, unknown label, duplicates, conflicts, leaked, exported) go to stdout and to a JSON report
 next to the TSV. For the local stage, `--local-state-dir` finds moto's URL in the state of a running `make local`.
 """
@@ -43,7 +46,7 @@ from training_jobs.config import REPO_ROOT, Hyperparameters, default_data_dir
 from training_jobs.data import collapse_whitespace, load_splits, normalise_title
 
 DAY_INDEX = "day-created_at-index"  # the transaction table's time index (chalice_app/chalicelib/transactions.py)
-COLUMNS = ("category", "title", "votes", "feedback_at", "request_id")
+COLUMNS = ("category", "title", "votes", "feedback_at", "request_id", "feedback_by")
 DEFAULT_OUTPUT = REPO_ROOT / "artifacts" / "feedback" / "feedback.tsv"
 
 
@@ -59,6 +62,7 @@ class Feedback:
     title: str
     label: str
     feedback_at: str  # ISO 8601 in UTC as PynamoDB stores it: sorts in time order
+    feedback_by: str = ""  # the API key id that gave it ("" for feedback stored before keys were recorded)
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class ExportRow:
     votes: int
     feedback_at: str
     request_id: str
+    feedback_by: str  # the key ids whose votes back the label, comma-separated
 
 
 @dataclass
@@ -83,6 +88,7 @@ class ExportReport:
     table: str
     days: list[str]
     read: int = 0
+    excluded: int = 0
     unknown_label: int = 0
     duplicates: int = 0
     conflicts: int = 0
@@ -112,7 +118,7 @@ def query_feedback(client: Any, table: str, days: Iterable[str]) -> Iterator[Fee
             for raw in page["Items"]:
                 item = {name: deserialise(value) for name, value in raw.items()}
                 yield Feedback(request_id=item["request_id"], title=item["headline"], label=item["feedback_label"],
-                               feedback_at=item.get("feedback_at", ""))
+                               feedback_at=item.get("feedback_at", ""), feedback_by=item.get("feedback_by", ""))
 
 
 def with_categories(feedback: Iterable[Feedback], labels: LabelMap) -> tuple[list[LabelledFeedback], int]:
@@ -131,8 +137,10 @@ def resolve_title(votes: Sequence[LabelledFeedback]) -> ExportRow:
     counts = Counter(v.category for v in votes)
     top = max(counts.values())
     latest = max((v for v in votes if counts[v.category] == top), key=lambda v: v.feedback.feedback_at)
+    voters = sorted({v.feedback.feedback_by for v in votes if v.category == latest.category} - {""})
     return ExportRow(category=latest.category, title=collapse_whitespace(latest.feedback.title), votes=top,
-                     feedback_at=latest.feedback.feedback_at, request_id=latest.feedback.request_id)
+                     feedback_at=latest.feedback.feedback_at, request_id=latest.feedback.request_id,
+                     feedback_by=",".join(voters))
 
 
 def group_by_title(feedback: Iterable[LabelledFeedback]) -> dict[str, list[LabelledFeedback]]:
@@ -148,13 +156,15 @@ def held_out_titles(data: Path, seed: int) -> set[str]:
     return {normalise_title(ex.title) for ex in splits.valid + splits.test}
 
 
-def build_export(feedback: Iterable[Feedback], labels: LabelMap, held_out: set[str],
-                 report: ExportReport) -> list[ExportRow]:
-    """Deduplicated, conflict-resolved, leakage-free rows, oldest feedback first; fills in the report's counts."""
-    feedback = list(feedback)
+def build_export(feedback: Iterable[Feedback], labels: LabelMap, held_out: set[str], report: ExportReport,
+                 excluded_clients: frozenset[str] = frozenset()) -> list[ExportRow]:
+    """Deduplicated, conflict-resolved, leakage-free rows, oldest feedback first, without the excluded clients'
+    feedback; fills in the report's counts."""
+    read = list(feedback)
+    feedback = [item for item in read if item.feedback_by not in excluded_clients]
     labelled, report.unknown_label = with_categories(feedback, labels)
     groups = group_by_title(labelled)
-    report.read = len(feedback)
+    report.read, report.excluded = len(read), len(read) - len(feedback)
     report.duplicates = sum(len(votes) - 1 for votes in groups.values())
     report.conflicts = sum(len({v.category for v in votes}) > 1 for votes in groups.values())
     report.leaked = sum(key in held_out for key in groups)
@@ -212,7 +222,8 @@ def export(args: argparse.Namespace) -> ExportReport:
                           output=str(args.output))
     held_out = held_out_titles(args.data, args.seed)
     client = dynamodb_client(args.local_state_dir, args.region)
-    rows = build_export(query_feedback(client, table, report.days), LabelMap.default(), held_out, report)
+    rows = build_export(query_feedback(client, table, report.days), LabelMap.default(), held_out, report,
+                        frozenset(args.exclude_client))
     write_tsv(rows, args.output)
     report_path(args.output).write_text(json.dumps(asdict(report), indent=2) + "\n")
     return report
@@ -227,6 +238,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="the training data whose valid/test titles must not leak (as train.py --data)")
     parser.add_argument("--seed", type=int, default=Hyperparameters.seed, help="split seed when --data is one file")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--exclude-client", action="append", default=[], metavar="KEY_ID",
+                        help="leave out the feedback this API key id gave (repeatable)")
     parser.add_argument("--local-state-dir", type=Path,
                         help="state directory of a running `make local`: read its moto table")
     parser.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
@@ -244,7 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"export-feedback: reading the transaction table failed: {exc}", file=sys.stderr)
         return 1
     print(f"table {report.table}, days {report.days[-1]}..{report.days[0]}: {report.read} transaction(s) with "
-          f"feedback; {report.unknown_label} unknown label, {report.duplicates} duplicate(s), {report.conflicts} "
+          f"feedback; {report.excluded} from excluded clients, {report.unknown_label} unknown label, "
+          f"{report.duplicates} duplicate(s), {report.conflicts} "
           f"conflicting title(s), {report.leaked} held-out title(s) dropped; {report.exported} row(s) exported "
           f"{report.categories} to {report.output} (report {report_path(args.output)})")
     return 0

@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from chalicelib import model_client, routing, telemetry, transactions, validation
+from chalicelib import callers, model_client, routing, telemetry, transactions, validation
 from chalicelib.config import model_settings
 from chalicelib.errors import ApiError
 from chalicelib.model_client import ModelCallError
@@ -16,7 +16,8 @@ from chalicelib.routing import Client
 from chalicelib.transactions import Outcome
 
 
-def classify(headlines: Sequence[str], run_id: str | None, client: Client) -> list[dict[str, Any]]:
+def classify(headlines: Sequence[str], run_id: str | None, client: Client,
+             client_key_id: str | None = None) -> list[dict[str, Any]]:
     """Results in input order; a failed model call stores error transactions, then raises its ApiError.
 
     All headlines of a request go to one endpoint, chosen by the A/B routing; its name is stored on each
@@ -35,7 +36,8 @@ def classify(headlines: Sequence[str], run_id: str | None, client: Client) -> li
     except ModelCallError as error:
         failed = [Outcome(rid, headline, _ms_since(started), error_code=error.code)
                   for rid, headline in zip(request_ids, headlines, strict=True)]
-        transactions.save([transactions.build_record(o, created_at, endpoint_name, run_id) for o in failed])
+        transactions.save([transactions.build_record(o, created_at, endpoint_name, run_id, client_key_id)
+                           for o in failed])
         error.request_ids = request_ids
         raise
     latency_ms = _ms_since(started)
@@ -44,12 +46,13 @@ def classify(headlines: Sequence[str], run_id: str | None, client: Client) -> li
     outcomes = [Outcome(rid, headline, latency_ms, p.label, p.scores, answer.model_version, answer.variant,
                         answer.latency_ms)
                 for rid, headline, p in zip(request_ids, headlines, answer.predictions, strict=True)]
-    transactions.save([transactions.build_record(o, created_at, endpoint_name, run_id) for o in outcomes])
+    transactions.save([transactions.build_record(o, created_at, endpoint_name, run_id, client_key_id)
+                       for o in outcomes])
     return [_result(o) for o in outcomes]
 
 
-def record_failed_request(raw_body: bytes | None, headers: Mapping[str, str], status: int, error_code: str,
-                          started: float) -> str:
+def record_failed_request(raw_body: bytes | None, headers: Mapping[str, str], context: Mapping[str, Any],
+                          status: int, error_code: str, started: float) -> str:
     """Store one transaction for a classification request that failed before its headlines were recorded.
 
     Its `headline` is the start of the body as received (invalid UTF-8 replaced), so the record shows what was
@@ -61,9 +64,14 @@ def record_failed_request(raw_body: bytes | None, headers: Mapping[str, str], st
         run_id = validation.run_id(headers)
     except ApiError:
         run_id = None  # the header itself may be what was refused
+    try:
+        client = validation.client(headers, context)
+    except ApiError:
+        client = Client()  # X-Client-Id itself may be what was refused: the API key id alone then
+    client_key_id = callers.caller(client, context).key_id
     excerpt = (raw_body or b"").decode("utf-8", errors="replace")[:validation.MAX_HEADLINE_CHARS]
     outcome = Outcome(request_id, excerpt, _ms_since(started), error_code=error_code, rejected=400 <= status < 500)
-    transactions.save([transactions.build_record(outcome, dt.datetime.now(dt.UTC), None, run_id)])
+    transactions.save([transactions.build_record(outcome, dt.datetime.now(dt.UTC), None, run_id, client_key_id)])
     return request_id
 
 

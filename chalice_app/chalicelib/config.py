@@ -196,6 +196,27 @@ def drift_settings(environ: Mapping[str, str] | None = None) -> DriftSettings:
     )
 
 
+@dataclass(frozen=True)
+class AccessSettings:
+    """Who may read whose traffic (chalicelib/callers.py)."""
+
+    # OPERATOR_KEY_IDS: comma-separated API key ids that may list and read every client's transactions; "*" makes
+    # every caller an operator, which only a stage without keys (local) may do
+    operator_key_ids: frozenset[str]
+    everyone_is_operator: bool
+
+
+EVERYONE = "*"
+
+
+def access_settings(environ: Mapping[str, str] | None = None) -> AccessSettings:
+    raw = _optional("OPERATOR_KEY_IDS", environ) or ""
+    ids = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    if EVERYONE in ids and ids != {EVERYONE}:
+        raise ConfigError(f"OPERATOR_KEY_IDS={raw[:200]!r}: '*' (everyone) cannot be combined with key ids")
+    return AccessSettings(operator_key_ids=ids - {EVERYONE}, everyone_is_operator=EVERYONE in ids)
+
+
 def settings_problems(environ: Mapping[str, str]) -> list[str]:
     """What the API would refuse in these variables, so a deployment refuses the stage instead.
 
@@ -203,11 +224,24 @@ def settings_problems(environ: Mapping[str, str]) -> list[str]:
     leaves them unrecorded; checked before deploying, it never reaches a Lambda. One problem per group of settings.
     """
     problems = []
-    for read in (model_settings, table_settings, drift_settings):
+    for read in (model_settings, table_settings, drift_settings, access_settings):
         try:
             read(environ)
         except ConfigError as exc:
             problems.append(str(exc))
+    return problems
+
+
+def exposure_problems(environ: Mapping[str, str]) -> list[str]:
+    """What would open a stage on AWS to anyone: data routes without keys, or every caller an operator."""
+    problems = []
+    if not api_key_required(environ):
+        problems.append("API_KEY_REQUIRED=false would deploy every data route without an API key")
+    try:
+        if access_settings(environ).everyone_is_operator:
+            problems.append("OPERATOR_KEY_IDS='*' would let every key read every client's transactions")
+    except ConfigError:
+        pass  # reported by settings_problems
     return problems
 
 
@@ -216,17 +250,18 @@ def metrics_namespace() -> str:
     return _optional("POWERTOOLS_METRICS_NAMESPACE") or "NewsClassifier"
 
 
-def api_key_required() -> bool:
-    """API_KEY_REQUIRED=true (the AWS stages): API Gateway rejects data routes without a usage plan's key.
+def api_key_required(environ: Mapping[str, str] | None = None) -> bool:
+    """API Gateway rejects data routes without a usage plan's key unless API_KEY_REQUIRED=false (the local stage):
+    a stage that forgets the setting fails closed.
 
     The one setting read at import: Chalice builds the routes when it imports app.py, after setting the stage's
     variables (`chalice local`, `chalice package`).
     """
-    return _optional("API_KEY_REQUIRED") == "true"
+    return _optional("API_KEY_REQUIRED", environ) != "false"
 
 
 def configuration_status() -> dict[str, object]:
-    """What /health reports: which endpoint(s) and table the API would use, without calling either.
+    """What /health/details tells operators: which endpoint(s) and table the API would use, without calling either.
 
     `variants` (endpoint -> weight) appears only when MODEL_VARIANTS routes between endpoints.
     """

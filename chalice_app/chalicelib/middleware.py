@@ -37,7 +37,7 @@ def _record_failure(event: Request, response: Response, started: float) -> None:
         return
     try:
         error["request_ids"] = [classification.record_failed_request(
-            event.raw_body, event.headers, response.status_code, str(error.get("code")), started)]
+            event.raw_body, event.headers, event.context, response.status_code, str(error.get("code")), started)]
     except ConfigError:  # a broken table setting: no record can be built; the answer must still go out
         telemetry.logger.exception("transaction_not_recorded")
 

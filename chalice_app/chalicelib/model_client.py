@@ -3,7 +3,8 @@
 The same code talks to AWS and to the local endpoint (`AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`). botocore's
 standard retry mode retries throttling, 5xx and connection errors; it does not retry `ModelError` (the
 model failed on this input: retrying cannot help) or `ModelNotReadyException` (a cold or updating endpoint:
-the client is told to come back later with Retry-After).
+the client is told to come back later with Retry-After). Answers to clients name no endpoint and no AWS error
+code; the log line `model_call_failed` holds both.
 """
 
 from __future__ import annotations
@@ -90,12 +91,12 @@ def _from_client_error(exc: ClientError, endpoint: str) -> ModelCallError:
     code = exc.response.get("Error", {}).get("Code", "Unknown")
     logger.warning("model_call_failed", extra={"endpoint": endpoint, "aws_error": code, "detail": str(exc)})
     if code in _THROTTLED:
-        return ModelCallError(429, "model_throttled", f"the model endpoint is throttling requests ({code})",
+        return ModelCallError(429, "model_throttled", "the model endpoint is throttling requests",
                               RETRY_AFTER_THROTTLED)
     if code in _UNAVAILABLE:
-        return ModelCallError(503, "model_unavailable", f"the model endpoint is not available ({code})",
+        return ModelCallError(503, "model_unavailable", "the model endpoint is not available",
                               RETRY_AFTER_UNAVAILABLE)
-    return ModelCallError(502, "model_error", f"the model failed on this request ({code})")
+    return ModelCallError(502, "model_error", "the model failed on this request")
 
 
 def _from_transport_error(exc: BotoCoreError, endpoint: str) -> ModelCallError:
@@ -106,7 +107,7 @@ def _from_transport_error(exc: BotoCoreError, endpoint: str) -> ModelCallError:
     if isinstance(exc, BotoConnectionError):
         return ModelCallError(503, "model_unavailable", "the model endpoint cannot be reached",
                               RETRY_AFTER_UNAVAILABLE)
-    return ModelCallError(502, "model_error", f"the call to the model endpoint failed ({type(exc).__name__})")
+    return ModelCallError(502, "model_error", "the call to the model endpoint failed")
 
 
 def _parse_answer(body: bytes, expected: int, variant: str | None, latency_ms: float) -> ModelAnswer:

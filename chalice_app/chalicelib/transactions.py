@@ -4,7 +4,8 @@ answered with an error before any headline was recorded (bad input, a configurat
 Writes are conditional (an id is never overwritten) and retried by botocore (standard mode, TABLE_MAX_RETRIES).
 When the table stays unavailable the API still answers: each record goes to the log as one
 `transaction_unsaved` event carrying the whole item, and `make replay-unsaved` (chalice_app.ops) writes it back,
-so no transaction is lost silently. The `day-created_at-index` lets monitoring jobs Query a time window.
+so no transaction is lost silently. The `day-created_at-index` lets monitoring jobs Query a time window; the
+`client-created_at-index` lets a client list its own transactions. Feedback is first-wins and names its sender.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import telemetry
+from chalicelib.callers import Caller
 from chalicelib.config import TableSettings, table_settings
 from chalicelib.errors import RETRY_AFTER_UNAVAILABLE, ApiError, bad_request, not_found
 
 OK, ERROR, REJECTED = "ok", "error", "rejected"
 UNSAVED_EVENT = "transaction_unsaved"
 DAY_INDEX = "day-created_at-index"
+CLIENT_INDEX = "client-created_at-index"
 
 
 class DayIndex(GlobalSecondaryIndex["TransactionRecord"]):
@@ -41,6 +44,17 @@ class DayIndex(GlobalSecondaryIndex["TransactionRecord"]):
         projection = AllProjection()
 
     day = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class ClientIndex(GlobalSecondaryIndex["TransactionRecord"]):
+    """One caller's transactions in time order (sparse: records without a key id are not in it)."""
+
+    class Meta:
+        index_name = CLIENT_INDEX
+        projection = AllProjection()
+
+    client_key_id = UnicodeAttribute(hash_key=True)
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
@@ -65,19 +79,24 @@ class TransactionRecord(Model):
     latency_ms = NumberAttribute()
     model_latency_ms = NumberAttribute(null=True)
     run_id = UnicodeAttribute(null=True)
+    client_key_id = UnicodeAttribute(null=True)  # the API key id that sent it (X-Client-Id on a keyless stage)
     feedback_label = UnicodeAttribute(null=True)
     feedback_at = UTCDateTimeAttribute(null=True)
+    feedback_by = UnicodeAttribute(null=True)  # the key id that gave the feedback: a retraining can exclude it
     expires_at = TTLAttribute()
 
     day_index = DayIndex()
+    client_index = ClientIndex()
 
 
 class TableUnavailable(ApiError):
     """The table cannot be read or written (missing, unreachable, not configured): a 503 to retry later."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(503, "table_unavailable", f"the transaction table is not available ({reason})",
+        super().__init__(503, "table_unavailable", "the transaction table is not available; retry later",
                          RETRY_AFTER_UNAVAILABLE)
+        self.reason = reason  # for the log only: AWS error codes and setting names stay out of client answers
+        telemetry.logger.warning("table_unavailable", extra={"reason": reason})
 
 
 @dataclass(frozen=True)
@@ -151,7 +170,7 @@ def status_of(outcome: Outcome) -> str:
 
 
 def build_record(outcome: Outcome, created_at: dt.datetime, endpoint_name: str | None,
-                 run_id: str | None) -> TransactionRecord:
+                 run_id: str | None, client_key_id: str | None = None) -> TransactionRecord:
     """An unsaved item; building needs no table, so it works even when the table is down."""
     ttl_days = table_settings().ttl_days
     return TransactionRecord(
@@ -160,7 +179,7 @@ def build_record(outcome: Outcome, created_at: dt.datetime, endpoint_name: str |
         label=outcome.label, scores=outcome.scores, model_version=outcome.model_version,
         endpoint_name=endpoint_name, variant=outcome.variant, latency_ms=round(outcome.latency_ms, 3),
         model_latency_ms=None if outcome.model_latency_ms is None else round(outcome.model_latency_ms, 3),
-        run_id=run_id, expires_at=created_at + dt.timedelta(days=ttl_days),
+        run_id=run_id, client_key_id=client_key_id, expires_at=created_at + dt.timedelta(days=ttl_days),
     )
 
 
@@ -204,6 +223,23 @@ def find(request_id: str) -> TransactionRecord:
         raise TableUnavailable(_reason(exc)) from exc
 
 
+def find_for(caller: Caller, request_id: str) -> TransactionRecord:
+    """The record if this caller may read it; another client's record is as absent as a missing one (404)."""
+    record = find(request_id)
+    if not caller.may_read(record.client_key_id):
+        raise not_found(f"no transaction {request_id!r}")
+    return record
+
+
+def latest_of(client_key_id: str, limit: int) -> list[TransactionRecord]:
+    """Up to `limit` of one client's records, newest first: one Query of the client index."""
+    model = transaction_model()
+    try:
+        return list(model.client_index.query(client_key_id, scan_index_forward=False, limit=limit))
+    except PynamoDBException as exc:
+        raise TableUnavailable(_reason(exc)) from exc
+
+
 def latest(limit: int, now: dt.datetime) -> list[TransactionRecord]:
     """Up to `limit` records, newest first: the day index's partition of `now`, then the day before's.
 
@@ -239,9 +275,11 @@ def between(since: dt.datetime, until: dt.datetime, newest_first: bool = False) 
         raise TableUnavailable(_reason(exc)) from exc
 
 
-def record_feedback(request_id: str, label: str) -> TransactionRecord:
-    """Store the true label; it must be one of the labels the model scored on that very transaction."""
-    record = find(request_id)
+def record_feedback(caller: Caller, request_id: str, label: str) -> TransactionRecord:
+    """Store the true label, once: it must be one of the labels the model scored on that very transaction, and
+    the first feedback wins (a different one later is a 409 naming it), so no key can rewrite what another said.
+    The same label from the same key again is a retry, answered with the record as it stands."""
+    record = find_for(caller, request_id)
     known = sorted(record.scores.as_dict() if record.scores is not None else {})
     if not known:
         raise ApiError(409, "no_prediction", f"transaction {request_id!r} has status {record.status} "
@@ -249,15 +287,30 @@ def record_feedback(request_id: str, label: str) -> TransactionRecord:
     if label not in known:
         raise bad_request(f"unknown label {label!r}; this transaction's labels are {', '.join(known)}",
                           code="unknown_label")
+    if record.feedback_label is not None:
+        return _same_feedback_or_conflict(record, caller, label)
     model = type(record)
     try:
-        record.update(actions=[model.feedback_label.set(label), model.feedback_at.set(dt.datetime.now(dt.UTC))],
-                      condition=model.request_id.exists())
+        record.update(actions=[model.feedback_label.set(label), model.feedback_at.set(dt.datetime.now(dt.UTC)),
+                               model.feedback_by.set(caller.key_id)],
+                      condition=model.request_id.exists() & model.feedback_label.does_not_exist())
     except UpdateError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
-            raise not_found(f"no transaction {request_id!r}") from exc
+            return _same_feedback_or_conflict(find(request_id), caller, label)
         raise TableUnavailable(_reason(exc)) from exc
     return record
+
+
+def _same_feedback_or_conflict(record: TransactionRecord, caller: Caller, label: str) -> TransactionRecord:
+    if (record.feedback_label, record.feedback_by) == (label, caller.key_id):
+        return record
+    raise _feedback_exists(record)
+
+
+def _feedback_exists(record: TransactionRecord) -> ApiError:
+    given = f"{record.feedback_label} at {record.feedback_at:%Y-%m-%dT%H:%M:%SZ}" if record.feedback_at else "already"
+    return ApiError(409, "feedback_exists", f"transaction {record.request_id!r} already has feedback ({given}); "
+                                            "the first feedback stands")
 
 
 def create_table() -> bool:

@@ -18,6 +18,8 @@ from chalicelib.routing import Client
 MAX_HEADLINE_CHARS = 1000
 MAX_BATCH_HEADLINES = 64
 MAX_LABEL_CHARS = 100
+MAX_LISTED_NAMES = 5  # unknown fields or parameters an error message names, each cut to MAX_NAME_CHARS
+MAX_NAME_CHARS = 40
 DEFAULT_RECENT_LIMIT = 20
 MAX_RECENT_LIMIT = 100
 RUN_ID_HEADER = "x-run-id"
@@ -64,7 +66,7 @@ def _exact_fields(body: Mapping[str, Any], expected: str, where: str = "the requ
     """The one field a body may hold; missing or extra fields are 400s (typos must not pass silently)."""
     extra = sorted(set(body) - {expected})
     if extra:
-        raise bad_request(f"{where} has unknown field(s) {', '.join(map(repr, extra))}; expected only {expected!r}")
+        raise bad_request(f"{where} has unknown field(s) {_names(extra)}; expected only {expected!r}")
     if expected not in body:
         raise bad_request(f"{where} has no {expected!r} field")
     return body[expected]
@@ -79,6 +81,13 @@ def unicode_text(value: str, where: str) -> str:
         raise bad_request(f"{where} is not valid Unicode text: it holds the lone surrogate "
                           f"U+{ord(value[exc.start]):04X} at character {exc.start}; send UTF-8 text") from exc
     return value
+
+
+def _names(names: list[str]) -> str:
+    """Unknown names as an error message lists them: a few, each cut short, so the echo stays small."""
+    shown = ", ".join(repr(name[:MAX_NAME_CHARS]) for name in names[:MAX_LISTED_NAMES])
+    more = len(names) - MAX_LISTED_NAMES
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def headline(value: Any, where: str = "'headline'") -> str:
@@ -128,7 +137,7 @@ def recent_query(params: Mapping[str, str] | None) -> int:
     params = params or {}
     extra = sorted(set(params) - {"limit"})
     if extra:
-        raise bad_request(f"unknown query parameter(s) {', '.join(map(repr, extra))}; expected only 'limit'")
+        raise bad_request(f"unknown query parameter(s) {_names(extra)}; expected only 'limit'")
     raw = params.get("limit")
     if raw is None:
         return DEFAULT_RECENT_LIMIT

@@ -33,7 +33,7 @@ from typing import Any
 import boto3
 import yaml
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
-from chalicelib.config import SERVICE_NAME, settings_problems
+from chalicelib.config import SERVICE_NAME, exposure_problems, settings_problems
 
 from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE, function_name, stage_environment
 
@@ -73,6 +73,9 @@ class Stage:
         problems = settings_problems(environment)
         if problems:
             raise DeployError(f"stage {name!r} in {CONFIG_FILE}: the API would refuse {'; '.join(problems)}")
+        exposed = exposure_problems(environment)
+        if exposed:
+            raise DeployError(f"stage {name!r} in {CONFIG_FILE} would be open on AWS: {'; '.join(exposed)}")
         return cls(name, config.get("api_gateway_stage", "api"), environment)
 
     @property

@@ -44,17 +44,23 @@ def set_model_variants(stage: str, weights: Mapping[str, float] | None, config_f
     ENDPOINT_NAME and these endpoints. Takes effect with the next deployment of the stage (`make deploy`, or
     `python -m chalice_app.local.stack --variant` offline).
     """
-    config = json.loads(config_file.read_text())
-    stage_config = _stage(config, stage, config_file)
-    variables = stage_config.setdefault("environment_variables", {})
-    if weights is None:
-        variables.pop(MODEL_VARIANTS, None)
-    else:
-        variables[MODEL_VARIANTS] = format_model_variants(weights)
-    config_file.write_text(json.dumps(config, indent=2) + "\n")
+    set_stage_variable(stage, MODEL_VARIANTS, None if weights is None else format_model_variants(weights),
+                       config_file)
+    stage_config = _stage(json.loads(config_file.read_text()), stage, config_file)
     if "iam_policy_file" in stage_config:
         endpoints = {stage_environment(stage, config_file)["ENDPOINT_NAME"], *(weights or {})}
         _grant_invoke(config_file.parent / stage_config["iam_policy_file"], sorted(endpoints))
+
+
+def set_stage_variable(stage: str, name: str, value: str | None, config_file: Path = CONFIG_FILE) -> None:
+    """Set (None: remove) one of the stage's environment variables; takes effect at its next deployment."""
+    config = json.loads(config_file.read_text())
+    variables = _stage(config, stage, config_file).setdefault("environment_variables", {})
+    if value is None:
+        variables.pop(name, None)
+    else:
+        variables[name] = value
+    config_file.write_text(json.dumps(config, indent=2) + "\n")
 
 
 def _stage(config: dict, stage: str, config_file: Path) -> dict:

@@ -14,6 +14,8 @@ from openapi_schema_validator import OAS30Validator
 
 from chalice_app.ops.transaction_table import unsaved_records
 
+OPERATOR = "ops-key"  # the one operator key id of the `keyed_client` fixture's stage
+
 
 def post_json(client: Client, path: str, body: Any, headers: dict[str, str] | None = None) -> Any:
     return client.http.post(path, body=json.dumps(body),

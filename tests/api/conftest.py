@@ -5,17 +5,20 @@ endpoint serving the tiny model, a deliberately misbehaving endpoint, the API's 
 from __future__ import annotations
 
 import io
+import json
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from api_testing import FakeEndpoint, LogCapture
+from api_testing import OPERATOR, FakeEndpoint, LogCapture
 from chalice.test import Client
 from chalicelib import telemetry, transactions
 
@@ -60,6 +63,23 @@ def client() -> Iterator[Client]:
     from app import app
 
     with Client(app, stage_name=STAGE, project_dir=str(CHALICE_DIR)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def keyed_client(tmp_path: Path) -> Iterator[Client]:
+    """The app with the local stage's settings but one operator, OPERATOR: other callers read only their own.
+
+    Chalice's test client lays a stage's variables over the process's, so the stage config itself is changed
+    (in a copy of the project's .chalice/)."""
+    from app import app
+
+    shutil.copytree(CHALICE_DIR / ".chalice", tmp_path / ".chalice")
+    config_file = tmp_path / ".chalice" / "config.json"
+    config = json.loads(config_file.read_text())
+    config["stages"][STAGE]["environment_variables"]["OPERATOR_KEY_IDS"] = OPERATOR
+    config_file.write_text(json.dumps(config))
+    with Client(app, stage_name=STAGE, project_dir=str(tmp_path)) as test_client:
         yield test_client
 
 

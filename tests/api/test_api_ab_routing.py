@@ -156,8 +156,8 @@ def test_without_model_variants_no_endpoint_dimension_is_emitted(client: Client,
 
 
 def test_health_lists_the_variants(client: Client, two_endpoints: TwoEndpoints, openapi: dict) -> None:
-    response = client.http.get("/health")
-    assert_documented(openapi, "/health", "GET", response)
+    response = client.http.get("/health/details")
+    assert_documented(openapi, "/health/details", "GET", response)
     assert body_of(response)["variants"] == {"news-v3": 0.5, "news-v4": 0.5}
 
 

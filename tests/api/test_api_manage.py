@@ -24,7 +24,7 @@ def _unsaved_line(request_id: str, prefix: str = "") -> str:
     return prefix + json.dumps(event)
 
 
-def test_create_table_makes_an_on_demand_table_with_ttl_and_the_day_index(
+def test_create_table_makes_an_on_demand_table_with_ttl_and_its_two_indexes(
         table_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     main(["--stage", "local", "create-table"])
     main(["--stage", "local", "create-table"])
@@ -33,8 +33,10 @@ def test_create_table_makes_an_on_demand_table_with_ttl_and_the_day_index(
     dynamodb = boto3.client("dynamodb")
     description = dynamodb.describe_table(TableName="news-transactions-local")["Table"]
     assert description["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-    [index] = description["GlobalSecondaryIndexes"]
-    assert [k["AttributeName"] for k in index["KeySchema"]] == ["day", "created_at"]
+    indexes = {index["IndexName"]: [k["AttributeName"] for k in index["KeySchema"]]
+               for index in description["GlobalSecondaryIndexes"]}
+    assert indexes == {transactions.DAY_INDEX: ["day", "created_at"],
+                       transactions.CLIENT_INDEX: ["client_key_id", "created_at"]}
     ttl = dynamodb.describe_time_to_live(TableName="news-transactions-local")["TimeToLiveDescription"]
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
 

@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from api_testing import assert_documented, body_of, post_json
+from api_testing import OPERATOR, assert_documented, body_of, post_json
 from chalice.test import Client
 from chalicelib import transactions
 
@@ -68,7 +68,7 @@ def test_the_day_index_returns_a_time_window_without_a_scan(api: Client) -> None
     assert [r.request_id for r in window] == ids
 
 
-def test_feedback_stores_a_label_of_that_transaction_and_is_idempotent(api: Client, openapi: dict) -> None:
+def test_feedback_stores_a_label_of_that_transaction_and_a_retry_is_idempotent(api: Client, openapi: dict) -> None:
     result = body_of(post_json(api, "/classify", {"headline": "Ebola outbreak spreads in West Africa"}))
     other = next(name for name in result["scores"] if name != result["label"])
     path = f"/transactions/{result['request_id']}/feedback"
@@ -113,12 +113,23 @@ def test_unknown_transactions_are_404(api: Client, openapi: dict, request_id: st
     assert_documented(openapi, "/transactions/{request_id}", "GET", response)
 
 
-def test_health_reports_configuration_without_calling_anything(client: Client, openapi: dict,
-                                                               fake_endpoint) -> None:
+def test_health_says_only_that_the_api_is_up(client: Client, openapi: dict, fake_endpoint) -> None:
     response = client.http.get("/health")
-    assert response.status_code == 200
     assert_documented(openapi, "/health", "GET", response)
+    assert (response.status_code, body_of(response)) == (200, {"status": "ok"})
+    assert fake_endpoint.calls == 0
+
+
+def test_health_details_tell_operators_the_configuration_without_calling_anything(
+        client: Client, keyed_client: Client, openapi: dict, fake_endpoint) -> None:
+    response = client.http.get("/health/details")
+    assert response.status_code == 200
+    assert_documented(openapi, "/health/details", "GET", response)
     assert body_of(response) == {"status": "ok",
                                  "endpoint": {"name": "news-classifier", "configured": True},
                                  "table": {"name": "news-transactions-local", "configured": True}}
     assert fake_endpoint.calls == 0
+    refused = keyed_client.http.get("/health/details", headers={"X-Client-Id": "someone"})
+    assert_documented(openapi, "/health/details", "GET", refused)
+    assert (refused.status_code, body_of(refused)["error"]["code"]) == (403, "forbidden")
+    assert keyed_client.http.get("/health/details", headers={"X-Client-Id": OPERATOR}).status_code == 200

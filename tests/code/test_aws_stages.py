@@ -4,11 +4,12 @@ stack template (infra/resources.yaml) and model/deploy.py create."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 from chalice.package import YAMLTemplateSerializer
-from chalicelib.config import settings_problems
+from chalicelib.config import access_settings, api_key_required, settings_problems
 from chalicelib.transactions import DAY_INDEX
 
 from chalice_app.ops import deploy
@@ -133,4 +134,24 @@ def test_a_stage_the_api_would_refuse_is_not_deployed(monkeypatch: pytest.Monkey
 def test_local_stage_is_not_deployable_and_needs_no_key() -> None:
     with pytest.raises(DeployError, match="not meant for AWS"):
         Stage.load("local")
-    assert "API_KEY_REQUIRED" not in json.dumps(stage_config("local"))
+    assert not api_key_required(stage_environment("local"))
+    assert access_settings(stage_environment("local")).everyone_is_operator
+
+
+def test_a_stage_that_forgets_the_key_setting_requires_keys() -> None:
+    assert api_key_required({}) and api_key_required({"API_KEY_REQUIRED": "yes please"})
+    assert not api_key_required({"API_KEY_REQUIRED": "false"})
+
+
+@pytest.mark.parametrize(("variable", "value"), [("API_KEY_REQUIRED", "false"), ("OPERATOR_KEY_IDS", "*")])
+def test_a_stage_open_to_anyone_is_not_deployed(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
+    opened = {**stage_environment("dev"), variable: value}
+    monkeypatch.setattr(deploy, "stage_environment", lambda name: opened)
+    with pytest.raises(DeployError, match=f"stage 'dev' .* would be open on AWS: {re.escape(variable)}"):
+        Stage.load("dev")
+
+
+def test_operator_keys_are_ids_or_everyone_never_both() -> None:
+    assert access_settings({"OPERATOR_KEY_IDS": " k1, k2 ,"}).operator_key_ids == {"k1", "k2"}
+    assert settings_problems({"OPERATOR_KEY_IDS": "k1,*"}) == [
+        "OPERATOR_KEY_IDS='k1,*': '*' (everyone) cannot be combined with key ids"]

@@ -9,6 +9,7 @@ from pathlib import Path
 import boto3
 import pytest
 from chalicelib import transactions
+from chalicelib.callers import Caller
 
 from model.labels import LabelMap
 from training_jobs.data import normalise_title, read_examples
@@ -26,6 +27,7 @@ from training_jobs.feedback import (
 
 LABELS = LabelMap.default()
 TABLE = "feedback-export-test"
+REVIEWER = Caller("k-reviewer", operator=True)
 
 
 def feedback(title: str, label: str, at: str, request_id: str = "") -> Feedback:
@@ -53,6 +55,21 @@ def test_a_tie_goes_to_the_label_given_last(science_day: str, expected: str) -> 
                            feedback("New chip doubles battery life", "Science", science_day)])
     assert [row.category for row in rows] == [expected]
     assert report.conflicts == 1
+
+
+def test_rows_name_the_keys_behind_their_label_and_a_client_can_be_excluded() -> None:
+    items = [Feedback("id-1", "Fed raises rates", "Business", "2026-05-01T10:00:00.000000+0000", "k-alice"),
+             Feedback("id-2", "Fed raises rates", "Business", "2026-05-02T10:00:00.000000+0000", "k-bob"),
+             Feedback("id-3", "Fed raises rates", "Science", "2026-05-03T10:00:00.000000+0000", "k-mallory"),
+             Feedback("id-4", "Ebola outbreak spreads", "Entertainment", "2026-05-03T10:00:00.000000+0000",
+                      "k-mallory")]
+    [row, mallory_only] = export(items)[0]
+    assert (row.category, row.feedback_by) == ("b", "k-alice,k-bob")
+    assert mallory_only.feedback_by == "k-mallory"
+    report = ExportReport(table=TABLE, days=[])
+    rows = build_export(items, LABELS, set(), report, excluded_clients=frozenset({"k-mallory"}))
+    assert [(r.title, r.category, r.votes) for r in rows] == [("Fed raises rates", "b", 2)]
+    assert (report.read, report.excluded, report.conflicts) == (4, 2, 0)
 
 
 def test_held_out_titles_are_dropped_and_counted() -> None:
@@ -103,7 +120,7 @@ def _classified(headline: str, label: str, created_at: dt.datetime, feedback_lab
                                        created_at, "news-classifier", None)
     assert transactions.save([record])
     if feedback_label:
-        transactions.record_feedback(request_id, feedback_label)
+        transactions.record_feedback(REVIEWER, request_id, feedback_label)
     return request_id
 
 
@@ -129,7 +146,8 @@ def test_export_queries_the_day_index_over_the_window_and_never_scans(
     assert "3 transaction(s) with feedback" in capsys.readouterr().out
     [example] = read_examples(output)
     assert (example.category, example.title) == ("b", "Brent crude falls below $100")
-    assert last_vote in output.read_text()  # provenance: the request of the latest vote
+    assert last_vote in output.read_text()  # provenance: the request of the latest vote and who gave it
+    assert "k-reviewer" in output.read_text()
     report = json.loads((tmp_path / "feedback.report.json").read_text())
     assert {k: report[k] for k in ("read", "duplicates", "conflicts", "leaked", "exported")} == {
         "read": 3, "duplicates": 1, "conflicts": 0, "leaked": 1, "exported": 1}

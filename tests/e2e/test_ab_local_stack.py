@@ -50,7 +50,7 @@ def test_two_models_answer_by_weight_each_client_sticks_and_the_report_compares_
         ab_stack: RunningStack, tiny_model_dir: Path, candidate_model_dir: Path, tmp_path: Path) -> None:
     versions = {read_metadata(tiny_model_dir)["model_version"]: CONTROL,
                 read_metadata(candidate_model_dir)["model_version"]: CANDIDATE}
-    assert request_json(f"{ab_stack.api_url}/health")[1]["variants"] == {CONTROL: 0.5, CANDIDATE: 0.5}
+    assert request_json(f"{ab_stack.api_url}/health/details")[1]["variants"] == {CONTROL: 0.5, CANDIDATE: 0.5}
 
     answers = [classify(ab_stack, f"Stocks rally as the Fed holds rates, day {i}", f"user-{i}") for i in range(24)]
     records = [request_json(f"{ab_stack.api_url}/transactions/{a['request_id']}")[1] for a in answers]

@@ -112,7 +112,7 @@ def test_corrections_become_a_promoted_model_that_takes_canary_traffic(
     variant_args = [arg for spec in capsys.readouterr().out.split() for arg in ("--variant", spec)]
     (tmp_path / "ab-stack").mkdir()
     with running_stack(tiny_model_dir, tmp_path / "ab-stack", variant_args) as ab:
-        assert request_json(f"{ab.api_url}/health")[1]["variants"] == variants
+        assert request_json(f"{ab.api_url}/health/details")[1]["variants"] == variants
         for endpoint, version in ((canary, state["current"]), ("news-classifier", state["previous"])):
             answer = post(f"{ab.api_url}/classify", {"headline": "Fed holds rates steady"},
                           client_routed_to(variants, endpoint))

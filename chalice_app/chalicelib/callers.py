@@ -1,0 +1,45 @@
+"""Who is calling, for provenance and for whose traffic a caller may read.
+
+On AWS the caller is the API key API Gateway checked (`requestContext.identity.apiKeyId`: an id, never the secret
+key). A stage without keys (local) has no key id, so the client's own X-Client-Id stands in for it. Operators
+(OPERATOR_KEY_IDS) read every client's transactions; any other caller reads only its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.config import access_settings
+from chalicelib.errors import ApiError
+from chalicelib.routing import Client
+
+
+@dataclass(frozen=True)
+class Caller:
+    key_id: str | None  # the API key id, else X-Client-Id on a stage without keys; None when neither exists
+    operator: bool
+
+    def may_read(self, owner_key_id: str | None) -> bool:
+        """An operator reads every record; a client only those it sent."""
+        return self.operator or (self.key_id is not None and self.key_id == owner_key_id)
+
+    def require_operator(self) -> None:
+        if not self.operator:
+            raise ApiError(403, "forbidden", "this route is for operator keys (OPERATOR_KEY_IDS)")
+
+    def require_identity(self) -> str:
+        """The key id of a caller that is not an operator: reading "its own" needs one."""
+        if self.key_id is None:
+            raise ApiError(403, "forbidden", "send your API key (or X-Client-Id on a stage without keys) to read "
+                                             "your transactions")
+        return self.key_id
+
+
+def caller(client: Client, context: Mapping[str, Any]) -> Caller:
+    """The caller of a request whose client (X-Client-Id, API key) validation.client has read."""
+    identity = context.get("identity") or {}
+    key_id = identity.get("apiKeyId") or client.client_id
+    settings = access_settings()
+    return Caller(key_id=key_id, operator=settings.everyone_is_operator or key_id in settings.operator_key_ids)

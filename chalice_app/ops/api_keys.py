@@ -1,0 +1,171 @@
+"""Per-client API keys of a deployed stage: each client gets its own key and its own usage plan (throttle and daily
+quota), so its traffic and feedback carry its key id and it can be revoked alone.
+
+    python -m chalice_app.ops.api_keys --stage dev create acme [--rate 20 --burst 40 --quota 100000] [--operator]
+    python -m chalice_app.ops.api_keys --stage dev list
+    python -m chalice_app.ops.api_keys --stage dev revoke acme
+
+The stage's REST API is the one `chalice deploy` recorded in `.chalice/deployed/<stage>.json`. `--operator` also
+names the key in the stage's OPERATOR_KEY_IDS (it then reads every client's traffic once the stage is deployed
+again); `revoke` takes it out. AWS credentials and region come from the environment, as for any boto3 program.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE, set_stage_variable, stage_environment
+
+CLIENT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+OPERATORS = "OPERATOR_KEY_IDS"
+
+
+class ApiKeyCommandError(RuntimeError):
+    """The command cannot run as asked; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class ApiStage:
+    rest_api_id: str
+    stage_name: str
+
+
+@dataclass(frozen=True)
+class Limits:
+    rate: float = 10.0  # requests per second, steady
+    burst: int = 20
+    quota_per_day: int = 50_000
+
+
+def deployed_api(stage: str, chalice_dir: Path = CHALICE_DIR) -> ApiStage:
+    """The REST API and API Gateway stage `chalice deploy` created for this Chalice stage."""
+    deployed = chalice_dir / ".chalice" / "deployed" / f"{stage}.json"
+    try:
+        resources = json.loads(deployed.read_text())["resources"]
+    except FileNotFoundError:
+        raise ApiKeyCommandError(f"{deployed} is missing: deploy the stage first (make deploy STAGE={stage})") \
+            from None
+    rest_apis = [r for r in resources if r.get("resource_type") == "rest_api"]
+    if not rest_apis:
+        raise ApiKeyCommandError(f"{deployed} records no REST API")
+    stage_config = json.loads((chalice_dir / ".chalice" / "config.json").read_text())["stages"][stage]
+    return ApiStage(rest_apis[0]["rest_api_id"], stage_config.get("api_gateway_stage", "api"))
+
+
+def key_name(stage: str, client: str) -> str:
+    if not CLIENT_NAME.fullmatch(client):
+        raise ApiKeyCommandError(f"client name {client[:80]!r} must be 1-64 letters, digits, '-' or '_'")
+    return f"{json.loads(CONFIG_FILE.read_text())['app_name']}-{stage}-{client}"
+
+
+def _keys(apigateway: Any, prefix: str) -> Iterator[dict[str, Any]]:
+    for page in apigateway.get_paginator("get_api_keys").paginate(nameQuery=prefix, includeValues=False):
+        yield from (key for key in page["items"] if key["name"].startswith(prefix))
+
+
+def _key_named(apigateway: Any, name: str) -> dict[str, Any] | None:
+    return next((key for key in _keys(apigateway, name) if key["name"] == name), None)
+
+
+def create(apigateway: Any, api: ApiStage, stage: str, client: str, limits: Limits) -> dict[str, str]:
+    """A new key and its own usage plan on the stage; returns its id and value (shown once)."""
+    name = key_name(stage, client)
+    if _key_named(apigateway, name) is not None:
+        raise ApiKeyCommandError(f"client {client!r} already has a key on stage {stage!r} ({name}); revoke it first")
+    key = apigateway.create_api_key(name=name, enabled=True, tags={"stage": stage, "client": client})
+    plan = apigateway.create_usage_plan(
+        name=name, apiStages=[{"apiId": api.rest_api_id, "stage": api.stage_name}],
+        throttle={"rateLimit": limits.rate, "burstLimit": limits.burst},
+        quota={"limit": limits.quota_per_day, "period": "DAY"}, tags={"stage": stage, "client": client})
+    apigateway.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
+    return {"client": client, "key_id": key["id"], "value": key["value"], "usage_plan_id": plan["id"]}
+
+
+def listing(apigateway: Any, stage: str, config_file: Path = CONFIG_FILE) -> list[dict[str, Any]]:
+    """The stage's client keys: name, id, enabled and whether the stage counts it as an operator."""
+    prefix = key_name(stage, "x")[:-1]
+    operators = set(stage_environment(stage, config_file).get(OPERATORS, "").split(","))
+    return [{"client": key["name"][len(prefix):], "key_id": key["id"], "enabled": key["enabled"],
+             "operator": key["id"] in operators} for key in _keys(apigateway, prefix)]
+
+
+def revoke(apigateway: Any, stage: str, client: str) -> str:
+    """Delete the client's usage plan and key: the key stops working at once. Returns the key id."""
+    name = key_name(stage, client)
+    key = _key_named(apigateway, name)
+    if key is None:
+        raise ApiKeyCommandError(f"client {client!r} has no key on stage {stage!r}")
+    for plan in apigateway.get_usage_plans(keyId=key["id"])["items"]:
+        apigateway.delete_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"])
+        if plan["name"] == name:
+            apigateway.update_usage_plan(usagePlanId=plan["id"], patchOperations=[
+                {"op": "remove", "path": "/apiStages", "value": f"{stage_api(plan)}"}])
+            apigateway.delete_usage_plan(usagePlanId=plan["id"])
+    apigateway.delete_api_key(apiKey=key["id"])
+    return key["id"]
+
+
+def stage_api(plan: dict[str, Any]) -> str:
+    """The `apiId:stage` a usage plan's first API stage is written as in a patch operation."""
+    [api_stage] = plan["apiStages"]
+    return f"{api_stage['apiId']}:{api_stage['stage']}"
+
+
+def set_operator(stage: str, key_id: str, operator: bool, config_file: Path = CONFIG_FILE) -> None:
+    """Add or remove the key id in the stage's OPERATOR_KEY_IDS (takes effect at the next deployment)."""
+    current = [k for k in stage_environment(stage, config_file).get(OPERATORS, "").split(",") if k and k != key_id]
+    set_stage_variable(stage, OPERATORS, ",".join([*current, key_id] if operator else current) or None, config_file)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stage", required=True, help="a deployed Chalice stage (dev, prod)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    create_parser = commands.add_parser("create", help="a new key with its own usage plan")
+    create_parser.add_argument("client")
+    create_parser.add_argument("--rate", type=float, default=Limits.rate, help="requests per second")
+    create_parser.add_argument("--burst", type=int, default=Limits.burst)
+    create_parser.add_argument("--quota", type=int, default=Limits.quota_per_day, help="requests per day")
+    create_parser.add_argument("--operator", action="store_true", help="may read every client's transactions")
+    commands.add_parser("list", help="the stage's client keys")
+    revoke_parser = commands.add_parser("revoke", help="delete a client's key and usage plan")
+    revoke_parser.add_argument("client")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    apigateway = boto3.client("apigateway")
+    try:
+        if args.command == "create":
+            created = create(apigateway, deployed_api(args.stage), args.stage, args.client,
+                             Limits(args.rate, args.burst, args.quota))
+            if args.operator:
+                set_operator(args.stage, created["key_id"], True)
+            print(json.dumps(created, indent=2))
+            print(f"Give {args.client} the value above; it is not shown again."
+                  + (" Redeploy the stage for the operator role to apply." if args.operator else ""),
+                  file=sys.stderr)
+        elif args.command == "list":
+            print(json.dumps(listing(apigateway, args.stage), indent=2))
+        else:
+            key_id = revoke(apigateway, args.stage, args.client)
+            set_operator(args.stage, key_id, False)
+            print(f"revoked {args.client}'s key {key_id} on stage {args.stage}")
+    except ApiKeyCommandError as exc:
+        print(f"api_keys: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Per-client provenance and reach: every transaction and every feedback names the key that sent it; a client reads
+only its own transactions, operators (OPERATOR_KEY_IDS) read everyone's; feedback is first-wins."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from api_testing import OPERATOR, assert_documented, body_of, post_json
+from chalice.test import Client
+from chalicelib import callers
+from chalicelib.routing import Client as RoutingClient
+from chalicelib.validation import MAX_LISTED_NAMES
+
+
+def _classify(api: Client, client_id: str, headline: str) -> str:
+    response = post_json(api, "/classify", {"headline": headline}, headers={"X-Client-Id": client_id})
+    assert response.status_code == 200
+    return body_of(response)["request_id"]
+
+
+@pytest.fixture
+def keyed_api(keyed_client: Client, table: str, real_endpoint: str) -> Client:
+    return keyed_client
+
+
+def test_a_client_reads_only_its_own_transactions(keyed_api: Client, openapi: dict) -> None:
+    alice = _classify(keyed_api, "alice", "Fed raises rates")
+    bob = _classify(keyed_api, "bob", "Ebola outbreak spreads")
+    listed = keyed_api.http.get("/transactions?limit=10", headers={"X-Client-Id": "alice"})
+    assert_documented(openapi, "/transactions", "GET", listed)
+    assert [t["request_id"] for t in body_of(listed)["transactions"]] == [alice]
+    assert body_of(listed)["transactions"][0]["client_key_id"] == "alice"
+    other = keyed_api.http.get(f"/transactions/{bob}", headers={"X-Client-Id": "alice"})
+    assert (other.status_code, body_of(other)["error"]["code"]) == (404, "not_found")
+    assert keyed_api.http.get(f"/transactions/{alice}", headers={"X-Client-Id": "alice"}).status_code == 200
+    everyone = keyed_api.http.get("/transactions?limit=10", headers={"X-Client-Id": OPERATOR})
+    assert {t["request_id"] for t in body_of(everyone)["transactions"]} == {alice, bob}
+    assert keyed_api.http.get(f"/transactions/{bob}", headers={"X-Client-Id": OPERATOR}).status_code == 200
+
+
+def test_a_caller_without_a_key_id_lists_nothing(keyed_api: Client, openapi: dict) -> None:
+    response = keyed_api.http.get("/transactions")
+    assert_documented(openapi, "/transactions", "GET", response)
+    assert (response.status_code, body_of(response)["error"]["code"]) == (403, "forbidden")
+
+
+def test_feedback_is_first_wins_and_names_its_sender(keyed_api: Client, openapi: dict) -> None:
+    request_id = _classify(keyed_api, "alice", "Apple unveils new iPhone")
+    path = f"/transactions/{request_id}/feedback"
+    first = post_json(keyed_api, path, {"label": "Science"}, headers={"X-Client-Id": "alice"})
+    assert first.status_code == 200
+    assert (body_of(first)["feedback_label"], body_of(first)["feedback_by"]) == ("Science", "alice")
+    again = post_json(keyed_api, path, {"label": "Business"}, headers={"X-Client-Id": OPERATOR})
+    assert_documented(openapi, "/transactions/{request_id}/feedback", "POST", again)
+    assert (again.status_code, body_of(again)["error"]["code"]) == (409, "feedback_exists")
+    assert "Science" in body_of(again)["error"]["message"]
+    stranger = post_json(keyed_api, path, {"label": "Business"}, headers={"X-Client-Id": "mallory"})
+    assert stranger.status_code == 404
+    stored = body_of(keyed_api.http.get(f"/transactions/{request_id}", headers={"X-Client-Id": "alice"}))
+    assert (stored["feedback_label"], stored["feedback_by"]) == ("Science", "alice")
+
+
+def test_a_refused_request_records_its_sender(keyed_api: Client) -> None:
+    response = post_json(keyed_api, "/classify", {"headline": ""}, headers={"X-Client-Id": "alice"})
+    [request_id] = body_of(response)["error"]["request_ids"]
+    stored = keyed_api.http.get(f"/transactions/{request_id}", headers={"X-Client-Id": "alice"})
+    assert body_of(stored)["client_key_id"] == "alice"
+
+
+def test_on_aws_the_caller_is_the_key_api_gateway_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPERATOR_KEY_IDS", "k-ops")
+    context = {"identity": {"apiKeyId": "k-alice", "apiKey": "secret"}}
+    assert callers.caller(RoutingClient(client_id="k-ops"), context) == callers.Caller("k-alice", operator=False)
+    assert callers.caller(RoutingClient(), {"identity": {"apiKeyId": "k-ops"}}).operator
+
+
+def test_unknown_fields_are_named_a_few_at_a_time(api: Client) -> None:
+    body = {"headline": "Oil falls", **{f"field_{n}_{'x' * 100}": n for n in range(50)}}
+    response = api.http.post("/classify", body=json.dumps(body), headers={"Content-Type": "application/json"})
+    message = body_of(response)["error"]["message"]
+    assert response.status_code == 400
+    assert f"and {50 - MAX_LISTED_NAMES} more" in message
+    assert len(message) < 400
