@@ -75,6 +75,14 @@ bench: setup $(MODEL_DIR)/model.int8.onnx ## latency, throughput, cold start, RS
 	$(PY) -m model.bench --model-dir $(MODEL_DIR) --data $(TEST_FILE) --output artifacts/bench.json
 	$(MAKE) --no-print-directory bench-api
 
+.PHONY: classify-file
+INPUT ?=
+OUTPUT ?=
+
+classify-file: setup $(MODEL_DIR)/model.int8.onnx ## label every row of INPUT into OUTPUT (same format + label, model_version, score_<Label>; bad rows -> OUTPUT.rejects)
+	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make classify-file INPUT=path OUTPUT=path [MODEL_DIR=... RUNTIME=...]"; exit 2; }
+	$(PY) -m training_jobs.classify_file --model-dir $(MODEL_DIR) --runtime $(RUNTIME) --input $(INPUT) --output $(OUTPUT)
+
 .PHONY: train-sagemaker deploy-endpoint delete-endpoint
 SAGEMAKER_ENDPOINT ?= news-classifier-dev
 AWS_ARGS ?=
