@@ -109,7 +109,7 @@ def parse_json_lines(input_data: bytes | str) -> JsonLinesRequest:
             headlines.append(json_lines_headline(line))
             positions.append(index)
         except InvalidInput as exc:
-            errors[index] = f"line {index + 1}: {exc}"
+            errors[index] = str(exc)
     return JsonLinesRequest(len(lines), headlines, positions, errors)
 
 
