@@ -64,8 +64,7 @@ def test_json_lines_body_gives_each_bad_line_its_reason_and_keeps_the_others() -
     assert parsed.lines == 8  # the final newline ends line 8; it does not start a ninth
     assert parsed.headlines == ["Fed raises rates", "café"]
     assert parsed.positions == [0, 7]
-    assert {index: reason.split(":")[0] for index, reason in parsed.errors.items()} == {
-        index: f"line {index + 1}" for index in range(1, 7)}
+    assert sorted(parsed.errors) == [1, 2, 3, 4, 5, 6]
     assert "blank line" in parsed.errors[1] and "not valid JSON" in parsed.errors[2]
     assert '"inputs"' in parsed.errors[3] and "non-empty string" in parsed.errors[4]
     assert "non-empty string" in parsed.errors[5] and "lone surrogate" in parsed.errors[6]
@@ -84,7 +83,8 @@ def test_json_lines_answer_one_line_per_request_line_in_order(tiny_onnx_model_di
     lines = [json.loads(line) for line in answer.split("\n")]
     version = read_metadata(tiny_onnx_model_dir)["model_version"]
     assert [line["model_version"] for line in lines] == [version] * 3
-    assert lines[1]["error"]["type"] == "InvalidInput" and "line 2" in lines[1]["error"]["message"]
+    assert lines[1]["error"] == {"type": "InvalidInput",
+                                 "message": 'blank line; send one {"inputs": "headline"} per line'}
     alone = json.loads(output_fn(predict_fn([HEADLINES[0], HEADLINES[2]], model), "application/json"))
     assert [lines[0]["label"], lines[2]["label"]] == [p["label"] for p in alone["predictions"]]
     assert lines[2]["scores"] == pytest.approx(alone["predictions"][1]["scores"], abs=1e-2)
@@ -100,8 +100,7 @@ def test_json_lines_of_bad_lines_only_are_answered_without_the_model() -> None:
 
     answer = output_fn(predict_fn(input_fn("\n\n", JSON_LINES), NoModel()), "*/*")
     assert [json.loads(line)["error"]["message"] for line in answer.split("\n")] == [
-        'line 1: blank line; send one {"inputs": "headline"} per line',
-        'line 2: blank line; send one {"inputs": "headline"} per line']
+        'blank line; send one {"inputs": "headline"} per line'] * 2
 
 
 def test_json_lines_answer_refuses_a_json_accept_type() -> None:
