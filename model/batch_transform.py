@@ -135,9 +135,10 @@ class TransformJob:
     instance_type: str
     instance_count: int
     settings: Settings
+    gzipped: bool = False
 
     def request(self) -> dict[str, Any]:
-        compression = "Gzip" if self.input_uri.endswith(".gz") else "None"
+        compression = "Gzip" if self.gzipped or self.input_uri.endswith(".gz") else "None"
         return {
             "TransformJobName": self.job_name,
             "ModelName": self.release.name,
@@ -356,6 +357,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     aws.add_argument("--prefix", default="news-classifier/models", help="S3 key prefix of the versioned artifacts")
     aws.add_argument("--image-uri", help="serving image, e.g. the slim ONNX image built from model/Dockerfile "
                                          "(default: the Hugging Face PyTorch CPU inference image, as for the endpoint)")
+    aws.add_argument("--gzip", action="store_true", help="the input objects are gzipped (implied by INPUT ending .gz)")
     aws.add_argument("--job-name", help="default: news-classifier-batch-<model version>-<start time>")
     aws.add_argument("--poll-seconds", type=float, default=30)
     aws.add_argument("--dry-run", action="store_true", help="print every AWS call instead of making it")
@@ -385,7 +387,8 @@ def transform_from_args(args: argparse.Namespace) -> tuple[TransformJob, str, st
     release = Release(BATCH_NAME, model_version, uri, args.image_uri or inference_image(args.region), args.role,
                       Serverless())
     job = TransformJob(release, args.job_name or job_name(model_version), args.input, args.output,
-                       args.instance_type, args.instance_count, Settings(args.max_payload_mb, args.max_concurrent))
+                       args.instance_type, args.instance_count, Settings(args.max_payload_mb, args.max_concurrent),
+                       args.gzip)
     return job, bucket, key
 
 

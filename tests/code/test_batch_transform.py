@@ -93,11 +93,16 @@ def test_dry_run_prints_the_requests_without_credentials(tiny_model_copy: Path, 
                  "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    assert main([*transform_argv(tiny_model_copy, "--dry-run"), "--input", f"s3://{BUCKET}/feeds/a.jsonl.gz"]) == 0
-    printed = capsys.readouterr().out
-    request = json.loads(re.search(r"sagemaker\.create_transform_job\n(\{.*?\n\})", printed, re.S).group(1))
+    def dry_run(*extra: str) -> dict[str, Any]:
+        assert main(transform_argv(tiny_model_copy, "--dry-run", *extra)) == 0
+        printed = capsys.readouterr().out
+        return json.loads(re.search(r"sagemaker\.create_transform_job\n(\{.*?\n\})", printed, re.S).group(1))
+
+    assert dry_run("--input", f"s3://{BUCKET}/feeds/a.jsonl.gz")["TransformInput"]["CompressionType"] == "Gzip"
+    assert dry_run("--gzip")["TransformInput"]["CompressionType"] == "Gzip"
+    request = dry_run()
+    assert request["TransformInput"]["CompressionType"] == "None"
     assert request["ModelName"].startswith("news-classifier-batch-")
-    assert request["TransformInput"]["CompressionType"] == "Gzip"
     assert request["TransformInput"]["SplitType"] == "Line" and request["BatchStrategy"] == "MultiRecord"
     assert request["MaxPayloadInMB"] * request["MaxConcurrentTransforms"] <= 100
     assert len(request["TransformJobName"]) <= 63
