@@ -111,8 +111,17 @@ def count_answers(lines: Iterable[bytes | str]) -> Counts:
     for line in lines:
         if line.strip():
             answered += 1
-            errors += "error" in json.loads(line)
+            errors += is_error(line)
     return Counts(1, answered, errors)
+
+
+def is_error(line: bytes | str) -> bool:
+    """An answer with `error`, or a line that is no JSON object at all (not what the handler writes)."""
+    try:
+        answer = json.loads(line)
+    except ValueError:
+        return True
+    return not isinstance(answer, dict) or "error" in answer
 
 
 # --- AWS ------------------------------------------------------------------------------------------------------------

@@ -146,6 +146,12 @@ def test_a_failed_job_reports_its_reason_after_streaming_its_logs(capsys: pytest
 
 # --- the contract end to end, offline ------------------------------------------------------------------------------
 
+def test_answers_are_counted_with_their_errors() -> None:
+    lines = [b'{"label": "Business"}', b"", b'{"error": {"message": "blank line"}}', b"<html>", b"[1]", "{}"]
+    counts = batch_transform.count_answers(lines)
+    assert (counts.objects, counts.lines, counts.errors) == (1, 5, 3)
+
+
 def test_mini_batches_keep_lines_whole_within_the_payload_limit() -> None:
     lines = [b'{"inputs": "%d"}\n' % i for i in range(50)]
     batches = list(mini_batches(lines, 100))
