@@ -75,7 +75,15 @@ bench: setup $(MODEL_DIR)/model.int8.onnx ## latency, throughput, cold start, RS
 	$(PY) -m model.bench --model-dir $(MODEL_DIR) --data $(TEST_FILE) --output artifacts/bench.json
 	$(MAKE) --no-print-directory bench-api
 
-.PHONY: train-sagemaker deploy-endpoint delete-endpoint
+.PHONY: classify-file
+INPUT ?=
+OUTPUT ?=
+
+classify-file: setup $(MODEL_DIR)/model.int8.onnx ## label every row of INPUT into OUTPUT (same format + label, model_version, score_<Label>; bad rows -> OUTPUT.rejects)
+	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make classify-file INPUT=path OUTPUT=path [MODEL_DIR=... RUNTIME=...]"; exit 2; }
+	$(PY) -m training_jobs.classify_file --model-dir $(MODEL_DIR) --runtime $(RUNTIME) --input $(INPUT) --output $(OUTPUT)
+
+.PHONY: train-sagemaker deploy-endpoint delete-endpoint batch-transform
 SAGEMAKER_ENDPOINT ?= news-classifier-dev
 AWS_ARGS ?=
 
@@ -84,6 +92,10 @@ train-sagemaker: setup ## SageMaker training job (needs SAGEMAKER_ROLE_ARN; AWS_
 
 deploy-endpoint: setup $(MODEL_DIR)/model.int8.onnx $(MODEL_DIR)/drift_baseline.json ## MODEL_DIR -> S3 -> serverless SAGEMAKER_ENDPOINT (AWS_ARGS="--dry-run")
 	$(PY) -m model.deploy deploy --model-dir $(MODEL_DIR) --endpoint $(SAGEMAKER_ENDPOINT) $(AWS_ARGS)
+
+batch-transform: setup $(MODEL_DIR)/model.int8.onnx $(MODEL_DIR)/drift_baseline.json ## JSON Lines INPUT -> OUTPUT as a SageMaker Batch Transform job (s3:// both; local paths: the same contract on a local endpoint) (AWS_ARGS="--instance-count 4 --dry-run")
+	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make batch-transform INPUT=s3://... OUTPUT=s3://... [AWS_ARGS=...]"; exit 2; }
+	$(PY) -m model.batch_transform --model-dir $(MODEL_DIR) --input $(INPUT) --output $(OUTPUT) $(AWS_ARGS)
 
 delete-endpoint: setup ## delete SAGEMAKER_ENDPOINT with its configs and models (S3 artifacts stay)
 	$(PY) -m model.deploy delete --endpoint $(SAGEMAKER_ENDPOINT) $(AWS_ARGS)

@@ -10,8 +10,10 @@ For the trained model and a DistilBERT-base-shaped model (random weights: speed 
 runs in its own fresh process: cold start (process start -> first answer), p50/p95 latency of one-headline
 requests, throughput of 32-headline requests over the whole test split (and accuracy on it), peak RSS and the
 runtime's model file size; for the ONNX runtimes also tokenisation and the model run timed apart. Then the
-int8 path end to end: boto3 -> local endpoint over HTTP. All model thread pools get the same fixed thread count;
-the machine's int8 GEMM speed is measured before and after, so results can be read against the host.
+int8 path end to end: boto3 -> local endpoint over HTTP, and file to file: `training_jobs.classify_file` labelling
+the test split (its headlines/s from the first row read to the output renamed, against batch-32 throughput).
+All model thread pools get the same fixed thread count; the machine's int8 GEMM speed is measured before and
+after, so results can be read against the host.
 Writes a JSON report and prints a table against the targets.
 A benchmark, not a test: numbers depend on the machine and on what else runs on it.
 """
@@ -25,6 +27,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -62,6 +65,9 @@ DISTILBERT = "distilbert-base-random"
 MODEL_FILES = {SEED_STYLE: "model.safetensors", TORCH: "model.safetensors", **ONNX_FILES}
 # "news" is one word piece, so this is [CLS] + 14 + [SEP] = 16 tokens: a fixed shape that compares machines.
 SIXTEEN_TOKENS = " ".join(["news"] * 14)
+# The file-to-file target: headlines/s through classify_file within 15% of the int8 model's own batch-32 throughput.
+FILE_TO_FILE_SHARE = 0.85
+REPO_ROOT = Path(__file__).resolve().parent.parent
 RANDOM_RECIPE = "random weights (biases and LayerNorm spread), DistilBERT-base shape: for speed measurements only"
 
 
@@ -215,7 +221,7 @@ def measure_variant(variant: str, model_dir: Path, args: argparse.Namespace, fir
                "--latency-requests", str(args.seed_requests if seed else args.latency_requests),
                "--throughput-batches", str(args.seed_batches if seed else 0)]
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
     assert process.stdout is not None
     if process.stdout.readline().strip() != "ready":
         raise RuntimeError(f"{variant} worker for {model_dir} failed; see its error output above")
@@ -273,6 +279,37 @@ def measure_endpoint(model_dir: Path, args: argparse.Namespace, titles: Sequence
             "p95_ms": float(np.percentile(latencies, 95) * 1000), "latency_requests": len(latencies),
             "concurrent_clients": 16, "concurrent_headlines_per_s": len(titles) / concurrent_s,
             "server_peak_rss_mb": rss}
+
+
+# --- file to file -------------------------------------------------------------------------------------------------
+
+def measure_file_to_file(model_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """`make classify-file` on the test split in a fresh process: int8, the same fixed thread count as the rows above.
+
+    Its own timing runs from the first row read to the output renamed; the process time adds start-up and model load.
+    """
+    with tempfile.TemporaryDirectory(prefix="bench-classify-file-") as scratch:
+        command = [sys.executable, "-m", "training_jobs.classify_file", "--model-dir", str(model_dir), "--input",
+                   str(args.data), "--output", str(Path(scratch) / "labelled.tsv"), "--runtime", ONNX_INT8,
+                   "--threads", str(args.threads), "--json", "--no-progress"]
+        process_s, result = timed(lambda: subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT))
+    if result.returncode != 0:
+        raise RuntimeError(f"classify_file on {model_dir} failed:\n{result.stderr[-3000:]}")
+    summary = json.loads(result.stdout.splitlines()[-1])
+    return {"headlines_per_s": summary["headlines_per_s"], "headlines": summary["labelled"],
+            "pipeline_s": summary["seconds"], "process_s": process_s,
+            "accuracy": summary["metrics"]["accuracy"] if summary["metrics"] else None}
+
+
+def file_to_file_checks(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per model: file-to-file headlines/s as a share of the same run's int8 batch-32 throughput."""
+    checks = []
+    for model, result in report["file_to_file"].items():
+        share = result["headlines_per_s"] / report["models"][model][ONNX_INT8]["headlines_per_s"]
+        result["share_of_batch_32"] = share
+        checks.append({"target": f"{model} int8 file to file vs batch 32 (share)",
+                       "limit": f">= {FILE_TO_FILE_SHARE:g}", "measured": share, "met": share >= FILE_TO_FILE_SHARE})
+    return checks
 
 
 # --- the DistilBERT-shaped model ----------------------------------------------------------------------------------
@@ -391,6 +428,11 @@ def print_report(report: dict[str, Any]) -> None:
                           f"{r['headlines_per_s']:.0f}", accuracy, f"{r['cold_start_s']:.2f}",
                           f"{r['peak_rss_mb']:.0f}", f"{r['model_file_mb']:.1f}",
                           f"{r['fixed_1x16_ms']:.2f} | {r['fixed_32x16_ms']:.0f}" if "fixed_1x16_ms" in r else "-")
+        files = report["file_to_file"][model]
+        table.add_row(model, "int8 file to file", "-", "-", "-",
+                      f"{files['headlines_per_s']:.0f} ({files['share_of_batch_32']:.0%} of @32)",
+                      f"{files['accuracy']:.4f}" if files["accuracy"] is not None and model != DISTILBERT else "-",
+                      f"{files['process_s']:.2f} (process)", "-", "-", "-")
         http = report["http"][model]
         table.add_row(model, "int8 via HTTP", f"{http['p50_ms']:.2f}", f"{http['p95_ms']:.2f}", "-",
                       f"{http['concurrent_headlines_per_s']:.0f} (16 clients x 1)", "-",
@@ -423,15 +465,17 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         "settings": {"latency_requests": args.latency_requests, "seed_requests": args.seed_requests,
                      "seed_batches": args.seed_batches, "throughput_batch": THROUGHPUT_BATCH,
                      "seed_padding": SEED_PADDING},
-        "models": {}, "http": {},
+        "models": {}, "http": {}, "file_to_file": {},
     }
     for name, model_dir in models.items():
         print(f"{name}: {model_dir}", file=sys.stderr, flush=True)
         report["models"][name] = measure_model(model_dir, args, titles[0])
         print("  int8 via HTTP ...", file=sys.stderr, flush=True)
         report["http"][name] = measure_endpoint(model_dir, args, titles)
+        print("  int8 file to file ...", file=sys.stderr, flush=True)
+        report["file_to_file"][name] = measure_file_to_file(model_dir, args)
     report["machine"]["int8_gemm_gmacs_after"] = int8_gemm_gmacs(args.threads)
-    report["targets"] = check_targets(report["models"])
+    report["targets"] = check_targets(report["models"]) + file_to_file_checks(report)
     return report
 
 

@@ -4,6 +4,9 @@ Follows the Hugging Face inference toolkit's user-module contract: `model_fn(mod
 `input_fn(body, content_type)`, `predict_fn(data, model)`, `output_fn(prediction, accept)`.
 Request: `{"inputs": "headline"}` or `{"inputs": ["h1", "h2", ...]}` as application/json.
 Response: `{"predictions": [{"label": ..., "scores": {name: p}}], "model_version": ...}`.
+Batch Transform (MultiRecord, SplitType=Line) sends application/jsonlines: one `{"inputs": "headline"}` per
+line; the answer is one JSON object per line, in order, and a bad line gets its own error object instead of
+failing the lines beside it.
 
 The runtime comes from `MODEL_RUNTIME` (`auto`, `torch`, `onnx`, `onnx-int8`; default `auto`: the int8
 ONNX model when the artifact has it and onnxruntime is installed, else PyTorch). The module imports
@@ -15,18 +18,34 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 JSON = "application/json"
+JSON_LINES = "application/jsonlines"
 RUNTIME_ENV = "MODEL_RUNTIME"
 MAX_HEADLINES = 256
 
 
 class InvalidInput(ValueError):
     """The request body cannot be classified; the message says why."""
+
+
+@dataclass(frozen=True)
+class JsonLinesRequest:
+    """A JSON Lines body: the headlines of its good lines, and why each other line cannot be classified."""
+
+    lines: int
+    headlines: list[str]
+    positions: list[int]  # the line index of each headline
+    errors: dict[int, str]
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";")[0].strip().lower()
 
 
 def model_fn(model_dir: str, context: Any = None) -> Any:
@@ -36,10 +55,13 @@ def model_fn(model_dir: str, context: Any = None) -> Any:
     return load_predictor(Path(model_dir), os.environ.get(RUNTIME_ENV, AUTO))
 
 
-def input_fn(input_data: bytes | str, content_type: str, context: Any = None) -> list[str]:
-    """Parse and validate the request into a list of headlines; every way a body can be wrong is an InvalidInput."""
-    if (content_type or "").split(";")[0].strip().lower() != JSON:
-        raise InvalidInput(f"unsupported content type {content_type!r}; send {JSON}")
+def input_fn(input_data: bytes | str, content_type: str, context: Any = None) -> list[str] | JsonLinesRequest:
+    """Parse and validate the request into a list of headlines (JSON Lines: per line, see `parse_json_lines`);
+    every way a JSON body can be wrong is an InvalidInput."""
+    if media_type(content_type) == JSON_LINES:
+        return parse_json_lines(input_data)
+    if media_type(content_type) != JSON:
+        raise InvalidInput(f"unsupported content type {content_type!r}; send {JSON} or {JSON_LINES}")
     body = _parse_json(input_data)
     if not isinstance(body, dict) or "inputs" not in body:
         raise InvalidInput('request body must be a JSON object with "inputs": a headline or a list of headlines')
@@ -58,11 +80,12 @@ def _parse_json(data: bytes | str) -> Any:
     try:
         return json.loads(data)
     except (ValueError, RecursionError) as exc:
-        raise InvalidInput(f"request body is not valid JSON: {exc}") from exc
+        raise InvalidInput(f"not valid JSON: {exc}") from exc
 
 
 def validate_headline(value: Any, where: str = "headline") -> str:
-    """A non-blank string of valid Unicode text: a lone UTF-16 surrogate, which JSON allows, breaks the tokenizer."""
+    """What every headline must be, in a JSON body or on a JSON Lines line: a string that is not blank and is
+    valid Unicode text (JSON can escape a lone UTF-16 surrogate; the tokenizer cannot take it)."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"{where} must be a non-empty string")
     try:
@@ -73,6 +96,38 @@ def validate_headline(value: Any, where: str = "headline") -> str:
     return value
 
 
+def parse_json_lines(input_data: bytes | str) -> JsonLinesRequest:
+    """One `{"inputs": "headline"}` per line; a blank or bad line is recorded with its reason, never raised.
+
+    A final newline ends the last line rather than starting an empty one, as Batch Transform's line split sends it.
+    """
+    if isinstance(input_data, bytes):
+        try:
+            input_data = input_data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"request body is not UTF-8: {exc}") from exc
+    lines = input_data.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    headlines, positions, errors = [], [], {}
+    for index, line in enumerate(lines):
+        try:
+            headlines.append(json_lines_headline(line))
+            positions.append(index)
+        except InvalidInput as exc:
+            errors[index] = str(exc)
+    return JsonLinesRequest(len(lines), headlines, positions, errors)
+
+
+def json_lines_headline(line: str) -> str:
+    if not line.strip():
+        raise InvalidInput('blank line; send one {"inputs": "headline"} per line')
+    record = _parse_json(line)
+    if not isinstance(record, dict) or "inputs" not in record:
+        raise InvalidInput('each line must be a JSON object with "inputs": one headline')
+    return validate_headline(record["inputs"], '"inputs"')
+
+
 def format_predictions(probabilities: np.ndarray, names: Sequence[str], model_version: str) -> dict[str, Any]:
     """The response body: one label and one score per class name for each headline, and the model version."""
     predictions = [{"label": names[int(row.argmax())],
@@ -81,13 +136,43 @@ def format_predictions(probabilities: np.ndarray, names: Sequence[str], model_ve
     return {"predictions": predictions, "model_version": model_version}
 
 
-def predict_fn(data: list[str], model: Any, context: Any = None) -> dict[str, Any]:
-    """Classify all headlines of the request in one batch."""
-    return format_predictions(model.predict_proba(data), model.labels.names, model.metadata["model_version"])
+def format_json_lines(request: JsonLinesRequest, probabilities: np.ndarray, names: Sequence[str],
+                      model_version: str) -> list[dict[str, Any]]:
+    """One answer per line of the request, in order: the prediction, or `error` for a line that had none."""
+    predictions = format_predictions(probabilities, names, model_version)["predictions"]
+    answers: list[dict[str, Any]] = [{} for _ in range(request.lines)]
+    for position, prediction in zip(request.positions, predictions, strict=True):
+        answers[position] = {**prediction, "model_version": model_version}
+    for position, message in request.errors.items():
+        answers[position] = {"error": {"type": "InvalidInput", "message": message}, "model_version": model_version}
+    return answers
 
 
-def output_fn(prediction: dict[str, Any], accept: str, context: Any = None) -> str:
-    """Serialise as JSON, the only representation offered."""
+def headlines_of(data: list[str] | JsonLinesRequest) -> list[str]:
+    return data.headlines if isinstance(data, JsonLinesRequest) else data
+
+
+def format_response(data: list[str] | JsonLinesRequest, probabilities: np.ndarray, names: Sequence[str],
+                    model_version: str) -> dict[str, Any] | list[dict[str, Any]]:
+    """The answer to the parsed request: a JSON body, or one object per line for a JSON Lines request."""
+    if isinstance(data, JsonLinesRequest):
+        return format_json_lines(data, probabilities, names, model_version)
+    return format_predictions(probabilities, names, model_version)
+
+
+def predict_fn(data: list[str] | JsonLinesRequest, model: Any, context: Any = None) -> dict[str, Any] | list[Any]:
+    """Classify all headlines of the request in one batch (none: a JSON Lines body of bad lines only)."""
+    headlines = headlines_of(data)
+    probabilities = model.predict_proba(headlines) if headlines else np.empty((0, len(model.labels)))
+    return format_response(data, probabilities, model.labels.names, model.metadata["model_version"])
+
+
+def output_fn(prediction: dict[str, Any] | list[dict[str, Any]], accept: str, context: Any = None) -> str:
+    """JSON, or for a JSON Lines request one object per line (no final newline: Batch Transform adds it)."""
+    if isinstance(prediction, list):
+        if accept and media_type(accept) not in {JSON_LINES, "*/*"}:
+            raise InvalidInput(f"unsupported accept type {accept!r} for a {JSON_LINES} request; accept {JSON_LINES}")
+        return "\n".join(json.dumps(answer) for answer in prediction)
     if accept and (accept.split(";")[0].strip().lower() not in {JSON, "*/*"}):
         raise InvalidInput(f"unsupported accept type {accept!r}; accept {JSON}")
     return json.dumps(prediction)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -49,9 +50,17 @@ from model.faults import (
     admin_routes,
     fault_variables_set,
 )
-from model.inference import JSON, InvalidInput, format_predictions, input_fn, output_fn
+from model.inference import (
+    JSON,
+    JSON_LINES,
+    InvalidInput,
+    format_response,
+    headlines_of,
+    input_fn,
+    output_fn,
+)
 from model.json_logging import configure_json_logging
-from model.microbatch import MicroBatcher
+from model.microbatch import BatchResult, MicroBatcher
 from model.runtime import AUTO, RUNTIMES, Predictor, available_cpus, load_predictor, resolve_runtime
 
 log = logging.getLogger("model.serve")
@@ -135,11 +144,11 @@ async def invoke_model(endpoint: Endpoint, body: bytes, content_type: str, accep
         failed_status = await faults.model_fault() if faults is not None else None
         if failed_status is not None:
             return container_error(failed_status, "InjectedFault", "injected model failure (fault injection)")
-        headlines = input_fn(body, content_type)
-        result = await asyncio.wait_for(endpoint.batcher.predict_proba(headlines), timeout_s)
+        data = input_fn(body, content_type)
+        result = await predict_headlines(endpoint, headlines_of(data), timeout_s)
         predictor = endpoint.predictor
-        prediction = format_predictions(result.probabilities, predictor.labels.names,
-                                        predictor.metadata["model_version"])
+        prediction = format_response(data, result.probabilities, predictor.labels.names,
+                                     predictor.metadata["model_version"])
         payload = output_fn(prediction, accept)
     except InvalidInput as exc:
         return container_error(400, "InvalidInput", str(exc))
@@ -149,7 +158,15 @@ async def invoke_model(endpoint: Endpoint, body: bytes, content_type: str, accep
         log.exception("prediction failed", extra={"endpoint": endpoint.name})
         return container_error(500, "InternalServerError", "prediction failed; see the model server log")
     return ModelReply(200, payload.encode(), {BATCH_HEADLINES_HEADER: str(result.batch_headlines),
-                                              BATCH_REQUESTS_HEADER: str(result.batch_requests)})
+                                              BATCH_REQUESTS_HEADER: str(result.batch_requests),
+                                              "Content-Type": JSON_LINES if isinstance(prediction, list) else JSON})
+
+
+async def predict_headlines(endpoint: Endpoint, headlines: list[str], timeout_s: float) -> BatchResult:
+    """The micro-batched prediction; a JSON Lines request whose every line is bad has nothing to run."""
+    if not headlines:
+        return BatchResult(np.empty((0, len(endpoint.predictor.labels))), 0, 0)
+    return await asyncio.wait_for(endpoint.batcher.predict_proba(headlines), timeout_s)
 
 
 def _reply(reply: ModelReply, extra_headers: Mapping[str, str] | None = None) -> Response:

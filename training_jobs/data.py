@@ -2,8 +2,10 @@
 
 Two real formats are read:
 - the raw UCI `newsCorpora.csv`: tab-separated, no header, 8 columns, no quoting;
-- the TSVs of the NLP-100 split and corpus: a header row naming the columns, RFC 4180 quoting.
-Every problem is reported as a `DataError` naming the file and line.
+- the TSVs of the NLP-100 split and corpus: a header row naming the columns, RFC 4180 quoting (a header row with
+  commas and no tab, as in Kaggle's copy of the data, makes it a CSV).
+Every problem is reported as a `DataError` naming the file and line. `stream_rows` reads the same formats row by
+row for files too large to hold, and leaves each bad row's verdict to its caller.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import io
 import random
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from model.labels import CATEGORY_TO_LABEL
 
@@ -24,6 +28,9 @@ UCI_COLUMNS = ("id", "title", "url", "publisher", "category", "story", "hostname
 REQUIRED_COLUMNS = ("category", "title")
 SPLIT_FILES = ("train.tsv", "valid.tsv", "test.tsv")
 _SPACE = re.compile(r"\s+")
+HEADED, UCI = "headed", "uci"
+# Undecodable bytes read with errors="surrogateescape" become these code points; valid UTF-8 never does.
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 
 
 class DataError(ValueError):
@@ -97,8 +104,34 @@ def _check_category(path: Path, line: int, code: str) -> str:
     return code
 
 
-def _read_headed(path: Path, lines: list[str]) -> Iterable[Example]:
-    reader = csv.reader(lines, delimiter="\t")
+@dataclass(frozen=True)
+class TableFormat:
+    """What the first line says about a file: headed (with its delimiter) or raw UCI."""
+
+    kind: str
+    delimiter: str = "\t"
+
+
+def header_columns(first_line: str, delimiter: str) -> list[str]:
+    return [c.strip().lower() for c in next(csv.reader([first_line], delimiter=delimiter), [])]
+
+
+def sniff_table(path: Path, first_line: str) -> TableFormat:
+    """Headed when the first line names `title` or `category` (tab-separated, else comma-separated); raw UCI when
+    it has the 8 tab-separated columns of newsCorpora.csv."""
+    first = first_line.rstrip("\r\n")
+    delimiter = "\t" if "\t" in first or "," not in first else ","
+    header = header_columns(first, delimiter)
+    if "title" in header or "category" in header:
+        return TableFormat(HEADED, delimiter)
+    if len(first.split("\t")) == len(UCI_COLUMNS):
+        return TableFormat(UCI)
+    raise DataError(f"{path}:1: unrecognised format: expected a header row with columns "
+                    f"{list(REQUIRED_COLUMNS)} or the {len(UCI_COLUMNS)} tab-separated columns of newsCorpora.csv")
+
+
+def _read_headed(path: Path, lines: list[str], delimiter: str = "\t") -> Iterable[Example]:
+    reader = csv.reader(lines, delimiter=delimiter)
     header = [h.strip().lower() for h in next(reader)]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
@@ -132,17 +165,81 @@ def read_examples(path: Path) -> list[Example]:
     lines = _decode(path).splitlines(keepends=True)
     if not any(line.strip() for line in lines):
         raise DataError(f"{path}: empty file")
-    first = [c.strip().lower() for c in lines[0].rstrip("\r\n").split("\t")]
-    if "title" in first or "category" in first:
-        examples = list(_read_headed(path, lines))
-    elif len(first) == len(UCI_COLUMNS):
-        examples = list(_read_uci(path, lines))
+    table = sniff_table(path, lines[0])
+    if table.kind == HEADED:
+        examples = list(_read_headed(path, lines, table.delimiter))
     else:
-        raise DataError(f"{path}:1: unrecognised format: expected a header row with columns "
-                        f"{list(REQUIRED_COLUMNS)} or the {len(UCI_COLUMNS)} tab-separated columns of newsCorpora.csv")
+        examples = list(_read_uci(path, lines))
     if not examples:
         raise DataError(f"{path}: no data rows")
     return examples
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a file read by `stream_table`: its first line, its fields, and why it is bad (None if it is not)."""
+
+    line: int
+    fields: list[str]
+    problem: str | None = None
+
+
+def open_text(path: Path, mode: str = "r") -> TextIO:
+    """A file (gzipped when named .gz) as UTF-8 text for the csv module; on reading, undecodable bytes are kept
+    as escapes (see `undecodable`) so that one bad row does not stop a whole file."""
+    path = Path(path)
+    errors = "surrogateescape" if mode == "r" else "strict"
+    encoding = "utf-8-sig" if mode == "r" else "utf-8"
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, mode + "b"), encoding=encoding, errors=errors, newline="")
+    return open(path, mode, encoding=encoding, errors=errors, newline="")
+
+
+def undecodable(fields: Sequence[str]) -> str | None:
+    """The reason a row read by `open_text` is not UTF-8, naming the first bad byte; None when it is."""
+    for value in fields:
+        match = _ESCAPED_BYTE.search(value)
+        if match:
+            return f"not UTF-8 (byte {ord(match.group()) - 0xDC00:#04x})"
+    return None
+
+
+def read_header(table: TableFormat, first_line: str) -> list[str] | None:
+    """The column names of a headed file as written (None for raw UCI, which has no header row)."""
+    return next(csv.reader([first_line], delimiter=table.delimiter)) if table.kind == HEADED else None
+
+
+def stream_rows(table: TableFormat, lines: Iterable[str], header: Sequence[str] | None) -> Iterator[Row]:
+    """The rows of the lines after a headed file's header (raw UCI: all lines), one at a time.
+
+    A row is bad when it holds undecodable bytes or has another column count than the header (raw UCI: 8).
+    """
+    if table.kind == HEADED:
+        return _stream_headed(lines, table.delimiter, len(header or ()))
+    return _stream_uci(lines)
+
+
+def _stream_headed(lines: Iterable[str], delimiter: str, width: int) -> Iterator[Row]:
+    reader = csv.reader(lines, delimiter=delimiter)
+    line = 2
+    for fields in reader:
+        if fields:
+            problem = undecodable(fields) or (
+                f"wrong column count: {len(fields)}, the header has {width}" if len(fields) != width else None)
+            yield Row(line, fields, problem)
+        line = reader.line_num + 2
+
+
+def _stream_uci(lines: Iterable[str]) -> Iterator[Row]:
+    for line, text in enumerate(lines, start=1):
+        text = text.rstrip("\r\n")
+        if not text:
+            continue
+        fields = text.split("\t")
+        problem = undecodable(fields) or (
+            f"wrong column count: {len(fields)}, newsCorpora.csv rows have {len(UCI_COLUMNS)}"
+            if len(fields) != len(UCI_COLUMNS) else None)
+        yield Row(line, fields, problem)
 
 
 def clean(examples: Sequence[Example], dedupe: bool = True) -> tuple[list[Example], CleanStats]:

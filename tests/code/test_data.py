@@ -41,6 +41,11 @@ def test_reads_raw_uci_news_corpora_without_quoting(tmp_path: Path) -> None:
                                    Example("New vaccine trial", "m", "WebMD")]
 
 
+def test_reads_a_comma_separated_header_like_kaggles_copy(tmp_path: Path) -> None:
+    path = write(tmp_path / "uci-news-aggregator.csv", 'ID,TITLE,URL,PUBLISHER,CATEGORY\n1,"Fed, again",u,Reuters,b\n')
+    assert read_examples(path) == [Example("Fed, again", "b", "Reuters")]
+
+
 def test_reads_gzipped_files(tmp_path: Path) -> None:
     path = write(tmp_path / "x.tsv.gz", gzip.compress((HEADER + "t\tNew phone\tP\t1\ts\th\t1\tu\n").encode()))
     assert read_examples(path) == [Example("New phone", "t", "P")]

@@ -131,6 +131,23 @@ def test_container_contract_routes(endpoint_url: str) -> None:
     assert json.loads(caught.value.read())["type"] == "InvalidInput"
 
 
+def test_json_lines_are_answered_line_by_line_on_both_routes(endpoint_url: str, client: Any) -> None:
+    """What Batch Transform sends in MultiRecord mode: a bad line gets its own error, the others their labels."""
+    body = "\n".join([json.dumps({"inputs": HEADLINES[0]}), "not json", json.dumps({"inputs": HEADLINES[1]})]) + "\n"
+    request = urllib.request.Request(f"{endpoint_url}/invocations", data=body.encode(),
+                                     headers={"Content-Type": "application/jsonlines",
+                                              "Accept": "application/jsonlines"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.headers["Content-Type"] == "application/jsonlines"
+        container = [json.loads(line) for line in response.read().decode().split("\n")]
+    assert [sorted(line) for line in container] == [
+        ["label", "model_version", "scores"], ["error", "model_version"], ["label", "model_version", "scores"]]
+    assert container[1]["error"]["message"].startswith("not valid JSON")
+    runtime = invoke(client, body.encode(), ContentType="application/jsonlines", Accept="application/jsonlines")
+    assert runtime["ContentType"] == "application/jsonlines"
+    assert [json.loads(line) for line in runtime["Body"].read().decode().split("\n")] == container
+
+
 @pytest.fixture
 def batching_endpoint(tiny_onnx_model_dir: Path, tiny_model_dir: Path) -> Iterator[str]:
     """Batches of exactly 8 headlines (the wait is long enough never to fire first); two named endpoints."""

@@ -27,6 +27,9 @@ REQUESTS = [
      "content_type": "application/json", "accept": "*/*"},
     {"body": "Fed leaves interest rates unchanged", "content_type": "text/csv"},
     {"body": json.dumps({"inputs": []}), "content_type": "application/json"},
+    # What Batch Transform sends in MultiRecord mode with Accept=application/jsonlines: one answer per line.
+    {"body": '{"inputs": "Apple unveils new iPhone"}\n\n{"inputs": "Ebola outbreak spreads"}\n',
+     "content_type": "application/jsonlines", "accept": "application/jsonlines"},
 ]
 
 
@@ -55,7 +58,7 @@ def run_handler(model_dir: Path, cwd: Path, runtime: str) -> dict[str, Any]:
 def test_unpacked_tarball_serves_through_the_toolkit_contract(unpacked_model: Path, tmp_path: Path,
                                                               runtime: str, loads_torch: bool) -> None:
     outcome = run_handler(unpacked_model, tmp_path, runtime)
-    ok_single, ok_batch, wrong_type, empty = outcome["responses"]
+    ok_single, ok_batch, wrong_type, empty, json_lines = outcome["responses"]
     names = list(LabelMap.load(unpacked_model).names)
     for response, count in ((ok_single, 1), (ok_batch, 2)):
         assert response["status"] == 200 and response["content_type"] == "application/json"
@@ -64,6 +67,10 @@ def test_unpacked_tarball_serves_through_the_toolkit_contract(unpacked_model: Pa
         assert [list(p["scores"]) for p in body["predictions"]] == [names] * count
     assert wrong_type["status"] == 400 and "unsupported content type" in wrong_type["message"]
     assert empty["status"] == 400 and "non-empty list" in empty["message"]
+    assert json_lines["status"] == 200 and json_lines["content_type"] == "application/jsonlines"
+    answers = [json.loads(line) for line in json_lines["body"].split("\n")]
+    assert [sorted(answer) for answer in answers] == [["label", "model_version", "scores"], ["error", "model_version"],
+                                                      ["label", "model_version", "scores"]]
     assert Path(outcome["modules"]["model"]).is_relative_to(unpacked_model / "code")
     assert (outcome["modules"]["torch"] is not None) == loads_torch
 

@@ -1,0 +1,28 @@
+"""`make bench`'s file-to-file row: classify_file run as users run it, read against the same run's batch-32 row."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from model.bench import FILE_TO_FILE_SHARE, file_to_file_checks, measure_file_to_file
+from model.runtime import ONNX_INT8
+
+
+def test_file_to_file_row_labels_the_whole_split_and_is_checked_against_batch_32(data_dir: Path,
+                                                                                  tiny_onnx_model_dir: Path) -> None:
+    args = argparse.Namespace(data=data_dir / "nlp100" / "test.tsv", threads=1)
+    row = measure_file_to_file(tiny_onnx_model_dir, args)
+    assert row["headlines"] == 1336 and 0 <= row["accuracy"] <= 1
+    assert 0 < row["pipeline_s"] < row["process_s"]
+    assert row["headlines_per_s"] == pytest.approx(1336 / row["pipeline_s"], rel=1e-6)
+
+    def report(batch_32: float) -> dict:
+        return {"file_to_file": {"tiny": dict(row)}, "models": {"tiny": {ONNX_INT8: {"headlines_per_s": batch_32}}}}
+
+    (met,) = file_to_file_checks(report(row["headlines_per_s"] / FILE_TO_FILE_SHARE))
+    (missed,) = file_to_file_checks(report(row["headlines_per_s"] / FILE_TO_FILE_SHARE * 1.01))
+    assert met["met"] and not missed["met"]
+    assert met["measured"] == pytest.approx(FILE_TO_FILE_SHARE)
