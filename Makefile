@@ -78,12 +78,15 @@ bench: setup $(MODEL_DIR)/model.int8.onnx ## latency, throughput, cold start, RS
 .PHONY: train-sagemaker deploy-endpoint delete-endpoint
 SAGEMAKER_ENDPOINT ?= news-classifier-dev
 AWS_ARGS ?=
+# The stage's ECR repository (name or URI): with docker, the endpoint serves the slim ONNX image built and pushed there.
+ECR_REPOSITORY ?=
 
 train-sagemaker: setup ## SageMaker training job (needs SAGEMAKER_ROLE_ARN; AWS_ARGS="--epochs 2 --spot ...")
 	$(PY) -m training_jobs.launch $(DATA_FLAG) $(AWS_ARGS)
 
-deploy-endpoint: setup $(MODEL_DIR)/model.int8.onnx $(MODEL_DIR)/drift_baseline.json ## MODEL_DIR -> S3 -> serverless SAGEMAKER_ENDPOINT (AWS_ARGS="--dry-run")
-	$(PY) -m model.deploy deploy --model-dir $(MODEL_DIR) --endpoint $(SAGEMAKER_ENDPOINT) $(AWS_ARGS)
+deploy-endpoint: setup $(MODEL_DIR)/model.int8.onnx $(MODEL_DIR)/drift_baseline.json ## MODEL_DIR -> S3 -> serverless SAGEMAKER_ENDPOINT on the slim image in ECR_REPOSITORY (needs docker; else the Hugging Face image) (AWS_ARGS="--dry-run")
+	$(PY) -m model.deploy deploy --model-dir $(MODEL_DIR) --endpoint $(SAGEMAKER_ENDPOINT) \
+		$(if $(ECR_REPOSITORY),--ecr-repository $(ECR_REPOSITORY)) $(AWS_ARGS)
 
 delete-endpoint: setup ## delete SAGEMAKER_ENDPOINT with its configs and models (S3 artifacts stay)
 	$(PY) -m model.deploy delete --endpoint $(SAGEMAKER_ENDPOINT) $(AWS_ARGS)
