@@ -96,15 +96,16 @@ def instructions(dockerfile: Path = DOCKERFILE) -> list[tuple[str, str]]:
             for words in (text.strip().split(None, 1) for text in logical)]
 
 
+def parse_copy(instruction: str, arguments: str) -> Copy:
+    words = [word for word in shlex.split(arguments) if not word.startswith("--")]
+    if instruction != "COPY" or len(words) < 2:
+        raise ImageError(f"unsupported `{instruction} {arguments}` in {DOCKERFILE.name} (use COPY SRC... DEST)")
+    return Copy(tuple(words[:-1]), words[-1])
+
+
 def dockerfile_copies(dockerfile: Path = DOCKERFILE) -> list[Copy]:
-    copies = []
-    for instruction, arguments in instructions(dockerfile):
-        if instruction in {"COPY", "ADD"}:
-            words = [word for word in shlex.split(arguments) if not word.startswith("--")]
-            if instruction == "ADD" or len(words) < 2:
-                raise ImageError(f"{dockerfile}: unsupported `{instruction} {arguments}` (use COPY SRC... DEST)")
-            copies.append(Copy(tuple(words[:-1]), words[-1]))
-    return copies
+    return [parse_copy(instruction, arguments) for instruction, arguments in instructions(dockerfile)
+            if instruction in {"COPY", "ADD"}]
 
 
 def copied_files(copy: Copy, context: Path = REPO_ROOT) -> list[Path]:
