@@ -392,7 +392,8 @@ def image_plan(region: str, repository: str) -> tuple[str, list[Call]]:
     """The slim image's URI and the calls that build and push it, without AWS (the account may be unknown)."""
     name = repository_name(repository)
     uri = repository if "/" in repository else f"<account>.dkr.ecr.{region}.amazonaws.com/{name}"
-    image, tag = f"{uri}:{content_tag()}", content_tag()
+    tag = content_tag()
+    image = f"{uri}:{tag}"
     return image, [
         Call("ecr", "describe_repositories", {"repositoryNames": [name]}),
         Call("ecr", "describe_images", {"repositoryName": name, "imageIds": [{"imageTag": tag}]},

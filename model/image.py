@@ -142,7 +142,8 @@ def docker_problem(run: Runner = subprocess.run) -> str | None:
     except subprocess.TimeoutExpired:
         return "the docker daemon did not answer within 30 s"
     if result.returncode != 0:
-        return f"the docker daemon does not answer ({(result.stderr or '').strip().splitlines()[-1:] or 'no reason'})"
+        said = (result.stderr or "").strip().splitlines()
+        return f"the docker daemon does not answer ({said[-1] if said else 'no reason given'})"
     return None
 
 
@@ -195,8 +196,9 @@ def docker(command: Sequence[str], run: Runner, stdin: str | None = None) -> Non
 
 def build_and_push(ecr: Any, repository: str, run: Runner = subprocess.run) -> str:
     """Build the slim image and push it to the repository, unless this content's tag is there already."""
-    image = f"{repository_uri(ecr, repository)}:{content_tag()}"
-    if is_pushed(ecr, repository, content_tag()):
+    tag = content_tag()
+    image = f"{repository_uri(ecr, repository)}:{tag}"
+    if is_pushed(ecr, repository, tag):
         log.info("%s is already in ECR: nothing to build", image)
         return image
     docker(build_command(image), run)

@@ -481,6 +481,15 @@ def test_dry_run_prints_every_call_without_credentials(no_aws: None, no_docker: 
     assert "sagemaker.delete_endpoint" in capsys.readouterr().out
 
 
+def test_a_docker_whose_daemon_does_not_answer_falls_back_to_the_hugging_face_image(
+        no_aws: None, docker_log: Path, tiny_onnx_model_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("FAKE_DOCKER_FAIL", "info")
+    calls, out = dry_run(tiny_onnx_model_dir, capsys, "--ecr-repository", REPOSITORY)
+    assert calls == DEPLOY_CALLS and "huggingface-pytorch-inference" in out
+    assert "the docker daemon does not answer" in caplog.text
+
+
 def test_dry_run_with_docker_prints_the_build_and_push_and_runs_neither(
         no_aws: None, docker_log: Path, tiny_onnx_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     calls, out = dry_run(tiny_onnx_model_dir, capsys, "--ecr-repository", REPOSITORY)
