@@ -213,12 +213,15 @@ def choose(region: str, ecr: Callable[[], Any], image_uri: str | None, ecr_repos
            problem: Callable[[], str | None] = docker_problem) -> ServingImage:
     """The image to serve with, building and pushing the slim one when docker can; logs which and why.
 
-    `ecr` makes the ECR client only when needed, so the fallback needs no credentials.
+    `image_uri` is a slim image pushed before, or the region's Hugging Face image named outright. `ecr` makes
+    the ECR client only when needed, so the fallback needs no credentials.
     """
+    fallback = huggingface_image(region)
+    if image_uri == fallback.uri:
+        return fallback
     if image_uri:
         log.info("serving image: %s (slim, %s)", image_uri, ONNX_INT8)
         return slim_image(image_uri)
-    fallback = huggingface_image(region)
     reason = "no ECR repository given (--ecr-repository)" if not ecr_repository else problem()
     if reason:
         log.warning("%s: falling back to the Hugging Face PyTorch image %s, which serves PyTorch fp32 (no "

@@ -490,6 +490,13 @@ def test_a_docker_whose_daemon_does_not_answer_falls_back_to_the_hugging_face_im
     assert "the docker daemon does not answer" in caplog.text
 
 
+def test_the_hugging_face_image_named_outright_serves_pytorch(no_aws: None, tiny_onnx_model_dir: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    uri = huggingface_image("eu-west-1").uri
+    _, out = dry_run(tiny_onnx_model_dir, capsys, "--image-uri", uri)
+    assert f'"Image": "{uri}"' in out and '"MODEL_RUNTIME": "torch"' in out and "model-torch.tar.gz" in out
+
+
 def test_dry_run_with_docker_prints_the_build_and_push_and_runs_neither(
         no_aws: None, docker_log: Path, tiny_onnx_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     calls, out = dry_run(tiny_onnx_model_dir, capsys, "--ecr-repository", REPOSITORY)
