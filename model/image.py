@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from model.inference import RUNTIME_ENV
 from model.runtime import ONNX_INT8, TORCH
 
 log = logging.getLogger("model.image")
@@ -35,7 +36,6 @@ HUGGING_FACE_IMAGE = {"framework": "huggingface", "version": "5.5.3", "base_fram
                       "py_version": "py312", "image_scope": "inference"}
 # Its model server: one worker, since a serverless container's memory holds one copy of the model.
 HUGGING_FACE_ENVIRONMENT = {"SAGEMAKER_MODEL_SERVER_WORKERS": "1", "HF_HUB_OFFLINE": "1"}
-RUNTIME_ENV = "MODEL_RUNTIME"  # read by model/serve.py and model/inference.py
 
 
 class ImageError(RuntimeError):
