@@ -3,6 +3,7 @@
     python -m model.deploy deploy --model-dir artifacts/model --endpoint news-classifier-dev \\
         --bucket my-bucket --role arn:aws:iam::123456789012:role/SageMakerInference \\
         [--ecr-repository news-classifier-dev | --image-uri URI] [--dry-run]
+    python -m model.deploy image --ecr-repository news-classifier-dev     # the image step alone: prints its JSON
     python -m model.deploy delete --endpoint news-classifier-dev
 
 `deploy` first chooses the serving image (model/image.py): with `--ecr-repository` and docker, the slim ONNX
@@ -363,23 +364,29 @@ def delete_plan(endpoint: str) -> list[Call]:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     env = os.environ
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common = argparse.ArgumentParser(add_help=False)
+    aws = argparse.ArgumentParser(add_help=False)
+    aws.add_argument("--region", default=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
+    aws.add_argument("--dry-run", action="store_true", help="print every AWS call instead of making it")
+    repository = argparse.ArgumentParser(add_help=False)
+    repository.add_argument("--ecr-repository", default=env.get("ECR_REPOSITORY"),
+                            help="ECR repository (name or URI; default: $ECR_REPOSITORY) to build and push the slim "
+                                 "ONNX image to; without it, or without docker, the Hugging Face PyTorch image serves")
+    common = argparse.ArgumentParser(add_help=False, parents=[aws])
     common.add_argument("--endpoint", required=True, help="SageMaker endpoint name, e.g. news-classifier-dev")
-    common.add_argument("--region", default=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
     common.add_argument("--poll-seconds", type=float, default=15)
-    common.add_argument("--dry-run", action="store_true", help="print every AWS call instead of making it")
     commands = parser.add_subparsers(dest="command", required=True)
-    up = commands.add_parser("deploy", parents=[common], help="create the endpoint or update it to MODEL_DIR")
+    commands.add_parser("image", parents=[aws, repository],
+                        help="only choose the serving image (build and push the slim one when docker can); "
+                             "print it as JSON: kind, uri, runtime")
+    up = commands.add_parser("deploy", parents=[common, repository],
+                             help="create the endpoint or update it to MODEL_DIR")
     up.add_argument("--model-dir", type=Path, required=True, help="a model folder made by training_jobs.train")
     up.add_argument("--bucket", default=env.get("SAGEMAKER_BUCKET"), help="default: $SAGEMAKER_BUCKET")
     up.add_argument("--prefix", default="news-classifier/models", help="S3 key prefix of the versioned artifacts")
     up.add_argument("--role", default=env.get("SAGEMAKER_ROLE_ARN"),
                     help="IAM role the endpoint runs as (default: $SAGEMAKER_ROLE_ARN)")
-    image = up.add_mutually_exclusive_group()
-    image.add_argument("--ecr-repository", default=env.get("ECR_REPOSITORY"),
-                       help="ECR repository (name or URI; default: $ECR_REPOSITORY) to build and push the slim ONNX "
-                            "image to; without it, or without docker, the Hugging Face PyTorch image serves")
-    image.add_argument("--image-uri", help="a slim ONNX image from model/Dockerfile, already pushed: serve with it")
+    up.add_argument("--image-uri", help="serve with this image, not --ecr-repository's: a slim ONNX image pushed "
+                                        "before (`image` prints it) or the region's Hugging Face image")
     up.add_argument("--memory", type=int, default=Serverless.memory_mb, help="MB: 1024, 2048, ... 6144")
     up.add_argument("--max-concurrency", type=int, default=Serverless.max_concurrency)
     up.add_argument("--provisioned-concurrency", type=int, help="warm instances (billed while idle)")
@@ -406,8 +413,9 @@ def image_plan(region: str, repository: str) -> tuple[str, list[Call]]:
 
 def serving_image(args: argparse.Namespace) -> tuple[ServingImage, list[Call]]:
     """The image to deploy (built and pushed when it is the slim one), and in a dry run the calls instead."""
+    image_uri = getattr(args, "image_uri", None)
     if not args.dry_run:
-        return choose(args.region, lambda: ecr_client(args.region), args.image_uri, args.ecr_repository), []
+        return choose(args.region, lambda: ecr_client(args.region), image_uri, args.ecr_repository), []
     plan: list[Call] = []
 
     def planned(_ecr: Any, repository: str) -> str:
@@ -415,7 +423,7 @@ def serving_image(args: argparse.Namespace) -> tuple[ServingImage, list[Call]]:
         plan.extend(calls)
         return image
 
-    return choose(args.region, lambda: None, args.image_uri, args.ecr_repository, build=planned), plan
+    return choose(args.region, lambda: None, image_uri, args.ecr_repository, build=planned), plan
 
 
 def check_release_inputs(args: argparse.Namespace) -> str:
@@ -450,6 +458,10 @@ def run(args: argparse.Namespace) -> None:
             print(*delete_plan(args.endpoint), sep="\n")
             return
         print(*delete(Clients.create(args.region).sagemaker, args.endpoint, args.poll_seconds), sep="\n")
+        return
+    if args.command == "image":
+        image, image_calls = serving_image(args)
+        print(*image_calls, json.dumps({"kind": image.kind, "uri": image.uri, "runtime": image.runtime}), sep="\n")
         return
     release, key, image_calls = release_from_args(args)
     if args.dry_run:

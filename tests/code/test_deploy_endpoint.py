@@ -200,6 +200,30 @@ def test_an_image_already_pushed_is_not_built_again(aws: boto3.Session, moto_url
         f"{repository}:{content_tag()}"
 
 
+def test_the_image_step_alone_prints_the_image_that_deploy_then_serves(
+        aws: boto3.Session, moto_url: str, tiny_onnx_model_copy: Path, docker_log: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """As a chain runs it: `image` (build and push), then `deploy --image-uri` with what it printed."""
+    repository = aws.client("ecr").create_repository(repositoryName=REPOSITORY)["repository"]["repositoryUri"]
+    assert main(["image", "--ecr-repository", repository]) == 0
+    image = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert image == {"kind": "slim", "uri": f"{repository}:{content_tag()}", "runtime": ONNX_INT8}
+    assert [call["argv"][0] for call in json.loads(docker_log.read_text())] == ["info", "build", "login", "push"]
+
+    answer = answer_like_the_container(moto_url, tiny_onnx_model_copy)
+    assert main(deploy_argv(tiny_onnx_model_copy, "--image-uri", image["uri"])) == 0
+    model = served_by(aws.client("sagemaker"), answer["model_version"])
+    assert (model["PrimaryContainer"]["Image"], model["Tags"]["ModelRuntime"]) == (image["uri"], image["runtime"])
+    assert len(json.loads(docker_log.read_text())) == 4  # deploy built nothing more
+
+
+def test_the_image_step_without_docker_names_the_fallback(no_aws: None, no_docker: None,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["image", "--region", "eu-west-1", "--ecr-repository", REPOSITORY, "--dry-run"]) == 0
+    image = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert image == {"kind": "huggingface", "uri": huggingface_image("eu-west-1").uri, "runtime": TORCH}
+
+
 def test_a_missing_repository_is_a_clear_error_before_anything_is_deployed(
         aws: boto3.Session, tiny_onnx_model_copy: Path, docker_log: Path, caplog: pytest.LogCaptureFixture) -> None:
     assert main(deploy_argv(tiny_onnx_model_copy, "--ecr-repository", REPOSITORY)) == 2
