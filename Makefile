@@ -86,12 +86,15 @@ classify-file: setup $(MODEL_DIR)/model.int8.onnx ## label every row of INPUT in
 .PHONY: train-sagemaker deploy-endpoint delete-endpoint batch-transform
 SAGEMAKER_ENDPOINT ?= news-classifier-dev
 AWS_ARGS ?=
+# The stage's ECR repository (name or URI): with docker, the endpoint serves the slim ONNX image built and pushed there.
+ECR_REPOSITORY ?=
 
 train-sagemaker: setup ## SageMaker training job (needs SAGEMAKER_ROLE_ARN; AWS_ARGS="--epochs 2 --spot ...")
 	$(PY) -m training_jobs.launch $(DATA_FLAG) $(AWS_ARGS)
 
-deploy-endpoint: setup $(MODEL_DIR)/model.int8.onnx $(MODEL_DIR)/drift_baseline.json ## MODEL_DIR -> S3 -> serverless SAGEMAKER_ENDPOINT (AWS_ARGS="--dry-run")
-	$(PY) -m model.deploy deploy --model-dir $(MODEL_DIR) --endpoint $(SAGEMAKER_ENDPOINT) $(AWS_ARGS)
+deploy-endpoint: setup $(MODEL_DIR)/model.int8.onnx $(MODEL_DIR)/drift_baseline.json ## MODEL_DIR -> S3 -> serverless SAGEMAKER_ENDPOINT on the slim image in ECR_REPOSITORY (needs docker; else the Hugging Face image) (AWS_ARGS="--dry-run")
+	$(PY) -m model.deploy deploy --model-dir $(MODEL_DIR) --endpoint $(SAGEMAKER_ENDPOINT) \
+		$(if $(ECR_REPOSITORY),--ecr-repository $(ECR_REPOSITORY)) $(AWS_ARGS)
 
 batch-transform: setup $(MODEL_DIR)/model.int8.onnx $(MODEL_DIR)/drift_baseline.json ## JSON Lines INPUT -> OUTPUT as a SageMaker Batch Transform job (s3:// both; local paths: the same contract on a local endpoint) (AWS_ARGS="--instance-count 4 --dry-run")
 	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make batch-transform INPUT=s3://... OUTPUT=s3://... [AWS_ARGS=...]"; exit 2; }

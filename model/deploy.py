@@ -1,18 +1,24 @@
 """Serve a model folder from a SageMaker Serverless Inference endpoint: create, update without downtime, delete.
 
     python -m model.deploy deploy --model-dir artifacts/model --endpoint news-classifier-dev \\
-        --bucket my-bucket --role arn:aws:iam::123456789012:role/SageMakerInference [--dry-run]
+        --bucket my-bucket --role arn:aws:iam::123456789012:role/SageMakerInference \\
+        [--ecr-repository news-classifier-dev | --image-uri URI] [--dry-run]
+    python -m model.deploy image --ecr-repository news-classifier-dev     # the image step alone: prints its JSON
     python -m model.deploy delete --endpoint news-classifier-dev
 
-`deploy` packs the folder, uploads it to `s3://BUCKET/PREFIX/<model_version>/model.tar.gz` (and the folder's
-`drift_baseline.json` beside it, for the API stack's drift job), creates a Model
-and a serverless EndpointConfig named `<endpoint>-<model_version>-<settings digest>` (tagged with the version
-and the artifact URI), then creates the endpoint or switches it to the new config. SageMaker keeps the old
-variant serving until the new one is healthy; if the update fails, or the endpoint does not answer a test
-headline with the new model version and one of its labels, the endpoint goes back to its previous config.
-Each prediction carries `model_version`, which the API stores in every transaction: from a transaction, the
-artifact is the S3 key with that version. `delete` removes the endpoint and the configs and models tagged
-with it; the S3 artifacts stay as the record of what served which transactions.
+`deploy` first chooses the serving image (model/image.py): with `--ecr-repository` and docker, the slim ONNX
+int8 image, built and pushed when its content is new; else the Hugging Face PyTorch image, said on the
+terminal. It packs the folder for that image's runtime, uploads it to
+`s3://BUCKET/PREFIX/<model_version>/model-<runtime>.tar.gz` (and the folder's `drift_baseline.json` beside it,
+for the API stack's drift job), creates a Model and a serverless EndpointConfig named
+`<endpoint>-<model_version>-<settings digest>` (tagged with the version, the artifact URI, the image and the
+runtime, which the container's environment also sets), then creates the endpoint or switches it to the new
+config. SageMaker keeps the old variant serving until the new one is healthy; if the update fails, or the
+endpoint does not answer a test headline with the new model version and one of its labels, the endpoint goes
+back to its previous config. Each prediction carries `model_version`, which the API stores in every
+transaction: from a transaction, the Models named with that version say which artifact, image and runtime
+served it. `delete` removes the endpoint and the configs and models tagged with it; the S3 artifacts stay as
+the record of what served which transactions.
 """
 
 from __future__ import annotations
@@ -36,16 +42,22 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tqdm.auto import tqdm
 
 from model.artifact import DRIFT_BASELINE_FILE, pack, read_metadata
+from model.image import (
+    ImageError,
+    ServingImage,
+    build_command,
+    choose,
+    content_tag,
+    login_command,
+    push_command,
+    repository_name,
+)
 from model.inference import JSON
 from model.labels import LabelMap
+from model.runtime import ONNX_INT8
 
 log = logging.getLogger("model.deploy")
 
-# Hugging Face PyTorch inference image (CPU: serverless endpoints have no GPUs), transformers 5.
-INFERENCE_IMAGE = {"framework": "huggingface", "version": "5.5.3", "base_framework_version": "pytorch2.6.0",
-                   "py_version": "py312", "image_scope": "inference"}
-# One model server worker: a serverless container's memory holds one copy of the model.
-CONTAINER_ENVIRONMENT = {"SAGEMAKER_MODEL_SERVER_WORKERS": "1", "HF_HUB_OFFLINE": "1"}
 MEMORY_SIZES_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 MAX_CONCURRENCY = 200
 NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # SageMaker's rule for endpoint, config and model names
@@ -89,7 +101,7 @@ class Release:
     endpoint: str
     model_version: str
     artifact_uri: str
-    image_uri: str
+    image: ServingImage
     role_arn: str
     serverless: Serverless
 
@@ -105,18 +117,19 @@ class Release:
     @property
     def name(self) -> str:
         """Model and EndpointConfig name: readable version, plus a digest so changed settings get a new config."""
-        settings = json.dumps([self.artifact_uri, self.image_uri, self.role_arn, asdict(self.serverless),
-                               CONTAINER_ENVIRONMENT], sort_keys=True)
+        settings = json.dumps([self.artifact_uri, self.image.uri, self.role_arn, asdict(self.serverless),
+                               self.image.environment], sort_keys=True)
         return f"{self.endpoint}-{self.model_version}-{hashlib.sha256(settings.encode()).hexdigest()[:6]}"
 
     def tags(self) -> list[dict[str, str]]:
         return [{"Key": "Endpoint", "Value": self.endpoint}, {"Key": "ModelVersion", "Value": self.model_version},
-                {"Key": "ModelArtifact", "Value": self.artifact_uri}]
+                {"Key": "ModelArtifact", "Value": self.artifact_uri}, {"Key": "ServingImage", "Value": self.image.uri},
+                {"Key": "ModelRuntime", "Value": self.image.runtime}]
 
     def model_request(self) -> dict[str, Any]:
         return {"ModelName": self.name, "ExecutionRoleArn": self.role_arn, "Tags": self.tags(),
-                "PrimaryContainer": {"Image": self.image_uri, "ModelDataUrl": self.artifact_uri,
-                                     "Environment": CONTAINER_ENVIRONMENT}}
+                "PrimaryContainer": {"Image": self.image.uri, "ModelDataUrl": self.artifact_uri,
+                                     "Environment": self.image.environment}}
 
     def endpoint_config_request(self) -> dict[str, Any]:
         return {"EndpointConfigName": self.name, "Tags": self.tags(),
@@ -139,6 +152,10 @@ class Clients(NamedTuple):
         return cls(session.client("s3"), session.client("sagemaker"), session.client("sagemaker-runtime"))
 
 
+def ecr_client(region: str) -> Any:
+    return boto3.Session(region_name=region).client("ecr")
+
+
 class Call(NamedTuple):
     """One AWS request of a plan: what `--dry-run` prints."""
 
@@ -152,17 +169,9 @@ class Call(NamedTuple):
         return f"{self.service}.{self.operation}{comment}\n{json.dumps(self.params, indent=2)}"
 
 
-def inference_image(region: str) -> str:
-    """The Hugging Face PyTorch CPU inference image in the region's registry."""
-    from sagemaker.core import image_uris
-    from sagemaker.core.serverless_inference_config import ServerlessInferenceConfig
-
-    return image_uris.retrieve(region=region, serverless_inference_config=ServerlessInferenceConfig(),
-                               **INFERENCE_IMAGE)
-
-
-def artifact_location(bucket: str, prefix: str, model_version: str) -> tuple[str, str]:
-    key = f"{prefix.strip('/')}/{model_version}/model.tar.gz"
+def artifact_location(bucket: str, prefix: str, model_version: str, runtime: str = ONNX_INT8) -> tuple[str, str]:
+    """One tarball per version and runtime: a Model of another image never finds its artifact replaced."""
+    key = f"{prefix.strip('/')}/{model_version}/model-{runtime}.tar.gz"
     return key, f"s3://{bucket}/{key}"
 
 
@@ -171,10 +180,11 @@ def baseline_key(artifact_key: str) -> str:
     return f"{artifact_key.rsplit('/', 1)[0]}/{DRIFT_BASELINE_FILE}"
 
 
-def upload_artifact(s3: Any, model_dir: Path, bucket: str, key: str) -> None:
-    """Pack the model folder into model.tar.gz and upload it, with a progress bar; then its drift baseline."""
+def upload_artifact(s3: Any, model_dir: Path, image: ServingImage, bucket: str, key: str) -> None:
+    """Pack the model folder for the image into model.tar.gz and upload it, with a progress bar; then its drift
+    baseline."""
     with tempfile.TemporaryDirectory(prefix="news-classifier-artifact-") as tmp:
-        archive = pack(model_dir, Path(tmp) / "model.tar.gz")
+        archive = pack(model_dir, Path(tmp) / "model.tar.gz", image.runtime, image.code_in_artifact)
         with tqdm(total=archive.stat().st_size, unit="B", unit_scale=True, desc=f"s3://{bucket}/{key}") as bar:
             s3.upload_file(str(archive), bucket, key, Callback=bar.update)
     s3.upload_file(str(Path(model_dir) / DRIFT_BASELINE_FILE), bucket, baseline_key(key))
@@ -278,7 +288,7 @@ def deploy(clients: Clients, release: Release, model_dir: Path, bucket: str, key
            timeout_seconds: float = 1800) -> None:
     """Upload, create Model and EndpointConfig, then create or update the endpoint and test it."""
     labels = LabelMap.load(model_dir).names
-    upload_artifact(clients.s3, model_dir, bucket, key)
+    upload_artifact(clients.s3, model_dir, release.image, bucket, key)
     ensure_model_and_config(clients.sagemaker, release)
     if describe(clients.sagemaker.describe_endpoint, EndpointName=release.endpoint) is None:
         create_endpoint(clients, release, labels, poll_seconds, timeout_seconds)
@@ -298,7 +308,8 @@ def deploy_plan(release: Release, model_dir: Path, bucket: str, key: str) -> lis
     """The calls `deploy` makes, in order, with the exact parameters of the requests it builds."""
     describe_endpoint = {"EndpointName": release.endpoint}
     return [
-        Call("s3", "upload_file", {"Filename": f"model.tar.gz packed from {model_dir}", "Bucket": bucket, "Key": key}),
+        Call("s3", "upload_file", {"Filename": f"model.tar.gz packed from {model_dir}", "Bucket": bucket, "Key": key},
+             f"{release.image.runtime} files only, {'with' if release.image.code_in_artifact else 'without'} code/"),
         Call("s3", "upload_file", {"Filename": str(Path(model_dir) / DRIFT_BASELINE_FILE), "Bucket": bucket,
                                    "Key": baseline_key(key)}, "for the API stack's drift job"),
         Call("sagemaker", "create_model", release.model_request(), "unless it exists"),
@@ -353,20 +364,29 @@ def delete_plan(endpoint: str) -> list[Call]:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     env = os.environ
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common = argparse.ArgumentParser(add_help=False)
+    aws = argparse.ArgumentParser(add_help=False)
+    aws.add_argument("--region", default=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
+    aws.add_argument("--dry-run", action="store_true", help="print every AWS call instead of making it")
+    repository = argparse.ArgumentParser(add_help=False)
+    repository.add_argument("--ecr-repository", default=env.get("ECR_REPOSITORY"),
+                            help="ECR repository (name or URI; default: $ECR_REPOSITORY) to build and push the slim "
+                                 "ONNX image to; without it, or without docker, the Hugging Face PyTorch image serves")
+    common = argparse.ArgumentParser(add_help=False, parents=[aws])
     common.add_argument("--endpoint", required=True, help="SageMaker endpoint name, e.g. news-classifier-dev")
-    common.add_argument("--region", default=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
     common.add_argument("--poll-seconds", type=float, default=15)
-    common.add_argument("--dry-run", action="store_true", help="print every AWS call instead of making it")
     commands = parser.add_subparsers(dest="command", required=True)
-    up = commands.add_parser("deploy", parents=[common], help="create the endpoint or update it to MODEL_DIR")
+    commands.add_parser("image", parents=[aws, repository],
+                        help="only choose the serving image (build and push the slim one when docker can); "
+                             "print it as JSON: kind, uri, runtime")
+    up = commands.add_parser("deploy", parents=[common, repository],
+                             help="create the endpoint or update it to MODEL_DIR")
     up.add_argument("--model-dir", type=Path, required=True, help="a model folder made by training_jobs.train")
     up.add_argument("--bucket", default=env.get("SAGEMAKER_BUCKET"), help="default: $SAGEMAKER_BUCKET")
     up.add_argument("--prefix", default="news-classifier/models", help="S3 key prefix of the versioned artifacts")
     up.add_argument("--role", default=env.get("SAGEMAKER_ROLE_ARN"),
                     help="IAM role the endpoint runs as (default: $SAGEMAKER_ROLE_ARN)")
-    up.add_argument("--image-uri", help="serving image, e.g. the slim ONNX image built from model/Dockerfile "
-                                        "(default: the Hugging Face PyTorch CPU inference image of the region)")
+    up.add_argument("--image-uri", help="serve with this image, not --ecr-repository's: a slim ONNX image pushed "
+                                        "before (`image` prints it) or the region's Hugging Face image")
     up.add_argument("--memory", type=int, default=Serverless.memory_mb, help="MB: 1024, 2048, ... 6144")
     up.add_argument("--max-concurrency", type=int, default=Serverless.max_concurrency)
     up.add_argument("--provisioned-concurrency", type=int, help="warm instances (billed while idle)")
@@ -375,8 +395,39 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def release_from_args(args: argparse.Namespace) -> tuple[Release, str]:
-    """The release described by the command line, and the artifact's S3 key."""
+def image_plan(region: str, repository: str) -> tuple[str, list[Call]]:
+    """The slim image's URI and the calls that build and push it, without AWS (the account may be unknown)."""
+    name = repository_name(repository)
+    uri = repository if "/" in repository else f"<account>.dkr.ecr.{region}.amazonaws.com/{name}"
+    tag = content_tag()
+    image = f"{uri}:{tag}"
+    return image, [
+        Call("ecr", "describe_repositories", {"repositoryNames": [name]}),
+        Call("ecr", "describe_images", {"repositoryName": name, "imageIds": [{"imageTag": tag}]},
+             "the build and push below only if this tag is not there yet"),
+        Call("docker", "build", {"command": build_command(image)}),
+        Call("ecr", "get_authorization_token", {}),
+        Call("docker", "login", {"command": login_command("<proxyEndpoint>", "AWS")}, "password on stdin"),
+        Call("docker", "push", {"command": push_command(image)})]
+
+
+def serving_image(args: argparse.Namespace) -> tuple[ServingImage, list[Call]]:
+    """The image to deploy (built and pushed when it is the slim one), and in a dry run the calls instead."""
+    image_uri = getattr(args, "image_uri", None)
+    if not args.dry_run:
+        return choose(args.region, lambda: ecr_client(args.region), image_uri, args.ecr_repository), []
+    plan: list[Call] = []
+
+    def planned(_ecr: Any, repository: str) -> str:
+        image, calls = image_plan(args.region, repository)
+        plan.extend(calls)
+        return image
+
+    return choose(args.region, lambda: None, image_uri, args.ecr_repository, build=planned), plan
+
+
+def check_release_inputs(args: argparse.Namespace) -> str:
+    """Refuse what would fail later, before any image is built; return the model version."""
     for flag, value in (("--bucket (or SAGEMAKER_BUCKET)", args.bucket), ("--role (or SAGEMAKER_ROLE_ARN)", args.role)):
         if not value:
             raise DeployError(f"pass {flag}")
@@ -384,10 +435,19 @@ def release_from_args(args: argparse.Namespace) -> tuple[Release, str]:
     if not (args.model_dir / DRIFT_BASELINE_FILE).is_file():
         raise DeployError(f"{args.model_dir} has no {DRIFT_BASELINE_FILE} (training writes it); add it with "
                           f"`python -m training_jobs.drift_baseline --model-dir {args.model_dir}`")
-    key, uri = artifact_location(args.bucket, args.prefix, model_version)
+    return model_version
+
+
+def release_from_args(args: argparse.Namespace) -> tuple[Release, str, list[Call]]:
+    """The release described by the command line, the artifact's S3 key, and in a dry run the image's calls."""
+    model_version = check_release_inputs(args)
     serverless = Serverless(args.memory, args.max_concurrency, args.provisioned_concurrency)
-    return Release(args.endpoint, model_version, uri, args.image_uri or inference_image(args.region), args.role,
-                   serverless), key
+    image, image_calls = serving_image(args)
+    if image.runtime not in read_metadata(args.model_dir).get("runtimes", {}):
+        raise DeployError(f"{args.model_dir} has no {image.runtime} model for the {image.kind} image; run "
+                          f"`make export-onnx MODEL_DIR={args.model_dir}`")
+    key, uri = artifact_location(args.bucket, args.prefix, model_version, image.runtime)
+    return Release(args.endpoint, model_version, uri, image, args.role, serverless), key, image_calls
 
 
 def run(args: argparse.Namespace) -> None:
@@ -399,20 +459,25 @@ def run(args: argparse.Namespace) -> None:
             return
         print(*delete(Clients.create(args.region).sagemaker, args.endpoint, args.poll_seconds), sep="\n")
         return
-    release, key = release_from_args(args)
+    if args.command == "image":
+        image, image_calls = serving_image(args)
+        print(*image_calls, json.dumps({"kind": image.kind, "uri": image.uri, "runtime": image.runtime}), sep="\n")
+        return
+    release, key, image_calls = release_from_args(args)
     if args.dry_run:
-        print(*deploy_plan(release, args.model_dir, args.bucket, key), sep="\n")
+        print(*image_calls, *deploy_plan(release, args.model_dir, args.bucket, key), sep="\n")
         return
     deploy(Clients.create(args.region), release, args.model_dir, args.bucket, key, args.poll_seconds,
            args.timeout_seconds)
-    print(f"{release.endpoint} serves {release.model_version} from {release.artifact_uri} (config {release.name})")
+    print(f"{release.endpoint} serves {release.model_version} from {release.artifact_uri} (config {release.name}) "
+          f"with the {release.image.kind} image {release.image.uri} ({release.image.runtime})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         run(parse_args(argv))
-    except (DeployError, FileNotFoundError) as exc:
+    except (DeployError, ImageError, FileNotFoundError) as exc:
         log.error("%s", exc)
         return 2
     except (ClientError, BotoCoreError) as exc:

@@ -15,13 +15,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from model.artifact import read_metadata
+from model.artifact import TOKENIZER_FILE, read_metadata
 from model.labels import LabelMap
 
 TORCH, ONNX, ONNX_INT8, AUTO = "torch", "onnx", "onnx-int8", "auto"
 RUNTIMES = (TORCH, ONNX, ONNX_INT8)
 ONNX_FILES = {ONNX: "model.onnx", ONNX_INT8: "model.int8.onnx"}
-TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 # ONNX Runtime runs a request in length-sorted chunks this large: padding is a third of the tokens of a batch of
 # 32 real headlines, and chunks of 16 cut most of it (measured: +10% headlines/s; chunks of 8 lose on equal lengths).

@@ -101,12 +101,13 @@ def test_an_equal_candidate_is_promoted_locally_with_a_canary_share(
 
 
 def test_an_aws_dry_run_prints_the_deployment_and_the_canary_and_changes_nothing(
-        tiny_model_dir: Path, data_dir: Path, tmp_path: Path, aws_credentials: None,
+        tiny_model_dir: Path, tiny_onnx_model_dir: Path, data_dir: Path, tmp_path: Path, aws_credentials: None,
         monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("SAGEMAKER_BUCKET", "news-models")
     monkeypatch.setenv("SAGEMAKER_ROLE_ARN", "arn:aws:iam::123456789012:role/SageMakerInference")
     stage_config = STAGE_CONFIG_FILE.read_text()
-    candidate = relabelled(Path(shutil.copytree(tiny_model_dir, tmp_path / "candidate")),
+    # With ONNX models, as retraining leaves a candidate: the slim image serves its int8 model.
+    candidate = relabelled(Path(shutil.copytree(tiny_onnx_model_dir, tmp_path / "candidate")),
                            "news-20260103-000000-00c0ffee")
     assert main(retrain_args(tmp_path, data_dir, tiny_model_dir, candidate, "--stage", "dev", "--dry-run",
                              "--endpoint-args", "--image-uri 123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1")) == 0

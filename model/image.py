@@ -1,0 +1,233 @@
+"""The image a SageMaker endpoint serves with, and the slim image's build and push to ECR.
+
+The slim image (`model/Dockerfile`: ONNX Runtime int8, tokenizers and `model/`, no torch) is the default on
+AWS. It is tagged with a digest of everything its build copies, so an unchanged image is not rebuilt or
+pushed twice and a changed one gets a new tag. Where docker is missing or its daemon does not answer, the
+endpoint falls back to the Hugging Face PyTorch inference image, which has no onnxruntime and serves the
+PyTorch fp32 model through `code/inference.py`; the caller is told which image it got and why.
+"""
+
+from __future__ import annotations
+
+import base64
+import glob
+import hashlib
+import logging
+import shlex
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from model.inference import RUNTIME_ENV
+from model.runtime import ONNX_INT8, TORCH
+
+log = logging.getLogger("model.image")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DOCKERFILE = REPO_ROOT / "model" / "Dockerfile"
+# Serverless endpoints run x86_64 containers; build for it whatever machine builds.
+PLATFORM = "linux/amd64"
+SLIM, HUGGING_FACE = "slim", "huggingface"
+# Hugging Face PyTorch inference image (CPU: serverless endpoints have no GPUs), transformers 5.
+HUGGING_FACE_IMAGE = {"framework": "huggingface", "version": "5.5.3", "base_framework_version": "pytorch2.6.0",
+                      "py_version": "py312", "image_scope": "inference"}
+# Its model server: one worker, since a serverless container's memory holds one copy of the model.
+HUGGING_FACE_ENVIRONMENT = {"SAGEMAKER_MODEL_SERVER_WORKERS": "1", "HF_HUB_OFFLINE": "1"}
+
+
+class ImageError(RuntimeError):
+    """The slim image cannot be found, built or pushed; the message says why."""
+
+
+@dataclass(frozen=True)
+class ServingImage:
+    """An image URI with the runtime it serves and what its model.tar.gz must carry."""
+
+    kind: str
+    uri: str
+    runtime: str
+    code_in_artifact: bool  # the Hugging Face image runs code/inference.py from the tarball; the slim has model/
+    base_environment: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The container's environment: what the endpoint config records about how it serves."""
+        return {**self.base_environment, RUNTIME_ENV: self.runtime}
+
+
+def slim_image(uri: str) -> ServingImage:
+    return ServingImage(SLIM, uri, ONNX_INT8, code_in_artifact=False)
+
+
+def huggingface_image(region: str) -> ServingImage:
+    """The Hugging Face PyTorch CPU inference image in the region's registry (no AWS call)."""
+    from sagemaker.core import image_uris
+    from sagemaker.core.serverless_inference_config import ServerlessInferenceConfig
+
+    uri = image_uris.retrieve(region=region, serverless_inference_config=ServerlessInferenceConfig(),
+                              **HUGGING_FACE_IMAGE)
+    return ServingImage(HUGGING_FACE, uri, TORCH, code_in_artifact=True, base_environment=HUGGING_FACE_ENVIRONMENT)
+
+
+# --- what the Dockerfile copies --------------------------------------------------------------------------------
+
+class Copy(NamedTuple):
+    """One COPY instruction: sources (globs relative to the build context) and the destination in the image."""
+
+    sources: tuple[str, ...]
+    destination: str
+
+
+def instructions(dockerfile: Path = DOCKERFILE) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) per logical line: comments dropped, backslash continuations joined."""
+    logical, pending = [], ""
+    for line in Path(dockerfile).read_text().splitlines():
+        if not pending and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        if line.rstrip().endswith("\\"):
+            pending += line.rstrip()[:-1] + " "
+            continue
+        logical.append(pending + line)
+        pending = ""
+    return [(words[0].upper(), words[1].strip() if len(words) > 1 else "")
+            for words in (text.strip().split(None, 1) for text in logical)]
+
+
+def parse_copy(instruction: str, arguments: str) -> Copy:
+    words = [word for word in shlex.split(arguments) if not word.startswith("--")]
+    if instruction != "COPY" or len(words) < 2:
+        raise ImageError(f"unsupported `{instruction} {arguments}` in {DOCKERFILE.name} (use COPY SRC... DEST)")
+    return Copy(tuple(words[:-1]), words[-1])
+
+
+def dockerfile_copies(dockerfile: Path = DOCKERFILE) -> list[Copy]:
+    return [parse_copy(instruction, arguments) for instruction, arguments in instructions(dockerfile)
+            if instruction in {"COPY", "ADD"}]
+
+
+def copied_files(copy: Copy, context: Path = REPO_ROOT) -> list[Path]:
+    """The files of the build context one COPY takes, in order; a source that matches nothing is an error."""
+    files = []
+    for source in copy.sources:
+        matches = sorted(Path(path) for path in glob.glob(str(context / source)) if Path(path).is_file())
+        if not matches:
+            raise ImageError(f"COPY {source}: nothing in {context} matches it")
+        files += matches
+    return files
+
+
+def content_tag(dockerfile: Path = DOCKERFILE, context: Path = REPO_ROOT) -> str:
+    """`serve-<digest>` of the Dockerfile and every file it copies: same content, same tag."""
+    digest = hashlib.sha256(Path(dockerfile).read_bytes())
+    for copy in dockerfile_copies(dockerfile):
+        for path in copied_files(copy, context):
+            digest.update(str(path.relative_to(context)).encode() + b"\0" + path.read_bytes())
+    return f"serve-{digest.hexdigest()[:12]}"
+
+
+# --- docker and ECR --------------------------------------------------------------------------------------------
+
+Runner = Callable[..., subprocess.CompletedProcess]
+
+
+def docker_problem(run: Runner = subprocess.run) -> str | None:
+    """None when docker can build here, else why not."""
+    if shutil.which("docker") is None:
+        return "docker is not installed (no `docker` on PATH)"
+    try:
+        result = run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return "the docker daemon did not answer within 30 s"
+    if result.returncode != 0:
+        said = (result.stderr or "").strip().splitlines()
+        return f"the docker daemon does not answer ({said[-1] if said else 'no reason given'})"
+    return None
+
+
+def repository_name(repository: str) -> str:
+    """A repository given by name or by URI (`ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME`), as its name."""
+    return repository.split("/", 1)[1] if "/" in repository else repository
+
+
+def repository_uri(ecr: Any, repository: str) -> str:
+    name = repository_name(repository)
+    try:
+        return ecr.describe_repositories(repositoryNames=[name])["repositories"][0]["repositoryUri"]
+    except ecr.exceptions.RepositoryNotFoundException as exc:
+        raise ImageError(f"ECR repository {name!r} does not exist: the stage's infra stack creates it "
+                         f"(make infra STAGE=...)") from exc
+
+
+def is_pushed(ecr: Any, repository: str, tag: str) -> bool:
+    try:
+        ecr.describe_images(repositoryName=repository_name(repository), imageIds=[{"imageTag": tag}])
+    except ecr.exceptions.ImageNotFoundException:
+        return False
+    return True
+
+
+def registry_login(ecr: Any) -> tuple[str, str, str]:
+    """(registry URL, user, password) for `docker login`, from ECR's authorization token."""
+    data = ecr.get_authorization_token()["authorizationData"][0]
+    user, password = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)
+    return data["proxyEndpoint"], user, password
+
+
+def build_command(image: str) -> list[str]:
+    return ["docker", "build", "--platform", PLATFORM, "-f", str(DOCKERFILE), "-t", image, str(REPO_ROOT)]
+
+
+def login_command(registry: str, user: str) -> list[str]:
+    return ["docker", "login", "--username", user, "--password-stdin", registry]
+
+
+def push_command(image: str) -> list[str]:
+    return ["docker", "push", image]
+
+
+def docker(command: Sequence[str], run: Runner, stdin: str | None = None) -> None:
+    log.info("%s", shlex.join(command))
+    if run(list(command), input=stdin, text=True).returncode != 0:
+        raise ImageError(f"`{shlex.join(command)}` failed")
+
+
+def build_and_push(ecr: Any, repository: str, run: Runner = subprocess.run) -> str:
+    """Build the slim image and push it to the repository, unless this content's tag is there already."""
+    tag = content_tag()
+    image = f"{repository_uri(ecr, repository)}:{tag}"
+    if is_pushed(ecr, repository, tag):
+        log.info("%s is already in ECR: nothing to build", image)
+        return image
+    docker(build_command(image), run)
+    registry, user, password = registry_login(ecr)
+    docker(login_command(registry, user), run, stdin=password)
+    docker(push_command(image), run)
+    return image
+
+
+def choose(region: str, ecr: Callable[[], Any], image_uri: str | None, ecr_repository: str | None,
+           build: Callable[[Any, str], str] = build_and_push,
+           problem: Callable[[], str | None] = docker_problem) -> ServingImage:
+    """The image to serve with, building and pushing the slim one when docker can; logs which and why.
+
+    `image_uri` is a slim image pushed before, or the region's Hugging Face image named outright. `ecr` makes
+    the ECR client only when needed, so the fallback needs no credentials.
+    """
+    fallback = huggingface_image(region)
+    if image_uri == fallback.uri:
+        return fallback
+    if image_uri:
+        log.info("serving image: %s (slim, %s)", image_uri, ONNX_INT8)
+        return slim_image(image_uri)
+    reason = "no ECR repository given (--ecr-repository)" if not ecr_repository else problem()
+    if reason:
+        log.warning("%s: falling back to the Hugging Face PyTorch image %s, which serves PyTorch fp32 (no "
+                    "onnxruntime) and starts slower; the slim ONNX int8 image needs docker and --ecr-repository",
+                    reason, fallback.uri)
+        return fallback
+    image = slim_image(build(ecr(), ecr_repository))
+    log.info("serving image: %s (slim, %s)", image.uri, image.runtime)
+    return image
