@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from model.artifact import read_metadata, write_metadata
+from model.calibration import softmax
 from model.inference import JSON, input_fn, output_fn, predict_fn
 from model.labels import LabelMap
 from model.runtime import (
@@ -47,7 +48,6 @@ from model.runtime import (
     Predictor,
     available_cpus,
     load_predictor,
-    softmax,
 )
 
 if TYPE_CHECKING:

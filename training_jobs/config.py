@@ -49,6 +49,8 @@ class Hyperparameters:
     dropout: float = 0.3
     freeze_embeddings: bool = True
     seed: int = 13
+    # This share of the publishers (training_jobs.holdout) never trains: their rows are the publisher-held-out check.
+    holdout_publishers: float = 0.3
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from model.labels import CATEGORY_TO_LABEL
+from training_jobs.holdout import is_held_out
 
 UCI_COLUMNS = ("id", "title", "url", "publisher", "category", "story", "hostname", "timestamp")
 REQUIRED_COLUMNS = ("category", "title")
@@ -56,11 +57,13 @@ class Splits:
     test: list[Example]
     source: str
     stats: dict[str, CleanStats] = field(default_factory=dict)
+    held_out: list[Example] = field(default_factory=list)  # rows of held-out publishers (training_jobs.holdout)
 
     def fingerprint(self) -> str:
         """SHA-256 over every (split, category, title): identifies the exact training data."""
         digest = hashlib.sha256()
-        for name, examples in (("train", self.train), ("valid", self.valid), ("test", self.test)):
+        parts = [("train", self.train), ("valid", self.valid), ("test", self.test)]
+        for name, examples in parts + ([("held_out", self.held_out)] if self.held_out else []):
             for ex in examples:
                 digest.update(f"{name}\t{ex.category}\t{ex.title}\n".encode())
         return digest.hexdigest()
@@ -195,39 +198,64 @@ def _benchmark_dir(data: Path) -> Path | None:
     return None
 
 
-def load_splits(data: Path, seed: int, extra: Sequence[Path] = ()) -> Splits:
+def load_splits(data: Path, seed: int, extra: Sequence[Path] = (), holdout_share: float = 0.0) -> Splits:
     """Train/valid/test from a folder holding the NLP-100 split (used as-is) or from one file (split here).
 
     `extra` files add training rows only; any title also in valid or test is dropped from them so
-    that the held-out scores stay honest.
+    that the held-out scores stay honest. Rows of held-out publishers (`holdout_share`, see
+    training_jobs.holdout) go to `held_out` instead of any split, minus titles the splits already hold.
     """
     data = Path(data)
     bench = _benchmark_dir(data) if data.is_dir() else None
+    held_out: list[Example] = []
     if bench is not None:
         loaded = {}
         stats = {}
         for name in SPLIT_FILES:
             loaded[name], stats[name] = clean(read_examples(bench / name), dedupe=False)
+            loaded[name] = _keep_publishers(loaded[name], holdout_share, held_out)
         splits = Splits(loaded["train.tsv"], loaded["valid.tsv"], loaded["test.tsv"], f"{bench} (NLP-100 split)", stats)
     elif data.is_file():
         examples, stats = clean(read_examples(data))
-        train, valid, test = split(examples, seed)
+        train, valid, test = split(_keep_publishers(examples, holdout_share, held_out), seed)
         splits = Splits(train, valid, test, f"{data} (split with seed {seed})", {data.name: stats})
     else:
         raise DataError(f"{data}: neither a data file nor a folder holding {', '.join(SPLIT_FILES)}")
-    held_out = {normalise_title(ex.title) for ex in splits.valid + splits.test}
-    known = {normalise_title(ex.title) for ex in splits.train} | held_out
+    held_out_titles = {normalise_title(ex.title) for ex in splits.valid + splits.test}
+    known = {normalise_title(ex.title) for ex in splits.train} | held_out_titles
     for path in extra:
         rows, stats = clean(read_examples(Path(path)))
         fresh = [ex for ex in rows if normalise_title(ex.title) not in known]
         stats.duplicates += len(rows) - len(fresh)
         known.update(normalise_title(ex.title) for ex in fresh)
-        splits.train.extend(fresh)
+        splits.train.extend(_keep_publishers(fresh, holdout_share, held_out))
         splits.stats[Path(path).name] = stats
         splits.source += f" + train rows from {path}"
+    trained = {normalise_title(ex.title) for ex in splits.train}
+    splits.held_out = [ex for ex in held_out if normalise_title(ex.title) not in trained]
+    if holdout_share:
+        splits.source += f" - publishers held out at share {holdout_share:g}"
     rng = random.Random(seed)
     rng.shuffle(splits.train)
     return splits
+
+
+def _keep_publishers(examples: Sequence[Example], share: float, held_out: list[Example]) -> list[Example]:
+    """The rows that may train or be a split; those of held-out publishers are appended to `held_out`."""
+    kept = []
+    for ex in examples:
+        (held_out if is_held_out(ex.publisher, share) else kept).append(ex)
+    return kept
+
+
+def held_out_examples(path: Path, share: float) -> list[Example]:
+    """The held-out publishers' rows of one data file, cleaned and de-duplicated by title."""
+    examples, _ = clean(read_examples(path))
+    held: list[Example] = []
+    _keep_publishers(examples, share, held)
+    if not held:
+        raise DataError(f"{path}: no rows of held-out publishers at share {share:g}; does the file name publishers?")
+    return held
 
 
 def category_counts(examples: Iterable[Example]) -> dict[str, int]:

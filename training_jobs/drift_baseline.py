@@ -113,7 +113,8 @@ def write_baseline(model_dir: Path, titles: Sequence[str], probabilities: np.nda
 
 def baseline_for_model(model_dir: Path, data: Path, runtime: str = AUTO) -> Path:
     """Score the validation split training saw with the model folder, in the runtime that serves it by default."""
-    splits = load_splits(data, read_metadata(model_dir)["hyperparameters"]["seed"])
+    hyperparameters = read_metadata(model_dir)["hyperparameters"]
+    splits = load_splits(data, hyperparameters["seed"], holdout_share=hyperparameters.get("holdout_publishers", 0.0))
     titles = [ex.title for ex in splits.valid]
     runtime = resolve_runtime(model_dir, runtime)
     predictor = load_predictor(model_dir, runtime)
