@@ -174,5 +174,7 @@ def load_predictor(model_dir: Path, runtime: str = AUTO, threads: int | None = N
         predictor: Predictor = TorchPredictor(model_dir)
     else:
         predictor = OnnxPredictor(model_dir, runtime, threads, spin_wait=spin_wait)
-    log.info("loaded %s with runtime %s; calibration: %s", model_dir, runtime, predictor.calibration.describe())
+    calibration = predictor.calibration.describe()
+    log.info("loaded %s with runtime %s; calibration: %s", model_dir, runtime, calibration,
+             extra={"calibration": calibration})
     return predictor
