@@ -13,7 +13,7 @@ TEST_FILE ?= $(DATA_ROOT)/nlp100/test.tsv
 EXTRA_DATA ?= $(wildcard $(DATA_ROOT)/corpus.tsv.gz)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock test lint train evaluate eda artifact clean
+.PHONY: help setup lock test lint train evaluate error-analysis calibrate eda artifact clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -50,8 +50,16 @@ train: setup ## fine-tune the embedded encoder on NLP-100 train + corpus extras 
 $(MODEL_DIR)/model.safetensors: | $(STAMP)
 	$(TRAIN)
 
-evaluate: setup ## evaluate MODEL_DIR on the NLP-100 test split (TEST_FILE=... for another file)
+evaluate: setup ## evaluate MODEL_DIR on the NLP-100 test split (TEST_FILE=...): report, ECE before/after, PNGs; then error-analysis
 	$(PY) -m training_jobs.evaluate --model-dir $(MODEL_DIR) --data $(TEST_FILE) --plot
+	$(MAKE) --no-print-directory error-analysis
+
+error-analysis: setup ## MODEL_DIR/error_analysis.md + PNGs: confusion pairs, confident mistakes, publishers, per-class calibration (test + held-out publishers)
+	$(PY) -m training_jobs.error_analysis --model-dir $(MODEL_DIR) --data $(TEST_FILE) \
+		$(if $(EXTRA_DATA),--held-out-data $(EXTRA_DATA))
+
+calibrate: setup ## fit and store MODEL_DIR's temperature on its validation split (training does it; for older folders)
+	$(PY) -m training_jobs.calibrate --model-dir $(MODEL_DIR) $(DATA_FLAG) $(if $(EXTRA_DATA),--extra-data $(EXTRA_DATA))
 
 eda: setup ## data report with histograms into artifacts/eda/
 	$(PY) -m training_jobs.eda $(DATA_FLAG) --output artifacts/eda

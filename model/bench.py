@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from model.artifact import read_metadata, write_metadata
+from model.calibration import softmax
 from model.inference import JSON, input_fn, output_fn, predict_fn
 from model.labels import LabelMap
 from model.runtime import (
@@ -50,7 +51,6 @@ from model.runtime import (
     Predictor,
     available_cpus,
     load_predictor,
-    softmax,
 )
 
 if TYPE_CHECKING:

@@ -26,8 +26,9 @@ from onnxruntime.transformers import optimizer
 from onnxruntime.transformers.fusion_options import FusionOptions
 
 from model.artifact import read_metadata, write_metadata
+from model.calibration import Calibration
 from model.classifier import HeadlineClassifier, load_tokenizer
-from model.runtime import ONNX, ONNX_FILES, ONNX_INT8, TOKENIZER_FILE, OnnxPredictor, softmax
+from model.runtime import ONNX, ONNX_FILES, ONNX_INT8, TOKENIZER_FILE, OnnxPredictor
 
 log = logging.getLogger("model.onnx_export")
 OPSET = 17
@@ -133,7 +134,8 @@ def export_model_folder(model_dir: Path) -> dict[str, Any]:
     probe = tokenizer(list(PROBE_HEADLINES), padding=True, truncation=True, max_length=int(original["max_length"]),
                       return_tensors="pt")
     with torch.inference_mode():
-        reference = softmax(model(probe["input_ids"], probe["attention_mask"]).numpy())
+        logits = model(probe["input_ids"], probe["attention_mask"]).numpy()
+    reference = Calibration.load(model_dir).probabilities(logits)  # what the ONNX runtimes serve
     paths = {runtime: model_dir / ONNX_FILES[runtime] for runtime in (ONNX, ONNX_INT8)}
     export_fp32(model, probe["input_ids"], probe["attention_mask"], paths[ONNX])
     fused = fuse_for_cpu(paths[ONNX], model.encoder.config)

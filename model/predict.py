@@ -10,15 +10,16 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from model.artifact import read_metadata
+from model.calibration import Calibration, softmax
 from model.classifier import HeadlineClassifier, load_tokenizer
 from model.labels import LabelMap
 from model.runtime import length_sorted_batches
 
 
 @torch.inference_mode()
-def predict_proba(model: HeadlineClassifier, tokenizer: PreTrainedTokenizerBase, titles: Sequence[str],
-                  max_length: int, batch_size: int = 64, device: str | torch.device = "cpu") -> np.ndarray:
-    """Class probabilities, shape (len(titles), num_labels), in input order."""
+def predict_logits(model: HeadlineClassifier, tokenizer: PreTrainedTokenizerBase, titles: Sequence[str],
+                   max_length: int, batch_size: int = 64, device: str | torch.device = "cpu") -> np.ndarray:
+    """Logits, shape (len(titles), num_labels), in input order."""
     was_training = model.training
     model.eval()
     encoded = tokenizer(list(titles), truncation=True, max_length=max_length)["input_ids"]
@@ -26,9 +27,15 @@ def predict_proba(model: HeadlineClassifier, tokenizer: PreTrainedTokenizerBase,
     for batch in length_sorted_batches([len(ids) for ids in encoded], batch_size):
         padded = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt")
         logits = model(padded["input_ids"].to(device), padded["attention_mask"].to(device))
-        out[batch] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        out[batch] = logits.float().cpu().numpy()
     model.train(was_training)
     return out
+
+
+def predict_proba(model: HeadlineClassifier, tokenizer: PreTrainedTokenizerBase, titles: Sequence[str],
+                  max_length: int, batch_size: int = 64, device: str | torch.device = "cpu") -> np.ndarray:
+    """Uncalibrated class probabilities (softmax of the logits): what training selects epochs on."""
+    return softmax(predict_logits(model, tokenizer, titles, max_length, batch_size, device)).astype(np.float32)
 
 
 class TorchPredictor:
@@ -38,9 +45,13 @@ class TorchPredictor:
         self.model = HeadlineClassifier.from_model_dir(model_dir)
         self.tokenizer = load_tokenizer(model_dir)
         self.labels = LabelMap.load(model_dir)
+        self.calibration = Calibration.load(model_dir)
         self.metadata = read_metadata(model_dir)
         self.max_length = int(self.metadata["max_length"])
         self.batch_size = batch_size
 
     def predict_proba(self, titles: Sequence[str]) -> np.ndarray:
-        return predict_proba(self.model, self.tokenizer, titles, self.max_length, self.batch_size)
+        return self.calibration.probabilities(self.predict_logits(titles))
+
+    def predict_logits(self, titles: Sequence[str]) -> np.ndarray:
+        return predict_logits(self.model, self.tokenizer, titles, self.max_length, self.batch_size)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from model.artifact import TOKENIZER_FILE, read_metadata
+from model.calibration import Calibration
 from model.labels import LabelMap
 
 TORCH, ONNX, ONNX_INT8, AUTO = "torch", "onnx", "onnx-int8", "auto"
@@ -27,6 +29,7 @@ TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 ONNX_CHUNK = 16
 # Graph fusions ONNX Runtime would apply at load that make these models slower on CPU (see model.onnx_export).
 SLOW_FUSIONS = ("SkipLayerNormFusion",)
+log = logging.getLogger("model.runtime")
 
 
 class Predictor(Protocol):
@@ -34,9 +37,14 @@ class Predictor(Protocol):
 
     labels: LabelMap
     metadata: dict[str, Any]
+    calibration: Calibration
 
     def predict_proba(self, titles: Sequence[str]) -> np.ndarray:
-        """Class probabilities, shape (len(titles), num_labels), in input order."""
+        """Calibrated class probabilities, shape (len(titles), num_labels), in input order."""
+        ...
+
+    def predict_logits(self, titles: Sequence[str]) -> np.ndarray:
+        """The model's raw logits, shape (len(titles), num_labels), in input order."""
         ...
 
 
@@ -53,11 +61,6 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
     """Indices grouped into batches of similar length, so dynamic padding adds few pad tokens."""
     order = sorted(range(len(lengths)), key=lengths.__getitem__)
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def recorded_runtimes(model_dir: Path) -> dict[str, list[str]]:
@@ -93,6 +96,7 @@ class OnnxPredictor:
             raise RuntimeUnavailable(
                 f"{model_dir} has no {runtime} model; run `make export-onnx MODEL_DIR={model_dir}` first")
         self.labels = LabelMap.load(model_dir)
+        self.calibration = Calibration.load(model_dir)
         self.max_length = int(self.metadata["max_length"])
         self.batch_size = batch_size
         self.tokenizer = Tokenizer.from_file(str(model_dir / TOKENIZER_FILE))
@@ -111,17 +115,23 @@ class OnnxPredictor:
     def predict_proba(self, titles: Sequence[str]) -> np.ndarray:
         return self.predict_encoded(self.encode(titles))
 
+    def predict_logits(self, titles: Sequence[str]) -> np.ndarray:
+        return self.encoded_logits(self.encode(titles))
+
     def encode(self, titles: Sequence[str]) -> list[list[int]]:
         """Token ids per headline, truncated, unpadded; `encode_batch_fast` skips the character offsets (-25%)."""
         return [encoding.ids for encoding in self.tokenizer.encode_batch_fast(list(titles))]
 
     def predict_encoded(self, encoded: Sequence[Sequence[int]]) -> np.ndarray:
-        """Class probabilities for tokenised headlines, run in length-sorted chunks, in input order."""
+        """Calibrated class probabilities for tokenised headlines, in input order."""
+        return self.calibration.probabilities(self.encoded_logits(encoded))
+
+    def encoded_logits(self, encoded: Sequence[Sequence[int]]) -> np.ndarray:
+        """Logits of tokenised headlines, run in length-sorted chunks, in input order."""
         out = np.zeros((len(encoded), len(self.labels)), dtype=np.float32)
         for batch in length_sorted_batches([len(ids) for ids in encoded], self.batch_size):
             input_ids, attention_mask = pad_batch([encoded[i] for i in batch], self.pad_id)
-            (logits,) = self.session.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})
-            out[batch] = softmax(logits)
+            (out[batch],) = self.session.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})
         return out
 
 
@@ -160,5 +170,10 @@ def load_predictor(model_dir: Path, runtime: str = AUTO, threads: int | None = N
         from model.predict import TorchPredictor
 
         torch.set_num_threads(threads or available_cpus())
-        return TorchPredictor(model_dir)
-    return OnnxPredictor(model_dir, runtime, threads, spin_wait=spin_wait)
+        predictor: Predictor = TorchPredictor(model_dir)
+    else:
+        predictor = OnnxPredictor(model_dir, runtime, threads, spin_wait=spin_wait)
+    calibration = predictor.calibration.describe()
+    log.info("loaded %s with runtime %s; calibration: %s", model_dir, runtime, calibration,
+             extra={"calibration": calibration})
+    return predictor

@@ -14,7 +14,9 @@ folder. Per feature, one histogram with fixed bins, ready for the population sta
 
 Numeric bins are the baseline's deciles (repeated edges merged), so each bin holds about a tenth of normal
 traffic; a value v falls in bin `searchsorted(edges, v, side="right")`, the rule the drift job uses too. The
-baseline also records the share of predictions whose top score is below LOW_CONFIDENCE_THRESHOLD.
+baseline also records the share of predictions whose top score is below the API's default "uncertain" line
+(model/calibration.py's UNCERTAIN_BELOW), and below every hundredth from 0 to 1, so that the drift job can compare
+at a stage's own UNCERTAIN_BELOW. The scores are the served ones: calibrated.
 """
 
 from __future__ import annotations
@@ -31,15 +33,16 @@ from typing import Any
 import numpy as np
 
 from model.artifact import DRIFT_BASELINE_FILE, read_metadata
+from model.calibration import UNCERTAIN_BELOW
 from model.labels import LabelMap
 from model.runtime import AUTO, RUNTIMES, TOKENIZER_FILE, RuntimeUnavailable, load_predictor, resolve_runtime
 from training_jobs.config import default_data_dir
-from training_jobs.data import DataError, load_splits
+from training_jobs.data import DataError, splits_for_model
 
 log = logging.getLogger("training_jobs.drift_baseline")
 SCHEMA_VERSION = 1
 BINS = 10
-LOW_CONFIDENCE_THRESHOLD = 0.5  # with 4 classes a top score is at least 0.25; below 0.5 the model hesitates
+SHARE_BELOW_STEPS = 100
 
 
 def quantile_edges(values: Sequence[float], bins: int = BINS) -> list[float]:
@@ -87,8 +90,9 @@ def build_baseline(titles: Sequence[str], probabilities: np.ndarray, labels: Lab
         "schema_version": SCHEMA_VERSION,
         **provenance,
         "samples": len(titles),
-        "low_confidence": {"threshold": LOW_CONFIDENCE_THRESHOLD,
-                           "share": float(np.mean(top_scores < LOW_CONFIDENCE_THRESHOLD))},
+        "low_confidence": {"threshold": UNCERTAIN_BELOW, "share": float(np.mean(top_scores < UNCERTAIN_BELOW)),
+                           "share_below": [round(float(np.mean(top_scores < k / SHARE_BELOW_STEPS)), 6)
+                                           for k in range(SHARE_BELOW_STEPS + 1)]},
         "features": {
             "label": categorical_histogram(predicted, labels.names),
             "top_score": numeric_histogram(top_scores.tolist()),
@@ -113,7 +117,7 @@ def write_baseline(model_dir: Path, titles: Sequence[str], probabilities: np.nda
 
 def baseline_for_model(model_dir: Path, data: Path, runtime: str = AUTO) -> Path:
     """Score the validation split training saw with the model folder, in the runtime that serves it by default."""
-    splits = load_splits(data, read_metadata(model_dir)["hyperparameters"]["seed"])
+    splits = splits_for_model(read_metadata(model_dir)["hyperparameters"], data)
     titles = [ex.title for ex in splits.valid]
     runtime = resolve_runtime(model_dir, runtime)
     predictor = load_predictor(model_dir, runtime)

@@ -1,6 +1,12 @@
-"""Evaluate a trained model folder on any data file: accuracy, macro-F1, per-class scores, confusion matrix.
+"""Evaluate a trained model folder on any data file: accuracy, macro-F1, per-class scores, confusion matrix,
+and whether its scores are calibrated (ECE, Brier, NLL before and after calibration, coverage when uncertain
+answers are flagged).
 
-    python -m training_jobs.evaluate --model-dir artifacts/model --data test.tsv [--json] [--plot]
+    python -m training_jobs.evaluate --model-dir artifacts/model --data test.tsv [--json] [--plot] [--runtime onnx-int8]
+    python -m training_jobs.evaluate --model-dir artifacts/model --data corpus.tsv.gz --held-out-publishers
+
+`--plot` writes the confusion matrix, the reliability diagram and the coverage-accuracy curve as PNGs.
+`--held-out-publishers` keeps only the rows of the publishers the model was trained without (training.json).
 """
 
 from __future__ import annotations
@@ -15,8 +21,20 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
+from model.artifact import read_metadata
+from model.calibration import UNCERTAIN_BELOW, Calibration, CalibrationError, softmax
 from model.labels import LabelMap
-from training_jobs.data import DataError, Example, clean, read_examples
+from model.runtime import RUNTIMES, TORCH, RuntimeUnavailable
+from training_jobs.data import DataError, Example, clean, held_out_examples, read_examples
+from training_jobs.reliability import (
+    accuracy_at_coverage,
+    calibration_summary,
+    plot_coverage,
+    plot_reliability,
+    selective,
+)
+
+HELD_OUT = "held_out_publishers"
 
 
 def compute_metrics(y_true: Sequence[int], y_pred: Sequence[int], names: Sequence[str]) -> dict[str, Any]:
@@ -48,7 +66,27 @@ def format_report(metrics: dict[str, Any], title: str = "") -> str:
     lines.append(" " * width + "".join(f"{n[:6]:>8}" for n in names))
     for name, row in zip(names, metrics["confusion_matrix"], strict=True):
         lines.append(f"{name:{width}}" + "".join(f"{v:>8}" for v in row))
+    if "calibration" in metrics:
+        lines += format_calibration(metrics)
     return "\n".join(lines)
+
+
+def format_calibration(metrics: dict[str, Any]) -> list[str]:
+    """ECE, Brier and NLL before and after calibration, and the coverage of the uncertain flag."""
+    calibration = metrics["calibration"]
+    lines = [f"calibration: {calibration['method']}, T = {calibration['temperature']:g}"
+             + (f" ({calibration['note']})" if "note" in calibration else ""),
+             f"{'':8}{'ECE':>8}{'Brier':>8}{'NLL':>8}{'mean top':>10}"]
+    for when in ("before", "after"):
+        c = calibration[when]
+        lines.append(f"{when:8}{c['ece']:>8.4f}{c['brier']:>8.4f}{c['nll']:>8.4f}{c['mean_top_score']:>10.4f}")
+    uncertain = metrics["uncertain"]
+    answered = "-" if uncertain["accuracy"] is None else f"{uncertain['accuracy']:.4f}"
+    lines.append(f"uncertain below {uncertain['threshold']:g}: coverage {uncertain['coverage']:.4f}, "
+                 f"accuracy of the rest {answered}")
+    lines.append("accuracy at coverage: " + ", ".join(
+        f"{float(k):.0%} {v:.4f}" for k, v in metrics["accuracy_at_coverage"].items()))
+    return lines
 
 
 def plot_confusion(metrics: dict[str, Any], path: Path, title: str = "Confusion matrix") -> Path:
@@ -79,14 +117,67 @@ def evaluate_probabilities(probabilities: np.ndarray, examples: Sequence[Example
     return compute_metrics(y_true, probabilities.argmax(axis=1).tolist(), labels.names)
 
 
-def evaluate_model_dir(model_dir: Path, examples: Sequence[Example], batch_size: int = 64) -> dict[str, Any]:
-    """The report of one model folder on `examples`, tagged with its version: what every comparison runs."""
-    from model.predict import TorchPredictor
-
-    predictor = TorchPredictor(model_dir, batch_size=batch_size)
-    metrics = evaluate_probabilities(predictor.predict_proba([ex.title for ex in examples]), examples, predictor.labels)
-    metrics["model_version"] = predictor.metadata["model_version"]
+def evaluate_logits(logits: np.ndarray, examples: Sequence[Example], labels: LabelMap,
+                    calibration: Calibration, uncertain_below: float = UNCERTAIN_BELOW) -> dict[str, Any]:
+    """The report on served (calibrated) scores, with calibration before/after and selective answering."""
+    y_true = [labels.index_of_category(ex.category) for ex in examples]
+    calibrated = calibration.probabilities(logits)
+    metrics = evaluate_probabilities(calibrated, examples, labels)
+    metrics["calibration"] = {**calibration.describe(), "before": calibration_summary(softmax(logits), y_true),
+                              "after": calibration_summary(calibrated, y_true)}
+    metrics["uncertain"] = selective(calibrated, y_true, uncertain_below)
+    metrics["accuracy_at_coverage"] = accuracy_at_coverage(calibrated, y_true)
     return metrics
+
+
+def load_logits(model_dir: Path, titles: Sequence[str], runtime: str = TORCH,
+                batch_size: int = 64) -> tuple[np.ndarray, Any]:
+    """(logits, predictor) of one model folder in one runtime."""
+    from model.runtime import load_predictor
+
+    if runtime == TORCH:
+        from model.predict import TorchPredictor
+
+        predictor = TorchPredictor(model_dir, batch_size=batch_size)
+    else:
+        predictor = load_predictor(model_dir, runtime)
+    return predictor.predict_logits(titles), predictor
+
+
+def evaluate_model_dir(model_dir: Path, examples: Sequence[Example], batch_size: int = 64,
+                       runtime: str = TORCH) -> dict[str, Any]:
+    """The report of one model folder on `examples`, tagged with its version: what every comparison runs."""
+    logits, predictor = load_logits(model_dir, [ex.title for ex in examples], runtime, batch_size)
+    metrics = evaluate_logits(logits, examples, predictor.labels, predictor.calibration)
+    metrics["model_version"] = predictor.metadata["model_version"]
+    metrics["runtime"] = runtime
+    return metrics
+
+
+def evaluation_examples(model_dir: Path, data: Path, held_out_publishers: bool) -> list[Example]:
+    """The rows to evaluate on: all of `data`, or only those of the publishers the model never trained on."""
+    if not held_out_publishers:
+        return clean(read_examples(data), dedupe=False)[0]
+    share = read_metadata(model_dir)["hyperparameters"].get("holdout_publishers", 0.0)
+    if not share:
+        raise DataError(f"{model_dir} was trained on every publisher (no holdout_publishers in training.json)")
+    return held_out_examples(data, share)
+
+
+def write_plots(metrics: dict[str, Any], logits: np.ndarray, examples: Sequence[Example], labels: LabelMap,
+                calibration: Calibration, confusion: Path, name: str) -> dict[str, str]:
+    """Confusion matrix at `confusion`; reliability diagram and coverage curve beside it, named after `name`."""
+    y_true = [labels.index_of_category(ex.category) for ex in examples]
+    calibrated = calibration.probabilities(logits)
+    folder = confusion.parent
+    return {
+        "confusion_png": str(plot_confusion(metrics, confusion, name)),
+        "reliability_png": str(plot_reliability(
+            {"uncalibrated": softmax(logits), f"temperature {calibration.temperature:g}": calibrated}, y_true,
+            folder / f"reliability_{name}.png", f"reliability: {name}")),
+        "coverage_png": str(plot_coverage(calibrated, y_true, metrics["uncertain"]["threshold"],
+                                          folder / f"coverage_{name}.png", f"coverage-accuracy: {name}")),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,20 +186,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="NLP-100/corpus TSV or UCI newsCorpora.csv")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--plot", type=Path, nargs="?", const=True, default=None,
-                        help="write a confusion-matrix PNG (default: next to the model)")
+                        help="write the confusion-matrix PNG there (default: into the model folder), the reliability "
+                             "and coverage PNGs beside it")
+    parser.add_argument("--held-out-publishers", action="store_true",
+                        help="only the rows of the publishers the model was trained without")
+    parser.add_argument("--runtime", default=TORCH, choices=RUNTIMES, help="default: torch (fp32)")
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args(argv)
     try:
-        examples, _ = clean(read_examples(args.data), dedupe=False)
-        metrics = evaluate_model_dir(args.model_dir, examples, args.batch_size)
-    except (DataError, FileNotFoundError) as exc:
+        examples = evaluation_examples(args.model_dir, args.data, args.held_out_publishers)
+        logits, predictor = load_logits(args.model_dir, [ex.title for ex in examples], args.runtime, args.batch_size)
+    except (DataError, FileNotFoundError, CalibrationError, RuntimeUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    metrics["data"] = str(args.data)
+    metrics = evaluate_logits(logits, examples, predictor.labels, predictor.calibration)
+    metrics.update(model_version=predictor.metadata["model_version"], runtime=args.runtime, data=str(args.data))
+    name = args.data.name.split(".")[0] + ("_held_out_publishers" if args.held_out_publishers else "")
     if args.plot:
-        target = args.model_dir / f"confusion_{args.data.name.split('.')[0]}.png" if args.plot is True else args.plot
-        metrics["confusion_png"] = str(plot_confusion(metrics, target, f"{args.data.name}"))
-    title = f"{args.data} · model {metrics['model_version']}"
+        confusion = args.model_dir / f"confusion_{name}.png" if args.plot is True else args.plot
+        metrics.update(write_plots(metrics, logits, examples, predictor.labels, predictor.calibration, confusion, name))
+    title = f"{args.data}{' (held-out publishers)' if args.held_out_publishers else ''} · model " \
+            f"{metrics['model_version']} · {args.runtime}"
     print(json.dumps(metrics) if args.json else format_report(metrics, title))
     return 0
 

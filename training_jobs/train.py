@@ -33,11 +33,13 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
 from model.artifact import copy_inference_code, write_metadata
+from model.calibration import CALIBRATION_FILE
 from model.classifier import WEIGHTS_FILE, HeadlineClassifier, load_tokenizer
 from model.encoders import EncoderUnavailable, resolve_encoder
 from model.labels import LabelMap
-from model.predict import predict_proba
+from model.predict import predict_logits, predict_proba
 from training_jobs.baseline import baseline_metrics
+from training_jobs.calibrate import calibration_examples, fit_calibration
 from training_jobs.config import (
     REPO_ROOT,
     Hyperparameters,
@@ -58,7 +60,7 @@ from training_jobs.data import (
 )
 from training_jobs.distributed import init_distributed
 from training_jobs.drift_baseline import write_baseline
-from training_jobs.evaluate import evaluate_probabilities, format_report, plot_confusion
+from training_jobs.evaluate import HELD_OUT, evaluate_logits, evaluate_probabilities, format_report, write_plots
 
 log = logging.getLogger("training_jobs.train")
 MAX_LENGTH_QUANTILE = 99.9
@@ -178,7 +180,7 @@ def _encode(tokenizer: PreTrainedTokenizerBase, examples: Sequence[Example], max
 
 
 def train(args: argparse.Namespace) -> dict[str, Any] | None:
-    """Train, keep the best epoch by validation macro-F1, evaluate, and write the model folder.
+    """Train, keep the best epoch by validation macro-F1, calibrate, evaluate, and write the model folder.
 
     Under torchrun every rank trains on its share of the batches; rank 0 alone validates, writes and
     returns the result, the other ranks return None.
@@ -189,7 +191,9 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
     device = ddp.device
     use_amp = device.type == "cuda"
     labels = LabelMap.default()
-    splits = _with_test_override(load_splits(args.data, hp.seed, args.extra_data), args.test_data)
+    splits = _with_test_override(
+        load_splits(args.data, hp.seed, args.extra_data, hp.holdout_publishers, hp.calibration_publishers),
+        args.test_data)
     if args.limit:
         splits.train = splits.train[: args.limit]
     encoder = resolve_encoder(hp.base_model)
@@ -254,13 +258,19 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
 
     model.load_state_dict(best_state)
     model.to("cpu").eval()
-    metrics: dict[str, Any] = {}
-    scored: dict[str, np.ndarray] = {}
-    for name, examples in (("valid", splits.valid), ("test", splits.test)):
-        scored[name] = predict_proba(model, tokenizer, [ex.title for ex in examples], max_length, hp.eval_batch_size)
-        metrics[name] = evaluate_probabilities(scored[name], examples, labels)
-    metrics["baseline_tfidf_logreg"] = baseline_metrics(
-        splits.train, {"valid": splits.valid, "test": splits.test}, labels)
+    evaluated = {"valid": splits.valid, "test": splits.test, **({HELD_OUT: splits.held_out} if splits.held_out else {})}
+    logits = {name: predict_logits(model, tokenizer, [ex.title for ex in examples], max_length, hp.eval_batch_size)
+              for name, examples in evaluated.items()}
+    calibration_set, fitted_on = calibration_examples(splits)
+    calibration_logits = logits["valid"] if not splits.calibration else np.concatenate([logits["valid"], predict_logits(
+        model, tokenizer, [ex.title for ex in splits.calibration], max_length, hp.eval_batch_size)])
+    calibration = fit_calibration(calibration_logits, [labels.index_of_category(ex.category) for ex in calibration_set],
+                                  fitted_on)
+    log.info("calibration on %s: temperature %.4f, NLL %.4f -> %.4f", fitted_on, calibration.temperature,
+             calibration.details["nll_before"], calibration.details["nll_after"])
+    metrics: dict[str, Any] = {name: evaluate_logits(logits[name], examples, labels, calibration)
+                               for name, examples in evaluated.items()}
+    metrics["baseline_tfidf_logreg"] = baseline_metrics(splits.train, evaluated, labels)
     metrics["history"] = history
     metrics["best_epoch"] = max(history, key=lambda h: h["valid_macro_f1"])["epoch"]
     created = dt.datetime.now(dt.UTC)
@@ -274,10 +284,11 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
         "max_length": max_length,
         "hyperparameters": hp.as_dict(),
         "data": {"source": splits.source, "sha256": splits.fingerprint(), "limit": args.limit,
-                 "counts": {n: category_counts(s) for n, s in
-                            (("train", splits.train), ("valid", splits.valid), ("test", splits.test))},
+                 "counts": {n: category_counts(s) for n, s in (("train", splits.train), *evaluated.items(),
+                                                               ("calibration_publishers", splits.calibration)) if s},
                  "cleaning": {n: dataclasses.asdict(s) for n, s in splits.stats.items()}},
-        "metrics": {n: {k: metrics[n][k] for k in ("accuracy", "macro_f1", "n")} for n in ("valid", "test")},
+        "metrics": {n: {**{k: metrics[n][k] for k in ("accuracy", "macro_f1", "n")},
+                        "ece": round(metrics[n]["calibration"]["after"]["ece"], 4)} for n in evaluated},
         "train_seconds": round(train_seconds, 1),
         "device": str(device),
         "world_size": ddp.world_size,
@@ -286,10 +297,16 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
         "runtimes": {"torch": [WEIGHTS_FILE]},
     }
     save_model_folder(args.model_dir, model, tokenizer, labels, metadata, metrics, step_losses)
-    write_baseline(args.model_dir, [ex.title for ex in splits.valid], scored["valid"], labels, splits.source, "torch")
+    calibration.save(args.model_dir)
+    for name, examples in evaluated.items():
+        write_plots(metrics[name], logits[name], examples, labels, calibration,
+                    args.model_dir / f"confusion_{name}.png", name)
+    write_baseline(args.model_dir, [ex.title for ex in splits.valid], calibration.probabilities(logits["valid"]),
+                   labels, splits.source, "torch")
     if args.output_data_dir:
         args.output_data_dir.mkdir(parents=True, exist_ok=True)
-        for name in ("metrics.json", "training.json", "training_curve.png", "confusion_test.png"):
+        for name in ("metrics.json", "training.json", CALIBRATION_FILE, "training_curve.png", "confusion_test.png",
+                     "reliability_test.png"):
             shutil.copy2(args.model_dir / name, args.output_data_dir / name)
     return {"metadata": metadata, "metrics": metrics}
 
@@ -304,8 +321,6 @@ def save_model_folder(model_dir: Path, model: HeadlineClassifier, tokenizer: Pre
     write_metadata(model_dir, metadata)
     (model_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     plot_history(metrics["history"], step_losses, model_dir / "training_curve.png")
-    for split in ("valid", "test"):
-        plot_confusion(metrics[split], model_dir / f"confusion_{split}.png", f"{split} split")
     copy_inference_code(model_dir)
 
 
@@ -320,10 +335,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if result is None:  # a non-zero torchrun rank: rank 0 reports
         return 0
     metrics = result["metrics"]
-    print(format_report(metrics["test"], f"test split · model {result['metadata']['model_version']}"))
-    base = metrics["baseline_tfidf_logreg"]["test"]
-    print(f"baseline TF-IDF + logistic regression on the same test split: "
-          f"accuracy {base['accuracy']:.4f}, macro-F1 {base['macro_f1']:.4f}")
+    for split in ("test", HELD_OUT) if HELD_OUT in metrics else ("test",):
+        print(format_report(metrics[split], f"{split} split · model {result['metadata']['model_version']}"))
+        base = metrics["baseline_tfidf_logreg"][split]
+        print(f"baseline TF-IDF + logistic regression on the same rows: "
+              f"accuracy {base['accuracy']:.4f}, macro-F1 {base['macro_f1']:.4f}\n")
     print(f"model written to {args.model_dir} in {result['metadata']['train_seconds']:.0f} s of training")
     return 0
 

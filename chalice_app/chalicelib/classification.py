@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from chalicelib import callers, model_client, routing, telemetry, transactions, validation
-from chalicelib.config import model_settings
+from chalicelib.config import model_settings, score_settings
 from chalicelib.errors import ApiError
 from chalicelib.model_client import ModelCallError
 from chalicelib.routing import Client
@@ -28,6 +28,7 @@ def classify(headlines: Sequence[str], run_id: str | None, client: Client,
     request_ids = [transactions.new_request_id() for _ in headlines]
     telemetry.bind_request_ids(request_ids)
     settings = model_settings()
+    uncertain_below = score_settings().uncertain_below
     endpoint_name = routing.route(settings, client)
     if settings.variants:  # an A/B test: the request's metrics per variant too
         telemetry.record_variant(endpoint_name)
@@ -43,9 +44,11 @@ def classify(headlines: Sequence[str], run_id: str | None, client: Client,
     latency_ms = _ms_since(started)
     telemetry.record_model_call(answer.latency_ms, [p.label for p in answer.predictions],
                                 [p.top_score for p in answer.predictions])
+    uncertain = [p.top_score < uncertain_below for p in answer.predictions]
+    telemetry.record_uncertain(sum(uncertain))
     outcomes = [Outcome(rid, headline, latency_ms, p.label, p.scores, answer.model_version, answer.variant,
-                        answer.latency_ms)
-                for rid, headline, p in zip(request_ids, headlines, answer.predictions, strict=True)]
+                        answer.latency_ms, uncertain=flag)
+                for rid, headline, p, flag in zip(request_ids, headlines, answer.predictions, uncertain, strict=True)]
     transactions.save([transactions.build_record(o, created_at, endpoint_name, run_id, client_key_id)
                        for o in outcomes])
     return [_result(o) for o in outcomes]
@@ -81,4 +84,5 @@ def _ms_since(started: float) -> float:
 
 def _result(outcome: Outcome) -> dict[str, Any]:
     return {"request_id": outcome.request_id, "label": outcome.label, "scores": outcome.scores,
-            "model_version": outcome.model_version, "latency_ms": round(outcome.latency_ms, 3)}
+            "uncertain": outcome.uncertain, "model_version": outcome.model_version,
+            "latency_ms": round(outcome.latency_ms, 3)}

@@ -22,6 +22,11 @@ from chalicelib.drift import Thresholds
 
 SERVICE_NAME = "news-classifier-api"
 MODEL_VARIANTS = "MODEL_VARIANTS"
+UNCERTAIN_BELOW = "UNCERTAIN_BELOW"
+# The calibrated top score below which a classification is "uncertain": a copy of model/calibration.py's
+# UNCERTAIN_BELOW (chosen on validation data, see the README), pinned by tests/code/test_uncertain_threshold.py
+# because the Lambda zip cannot import model/.
+DEFAULT_UNCERTAIN_BELOW = 0.5
 ENDPOINT_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")  # SageMaker's rule for endpoint names
 
 
@@ -217,6 +222,28 @@ def access_settings(environ: Mapping[str, str] | None = None) -> AccessSettings:
     return AccessSettings(operator_key_ids=ids - {EVERYONE}, everyone_is_operator=EVERYONE in ids)
 
 
+@dataclass(frozen=True)
+class ScoreSettings:
+    """How the API reads the model's (calibrated) scores."""
+
+    # UNCERTAIN_BELOW: a result whose top score is below this gets `"uncertain": true`; the drift job's
+    # low-confidence share counts the same results. 0 flags nothing.
+    uncertain_below: float
+
+
+def score_settings(environ: Mapping[str, str] | None = None) -> ScoreSettings:
+    raw = _optional(UNCERTAIN_BELOW, environ)
+    if raw is None:
+        return ScoreSettings(DEFAULT_UNCERTAIN_BELOW)
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{UNCERTAIN_BELOW}={raw!r} is not a number") from exc
+    if not (math.isfinite(value) and 0 <= value < 1):
+        raise ConfigError(f"{UNCERTAIN_BELOW}={raw!r} must be a score from 0 (flag nothing) up to, not including, 1")
+    return ScoreSettings(value)
+
+
 def settings_problems(environ: Mapping[str, str]) -> list[str]:
     """What the API would refuse in these variables, so a deployment refuses the stage instead.
 
@@ -224,7 +251,7 @@ def settings_problems(environ: Mapping[str, str]) -> list[str]:
     leaves them unrecorded; checked before deploying, it never reaches a Lambda. One problem per group of settings.
     """
     problems = []
-    for read in (model_settings, table_settings, drift_settings, access_settings):
+    for read in (model_settings, table_settings, drift_settings, access_settings, score_settings):
         try:
             read(environ)
         except ConfigError as exc:

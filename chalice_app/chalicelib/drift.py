@@ -74,16 +74,33 @@ class Baseline:
     features: dict[str, Histogram]
     low_confidence_threshold: float  # a prediction with top score below this is "low confidence"
     low_confidence_share: float  # the share of such predictions on the baseline split
+    # The share of baseline top scores below k / (len - 1), k = 0, 1, ...: the baseline's low-confidence share at
+    # any threshold, so the job can count at the stage's UNCERTAIN_BELOW. Empty in baselines made before it.
+    share_below: tuple[float, ...] = ()
 
     @classmethod
     def from_dict(cls, payload: Mapping[str, Any]) -> Baseline:
         try:
             features = {name: _histogram(name, spec) for name, spec in payload["features"].items()}
             low = payload["low_confidence"]
+            share_below = tuple(float(share) for share in low.get("share_below", ()))
+            if share_below and (len(share_below) < 2 or any(a > b for a, b in pairwise(share_below))
+                                or not 0 <= share_below[0] <= share_below[-1] <= 1):
+                raise BaselineError("low_confidence.share_below must be at least 2 non-decreasing shares")
             return cls(str(payload["model_version"]), int(payload["samples"]), features,
-                       float(low["threshold"]), float(low["share"]))
+                       float(low["threshold"]), float(low["share"]), share_below)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BaselineError(f"not a drift baseline: {type(exc).__name__}: {exc}") from exc
+
+    def low_confidence_at(self, threshold: float | None) -> tuple[float, float]:
+        """(threshold, the baseline's share below it): `threshold` where the baseline records its shares (linear
+        between the recorded points), else the baseline's own threshold and share."""
+        if threshold is None or not self.share_below:
+            return self.low_confidence_threshold, self.low_confidence_share
+        position = min(max(threshold, 0.0), 1.0) * (len(self.share_below) - 1)
+        low = min(int(position), len(self.share_below) - 2)
+        below, above = self.share_below[low], self.share_below[low + 1]
+        return threshold, below + (position - low) * (above - below)
 
 
 def _histogram(name: str, spec: Mapping[str, Any]) -> Histogram:
@@ -124,11 +141,12 @@ def psi(baseline_counts: Sequence[int], window_counts: Sequence[int]) -> float:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """PSI levels and the smallest window that gets a verdict."""
+    """PSI levels, the smallest window that gets a verdict, and the low-confidence line."""
 
     warn: float = 0.1
     alarm: float = 0.25
     min_samples: int = 300
+    low_confidence_below: float | None = None  # the stage's UNCERTAIN_BELOW; None: the baseline's own threshold
 
     def status(self, value: float) -> str:
         return ALARM if value >= self.alarm else WARN if value >= self.warn else STABLE
@@ -205,11 +223,11 @@ class DriftReport:
 def compare(baseline: Baseline, observations: Sequence[Observation], thresholds: Thresholds,
             extractors: Mapping[str, Extractor] = RUNTIME_FEATURES) -> DriftReport:
     """PSI of every baseline feature an extractor can measure, and the share of low-confidence predictions."""
-    low = sum(o.top_score < baseline.low_confidence_threshold for o in observations)
+    threshold, baseline_share = baseline.low_confidence_at(thresholds.low_confidence_below)
+    low = sum(o.top_score < threshold for o in observations)
     share = low / len(observations) if observations else 0.0
     measured = [name for name in baseline.features if name in extractors]
-    report = DriftReport(baseline.model_version, len(observations), TOO_FEW, share, baseline.low_confidence_share,
-                         baseline.low_confidence_threshold,
+    report = DriftReport(baseline.model_version, len(observations), TOO_FEW, share, baseline_share, threshold,
                          not_measured=[name for name in baseline.features if name not in extractors])
     if len(observations) < thresholds.min_samples:
         return report

@@ -6,7 +6,8 @@ several) and compares each group with its own model's baseline (chalicelib/drift
 
 Metrics, in the stage's namespace with dimensions service + job=drift:
 - `DriftSamples` per model_version; `DriftPSI` per model_version and feature, and `LowConfidenceShare` per
-  model_version, when the window is large enough for a verdict;
+  model_version (top scores below the stage's UNCERTAIN_BELOW, the API's "uncertain"), when the window is large
+  enough for a verdict;
 - `DriftPSIMax`: the largest PSI of the run, over every version with a verdict. Model versions change with
   every deployment, so this one series with fixed dimensions is what the stack's DriftAlarm watches.
 Logs: one `drift_report` per version (a warning from `warn` on), `drift_skipped` for a version without a baseline.
@@ -23,7 +24,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from chalicelib import baselines, telemetry, transactions
 from chalicelib.baselines import BaselineUnavailable
-from chalicelib.config import drift_settings
+from chalicelib.config import drift_settings, score_settings
 from chalicelib.drift import (
     RUNTIME_FEATURES,
     STABLE,
@@ -126,8 +127,9 @@ def measure(since: dt.datetime, until: dt.datetime, baseline_uri: str | None, th
 def run(now: dt.datetime) -> DriftRun:
     """The scheduled job: the window ending at `now` as configured, then its metrics and log lines."""
     settings = drift_settings()
-    result = measure(now - dt.timedelta(hours=settings.window_hours), now, settings.baseline_uri,
-                     Thresholds(min_samples=settings.min_samples), settings.max_records)
+    thresholds = Thresholds(min_samples=settings.min_samples, low_confidence_below=score_settings().uncertain_below)
+    result = measure(now - dt.timedelta(hours=settings.window_hours), now, settings.baseline_uri, thresholds,
+                     settings.max_records)
     publish(result)
     return result
 

@@ -4,8 +4,8 @@ Each request gets its own EMF provider (Powertools' `Metrics` shares state acros
 local` serves requests on several threads). Metrics with a per-value dimension (errors by code, predictions
 by label) need one EMF document per value, as EMF allows one dimension set per metric. While an A/B test
 runs (MODEL_VARIANTS), classification requests are also counted per `endpoint` (the variant routing chose):
-requests, latency, model latency, top scores, errors (0 or 1: their average is the error rate) and
-predictions by label. Metrics print to stdout, which Lambda ships to CloudWatch;
+requests, latency, model latency, top scores, uncertain predictions, errors (0 or 1: their average is the
+error rate) and predictions by label. Metrics print to stdout, which Lambda ships to CloudWatch;
 `POWERTOOLS_METRICS_DISABLED=true` turns them off (`make local` does by default). Client IP addresses are
 never logged.
 """
@@ -39,6 +39,7 @@ class _RequestMetrics:
     model_latency_ms: float | None = None
     predictions: Counter[str] = field(default_factory=Counter)
     top_scores: list[float] = field(default_factory=list)
+    uncertain: int = 0
     unsaved: int = 0
 
 
@@ -71,6 +72,13 @@ def record_model_call(latency_ms: float, labels: Sequence[str], top_scores: Sequ
         current.model_latency_ms = latency_ms
         current.predictions.update(labels)
         current.top_scores.extend(top_scores)
+
+
+def record_uncertain(count: int) -> None:
+    """Results flagged uncertain (top score below UNCERTAIN_BELOW): `UncertainPredictions`, 0 included."""
+    current = _current.get()
+    if current is not None:
+        current.uncertain += count
 
 
 def record_unsaved(count: int) -> None:
@@ -135,6 +143,7 @@ def _add_request_metrics(metrics: AmazonCloudWatchEMFProvider, current: _Request
     metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=latency_ms)
     if current.model_latency_ms is not None:
         metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=current.model_latency_ms)
+        metrics.add_metric(name="UncertainPredictions", unit=MetricUnit.Count, value=current.uncertain)
     for score in current.top_scores:
         metrics.add_metric(name="TopScore", unit=MetricUnit.NoUnit, value=score)
 

@@ -17,7 +17,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pynamodb.attributes import MapAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import (
+    BooleanAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
 from pynamodb.connection import Connection
 from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
 from pynamodb.exceptions import PutError, PynamoDBException, UpdateError
@@ -73,6 +80,7 @@ class TransactionRecord(Model):
     error_code = UnicodeAttribute(null=True)
     label = UnicodeAttribute(null=True)
     scores = MapAttribute[str, float](null=True)  # label name -> probability, as the model answered
+    uncertain = BooleanAttribute(null=True)  # the top score was below the stage's UNCERTAIN_BELOW
     model_version = UnicodeAttribute(null=True)
     endpoint_name = UnicodeAttribute(null=True)
     variant = UnicodeAttribute(null=True)
@@ -161,6 +169,7 @@ class Outcome:
     model_latency_ms: float | None = None
     error_code: str | None = None
     rejected: bool = False
+    uncertain: bool | None = None  # None: no prediction
 
 
 def status_of(outcome: Outcome) -> str:
@@ -176,7 +185,7 @@ def build_record(outcome: Outcome, created_at: dt.datetime, endpoint_name: str |
     return TransactionRecord(
         request_id=outcome.request_id, created_at=created_at, day=created_at.strftime("%Y-%m-%d"),
         headline=storable_text(outcome.headline), status=status_of(outcome), error_code=outcome.error_code,
-        label=outcome.label, scores=outcome.scores, model_version=outcome.model_version,
+        label=outcome.label, scores=outcome.scores, uncertain=outcome.uncertain, model_version=outcome.model_version,
         endpoint_name=endpoint_name, variant=outcome.variant, latency_ms=round(outcome.latency_ms, 3),
         model_latency_ms=None if outcome.model_latency_ms is None else round(outcome.model_latency_ms, 3),
         run_id=run_id, client_key_id=client_key_id, expires_at=created_at + dt.timedelta(days=ttl_days),

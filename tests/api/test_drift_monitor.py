@@ -180,3 +180,19 @@ def test_window_spans_utc_days_and_keeps_the_newest_records(drift_env: Any,
     assert (capped.records_read, capped.truncated) == (40, True)
     newest_first = [r.created_at for r in transactions.between(since, until, newest_first=True)]
     assert newest_first == sorted(newest_first, reverse=True) and len(newest_first) == MIN_SAMPLES
+
+
+def test_the_low_confidence_share_is_counted_below_the_stages_uncertain_line(
+        client: Client, drift_env: Any, headline_streams: dict[str, list[Example]], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The job's LowConfidenceShare counts what the API flags "uncertain", at the stage's UNCERTAIN_BELOW."""
+    normal = headline_streams["normal"][:MIN_SAMPLES]
+    store(normal, now())
+    monkeypatch.setenv("UNCERTAIN_BELOW", "0.9")
+    capsys.readouterr()
+    (report,) = invoke(client)["reports"]
+    flagged = sum(probabilities(ex).max() < 0.9 for ex in normal)
+    assert report["low_confidence"]["threshold"] == 0.9
+    assert report["low_confidence"]["share"] == pytest.approx(flagged / len(normal), abs=1e-4) and flagged > 0
+    assert emf_values(capsys.readouterr().out, "LowConfidenceShare", model_version=VERSION) == [
+        pytest.approx(flagged / len(normal), abs=1e-4)]

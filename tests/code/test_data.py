@@ -131,3 +131,53 @@ def test_single_file_is_cleaned_and_split(tmp_path: Path) -> None:
 def test_unknown_data_path_is_a_data_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="neither a data file nor a folder"):
         load_splits(tmp_path, seed=0)
+
+
+def test_held_out_publishers_never_train_and_form_their_own_set(tmp_path: Path) -> None:
+    from training_jobs.holdout import is_held_out
+
+    bench = tmp_path / "nlp100"
+    bench.mkdir()
+    write(bench / "train.tsv", HEADER + "b\tA\tReuters\t1\ts\th\t1\tu\n")
+    write(bench / "valid.tsv", HEADER + "e\tB\tDaily Mail\t1\ts\th\t1\tu\n")
+    write(bench / "test.tsv", HEADER + "m\tC\tReuters\t1\ts\th\t1\tu\n")
+    publishers = [f"Paper {i}" for i in range(40)]
+    held = {p for p in publishers if is_held_out(p, 0.3)}
+    assert 0 < len(held) < len(publishers)  # the rule splits publishers, whatever the hash gives
+    rows = "".join(f"t\tStory {i} by {p}\t{p}\t1\ts\th\t1\tu\n" for p in publishers for i in range(2))
+    extra = write(tmp_path / "extra.tsv", HEADER + rows + "b\tNo byline\t\t1\ts\th\t1\tu\n")
+    splits = load_splits(tmp_path, seed=0, extra=[extra], holdout_share=0.3)
+    assert {ex.publisher for ex in splits.held_out} == held and len(splits.held_out) == 2 * len(held)
+    assert not {ex.publisher for ex in splits.train} & held
+    assert "No byline" in {ex.title for ex in splits.train}  # rows without a publisher are never held out
+    assert load_splits(tmp_path, seed=0, extra=[extra]).held_out == []
+
+
+def test_the_nlp100_publishers_and_bad_shares_are_never_held_out() -> None:
+    from training_jobs.holdout import NLP100_PUBLISHERS, is_held_out
+
+    assert not any(is_held_out(p, 0.99) for p in NLP100_PUBLISHERS)
+    assert is_held_out("Some Paper", 0.3) == is_held_out("Some Paper", 0.3)  # a pure function of the name
+    with pytest.raises(ValueError, match="sum to less than 1"):
+        is_held_out("Some Paper", 1.0)
+
+
+def test_calibration_publishers_are_a_band_of_their_own(tmp_path: Path) -> None:
+    from training_jobs.holdout import CALIBRATION, HELD_OUT, publisher_role
+
+    publishers = [f"Paper {i}" for i in range(60)]
+    rows = "".join(f"t\tStory by {p}\t{p}\t1\ts\th\t1\tu\n" for p in publishers)
+    data = tmp_path / "nlp100"
+    data.mkdir()
+    for name in ("train.tsv", "valid.tsv", "test.tsv"):
+        write(data / name, HEADER + f"b\t{name}\tReuters\t1\ts\th\t1\tu\n")
+    splits = load_splits(tmp_path, seed=0, extra=[write(tmp_path / "extra.tsv", HEADER + rows)], holdout_share=0.3,
+                         calibration_share=0.2)
+    held, calibration = {ex.publisher for ex in splits.held_out}, {ex.publisher for ex in splits.calibration}
+    assert held == {p for p in publishers if publisher_role(p, 0.3, 0.2) == HELD_OUT}
+    assert calibration == {p for p in publishers if publisher_role(p, 0.3, 0.2) == CALIBRATION}
+    assert held and calibration and not held & calibration
+    assert held == {p for p in publishers if publisher_role(p, 0.3) == HELD_OUT}  # the band never moves the check
+    assert not (held | calibration) & {ex.publisher for ex in splits.train}
+    with pytest.raises(ValueError, match="sum to less than 1"):
+        publisher_role("Paper 1", 0.6, 0.4)

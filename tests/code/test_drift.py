@@ -29,6 +29,7 @@ from chalicelib.drift import (
 )
 from drift_streams import baseline, observations, streams
 
+from model.calibration import UNCERTAIN_BELOW
 from training_jobs.drift_baseline import collapsed, numeric_histogram
 
 STREAM_THRESHOLDS = Thresholds(min_samples=100)  # the test split has 105 Health headlines
@@ -155,7 +156,36 @@ def test_small_windows_get_no_verdict(stream_baseline: dict[str, Any], headline_
 def test_low_confidence_share_counts_top_scores_below_the_baselines_threshold(
         stream_baseline: dict[str, Any]) -> None:
     base = Baseline.from_dict(stream_baseline)
-    window = [Observation("a headline", "Business", score) for score in (0.3, 0.49, 0.5, 0.9)]
-    assert base.low_confidence_threshold == 0.5
+    line = base.low_confidence_threshold
+    window = [Observation("a headline", "Business", score) for score in (0.3, line - 0.01, line, 0.99)]
+    assert line == UNCERTAIN_BELOW
     assert compare(base, window, Thresholds(min_samples=1)).low_confidence_share == 0.5
     assert np.isclose(base.low_confidence_share, stream_baseline["low_confidence"]["share"])
+
+
+def test_low_confidence_is_counted_at_the_stages_threshold_on_both_sides(
+        stream_baseline: dict[str, Any], headline_streams: dict[str, list[Any]]) -> None:
+    """The drift job's line is the API's UNCERTAIN_BELOW: the window and the baseline are both counted there."""
+    base = Baseline.from_dict(stream_baseline)
+    valid_top = np.array([o.top_score for o in observations(headline_streams["valid"])])
+    for threshold in (0.8, 0.83):
+        window = [Observation("a headline", "Business", score) for score in (0.3, threshold - 0.01, threshold, 0.99)]
+        report = compare(base, window, Thresholds(min_samples=1, low_confidence_below=threshold))
+        assert report.low_confidence_threshold == threshold and report.low_confidence_share == 0.5
+        assert report.baseline_low_confidence_share == pytest.approx(np.mean(valid_top < threshold), abs=0.005)
+    at_point = compare(base, [], Thresholds(min_samples=1, low_confidence_below=0.8))
+    assert at_point.baseline_low_confidence_share == pytest.approx(np.mean(valid_top < 0.8), abs=1e-6)  # recorded
+
+
+def test_a_baseline_made_before_the_recorded_shares_keeps_its_own_threshold(stream_baseline: dict[str, Any]) -> None:
+    old = {**stream_baseline, "low_confidence": {"threshold": 0.5, "share": 0.04}}
+    report = compare(Baseline.from_dict(old), [Observation("h", "Business", 0.45)],
+                     Thresholds(min_samples=1, low_confidence_below=0.8))
+    assert (report.low_confidence_threshold, report.baseline_low_confidence_share) == (0.5, 0.04)
+
+
+@pytest.mark.parametrize("share_below", [[0.5], [0.2, 0.1, 0.3], [0.0, 1.5]])
+def test_broken_recorded_shares_are_clear_errors(stream_baseline: dict[str, Any], share_below: list[float]) -> None:
+    broken = {**stream_baseline, "low_confidence": {**stream_baseline["low_confidence"], "share_below": share_below}}
+    with pytest.raises(BaselineError, match="share_below"):
+        Baseline.from_dict(broken)

@@ -11,6 +11,7 @@ import pytest
 from chalicelib.drift import Baseline
 
 from model.artifact import DRIFT_BASELINE_FILE, read_metadata
+from model.calibration import UNCERTAIN_BELOW
 from model.labels import LabelMap
 from training_jobs.data import load_splits
 from training_jobs.drift_baseline import main, token_lengths
@@ -34,7 +35,7 @@ def test_training_writes_the_baseline_of_its_validation_split(tiny_model_dir: Pa
         assert sum(histogram["counts"]) == len(valid), name
     assert 0 <= baseline["low_confidence"]["share"] <= 1
     parsed = Baseline.from_dict(baseline)  # exactly what the Lambda reads
-    assert parsed.model_version == metadata["model_version"] and parsed.low_confidence_threshold == 0.5
+    assert parsed.model_version == metadata["model_version"] and parsed.low_confidence_threshold == UNCERTAIN_BELOW
 
 
 def test_command_adds_the_same_baseline_to_an_existing_folder(tiny_model_copy: Path, data_dir: Path) -> None:

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from model.artifact import read_metadata
+from model.calibration import UNCERTAIN_BELOW
+from training_jobs.data import load_splits
 from training_jobs.evaluate import compute_metrics, format_report, main
 
 
@@ -42,3 +45,43 @@ def test_cli_reports_bad_input_without_a_traceback(
     assert main(["--model-dir", str(tiny_model_dir), "--data", str(tmp_path / "absent.tsv")]) == 2
     assert "absent.tsv: no such file" in capsys.readouterr().err
     assert main(["--model-dir", str(tmp_path), "--data", str(tiny_model_dir / "labels.json")]) == 2
+
+
+def test_json_reports_calibration_before_and_after_and_the_plots_sit_beside_the_confusion_matrix(
+        tiny_model_dir: Path, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    png = tmp_path / "cm.png"
+    assert main(["--model-dir", str(tiny_model_dir), "--data", str(data_dir / "nlp100" / "test.tsv"),
+                 "--json", "--plot", str(png), "--runtime", "torch"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    calibration = report["calibration"]
+    assert calibration["method"] == "temperature" and calibration["temperature"] > 0
+    for when in ("before", "after"):
+        assert set(calibration[when]) == {"ece", "brier", "nll", "mean_top_score", "accuracy"}
+        assert calibration[when]["accuracy"] == pytest.approx(report["accuracy"])
+    assert report["uncertain"]["threshold"] == UNCERTAIN_BELOW and 0 <= report["uncertain"]["coverage"] <= 1
+    for name in ("reliability_test.png", "coverage_test.png"):
+        assert (tmp_path / name).stat().st_size > 1000 and report[name.replace(".", "_").replace("_test", "")]
+
+
+def test_held_out_publishers_are_the_rows_training_never_saw(
+        tiny_model_dir: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    share = read_metadata(tiny_model_dir)["hyperparameters"]["holdout_publishers"]
+    assert main(["--model-dir", str(tiny_model_dir), "--data", str(data_dir / "corpus.tsv.gz"),
+                 "--held-out-publishers", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == len(load_splits(data_dir, 13, [data_dir / "corpus.tsv.gz"], share).held_out)
+
+
+def test_error_analysis_writes_its_report_and_plots(tiny_model_copy: Path, data_dir: Path) -> None:
+    from training_jobs.error_analysis import REPORT_FILE
+    from training_jobs.error_analysis import main as error_analysis
+
+    assert error_analysis(["--model-dir", str(tiny_model_copy), "--data", str(data_dir / "nlp100" / "test.tsv"),
+                           "--held-out-data", str(data_dir / "corpus.tsv.gz")]) == 0
+    report = (tiny_model_copy / REPORT_FILE).read_text()
+    for heading in ("## test", "## held_out_publishers", "### Confusion pairs", "### Most confident mistakes",
+                    "### Accuracy per publisher", "### Per-class calibration"):
+        assert heading in report
+    assert "| Reuters |" in report
+    for png in ("error_publishers_test.png", "error_class_calibration_held_out_publishers.png"):
+        assert (tiny_model_copy / png).stat().st_size > 1000

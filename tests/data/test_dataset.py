@@ -44,3 +44,17 @@ def test_health_is_the_rarest_class_so_macro_f1_is_reported(data_dir: Path) -> N
     counts = category_counts(load_splits(data_dir, seed=0).train)
     assert min(counts, key=counts.get) == "m"
     assert counts["m"] / sum(counts.values()) < 0.1
+
+
+def test_the_publisher_held_out_check_is_whole_publishers_that_never_train(data_dir: Path) -> None:
+    from training_jobs.config import Hyperparameters
+    from training_jobs.holdout import NLP100_PUBLISHERS
+
+    splits = load_splits(data_dir, seed=0, extra=[data_dir / CORPUS], holdout_share=Hyperparameters.holdout_publishers)
+    held = {ex.publisher for ex in splits.held_out}
+    assert len(splits.held_out) > 1500 and len(held) > 400
+    assert not held & {ex.publisher for ex in splits.train + splits.valid + splits.test}
+    assert not held & NLP100_PUBLISHERS
+    trained = {normalise_title(ex.title) for ex in splits.train + splits.valid + splits.test}
+    assert not any(normalise_title(ex.title) in trained for ex in splits.held_out)
+    assert (len(splits.valid), len(splits.test)) == (1336, 1336)  # the benchmark is untouched

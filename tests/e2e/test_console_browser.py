@@ -110,6 +110,19 @@ def test_a_new_request_appears_in_recent_traffic_with_the_label_counts(console: 
     expect(console.locator("#label-counts li")).not_to_have_count(0)
 
 
+def test_an_uncertain_answer_says_so_in_the_result_and_in_its_traffic_row(console: Page, stack: RunningStack) -> None:
+    """The tiny test model is unsure of most headlines; whichever way this one goes, the page shows what was stored."""
+    request_id = classify(console, "Scientists test a new drug for heart disease on mice")
+    _, record = request_json(f"{stack.api_url}/transactions/{request_id}")
+    flag = expect(console.locator("#result-uncertain"))
+    if record["uncertain"]:
+        flag.to_be_visible()
+    else:
+        flag.to_be_hidden()
+    top_score = traffic_row(console, request_id).locator("td").nth(3)
+    expect(top_score).to_have_class("number uncertain" if record["uncertain"] else "number")
+
+
 @pytest.mark.parametrize("headline", [INJECTION, "Markets 📈 soar 🚀 after the jobs report",
                                       "ارتفاع أسعار النفط بعد قرار أوبك", "Long " + "x" * 995])
 def test_odd_headlines_are_shown_as_text_and_run_nothing(console: Page, dialogs: list[str], headline: str) -> None:

@@ -96,6 +96,7 @@
     current = result;
     const ranked = byScore(result.scores);
     byId("result-label").textContent = result.label;
+    byId("result-uncertain").hidden = result.uncertain !== true;
     byId("scores").replaceChildren(...ranked.map(([label, score]) => scoreRow(label, score, label === result.label)));
     byId("result-latency").textContent = milliseconds(result.latency_ms);
     byId("result-id").textContent = result.request_id;
@@ -165,7 +166,8 @@
       cell(shortTime(record.created_at), "time"),
       headline,
       cell(record.label ?? "—"),
-      cell(top === null ? "—" : percent(top), "number"),
+      cell(top === null ? "—" : percent(top) + (record.uncertain ? " uncertain" : ""),
+        record.uncertain ? "number uncertain" : "number"),
       cell(milliseconds(record.latency_ms), "number"),
       cell(failed ? `${record.status}: ${record.error_code}` : "ok", failed ? "status-error" : ""),
       cell(record.feedback_label ?? ""),

@@ -1,0 +1,91 @@
+"""Fit the temperature of a model folder and store it (`calibration.json`).
+
+    python -m training_jobs.calibrate --model-dir artifacts/model [--data DIR] [--extra-data corpus.tsv.gz]
+
+Training calls `fit_calibration` at its end; this command calibrates a folder trained before that. Temperature
+scaling divides all logits by one T > 0 chosen to minimise the NLL of headlines the model did not train on: the
+validation split plus the rows of the calibration publishers (training_jobs.holdout), so that the scores also
+hold for publishers other than NLP-100's five. One parameter, so a few thousand headlines fit it without
+over-fitting, and the predicted label never changes (see model/calibration.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax
+
+from model.artifact import read_metadata
+from model.calibration import Calibration, CalibrationError
+from model.labels import LabelMap
+from training_jobs.config import default_data_dir
+from training_jobs.data import DataError, Example, Splits, splits_for_model
+
+log = logging.getLogger("training_jobs.calibrate")
+LOG_T_BOUNDS = (-3.0, 3.0)  # T between 0.05 and 20
+
+
+def temperature_nll(logits: np.ndarray, y_true: np.ndarray, temperature: float) -> float:
+    """The mean negative log-likelihood of the true classes under softmax(logits / T)."""
+    return float(-log_softmax(logits / temperature, axis=1)[np.arange(len(y_true)), y_true].mean())
+
+
+def fit_calibration(logits: np.ndarray, y_true: Sequence[int], fitted_on: str = "valid") -> Calibration:
+    """The temperature minimising the NLL of `logits` (float64, bounded search over log T)."""
+    logits, y = np.asarray(logits, dtype=np.float64), np.asarray(y_true, dtype=np.int64)
+    if logits.ndim != 2 or len(logits) != len(y) or len(y) < 2:
+        raise ValueError(f"cannot fit a temperature on {logits.shape} logits and {len(y)} labels")
+    result = minimize_scalar(lambda log_t: temperature_nll(logits, y, float(np.exp(log_t))),
+                             bounds=LOG_T_BOUNDS, method="bounded", options={"xatol": 1e-5})
+    temperature = float(np.exp(result.x))
+    details = {"fitted_on": fitted_on, "n": len(y), "nll_before": round(temperature_nll(logits, y, 1.0), 6),
+               "nll_after": round(temperature_nll(logits, y, temperature), 6)}
+    return Calibration(round(temperature, 6), fitted=True, details=details)
+
+
+def calibration_examples(splits: Splits) -> tuple[list[Example], str]:
+    """The headlines the temperature is fitted on, and how calibration.json names them."""
+    if not splits.calibration:
+        return splits.valid, "valid"
+    return splits.valid + splits.calibration, f"valid + {len(splits.calibration)} rows of calibration publishers"
+
+
+def calibrate_model_dir(model_dir: Path, data: Path, extra: Sequence[Path] = ()) -> Calibration:
+    """Score the headlines training fits on with the folder's PyTorch model, fit and save the temperature."""
+    from model.predict import TorchPredictor
+
+    examples, name = calibration_examples(splits_for_model(read_metadata(model_dir)["hyperparameters"], data, extra))
+    labels = LabelMap.load(model_dir)
+    logits = TorchPredictor(model_dir).predict_logits([ex.title for ex in examples])
+    calibration = fit_calibration(logits, [labels.index_of_category(ex.category) for ex in examples], name)
+    calibration.save(model_dir)
+    return calibration
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", type=Path, required=True, help="a model folder made by training_jobs.train")
+    parser.add_argument("--data", type=Path, default=default_data_dir(),
+                        help="the data the model was trained on: its validation split fits the temperature")
+    parser.add_argument("--extra-data", type=Path, nargs="*", default=[],
+                        help="the extra files it was trained with: their calibration publishers join the fit")
+    args = parser.parse_args(argv)
+    try:
+        calibration = calibrate_model_dir(args.model_dir, args.data, args.extra_data)
+    except (DataError, FileNotFoundError, CalibrationError) as exc:
+        print(f"calibrate: {exc}", file=sys.stderr)
+        return 2
+    log.info("temperature %.4f: NLL %.4f -> %.4f; wrote %s", calibration.temperature,
+             calibration.details["nll_before"], calibration.details["nll_after"], args.model_dir / "calibration.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
