@@ -47,8 +47,9 @@ from model.deploy import (
     Release,
     Serverless,
     artifact_location,
+    check_runtime,
     describe,
-    inference_image,
+    serving_image,
     upload_artifact,
 )
 from model.inference import JSON_LINES
@@ -234,7 +235,7 @@ def run_transform(clients: Clients, logs: Any, job: TransformJob, model_dir: Pat
                   poll_seconds: float) -> Counts:
     """Upload the artifact unless it is there, create the Model unless it exists, run the job, count its answers."""
     if not artifact_uploaded(clients.s3, bucket, key):
-        upload_artifact(clients.s3, model_dir, bucket, key)
+        upload_artifact(clients.s3, model_dir, job.release.image, bucket, key)
     ensure_model(clients.sagemaker, job.release)
     clients.sagemaker.create_transform_job(**job.request())
     described = wait_for_job(clients.sagemaker, logs, job.job_name, poll_seconds)
@@ -364,8 +365,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     aws.add_argument("--bucket", default=env.get("SAGEMAKER_BUCKET"),
                      help="where the artifact goes (default: $SAGEMAKER_BUCKET, else OUTPUT's bucket)")
     aws.add_argument("--prefix", default="news-classifier/models", help="S3 key prefix of the versioned artifacts")
-    aws.add_argument("--image-uri", help="serving image, e.g. the slim ONNX image built from model/Dockerfile "
-                                         "(default: the Hugging Face PyTorch CPU inference image, as for the endpoint)")
+    aws.add_argument("--ecr-repository", default=env.get("ECR_REPOSITORY"),
+                     help="the stage's ECR repository: the slim image is built and pushed there when docker works, "
+                          "as for the endpoint (else the Hugging Face PyTorch image)")
+    aws.add_argument("--image-uri", help="serve with this image instead (the slim image's URI, or the Hugging Face "
+                                         "image's)")
     aws.add_argument("--gzip", action="store_true", help="the input objects are gzipped (implied by INPUT ending .gz)")
     aws.add_argument("--job-name", help="default: news-classifier-batch-<model version>-<start time>")
     aws.add_argument("--poll-seconds", type=float, default=30)
@@ -384,21 +388,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def transform_from_args(args: argparse.Namespace) -> tuple[TransformJob, str, str]:
-    """The job described by the command line, the artifact's bucket and its key."""
+def transform_from_args(args: argparse.Namespace) -> tuple[TransformJob, str, str, list[Call]]:
+    """The job described by the command line, the artifact's bucket and key, and in a dry run the image's calls:
+    the same image choice as the endpoint's (model.deploy)."""
     if not args.region:
         raise TransformError("pass --region or set AWS_REGION")
     if not args.role:
         raise TransformError("pass --role (or SAGEMAKER_ROLE_ARN)")
     model_version = read_metadata(args.model_dir)["model_version"]
     bucket = args.bucket or split_s3(args.output)[0]
-    key, uri = artifact_location(bucket, args.prefix, model_version)
-    release = Release(BATCH_NAME, model_version, uri, args.image_uri or inference_image(args.region), args.role,
-                      Serverless())
+    image, image_calls = serving_image(args)
+    check_runtime(args.model_dir, image)
+    key, uri = artifact_location(bucket, args.prefix, model_version, image.runtime)
+    release = Release(BATCH_NAME, model_version, uri, image, args.role, Serverless())
     job = TransformJob(release, args.job_name or job_name(model_version), args.input, args.output,
                        args.instance_type, args.instance_count, Settings(args.max_payload_mb, args.max_concurrent),
                        args.gzip)
-    return job, bucket, key
+    return job, bucket, key, image_calls
 
 
 def run(args: argparse.Namespace) -> None:
@@ -414,9 +420,9 @@ def run(args: argparse.Namespace) -> None:
                 counts = run_local(url, *local)
         print(f"{counts}: {args.output}")
         return
-    job, bucket, key = transform_from_args(args)
+    job, bucket, key, image_calls = transform_from_args(args)
     if args.dry_run:
-        print(*transform_plan(job, args.model_dir, bucket, key), sep="\n")
+        print(*image_calls, *transform_plan(job, args.model_dir, bucket, key), sep="\n")
         return
     clients = Clients.create(args.region)
     counts = run_transform(clients, boto3_logs(args.region), job, args.model_dir, bucket, key, args.poll_seconds)

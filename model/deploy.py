@@ -438,14 +438,19 @@ def check_release_inputs(args: argparse.Namespace) -> str:
     return model_version
 
 
+def check_runtime(model_dir: Path, image: ServingImage) -> None:
+    """The model folder must hold the model files the image serves."""
+    if image.runtime not in read_metadata(model_dir).get("runtimes", {}):
+        raise DeployError(f"{model_dir} has no {image.runtime} model for the {image.kind} image; run "
+                          f"`make export-onnx MODEL_DIR={model_dir}`")
+
+
 def release_from_args(args: argparse.Namespace) -> tuple[Release, str, list[Call]]:
     """The release described by the command line, the artifact's S3 key, and in a dry run the image's calls."""
     model_version = check_release_inputs(args)
     serverless = Serverless(args.memory, args.max_concurrency, args.provisioned_concurrency)
     image, image_calls = serving_image(args)
-    if image.runtime not in read_metadata(args.model_dir).get("runtimes", {}):
-        raise DeployError(f"{args.model_dir} has no {image.runtime} model for the {image.kind} image; run "
-                          f"`make export-onnx MODEL_DIR={args.model_dir}`")
+    check_runtime(args.model_dir, image)
     key, uri = artifact_location(args.bucket, args.prefix, model_version, image.runtime)
     return Release(args.endpoint, model_version, uri, image, args.role, serverless), key, image_calls
 

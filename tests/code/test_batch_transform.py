@@ -26,12 +26,11 @@ from model.batch_transform import (
     run_transform,
 )
 from model.deploy import Clients, Release, Serverless
+from model.image import huggingface_image
 from model.inference import JSON_LINES
 
 BUCKET = "news-data"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerInference"
-CPU_IMAGE = ("763104351884.dkr.ecr.us-east-1.amazonaws.com/"
-             "huggingface-pytorch-inference:2.6.0-transformers5.5.3-cpu-py312-ubuntu22.04")
 SLIM_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/news-classifier-serve:1"
 HEADLINES = ["Fed leaves interest rates unchanged", "Apple unveils new iPhone", "Ebola outbreak spreads"]
 
@@ -50,8 +49,9 @@ def transform_argv(model_dir: Path, *extra: str) -> list[str]:
 
 
 def test_transform_job_runs_the_endpoints_artifact_with_the_line_contract(
-        aws: boto3.Session, tiny_model_copy: Path, capsys: pytest.CaptureFixture[str],
+        aws: boto3.Session, tiny_onnx_model_dir: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
+    tiny_model_copy = tiny_onnx_model_dir  # read only: the transform packs it, as the endpoint's deployment does
     s3, sm = aws.client("s3"), aws.client("sagemaker")
     answers = [{"label": "Business", "scores": {}, "model_version": "v"}, {"error": {"message": "blank line"}},
                {"label": "Health", "scores": {}, "model_version": "v"}]
@@ -72,7 +72,7 @@ def test_transform_job_runs_the_endpoints_artifact_with_the_line_contract(
     assert job["TransformResources"] == {"InstanceType": "ml.c5.2xlarge", "InstanceCount": 3}
     model = sm.describe_model(ModelName=job["ModelName"])
     version = read_metadata(tiny_model_copy)["model_version"]
-    key = f"news-classifier/models/{version}/model.tar.gz"
+    key = f"news-classifier/models/{version}/model-onnx-int8.tar.gz"  # the endpoint's slim-image artifact
     assert model["PrimaryContainer"]["Image"] == SLIM_IMAGE
     assert model["PrimaryContainer"]["ModelDataUrl"] == f"s3://{BUCKET}/{key}"
     assert s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"] > 0
@@ -82,9 +82,9 @@ def test_transform_job_runs_the_endpoints_artifact_with_the_line_contract(
         raise AssertionError("the artifact of this version is already in S3")
 
     monkeypatch.setattr(batch_transform, "upload_artifact", no_second_upload)
-    assert main(transform_argv(tiny_model_copy, "--job-name", "second-run")) == 0
-    assert sm.describe_transform_job(TransformJobName="second-run")["ModelName"] != job["ModelName"]  # HF image
-    assert len(sm.list_models()["Models"]) == 2
+    assert main(transform_argv(tiny_model_copy, "--job-name", "second-run", "--image-uri", SLIM_IMAGE)) == 0
+    assert sm.describe_transform_job(TransformJobName="second-run")["ModelName"] == job["ModelName"]
+    assert len(sm.list_models()["Models"]) == 1
 
 
 def test_dry_run_prints_the_requests_without_credentials(tiny_model_copy: Path, monkeypatch: pytest.MonkeyPatch,
@@ -110,8 +110,9 @@ def test_dry_run_prints_the_requests_without_credentials(tiny_model_copy: Path, 
 
 def stub_job() -> TransformJob:
     version = "news-20250101-000000-abcdef12"
-    release = Release("news-classifier-batch", version, f"s3://{BUCKET}/news-classifier/models/{version}/model.tar.gz",
-                      CPU_IMAGE, ROLE, Serverless())
+    release = Release("news-classifier-batch", version,
+                      f"s3://{BUCKET}/news-classifier/models/{version}/model-torch.tar.gz",
+                      huggingface_image("us-east-1"), ROLE, Serverless())
     return TransformJob(release, "job-1", f"s3://{BUCKET}/in/", f"s3://{BUCKET}/out/", "ml.m5.xlarge", 2, Settings())
 
 
