@@ -20,9 +20,13 @@ help: ## list the targets
 
 setup: $(STAMP) ## create .venv and install requirements-dev.txt at the versions of requirements-dev.lock (no-op when up to date)
 
+# `pip download` in this venv fetches no dependencies: that is how Chalice resolves chalice_app/requirements.txt
+# (already the whole closure minus boto3/botocore, which the Lambda runtime has), so a plain `chalice deploy` or
+# `chalice package` from here builds the ~1 MB Lambda zip, not 18 MB with botocore. `pip install` is unaffected.
 $(STAMP): requirements-dev.txt requirements-dev.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c requirements-dev.lock
+	@printf '[download]\nno-deps = true\n' > $(VENV)/pip.conf
 	@touch $@
 
 LOCK_VENV := $(VENV)-lock
@@ -111,11 +115,17 @@ batch-transform: setup $(MODEL_DIR)/model.int8.onnx $(MODEL_DIR)/drift_baseline.
 delete-endpoint: setup ## delete SAGEMAKER_ENDPOINT with its configs and models (S3 artifacts stay)
 	$(PY) -m model.deploy delete --endpoint $(SAGEMAKER_ENDPOINT) $(AWS_ARGS)
 
-.PHONY: deploy
+.PHONY: deploy infra infra-delete
 ENDPOINT_ARGS ?=
 
-deploy: setup $(MODEL_DIR)/model.int8.onnx $(MODEL_DIR)/drift_baseline.json ## STAGE=dev|prod: endpoint, then the API stack (table, key, alarms); prints the URL (AWS_ARGS="--dry-run")
+deploy: setup $(MODEL_DIR)/model.int8.onnx $(MODEL_DIR)/drift_baseline.json ## STAGE=dev|prod: infra stack, endpoint, chalice deploy, usage plan, smoke test; prints the URL (AWS_ARGS="--dry-run")
 	$(PY) -m chalice_app.ops.deploy --stage $(STAGE) --model-dir $(MODEL_DIR) --endpoint-args="$(ENDPOINT_ARGS)" $(AWS_ARGS)
+
+infra: setup ## STAGE=dev|prod: the stack chalice deploy does not create (table, key + usage plan, log groups, alarms, dashboard, ECR) (AWS_ARGS="--dry-run")
+	$(PY) -m chalice_app.ops.infra deploy --stage $(STAGE) $(AWS_ARGS)
+
+infra-delete: setup ## STAGE=dev|prod: delete the infra stack (after `chalice delete`); the table is kept (AWS_ARGS="--dry-run")
+	$(PY) -m chalice_app.ops.infra delete --stage $(STAGE) $(AWS_ARGS)
 
 .PHONY: local create-table replay-unsaved bench-api
 API_PORT ?= 8000

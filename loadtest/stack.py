@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from chalice_app.local.state import STATE_FILE
+from chalice_app.local.state import DYNAMODB_RECORDING, STATE_FILE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_STACK = "chalice_app.local.stack"  # run from REPO_ROOT
@@ -83,6 +83,7 @@ def own_stack(model_dir: Path, runtime: str, state_dir: Path, extra_args: Sequen
     """
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / STATE_FILE).unlink(missing_ok=True)
+    (state_dir / DYNAMODB_RECORDING).unlink(missing_ok=True)  # its own stack: an empty table, as measured before
     command = [sys.executable, "-m", LOCAL_STACK, "--model-dir", str(model_dir), "--runtime", runtime,
                "--state-dir", str(state_dir), "--api-port", str(free_port()), "--endpoint-port", str(free_port()),
                "--dynamodb-port", str(free_port()), "--api-log", *extra_args]

@@ -82,12 +82,12 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
-    """moto in server mode on 127.0.0.1 (DynamoDB, S3, SageMaker, CloudWatch...); yields its URL."""
-    from moto.server import ThreadedMotoServer
+    """moto in server mode on 127.0.0.1 (DynamoDB, S3, SageMaker, CloudWatch...), with what `chalice deploy` needs
+    (moto_aws.py); yields its URL."""
+    from moto_aws import start
 
     port = unused_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = start(port)
     yield f"http://127.0.0.1:{port}"
     server.stop()
 

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chalice_app.ops.policies import baseline_location  # the stage's artifact bucket and prefix
 from chalice_app.ops.stages import stage_environment  # the API stages' variables: one reader
 from model.artifact import read_metadata
 from model.deploy import NAME as ENDPOINT_NAME_PATTERN
@@ -160,9 +161,12 @@ def canary_command(stage: str, endpoint: str, weight: float, current: dict[str, 
     return command
 
 
-def endpoint_deploy_command(model_dir: Path, endpoint: str, deploy_args: Sequence[str], dry_run: bool) -> list[str]:
+def endpoint_deploy_command(model_dir: Path, endpoint: str, deploy_args: Sequence[str], dry_run: bool,
+                            stage: str) -> list[str]:
+    """model.deploy into the stage's artifact bucket and prefix, where the stage's drift job reads baselines."""
+    bucket, prefix = baseline_location(stage)
     return [sys.executable, "-m", "model.deploy", "deploy", "--model-dir", str(model_dir), "--endpoint", endpoint,
-            *deploy_args, *(["--dry-run"] if dry_run else [])]
+            "--bucket", bucket, "--prefix", prefix, *deploy_args, *(["--dry-run"] if dry_run else [])]
 
 
 def hand_off(args: argparse.Namespace, model_dir: Path, endpoint: str, registry: ModelRegistry) -> dict[str, float]:
@@ -173,7 +177,7 @@ def hand_off(args: argparse.Namespace, model_dir: Path, endpoint: str, registry:
     """
     local = args.stage == LOCAL_STAGE
     if not local:
-        run_command(endpoint_deploy_command(model_dir, endpoint, args.endpoint_args, args.dry_run))
+        run_command(endpoint_deploy_command(model_dir, endpoint, args.endpoint_args, args.dry_run, args.stage))
     output = run_command(canary_command(args.stage, endpoint, args.canary_weight,
                                         registry.stage_variants(args.stage) if local else None,
                                         apply=not local, dry_run=args.dry_run))

@@ -10,8 +10,8 @@ fault answers:
   DynamoDB's JSON error shape; botocore retries these with backoff, as on AWS.
 - outage: `POST /_faults/outage {"seconds": S}` closes the port and every open connection for S seconds, then
   opens it again. The API meets connection refused, exactly as if moto had been stopped, while the table lives
-  on in moto's memory behind the proxy: a real restart of moto would lose it, and with it the records written
-  before the outage, which the chaos run must still find.
+  on in moto behind the proxy (a restart would replay it from its recording, but take seconds), so the records
+  written before the outage are there for the chaos run to find.
 Control: `GET /_faults` reads, `PUT /_faults` replaces (a JSON object), `DELETE /_faults` clears the throttling;
 DYNAMODB_FAULT_THROTTLE_RATE / DYNAMODB_FAULT_THROTTLE_ERROR set it at start. Local only: the API knows nothing
 of it and reaches it through AWS_ENDPOINT_URL_DYNAMODB like any DynamoDB endpoint.
@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 
 from moto.server import ThreadedMotoServer
 
-from chalice_app.local.dynamodb import faster_transactions
+from chalice_app.local.dynamodb import faster_transactions, keep_tables
 
 log = logging.getLogger("dynamodb_faults")
 
@@ -343,6 +343,7 @@ def main(argv: list[str] | None = None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
     with faster_transactions():  # the same moto as the stack without faults (chalice_app.local.dynamodb)
+        keep_tables()  # with MOTO_RECORDER_FILEPATH: the earlier runs' table back, this run's recorded
         moto = ThreadedMotoServer(ip_address=args.host, port=0, verbose=False)
         moto.start()
         moto_host, moto_port = moto.get_host_and_port()

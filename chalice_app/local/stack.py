@@ -9,7 +9,9 @@ serving the model (`python -m model.serve`) and `chalice local --stage local`, a
 the variables the AWS SDK reads on AWS too (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME).
 Trains the embedded default model first if the model folder has none. Ctrl-C or SIGTERM stops all of them
 (each runs in its own process group, so their children go too); a second instance on the same state
-directory says so and exits. The local table lives in memory: it is empty at every start.
+directory says so and exits. The table is kept across restarts: moto's recorder writes every request to
+STATE_DIR/dynamodb-recording.jsonl and the next start replays the writes (chalice_app.local.dynamodb); delete
+that file for an empty table. A killed moto loses at most the request it was receiving.
 
 `--faults` (never on AWS) opts in to fault injection: the endpoint serves its `/_faults` admin route
 (model/faults.py) and moto runs behind the DynamoDB fault proxy (chalice_app.local.dynamodb_faults) on the same
@@ -45,7 +47,7 @@ from chalicelib import transactions
 from chalicelib.config import MODEL_VARIANTS, ConfigError, format_model_variants, settings_problems
 from pynamodb.exceptions import PynamoDBException
 
-from chalice_app.local.state import FAKE_AWS, LOCK_FILE, STATE_FILE
+from chalice_app.local.state import DYNAMODB_RECORDING, FAKE_AWS, LOCK_FILE, RECORDING_VARIABLE, STATE_FILE
 from chalice_app.ops.stages import CHALICE_DIR, stage_environment
 
 REPO_ROOT = CHALICE_DIR.parent
@@ -223,11 +225,12 @@ class Stack:
         self.signals = signals
         self.services: list[Service] = []
 
-    def _spawn(self, name: str, command: list[str], cwd: Path, log_name: str | None) -> Service:
+    def _spawn(self, name: str, command: list[str], cwd: Path, log_name: str | None,
+               env: Mapping[str, str] | None = None) -> Service:
         """Start a process in its own group and register it before any signal can interrupt (no orphans)."""
         log_path = self.config.state_dir / log_name if log_name else None
         with self.signals.deferred(), open(log_path, "wb") if log_path else nullcontext() as output:
-            process = subprocess.Popen(command, cwd=cwd, env=self.env, stdout=output,
+            process = subprocess.Popen(command, cwd=cwd, env={**self.env, **(env or {})}, stdout=output,
                                        stderr=subprocess.STDOUT if output else None, start_new_session=True)
             service = Service(name, process, log_path)
             self.services.append(service)
@@ -240,7 +243,8 @@ class Stack:
         moto = [sys.executable, "-m", LOCAL_DYNAMODB, "-H", config.host, "-p", str(config.dynamodb_port)]
         if config.faults:
             moto = [sys.executable, "-m", DYNAMODB_FAULTS, "--host", config.host, "--port", str(config.dynamodb_port)]
-        dynamodb = self._spawn("DynamoDB (moto)", moto, REPO_ROOT, "dynamodb.log")
+        recording = str((config.state_dir / DYNAMODB_RECORDING).resolve())
+        dynamodb = self._spawn("DynamoDB (moto)", moto, REPO_ROOT, "dynamodb.log", {RECORDING_VARIABLE: recording})
         endpoint = self._spawn("model endpoint", [sys.executable, "-m", "model.serve", "--host", config.host,
                                                   "--port", str(config.endpoint_port), *endpoint_models(config),
                                                   "--runtime", config.runtime,
@@ -352,8 +356,8 @@ def banner(config: StackConfig) -> str:
         f"Local stack ready ({models}, runtime {config.runtime}):",
         f"  API        {api}  chalice local --stage {STAGE}; {api_logs}",
         f"  endpoint   {config.url(config.endpoint_port)}  log {config.state_dir / 'endpoint.log'}",
-        f"  DynamoDB   {config.url(config.dynamodb_port)}  table {table} in moto (in memory), "
-        f"log {config.state_dir / 'dynamodb.log'}",
+        f"  DynamoDB   {config.url(config.dynamodb_port)}  table {table} in moto, kept in "
+        f"{config.state_dir / DYNAMODB_RECORDING}; log {config.state_dir / 'dynamodb.log'}",
         "Try:",
         f"  curl -s -X POST {api}/classify -H 'Content-Type: application/json' -d '{body}'",
         f"  curl -s {api}/transactions/<request_id from the answer>",

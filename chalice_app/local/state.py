@@ -9,6 +9,8 @@ from typing import Any
 
 STATE_FILE = "local_stack.json"  # in the stack's --state-dir (make local: LOCAL_STATE_DIR, artifacts/local)
 LOCK_FILE = "local_stack.lock"
+DYNAMODB_RECORDING = "dynamodb-recording.jsonl"  # moto's recorder file: the local table across restarts
+RECORDING_VARIABLE = "MOTO_RECORDER_FILEPATH"  # where moto's recorder writes (read when moto is imported)
 # The local stack must never reach AWS: its services get these instead of the caller's AWS_* variables.
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_REGION": "us-east-1"}

@@ -1,17 +1,29 @@
-"""`make deploy STAGE=dev`: model endpoint, then one CloudFormation stack with the API, its table, key and alarms.
+"""`make deploy STAGE=dev`: the whole chain that ships an AWS stage, ending with a smoke test.
 
-    python -m chalice_app.ops.deploy --stage dev --model-dir artifacts/model --bucket my-bucket [--dry-run]
+    python -m chalice_app.ops.deploy --stage dev --model-dir artifacts/model [--dry-run]
 
-1. `python -m model.deploy deploy`: the model folder to S3 and the stage's serverless endpoint (ENDPOINT_NAME).
-2. `chalice package --merge-template infra/resources.yaml`: Chalice's SAM template (Lambda, REST API, role from
-   .chalice/policy-<stage>.json) merged with the table, API key, usage plan, alarms and dashboard.
-3. The Lambda zip and the template to S3, then a CloudFormation change set: the table, the role that may use
-   it and the function that writes to it are created together, so the API never runs against a missing table.
-4. The API URL and the API key's id are printed.
+1. infra: the stage's infra stack (ops/infra.py, infra/stack.yaml): table, API key and usage plan, log groups,
+   alarms, SNS topic, dashboard, and the ECR repository of the serving image.
+2. endpoint: `python -m model.deploy deploy` puts the model folder on the stage's serverless endpoint
+   (ENDPOINT_NAME), its artifact and drift baseline under the stage's DRIFT_BASELINE_URI bucket and prefix;
+   ECR_REPOSITORY names the infra stack's repository for the serving image.
+3. API: `chalice deploy --stage <stage>` in chalice_app/, as a person would run it, with PIP_NO_DEPS=1 (the
+   Lambda runtime has boto3/botocore: a ~1 MB zip), after clearing Chalice's zip cache.
+4. binding: the usage plan gets the REST API stage from .chalice/deployed/<stage>.json (the key is enforced
+   from then on); a REST API that no longer exists is unbound.
+5. smoke test: GET /health, then one POST /classify with the key (retried while the binding propagates).
+6. The URL, and how to read the key, are printed.
 
-`chalice deploy` is not used: it cannot create the merged resources. `--dry-run` prints every command and AWS
-call (the endpoint step prints its own) and needs no credentials. The stage's variables in .chalice/config.json
-name the endpoint, table and metrics namespace; they become the stack's parameters.
+The order: the infra first, because everything after it uses it (the repository receives the image, the API's
+table, log groups and usage plan must exist before the API serves); the endpoint before the API, so the API
+never answers while its model is missing; the binding after `chalice deploy`, which creates the REST API; the
+smoke test last, on the whole chain. `--skip-endpoint` keeps the endpoint as it is (`canary`).
+
+`--via cloudformation` ships the API through CloudFormation instead of step 3, for teams that deploy that way:
+`chalice package --merge-template infra/function-names.yaml` (the same policy files, the same function names),
+the zip and template uploaded to the stage's bucket (every function's CodeUri on the zip), a change set on the
+stack `<app>-<stage>`; then steps 4-6 with that stack's REST API. Use one way per stage, not both.
+`--dry-run` prints every command and AWS call and needs no credentials.
 """
 
 from __future__ import annotations
@@ -25,6 +37,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,18 +47,23 @@ from typing import Any
 
 import boto3
 import yaml
-from botocore.exceptions import BotoCoreError, ClientError, WaiterError
-from chalicelib.config import SERVICE_NAME, exposure_problems, settings_problems
+from botocore.exceptions import BotoCoreError, ClientError
+from chalicelib.config import exposure_problems, settings_problems
 
-from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE, function_name, stage_environment
+from chalice_app.ops import infra
+from chalice_app.ops.policies import baseline_location
+from chalice_app.ops.stacks import StackError, change_set_request, deploy_stack
+from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE, DEPLOYED_DIR, function_name, stage_environment
 
 REPO_ROOT = CHALICE_DIR.parent
 CHALICE_BIN = Path(sys.executable).with_name("chalice")
-MERGE_TEMPLATE = Path("infra") / "resources.yaml"
+MERGE_TEMPLATE = Path("infra") / "function-names.yaml"
 PACKAGE_PREFIX = "news-classifier/api"
-CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]  # the role; SAM's transform
-NO_CHANGES = "didn't contain changes"
+SMOKE_HEADLINE = "Stocks rally as the central bank holds interest rates"
+SMOKE_TIMEOUT_S = 120.0  # API Gateway takes a little while to enforce a freshly bound usage plan
+VIA = ("chalice", "cloudformation")
 Runner = Callable[[Sequence[str], Path, dict[str, str] | None], None]
+Fetch = Callable[[str, bytes | None, dict[str, str]], tuple[int, Any]]
 
 
 class DeployError(RuntimeError):
@@ -60,36 +80,34 @@ class Stage:
 
     @classmethod
     def load(cls, name: str) -> Stage:
-        """An AWS stage: one with a hand-written policy, which names the resources this stack creates, and
-        settings the API accepts (a broken one would fail requests, or leave them unrecorded, after deploying)."""
+        """An AWS stage: one with a hand-written policy and settings the API accepts (a broken one would fail
+        requests, or leave them unrecorded, after deploying)."""
         try:
             environment = stage_environment(name)
-        except ValueError as exc:
+            infra.check_stage(name)
+        except (ValueError, infra.InfraError) as exc:
             raise DeployError(str(exc)) from exc
-        config = json.loads(CONFIG_FILE.read_text())["stages"][name]
-        if config.get("autogen_policy", True) or "iam_policy_file" not in config:
-            raise DeployError(f"stage {name!r} has no hand-written policy (autogen_policy, iam_policy_file): "
-                              "it is not meant for AWS")
         problems = settings_problems(environment)
         if problems:
             raise DeployError(f"stage {name!r} in {CONFIG_FILE}: the API would refuse {'; '.join(problems)}")
         exposed = exposure_problems(environment)
         if exposed:
             raise DeployError(f"stage {name!r} in {CONFIG_FILE} would be open on AWS: {'; '.join(exposed)}")
+        config = json.loads(CONFIG_FILE.read_text())["stages"][name]
         return cls(name, config.get("api_gateway_stage", "api"), environment)
 
     @property
     def stack_name(self) -> str:
+        """The API's own stack on the CloudFormation path."""
         return function_name(self.name)
 
-    def parameters(self, artifact_bucket: str) -> dict[str, str]:
-        """The merge template's parameters: one value per fact, each from the stage config, chalicelib or the
-        bucket the model versions (and their drift baselines) are uploaded to."""
-        return {"StageName": self.api_stage, "ApiName": json.loads(CONFIG_FILE.read_text())["app_name"],
-                "FunctionName": function_name(self.name), "TableName": self.environment["TABLE_NAME"],
-                "EndpointName": self.environment["ENDPOINT_NAME"],
-                "MetricsNamespace": self.environment["POWERTOOLS_METRICS_NAMESPACE"], "ServiceName": SERVICE_NAME,
-                "ArtifactBucket": artifact_bucket}
+    @property
+    def artifacts(self) -> tuple[str, str]:
+        """(bucket, prefix) of the model versions: where the drift job reads their baselines."""
+        try:
+            return baseline_location(self.name)
+        except ValueError as exc:
+            raise DeployError(str(exc)) from exc
 
 
 def run_command(command: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> None:
@@ -97,9 +115,48 @@ def run_command(command: Sequence[str], cwd: Path, env: dict[str, str] | None = 
         raise DeployError(f"`{shlex.join(command)}` failed (in {cwd})")
 
 
-def endpoint_command(stage: Stage, model_dir: Path, bucket: str, region: str, extra: Sequence[str]) -> list[str]:
+def endpoint_command(stage: Stage, model_dir: Path, region: str, extra: Sequence[str]) -> list[str]:
+    bucket, prefix = stage.artifacts
     return [sys.executable, "-m", "model.deploy", "deploy", "--model-dir", str(model_dir.resolve()),
-            "--endpoint", stage.environment["ENDPOINT_NAME"], "--bucket", bucket, "--region", region, *extra]
+            "--endpoint", stage.environment["ENDPOINT_NAME"], "--bucket", bucket, "--prefix", prefix,
+            "--region", region, *extra]
+
+
+def endpoint_environment(repository_uri: str) -> dict[str, str]:
+    """model.deploy reads the serving image's repository from ECR_REPOSITORY."""
+    return {**os.environ, "ECR_REPOSITORY": repository_uri}
+
+
+def chalice_deploy_command(stage: Stage) -> list[str]:
+    return [str(CHALICE_BIN), "deploy", "--stage", stage.name]
+
+
+def chalice_environment(region: str) -> dict[str, str]:
+    """PIP_NO_DEPS: requirements.txt lists the whole closure minus what the Lambda runtime has (boto3, botocore)."""
+    return {**os.environ, "PIP_NO_DEPS": "1", "AWS_DEFAULT_REGION": region}
+
+
+def clear_package_cache(project: Path) -> None:
+    """Chalice reuses a zip from .chalice/deployments keyed without pip's options: one built with botocore would
+    be shipped again."""
+    shutil.rmtree(project / ".chalice" / "deployments", ignore_errors=True)
+
+
+def deploy_with_chalice(stage: Stage, region: str, run: Runner, project: Path = CHALICE_DIR) -> tuple[str, str]:
+    """`chalice deploy` in the project; the REST API's id and URL from .chalice/deployed/<stage>.json."""
+    clear_package_cache(project)
+    run(chalice_deploy_command(stage), project, chalice_environment(region))
+    return deployed_rest_api(stage.name, project / ".chalice" / "deployed")
+
+
+def deployed_rest_api(stage: str, deployed_dir: Path = DEPLOYED_DIR) -> tuple[str, str]:
+    path = deployed_dir / f"{stage}.json"
+    try:
+        resources = json.loads(path.read_text())["resources"]
+        (api,) = [r for r in resources if r.get("resource_type") == "rest_api"]
+        return api["rest_api_id"], api["rest_api_url"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise DeployError(f"{path}: no REST API recorded by chalice deploy ({exc})") from exc
 
 
 def package_command(stage: Stage, out_dir: Path) -> list[str]:
@@ -108,16 +165,12 @@ def package_command(stage: Stage, out_dir: Path) -> list[str]:
 
 
 def package_api(stage: Stage, out_dir: Path, region: str, run: Runner = run_command) -> Path:
-    """`chalice package` from a clean copy of the project; returns the merged template (sam.yaml).
-
-    A copy, because Chalice reuses a zip from .chalice/deployments keyed without pip's options; PIP_NO_DEPS,
-    because requirements.txt lists the whole closure minus what the Lambda runtime has (boto3, botocore).
-    """
+    """`chalice package` from a clean copy of the project; returns the merged template (sam.yaml)."""
     with tempfile.TemporaryDirectory(prefix="chalice-build-") as tmp:
         project = Path(tmp) / "project"
-        shutil.copytree(CHALICE_DIR, project, ignore=shutil.ignore_patterns("deployments", "venv", "__pycache__"))
-        env = {**os.environ, "PIP_NO_DEPS": "1", "AWS_DEFAULT_REGION": region}
-        run(package_command(stage, out_dir.resolve()), project, env)
+        shutil.copytree(CHALICE_DIR, project, ignore=shutil.ignore_patterns(
+            "deployments", "deployed", "venv", "__pycache__", "ops", "local", "reports"))
+        run(package_command(stage, out_dir.resolve()), project, chalice_environment(region))
     return out_dir / "sam.yaml"
 
 
@@ -126,67 +179,103 @@ def template_url(bucket: str, region: str, key: str) -> str:
 
 
 def upload_package(s3: Any, package_dir: Path, bucket: str, region: str, stage: Stage) -> str:
-    """Upload the zip under its content digest, point CodeUri at it, upload the template; return its URL."""
+    """Upload the zip under its content digest, point every function's CodeUri at it, upload the template;
+    return its URL."""
     archive = package_dir / "deployment.zip"
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()[:16]
     code_key = f"{PACKAGE_PREFIX}/{stage.name}/{digest}.zip"
     s3.upload_file(str(archive), bucket, code_key)
     template = yaml.safe_load((package_dir / "sam.yaml").read_text())
-    template["Resources"]["APIHandler"]["Properties"]["CodeUri"] = {"Bucket": bucket, "Key": code_key}
+    for resource in template["Resources"].values():
+        if resource.get("Type") == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = {"Bucket": bucket, "Key": code_key}
     template_key = f"{PACKAGE_PREFIX}/{stage.name}/{digest}.template.json"
     s3.put_object(Bucket=bucket, Key=template_key, Body=json.dumps(template).encode())
     return template_url(bucket, region, template_key)
 
 
-def _stack_exists(cfn: Any, stack_name: str) -> bool:
+def deploy_with_cloudformation(stage: Stage, region: str, s3: Any, cfn: Any, run: Runner,
+                               poll_seconds: float) -> tuple[str, str]:
+    """`chalice package`, uploads, the API stack's change set; the REST API's id and URL from its outputs."""
+    bucket, _ = stage.artifacts
+    with tempfile.TemporaryDirectory(prefix="chalice-package-") as out:
+        template = package_api(stage, Path(out) / "package", region, run)
+        url = upload_package(s3, template.parent, bucket, region, stage)
+    change_set = f"{stage.stack_name}-{url.rsplit('/', 1)[1].split('.')[0]}"  # named by the package digest
+    outputs = deploy_stack(cfn, stage.stack_name, {"TemplateURL": url}, {"FunctionName": function_name(stage.name)},
+                           change_set, poll_seconds)
+    return outputs["RestAPIId"], outputs["EndpointURL"]
+
+
+def bind_usage_plan(apigateway: Any, plan_id: str, rest_api_id: str, api_stage: str) -> list[dict[str, str]]:
+    """Add the REST API stage to the usage plan (once), removing stages of REST APIs that are gone."""
+    wanted = f"{rest_api_id}:{api_stage}"
+    bound = [f"{s['apiId']}:{s['stage']}" for s in apigateway.get_usage_plan(usagePlanId=plan_id).get("apiStages", [])]
+    operations = [{"op": "remove", "path": "/apiStages", "value": value} for value in bound
+                  if value != wanted and not _rest_api_exists(apigateway, value.split(":")[0])]
+    if wanted not in bound:
+        operations.append({"op": "add", "path": "/apiStages", "value": wanted})
+    if operations:
+        apigateway.update_usage_plan(usagePlanId=plan_id, patchOperations=operations)
+    return operations
+
+
+def _rest_api_exists(apigateway: Any, rest_api_id: str) -> bool:
     try:
-        stacks = cfn.describe_stacks(StackName=stack_name)["Stacks"]
+        apigateway.get_rest_api(restApiId=rest_api_id)
     except ClientError as exc:
-        if "does not exist" in exc.response.get("Error", {}).get("Message", ""):
+        if exc.response.get("Error", {}).get("Code") == "NotFoundException":
             return False
         raise
-    return stacks[0]["StackStatus"] != "REVIEW_IN_PROGRESS"  # a change set that was never executed
+    return True
 
 
-def change_set_request(stack_name: str, template_url: str, parameters: dict[str, str], exists: bool,
-                       change_set_name: str) -> dict[str, Any]:
-    return {"StackName": stack_name, "ChangeSetName": change_set_name, "TemplateURL": template_url,
-            "ChangeSetType": "UPDATE" if exists else "CREATE", "Capabilities": CAPABILITIES,
-            "Parameters": [{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()],
-            "Tags": [{"Key": "project", "Value": "news-classifier"}]}
-
-
-def deploy_stack(cfn: Any, stack_name: str, template_url: str, parameters: dict[str, str],
-                 change_set_name: str, poll_seconds: float = 10) -> dict[str, str]:
-    """Create or update the stack through a change set; return its outputs. No changes is not an error."""
-    exists = _stack_exists(cfn, stack_name)
-    cfn.create_change_set(**change_set_request(stack_name, template_url, parameters, exists, change_set_name))
-    waiter_config = {"Delay": poll_seconds, "MaxAttempts": 360}
+def fetch_json(url: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST" if body is not None else "GET")
     try:
-        cfn.get_waiter("change_set_create_complete").wait(StackName=stack_name, ChangeSetName=change_set_name,
-                                                          WaiterConfig=waiter_config)
-    except WaiterError as exc:
-        reason = cfn.describe_change_set(StackName=stack_name, ChangeSetName=change_set_name).get("StatusReason", "")
-        if NO_CHANGES not in reason:
-            raise DeployError(f"change set {change_set_name} failed: {reason or exc}") from exc
-        cfn.delete_change_set(StackName=stack_name, ChangeSetName=change_set_name)
-    else:
-        cfn.execute_change_set(StackName=stack_name, ChangeSetName=change_set_name)
-        waiter = "stack_update_complete" if exists else "stack_create_complete"
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
         try:
-            cfn.get_waiter(waiter).wait(StackName=stack_name, WaiterConfig=waiter_config)
-        except WaiterError as exc:
-            raise DeployError(f"stack {stack_name} did not deploy ({exc}); see its events in the console") from exc
-    outputs = cfn.describe_stacks(StackName=stack_name)["Stacks"][0].get("Outputs", [])
-    return {output["OutputKey"]: output["OutputValue"] for output in outputs}
+            return error.code, json.loads(error.read() or b"null")
+        except ValueError:
+            return error.code, None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return 0, str(exc)
 
 
-def report(outputs: dict[str, str], region: str) -> str:
+def smoke_test(url: str, key: str, fetch: Fetch = fetch_json, timeout_s: float = SMOKE_TIMEOUT_S,
+               sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+    """GET /health, then one POST /classify with the key; retried until `timeout_s` (a fresh deployment, a fresh
+    binding). Returns the classification."""
+    base = url.rstrip("/")
+    deadline = time.monotonic() + timeout_s
+    checks = [("GET /health", f"{base}/health", None, {}),
+              ("POST /classify", f"{base}/classify", json.dumps({"headline": SMOKE_HEADLINE}).encode(),
+               {"Content-Type": "application/json", "x-api-key": key})]
+    answer: Any = None
+    for name, target, body, headers in checks:
+        delay = 2.0
+        while True:
+            status, answer = fetch(target, body, headers)
+            if status == 200:
+                break
+            if time.monotonic() + delay > deadline:
+                raise DeployError(f"smoke test: {name} answered {status or 'nothing'}: {answer}")
+            sleep(delay)
+            delay = min(delay * 2, 15.0)
+    if not isinstance(answer, dict) or "label" not in answer:
+        raise DeployError(f"smoke test: POST /classify answered without a label: {answer}")
+    return answer
+
+
+def report(url: str, stage: Stage, outputs: dict[str, str], region: str, answer: dict[str, Any]) -> str:
     return "\n".join([
-        f"API URL     {outputs['EndpointURL']}",
+        f"API URL     {url}",
         f"API key     aws apigateway get-api-key --region {region} --include-value --api-key {outputs['ApiKeyId']}"
         " --query value --output text",
-        f"table       {outputs['TransactionsTableName']}",
+        f"smoke test  /health 200; /classify 200: {answer.get('label')} (model {answer.get('model_version')})",
+        f"table       {outputs['TransactionsTableName']}; serving image repository {outputs['RepositoryUri']}",
         f"dashboard   {outputs['DashboardName']}; alarms notify {outputs['AlarmTopicArn']}",
     ])
 
@@ -195,57 +284,86 @@ def report(outputs: dict[str, str], region: str) -> str:
 class Options:
     stage: Stage
     model_dir: Path
-    bucket: str
     region: str
     endpoint_args: list[str]
-    skip_endpoint: bool
-    poll_seconds: float
+    skip_endpoint: bool = False
+    via: str = "chalice"
+    poll_seconds: float = 10
+    project: Path = CHALICE_DIR  # where `chalice deploy` runs and records what it created
 
 
-def deploy(options: Options, s3: Any, cfn: Any, run: Runner = run_command) -> dict[str, str]:
-    """The whole chain, in order; returns the stack's outputs."""
+@dataclass(frozen=True)
+class Clients:
+    cloudformation: Any
+    apigateway: Any
+    s3: Any  # the CloudFormation path's uploads
+
+
+def deploy(options: Options, clients: Clients, run: Runner = run_command, fetch: Fetch = fetch_json,
+           smoke_timeout_s: float = SMOKE_TIMEOUT_S) -> str:
+    """The whole chain, in order; returns the report to print."""
     stage = options.stage
+    outputs = infra.deploy(clients.cloudformation, stage.name, options.poll_seconds)
     if not options.skip_endpoint:
-        run(endpoint_command(stage, options.model_dir, options.bucket, options.region, options.endpoint_args),
-            REPO_ROOT, None)
-    with tempfile.TemporaryDirectory(prefix="chalice-package-") as out:
-        template = package_api(stage, Path(out) / "package", options.region, run)
-        url = upload_package(s3, template.parent, options.bucket, options.region, stage)
-    change_set = f"{stage.stack_name}-{url.rsplit('/', 1)[1].split('.')[0]}"  # named by the package digest
-    return deploy_stack(cfn, stage.stack_name, url, stage.parameters(options.bucket), change_set,
-                        options.poll_seconds)
+        run(endpoint_command(stage, options.model_dir, options.region, options.endpoint_args), REPO_ROOT,
+            endpoint_environment(outputs["RepositoryUri"]))
+    if options.via == "chalice":
+        rest_api_id, url = deploy_with_chalice(stage, options.region, run, options.project)
+    else:
+        rest_api_id, url = deploy_with_cloudformation(stage, options.region, clients.s3, clients.cloudformation, run,
+                                                      options.poll_seconds)
+    bind_usage_plan(clients.apigateway, outputs["UsagePlanId"], rest_api_id, stage.api_stage)
+    key = clients.apigateway.get_api_key(apiKey=outputs["ApiKeyId"], includeValue=True)["value"]
+    answer = smoke_test(url, key, fetch, smoke_timeout_s)
+    return report(url, stage, outputs, options.region, answer)
 
 
 def planned_calls(options: Options) -> list[tuple[str, Any]]:
-    """What `deploy` does after the endpoint step, with the exact requests it can know before packaging."""
-    stage, bucket = options.stage, options.bucket
-    key = f"{PACKAGE_PREFIX}/{stage.name}/<sha256 of deployment.zip>"
-    change_set = f"{stage.stack_name}-<sha256 of deployment.zip>"
-    url = template_url(bucket, options.region, f"{key}.template.json")
+    """What `deploy` does around the endpoint step, with the requests it can know before running."""
+    stage = options.stage
+    api: list[tuple[str, Any]]
+    if options.via == "chalice":
+        api = [(f"chalice deploy, in {CHALICE_DIR.relative_to(REPO_ROOT)}/ with PIP_NO_DEPS=1 (its zip cache "
+                "cleared); the REST API id and URL from .chalice/deployed/" f"{stage.name}.json",
+                shlex.join(chalice_deploy_command(stage)))]
+    else:
+        bucket, _ = stage.artifacts
+        key = f"{PACKAGE_PREFIX}/{stage.name}/<sha256 of deployment.zip>"
+        change_set = f"{stage.stack_name}-<sha256 of deployment.zip>"
+        url = template_url(bucket, options.region, f"{key}.template.json")
+        api = [
+            ("chalice package, in a clean copy of chalice_app/ with PIP_NO_DEPS=1",
+             shlex.join(package_command(stage, Path("<tmp>/package")))),
+            ("s3.upload_file", {"Filename": "deployment.zip", "Bucket": bucket, "Key": f"{key}.zip"}),
+            ("s3.put_object: sam.yaml as JSON, every function's CodeUri on that key",
+             {"Bucket": bucket, "Key": f"{key}.template.json"}),
+            ("cloudformation.create_change_set (UPDATE if the stack exists), execute it, wait; RestAPIId and "
+             "EndpointURL from its outputs", change_set_request(stage.stack_name, {"TemplateURL": url},
+                                                                  {"FunctionName": function_name(stage.name)},
+                                                                  False, change_set)),
+        ]
     return [
-        ("chalice package, in a clean copy of chalice_app/ with PIP_NO_DEPS=1",
-         shlex.join(package_command(stage, Path("<tmp>/package")))),
-        ("s3.upload_file", {"Filename": "deployment.zip", "Bucket": bucket, "Key": f"{key}.zip"}),
-        ("s3.put_object: sam.yaml as JSON, CodeUri on that key", {"Bucket": bucket, "Key": f"{key}.template.json"}),
-        ("cloudformation.describe_stacks", {"StackName": stage.stack_name}),
-        ("cloudformation.create_change_set (ChangeSetType UPDATE if the stack exists)",
-         change_set_request(stage.stack_name, url, stage.parameters(bucket), False, change_set)),
-        ("cloudformation.describe_change_set until CREATE_COMPLETE, then execute_change_set",
-         {"StackName": stage.stack_name, "ChangeSetName": change_set}),
-        ("cloudformation.describe_stacks until CREATE_COMPLETE or UPDATE_COMPLETE; print the outputs",
-         {"StackName": stage.stack_name}),
+        *api,
+        ("apigateway.get_usage_plan, then update_usage_plan adding the REST API stage (and removing stages of "
+         "REST APIs that are gone)", {"usagePlanId": "<UsagePlanId output>", "patchOperations": [
+             {"op": "add", "path": "/apiStages", "value": f"<rest_api_id>:{stage.api_stage}"}]}),
+        ("apigateway.get_api_key", {"apiKey": "<ApiKeyId output>", "includeValue": True}),
+        ("smoke test: GET <url>/health, then POST <url>/classify with x-api-key, until both answer 200",
+         {"headline": SMOKE_HEADLINE}),
+        ("print the URL and `aws apigateway get-api-key --include-value --api-key <ApiKeyId>`", {}),
     ]
 
 
 def dry_run(options: Options, run: Runner = run_command) -> None:
-    """Print the chain; the endpoint step runs with `--dry-run` and prints its own calls."""
+    """Print the chain in order; the endpoint step runs with `--dry-run` and prints its own calls."""
+    stage = options.stage
+    print(f"# infra: python -m chalice_app.ops.infra deploy --stage {stage.name}", flush=True)
+    infra.print_plan(infra.planned_deploy(stage.name))
     if not options.skip_endpoint:
-        command = endpoint_command(options.stage, options.model_dir, options.bucket, options.region,
-                                   [*options.endpoint_args, "--dry-run"])
-        print(f"# endpoint: {shlex.join(command[:-1])}", flush=True)
-        run(command, REPO_ROOT, None)
-    for title, detail in planned_calls(options):
-        print(f"# {title}", detail if isinstance(detail, str) else json.dumps(detail, indent=2), sep="\n")
+        command = endpoint_command(stage, options.model_dir, options.region, [*options.endpoint_args, "--dry-run"])
+        print(f"# endpoint (ECR_REPOSITORY=<RepositoryUri output>): {shlex.join(command[:-1])}", flush=True)
+        run(command, REPO_ROOT, endpoint_environment(infra.repository_name(stage.name)))
+    infra.print_plan(planned_calls(options))
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -253,11 +371,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stage", required=True, help="a Chalice stage with AWS resources: dev or prod")
     parser.add_argument("--model-dir", type=Path, default=REPO_ROOT / "artifacts" / "model")
-    parser.add_argument("--bucket", default=env.get("SAGEMAKER_BUCKET"),
-                        help="for the model artifact, Lambda zip and template (default: $SAGEMAKER_BUCKET)")
     parser.add_argument("--region", default=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
     parser.add_argument("--endpoint-args", default="", help='passed to model.deploy, e.g. "--memory 3072"')
     parser.add_argument("--skip-endpoint", action="store_true", help="keep the endpoint as it is")
+    parser.add_argument("--via", choices=VIA, default="chalice",
+                        help="chalice deploy (default), or chalice package and a CloudFormation stack")
     parser.add_argument("--poll-seconds", type=float, default=10)
     parser.add_argument("--dry-run", action="store_true", help="print every command and AWS call instead")
     return parser.parse_args(argv)
@@ -266,10 +384,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def options_from_args(args: argparse.Namespace) -> Options:
     if not args.region:
         raise DeployError("pass --region or set AWS_REGION")
-    if not args.bucket:
-        raise DeployError("pass --bucket or set SAGEMAKER_BUCKET")
-    return Options(Stage.load(args.stage), args.model_dir, args.bucket, args.region, shlex.split(args.endpoint_args),
-                   args.skip_endpoint, args.poll_seconds)
+    return Options(Stage.load(args.stage), args.model_dir, args.region, shlex.split(args.endpoint_args),
+                   args.skip_endpoint, args.via, args.poll_seconds)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -280,14 +396,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             dry_run(options)
             return 0
         session = boto3.Session(region_name=options.region)
-        outputs = deploy(options, session.client("s3"), session.client("cloudformation"))
-    except DeployError as exc:
+        clients = Clients(session.client("cloudformation"), session.client("apigateway"), session.client("s3"))
+        print(deploy(options, clients))
+    except (DeployError, StackError, infra.InfraError) as exc:
         print(f"deploy: {exc}", file=sys.stderr)
         return 2
     except (ClientError, BotoCoreError) as exc:
         print(f"deploy: AWS refused: {exc}", file=sys.stderr)
         return 1
-    print(report(outputs, options.region))
     return 0
 
 

@@ -1,6 +1,8 @@
-"""The environment variables a Chalice stage sets, read from `.chalice/config.json` (their one source).
+"""What a Chalice stage deploys, read from `.chalice/config.json` (the one source of these facts): its environment
+variables (the API's and each function's, merged as Chalice merges them), its Lambda names, its routing.
 
-`set_model_variants` writes a stage's A/B routing (MODEL_VARIANTS) there; a deployment makes it live.
+`set_model_variants` writes a stage's A/B routing (MODEL_VARIANTS) there and regenerates the stage's IAM policy
+(ops/policies.py); a deployment makes both live.
 """
 
 from __future__ import annotations
@@ -8,24 +10,46 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from chalicelib.config import MODEL_VARIANTS, format_model_variants, parse_model_variants
 
 CHALICE_DIR = Path(__file__).resolve().parents[1]
 CONFIG_FILE = CHALICE_DIR / ".chalice" / "config.json"
+DEPLOYED_DIR = CHALICE_DIR / ".chalice" / "deployed"  # `chalice deploy` records what it created here, per stage
 INVOKE_ENDPOINT = "sagemaker:InvokeEndpoint"
+API_HANDLER = "api_handler"  # Chalice's name for the function behind the REST API
+DRIFT_HANDLER = "monitor_drift"  # app.py's hourly drift job
+
+
+def read_config(config_file: Path = CONFIG_FILE) -> dict[str, Any]:
+    return json.loads(config_file.read_text())
+
+
+def stage_config(stage: str, config_file: Path = CONFIG_FILE) -> dict[str, Any]:
+    """The stage's own section; ValueError naming the stages there are when it has none."""
+    return _stage(read_config(config_file), stage, config_file)
 
 
 def stage_environment(stage: str, config_file: Path = CONFIG_FILE) -> dict[str, str]:
-    """Top-level variables overridden by the stage's, as Chalice merges them."""
-    config = json.loads(config_file.read_text())
+    """Top-level variables overridden by the stage's, as Chalice merges them (the API handler's variables)."""
+    config = read_config(config_file)
     return {**config.get("environment_variables", {}),
             **_stage(config, stage, config_file).get("environment_variables", {})}
 
 
-def function_name(stage: str) -> str:
-    """The API handler's Lambda name as Chalice deploys it (its log group is /aws/lambda/<name>)."""
-    return f"{json.loads(CONFIG_FILE.read_text())['app_name']}-{stage}"
+def function_environment(stage: str, handler: str, config_file: Path = CONFIG_FILE) -> dict[str, str]:
+    """One function's variables: the stage's, overridden by the stage's `lambda_functions.<handler>` ones
+    (Chalice ignores the top-level `lambda_functions` for variables)."""
+    functions = stage_config(stage, config_file).get("lambda_functions", {})
+    return {**stage_environment(stage, config_file), **functions.get(handler, {}).get("environment_variables", {})}
+
+
+def function_name(stage: str, handler: str = API_HANDLER, config_file: Path = CONFIG_FILE) -> str:
+    """A Lambda's name as `chalice deploy` names it: <app>-<stage> for the API, <app>-<stage>-<handler> for the
+    others (the log group is /aws/lambda/<name>)."""
+    base = f"{read_config(config_file)['app_name']}-{stage}"
+    return base if handler == API_HANDLER else f"{base}-{handler}"
 
 
 def model_variants(stage: str, config_file: Path = CONFIG_FILE) -> dict[str, float]:
@@ -41,20 +65,19 @@ def set_model_variants(stage: str, weights: Mapping[str, float] | None, config_f
 
     `None` removes MODEL_VARIANTS: ENDPOINT_NAME alone answers again. The weights are checked as the API
     checks them. A stage with a hand-written IAM policy (dev, prod) is granted InvokeEndpoint on exactly its
-    ENDPOINT_NAME and these endpoints. Takes effect with the next deployment of the stage (`make deploy`, or
-    `python -m chalice_app.local.stack --variant` offline).
+    ENDPOINT_NAME and these endpoints (its policy files are regenerated). Takes effect with the next deployment
+    of the stage (`make deploy`, or `python -m chalice_app.local.stack --variant` offline).
     """
+    from chalice_app.ops import policies  # it reads the stages through this module
+
     set_stage_variable(stage, MODEL_VARIANTS, None if weights is None else format_model_variants(weights),
                        config_file)
-    stage_config = _stage(json.loads(config_file.read_text()), stage, config_file)
-    if "iam_policy_file" in stage_config:
-        endpoints = {stage_environment(stage, config_file)["ENDPOINT_NAME"], *(weights or {})}
-        _grant_invoke(config_file.parent / stage_config["iam_policy_file"], sorted(endpoints))
+    policies.write(stage, config_file)
 
 
 def set_stage_variable(stage: str, name: str, value: str | None, config_file: Path = CONFIG_FILE) -> None:
     """Set (None: remove) one of the stage's environment variables; takes effect at its next deployment."""
-    config = json.loads(config_file.read_text())
+    config = read_config(config_file)
     variables = _stage(config, stage, config_file).setdefault("environment_variables", {})
     if value is None:
         variables.pop(name, None)
@@ -67,13 +90,3 @@ def _stage(config: dict, stage: str, config_file: Path) -> dict:
     if stage not in config.get("stages", {}):
         raise ValueError(f"no stage {stage!r} in {config_file}; stages: {', '.join(config.get('stages', {}))}")
     return config["stages"][stage]
-
-
-def _grant_invoke(policy_file: Path, endpoints: list[str]) -> None:
-    """Point the policy's InvokeEndpoint statement at these endpoints (ARNs carry names in lower case)."""
-    policy = json.loads(policy_file.read_text())
-    (statement,) = [s for s in policy["Statement"] if s["Action"] == INVOKE_ENDPOINT]
-    arns = [{"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:"
-                        f"endpoint/{name.lower()}"} for name in endpoints]
-    statement["Resource"] = arns[0] if len(arns) == 1 else arns
-    policy_file.write_text(json.dumps(policy, indent=2) + "\n")

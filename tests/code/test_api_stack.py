@@ -1,6 +1,7 @@
-"""The packaged API stack (`chalice package --merge-template`, built once per session as `make deploy` builds it):
-a small Lambda zip, a template cfn-lint accepts, and a transaction table that the API's own code can use when
-moto's CloudFormation creates it."""
+"""The API as `chalice package` builds it for the CloudFormation path (built once per session as
+`python -m chalice_app.ops.deploy --via cloudformation` builds it), and the infra stack beside it: a small Lambda
+zip, templates cfn-lint accepts, the same plain policies and function names as `chalice deploy`, the key on the
+data routes, alarms on the metrics the API emits. (`chalice deploy` itself: test_chalice_deploy.py.)"""
 
 from __future__ import annotations
 
@@ -11,16 +12,17 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import yaml
+from test_aws_stages import infra_template
 
+from chalice_app.ops import infra
 from chalice_app.ops.deploy import Stage, package_api
-from chalice_app.ops.stages import CHALICE_DIR
+from chalice_app.ops.stages import API_HANDLER, CHALICE_DIR, function_environment
 
 STAGES = ["dev", "prod"]
-MAX_ZIP_BYTES = 10 * 1024 * 1024
-HEAVY = ("torch/", "transformers/", "sagemaker/", "botocore/", "numpy/", "onnxruntime/")
+MAX_ZIP_BYTES = 2 * 1024 * 1024  # ~1.2 MB: the API's three requirements, without botocore (18 MB with it)
+HEAVY = ("torch/", "transformers/", "sagemaker/", "botocore/", "boto3/", "numpy/", "onnxruntime/")
 KEYED_ROUTES = ["/classify", "/classify/batch", "/transactions", "/transactions/{request_id}",
                 "/transactions/{request_id}/feedback"]
 OPEN_ROUTES = ["/health", "/", "/console/{name}"]  # the console asks for the key itself
@@ -37,6 +39,12 @@ def template(packages: dict[str, Path], stage: str) -> dict[str, Any]:
     return yaml.safe_load((packages[stage] / "sam.yaml").read_text())
 
 
+def cfn_lint_errors(path: Path) -> list[str]:
+    result = subprocess.run([str(Path(sys.executable).with_name("cfn-lint")), "--format", "parseable", str(path)],
+                            capture_output=True, text=True)
+    return [line for line in result.stdout.splitlines() if ":E" in line]
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_lambda_zip_is_small_and_holds_only_the_api(packages: dict[str, Path], stage: str) -> None:
     archive = packages[stage] / "deployment.zip"
@@ -46,15 +54,17 @@ def test_lambda_zip_is_small_and_holds_only_the_api(packages: dict[str, Path], s
     assert {"app.py", "chalicelib/transactions.py", "pynamodb/models.py", "aws_lambda_powertools/__init__.py",
             "typing_extensions.py", "chalicelib/console/index.html", "chalicelib/console/console.css",
             "chalicelib/console/console.js"} <= set(names)
-    assert not [name for name in names if name.startswith(("model/", "training_jobs/", "tests/"))]
+    assert not [name for name in names if name.startswith(("model/", "training_jobs/", "tests/", "ops/", "local/",
+                                                           "reports/", "infra/"))]
 
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_packaged_template_passes_cfn_lint(packages: dict[str, Path], stage: str) -> None:
-    result = subprocess.run([str(Path(sys.executable).with_name("cfn-lint")), "--format", "parseable",
-                             str(packages[stage] / "sam.yaml")], capture_output=True, text=True)
-    errors = [line for line in result.stdout.splitlines() if ":E" in line]
-    assert not errors, result.stdout
+    assert not cfn_lint_errors(packages[stage] / "sam.yaml")
+
+
+def test_infra_template_passes_cfn_lint() -> None:
+    assert not cfn_lint_errors(infra.TEMPLATE)
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -63,11 +73,12 @@ def test_template_wires_the_function_to_the_stage_and_its_own_policy(packages: d
     assert resources["RestAPI"]["Properties"]["EndpointConfiguration"] == "REGIONAL"
     function = resources["APIHandler"]["Properties"]
     assert function["Timeout"] < 29
-    assert function["Environment"]["Variables"] == Stage.load(stage).environment
+    assert function["FunctionName"] == {"Ref": "FunctionName"}  # <app>-<stage>, as chalice deploy names it
+    assert function["Environment"]["Variables"] == function_environment(stage, API_HANDLER)
     (role_policy,) = resources["ApiHandlerRole"]["Properties"]["Policies"]
     policy_file = CHALICE_DIR / ".chalice" / f"policy-{stage}.json"
     assert role_policy["PolicyDocument"] == json.loads(policy_file.read_text())
-    assert resources["ApiHandlerLogGroup"]["Properties"]["RetentionInDays"] > 0
+    assert not [name for name, r in resources.items() if r["Type"] == "AWS::Logs::LogGroup"]  # the infra stack's
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -78,14 +89,35 @@ def test_api_key_is_required_on_every_route_but_health_and_the_console(packages:
             assert operation["security"] == [{"api_key": []}], route
     for route in OPEN_ROUTES:
         assert "security" not in paths[route]["get"], route
-    plan = template(packages, stage)["Resources"]["UsagePlan"]["Properties"]
-    assert plan["ApiStages"] == [{"ApiId": {"Ref": "RestAPI"}, "Stage": {"Ref": "RestAPI.Stage"}}]
+
+
+def test_usage_plan_is_left_for_the_binding_with_throttle_and_quota() -> None:
+    resources = infra_template()["Resources"]
+    plan = resources["UsagePlan"]["Properties"]
+    assert "ApiStages" not in plan  # the REST API is chalice deploy's: ops/deploy.py binds it afterwards
     assert set(plan["Throttle"]) == {"RateLimit", "BurstLimit"} and plan["Quota"]["Period"] == "DAY"
+    assert resources["UsagePlanKey"]["Properties"] == {"KeyId": {"Ref": "ApiKey"}, "KeyType": "API_KEY",
+                                                       "UsagePlanId": {"Ref": "UsagePlan"}}
 
 
-def test_alarms_watch_the_metrics_the_api_emits(packages: dict[str, Path]) -> None:
+def test_table_is_on_demand_with_ttl_pitr_sse_and_survives_the_stack() -> None:
+    from chalicelib import transactions
+
+    table = infra_template()["Resources"]["TransactionsTable"]
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    properties = table["Properties"]
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": transactions.TransactionRecord.expires_at
+                                                     .attr_name, "Enabled": True}
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    (index,) = properties["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == transactions.DAY_INDEX
+
+
+def test_alarms_watch_the_metrics_the_api_emits() -> None:
     """Names from chalicelib/telemetry.py: Powertools metrics with dimensions service + route (+ code)."""
-    resources = template(packages, "dev")["Resources"]
+    resources = infra_template()["Resources"]
     alarms = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
     assert set(alarms) == {"ServerErrorRateAlarm", "LatencyP95Alarm", "ModelErrorsAlarm", "ThrottlesAlarm",
                            "UnsavedTransactionsAlarm", "DriftAlarm"}  # DriftAlarm: tests/code/test_drift_stack.py
@@ -100,39 +132,3 @@ def test_alarms_watch_the_metrics_the_api_emits(packages: dict[str, Path]) -> No
             assert dimensions["code"] in ("model_error", "model_timeout", "model_throttled")
     assert alarms["LatencyP95Alarm"]["ExtendedStatistic"] == "p95"
     assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
-
-
-def test_stack_table_on_moto_serves_the_api_code(packages: dict[str, Path], moto_url: str, aws_credentials: None,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """moto's CloudFormation has no SAM transform: the table resource alone is created, exactly as packaged."""
-    import datetime as dt
-
-    from chalicelib import transactions
-
-    packaged = template(packages, "dev")
-    table_only = {"Parameters": {"TableName": packaged["Parameters"]["TableName"]},
-                  "Resources": {"TransactionsTable": packaged["Resources"]["TransactionsTable"]}}
-    parameters = Stage.load("dev").parameters("news-artifacts")
-    session = boto3.Session(region_name="us-east-1")
-    session.client("cloudformation", endpoint_url=moto_url).create_stack(
-        StackName="news-classifier-api-dev", TemplateBody=json.dumps(table_only),
-        Parameters=[{"ParameterKey": "TableName", "ParameterValue": parameters["TableName"]}])
-    dynamodb = session.client("dynamodb", endpoint_url=moto_url)
-    described = dynamodb.describe_table(TableName=parameters["TableName"])["Table"]
-    assert described["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-    properties = packaged["Resources"]["TransactionsTable"]["Properties"]  # moto's CloudFormation ignores these
-    assert properties["TimeToLiveSpecification"] == {"AttributeName": transactions.TransactionRecord.expires_at
-                                                     .attr_name, "Enabled": True}
-    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert properties["SSESpecification"] == {"SSEEnabled": True}
-
-    for name, value in Stage.load("dev").environment.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_url)
-    created_at = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
-    outcome = transactions.Outcome(request_id=transactions.new_request_id(), headline="Markets rally",
-                                   latency_ms=12.0, label="Business", scores={"Business": 1.0}, model_version="v1")
-    assert transactions.save([transactions.build_record(outcome, created_at, "news-classifier-dev", None)])
-    model = transactions.transaction_model()
-    assert transactions.find(outcome.request_id).label == "Business"
-    assert [r.request_id for r in model.day_index.query("2025-01-02")] == [outcome.request_id]

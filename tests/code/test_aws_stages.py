@@ -1,26 +1,35 @@
-"""The AWS stages in chalice_app/.chalice: settings, least-privilege policies, and names that match what the
-stack template (infra/resources.yaml) and model/deploy.py create."""
+"""The AWS stages in chalice_app/.chalice: settings, plain least-privilege IAM policies, and names that match what
+the infra stack (infra/stack.yaml), `chalice deploy` and model/deploy.py create."""
 
 from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+from chalice.config import Config
 from chalice.package import YAMLTemplateSerializer
 from chalicelib.config import access_settings, api_key_required, settings_problems
-from chalicelib.transactions import DAY_INDEX
 
-from chalice_app.ops import deploy
-from chalice_app.ops.deploy import MERGE_TEMPLATE, DeployError, Stage
-from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE, function_name, stage_environment
+from chalice_app.ops import deploy, infra, policies
+from chalice_app.ops.deploy import DeployError, Stage
+from chalice_app.ops.stages import (
+    API_HANDLER,
+    CHALICE_DIR,
+    CONFIG_FILE,
+    DRIFT_HANDLER,
+    function_environment,
+    function_name,
+    stage_environment,
+)
 from model.deploy import NAME
 
 AWS_STAGES = ["dev", "prod"]
 API_GATEWAY_TIMEOUT_S = 29
 MAX_ENDPOINT_NAME = 26  # model/deploy.py names configs <endpoint>-<model_version>-<digest>, at most 63 characters
-ALLOWED_DYNAMODB_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+CLOUDFORMATION_SYNTAX = ("Fn::", "Ref", "${AWS::")
 
 
 def stage_config(stage: str) -> dict[str, Any]:
@@ -29,12 +38,17 @@ def stage_config(stage: str) -> dict[str, Any]:
     return {**{k: v for k, v in config.items() if k != "stages"}, **config["stages"][stage]}
 
 
+def chalice_config(stage: str, handler: str) -> Config:
+    """Chalice's own reading of the project's config for one function."""
+    return Config(chalice_stage=stage, function_name=handler, config_from_disk=json.loads(CONFIG_FILE.read_text()))
+
+
 def policy(stage: str) -> dict[str, Any]:
     return json.loads((CHALICE_DIR / ".chalice" / stage_config(stage)["iam_policy_file"]).read_text())
 
 
-def merge_template() -> dict[str, Any]:
-    return YAMLTemplateSerializer().load_template((CHALICE_DIR / MERGE_TEMPLATE).read_text())
+def infra_template() -> dict[str, Any]:
+    return YAMLTemplateSerializer().load_template(infra.TEMPLATE.read_text())
 
 
 def as_list(value: str | list[str]) -> list[str]:
@@ -51,7 +65,8 @@ def test_stage_runs_behind_a_regional_api_within_the_gateway_timeout(stage: str)
     assert config["api_gateway_endpoint_type"] == "REGIONAL"
     assert config["lambda_timeout"] < API_GATEWAY_TIMEOUT_S
     assert config["lambda_memory_size"] >= 128
-    assert config["log_retention_in_days"] > 0
+    assert "log_retention_in_days" not in config  # the infra stack owns the log groups and their retention
+    assert int(infra.parameters(stage)["LogRetentionDays"]) > 0
     assert config["autogen_policy"] is False
     environment = Stage.load(stage).environment
     assert environment["API_KEY_REQUIRED"] == "true"
@@ -60,15 +75,39 @@ def test_stage_runs_behind_a_regional_api_within_the_gateway_timeout(stage: str)
 
 
 @pytest.mark.parametrize("stage", AWS_STAGES)
-def test_policy_has_no_wildcards_but_in_the_log_stream(stage: str) -> None:
-    for statement in policy(stage)["Statement"]:
-        assert statement["Effect"] == "Allow"
-        assert not any("*" in action for action in as_list(statement["Action"]))
-        resource = json.dumps(statement["Resource"])
-        if as_list(statement["Action"])[0].startswith("logs:"):
-            assert resource.count("*") == 1 and resource.endswith(':*"}'), "only the log streams of one group"
-        else:
-            assert "*" not in resource
+@pytest.mark.parametrize("handler", [API_HANDLER, DRIFT_HANDLER])
+def test_each_function_gets_the_variables_chalice_gives_it(stage: str, handler: str) -> None:
+    assert function_environment(stage, handler) == chalice_config(stage, handler).environment_variables
+    if handler == API_HANDLER:
+        assert stage_environment(stage) == chalice_config(stage, handler).environment_variables
+
+
+@pytest.mark.parametrize("stage", AWS_STAGES)
+def test_policy_files_are_what_the_stage_settings_make(stage: str) -> None:
+    assert policies.stale() == []
+    assert policy(stage) == policies.api_policy(stage)
+    assert policies.main([]) == 0
+
+
+@pytest.mark.parametrize("stage", AWS_STAGES)
+def test_policies_are_plain_iam_with_no_wildcard_but_account_region_and_log_streams(stage: str) -> None:
+    drift_file = stage_config(stage)["lambda_functions"][DRIFT_HANDLER]["iam_policy_file"]
+    for document in (policy(stage), json.loads((CHALICE_DIR / ".chalice" / drift_file).read_text())):
+        text = json.dumps(document)
+        assert not any(marker in text for marker in CLOUDFORMATION_SYNTAX), "chalice deploy sends it as it is"
+        for statement in document["Statement"]:
+            assert statement["Effect"] == "Allow"
+            assert not any("*" in action for action in as_list(statement["Action"]))
+            for resource in as_list(statement["Resource"]):
+                _, partition, service, region, account, name = resource.split(":", 5)
+                assert partition == "aws" and region in ("*", "") and account in ("*", "")  # S3 ARNs have neither
+                wildcards = name.count("*")
+                if service == "logs":
+                    assert wildcards == 1 and name.endswith(":*"), "only the log streams of one group"
+                elif service == "s3":
+                    assert wildcards == 1 and name.endswith("/*/drift_baseline.json"), "only the model version"
+                else:
+                    assert wildcards == 0
 
 
 @pytest.mark.parametrize("stage", AWS_STAGES)
@@ -77,43 +116,56 @@ def test_policy_grants_the_stage_endpoint_its_table_and_its_log_group_only(stage
     (invoke,) = statements(stage, "sagemaker")
     assert invoke["Action"] == "sagemaker:InvokeEndpoint"
     # SageMaker ARNs carry the endpoint name in lower case.
-    assert invoke["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:"
-                                             f"endpoint/{environment['ENDPOINT_NAME'].lower()}"}
+    assert invoke["Resource"] == f"arn:aws:sagemaker:*:*:endpoint/{environment['ENDPOINT_NAME'].lower()}"
     table, index = statements(stage, "dynamodb")
-    assert set(table["Action"]) == ALLOWED_DYNAMODB_ACTIONS
-    assert table["Resource"] == {"Fn::GetAtt": ["TransactionsTable", "Arn"]}
+    assert set(table["Action"]) == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+    assert table["Resource"] == f"arn:aws:dynamodb:*:*:table/{environment['TABLE_NAME']}"
     assert index["Action"] == "dynamodb:Query"  # the console's recent traffic: the day index only, no Scan
-    assert index["Resource"] == {"Fn::Sub": f"${{TransactionsTable.Arn}}/index/{DAY_INDEX}"}
+    assert index["Resource"] == f"{table['Resource']}/index/day-created_at-index"
     (logs,) = statements(stage, "logs")
     assert set(logs["Action"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}
-    assert logs["Resource"]["Fn::Sub"].endswith(f":log-group:/aws/lambda/{function_name(stage)}:*")
+    assert logs["Resource"] == f"arn:aws:logs:*:*:log-group:/aws/lambda/{function_name(stage)}:*"
     assert len(policy(stage)["Statement"]) == 4
 
 
 @pytest.mark.parametrize("stage", AWS_STAGES)
-def test_stage_names_only_resources_the_stack_or_the_endpoint_deployer_create(stage: str) -> None:
-    resources, parameters = merge_template()["Resources"], Stage.load(stage).parameters("news-artifacts")
+def test_infra_stack_creates_the_names_the_stage_and_its_policies_use(stage: str) -> None:
+    resources, parameters = infra_template()["Resources"], infra.parameters(stage)
     environment = Stage.load(stage).environment
     assert resources["TransactionsTable"]["Properties"]["TableName"] == {"Ref": "TableName"}
     assert parameters["TableName"] == environment["TABLE_NAME"]
-    assert resources["APIHandler"]["Properties"]["FunctionName"] == {"Ref": "FunctionName"}
-    assert resources["ApiHandlerLogGroup"]["Properties"]["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${FunctionName}"}
-    assert parameters["FunctionName"] == function_name(stage)
-    # The endpoint is model/deploy.py's: `make deploy` passes it this very name.
-    assert parameters["EndpointName"] == environment["ENDPOINT_NAME"]
+    # The log groups of the functions chalice deploy names <app>-<stage> and <app>-<stage>-monitor_drift.
+    assert resources["ApiLogGroup"]["Properties"]["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${FunctionName}"}
+    assert resources["DriftLogGroup"]["Properties"]["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${DriftFunctionName}"}
+    assert parameters["FunctionName"] == function_name(stage) == f"news-classifier-api-{stage}"
+    assert parameters["DriftFunctionName"] == function_name(stage, DRIFT_HANDLER) == \
+        f"{function_name(stage)}-monitor_drift"
+    # The endpoint is model/deploy.py's: `make deploy` passes it this very name, and its image repository's.
+    assert parameters["EndpointName"] == environment["ENDPOINT_NAME"] == parameters["RepositoryName"]
     assert NAME.match(environment["ENDPOINT_NAME"]) and len(environment["ENDPOINT_NAME"]) <= MAX_ENDPOINT_NAME
     assert parameters["MetricsNamespace"] == environment["POWERTOOLS_METRICS_NAMESPACE"]
+    assert parameters["StageName"] == stage_config(stage)["api_gateway_stage"]
 
 
-def test_stages_do_not_share_endpoint_table_or_metrics() -> None:
+def test_stages_do_not_share_endpoint_table_bucket_or_metrics() -> None:
     for name in ("ENDPOINT_NAME", "TABLE_NAME", "POWERTOOLS_METRICS_NAMESPACE"):
         assert len({Stage.load(stage).environment[name] for stage in AWS_STAGES}) == len(AWS_STAGES), name
+    assert len({Stage.load(stage).artifacts for stage in AWS_STAGES}) == len(AWS_STAGES)
 
 
-def test_template_parameters_are_exactly_what_deploy_passes() -> None:
-    template = merge_template()
+def test_infra_parameters_are_exactly_what_the_template_needs() -> None:
+    template = infra_template()
     required = {name for name, spec in template["Parameters"].items() if "Default" not in spec}
-    assert required == set(Stage.load("dev").parameters("news-artifacts"))
+    for stage in AWS_STAGES:
+        given = set(infra.parameters(stage))
+        assert required <= given <= set(template["Parameters"])
+
+
+def test_a_levels_file_cannot_rename_what_the_config_names(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "parameters-dev.json").write_text('{"TableName": "other"}')
+    monkeypatch.setattr(infra, "PARAMETERS_DIR", tmp_path)
+    with pytest.raises(infra.InfraError, match=r"TableName come from \.chalice/config\.json"):
+        infra.parameters("dev")
 
 
 @pytest.mark.parametrize("stage", [*AWS_STAGES, "local"])

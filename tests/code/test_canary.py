@@ -46,7 +46,7 @@ def test_apply_dry_run_prints_the_api_redeployment_and_writes_nothing(
         aws_credentials: None, capfd: pytest.CaptureFixture[str]) -> None:
     before = CONFIG_FILE.read_text()
     assert main(["--stage", "dev", "--endpoint", "news-classifier-dev-12b24c", "--apply", "--dry-run",
-                 "--deploy-args", "--bucket", "news-deploy", "--region", "us-east-1"]) == 0
+                 "--deploy-args", "--region", "us-east-1"]) == 0
     out = capfd.readouterr().out
     variants = json.loads(out.splitlines()[0])["variants"]
     assert variants == {"news-classifier-dev": 0.9, "news-classifier-dev-12b24c": 0.1}

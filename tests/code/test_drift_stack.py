@@ -1,5 +1,5 @@
 """The drift job on AWS: its own least-privilege role, the baseline location that model/deploy.py writes and the
-job reads, and an alarm on the metric the job publishes (chalice_app/.chalice, infra/resources.yaml)."""
+job reads, and an alarm on the metric the job publishes (chalice_app/.chalice, infra/stack.yaml)."""
 
 from __future__ import annotations
 
@@ -13,27 +13,19 @@ import yaml
 from chalicelib.drift import Thresholds
 from chalicelib.drift_monitor import JOB
 from chalicelib.transactions import DAY_INDEX
-from test_aws_stages import as_list, merge_template, policy
+from test_aws_stages import as_list, infra_template, policy
 
 from chalice_app.ops.deploy import Stage, package_api
-from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE, function_name
+from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE, DRIFT_HANDLER, function_environment, function_name
 from model.deploy import artifact_location, baseline_key, main
 
 AWS_STAGES = ["dev", "prod"]
-HANDLER = "monitor_drift"
 VERSION = "news-20250101-000000-abcdef12"
 
 
 def drift_policy(stage: str) -> dict[str, Any]:
-    config = json.loads(CONFIG_FILE.read_text())["stages"][stage]["lambda_functions"][HANDLER]
+    config = json.loads(CONFIG_FILE.read_text())["stages"][stage]["lambda_functions"][DRIFT_HANDLER]
     return json.loads((CHALICE_DIR / ".chalice" / config["iam_policy_file"]).read_text())
-
-
-def substitute(value: dict[str, str], **names: str) -> str:
-    text = value["Fn::Sub"]
-    for name, replacement in names.items():
-        text = text.replace(f"${{{name}}}", replacement)
-    return text
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +41,12 @@ def test_drift_role_may_query_the_day_index_read_baselines_and_log_only(stage: s
         ("dynamodb:Query", "Allow"), ("s3:GetObject", "Allow"),
         (["logs:CreateLogStream", "logs:PutLogEvents"], "Allow")]
     query, read, logs = statements.values()
-    assert query["Resource"] == {"Fn::Sub": f"${{TransactionsTable.Arn}}/index/{DAY_INDEX}"}
+    table = function_environment(stage, DRIFT_HANDLER)["TABLE_NAME"]
+    assert query["Resource"] == f"arn:aws:dynamodb:*:*:table/{table}/index/{DAY_INDEX}"
     # The one wildcard outside the log streams stands for the model version, and only baselines match it.
-    assert read["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::${ArtifactBucket}/${ArtifactPrefix}/*/"
-                                           "drift_baseline.json"}
-    assert logs["Resource"]["Fn::Sub"].endswith(f":log-group:/aws/lambda/{function_name(stage)}-monitor-drift:*")
+    bucket, prefix = Stage.load(stage).artifacts
+    assert read["Resource"] == f"arn:aws:s3:::{bucket}/{prefix}/*/drift_baseline.json"
+    assert logs["Resource"] == f"arn:aws:logs:*:*:log-group:/aws/lambda/{function_name(stage, DRIFT_HANDLER)}:*"
 
 
 @pytest.mark.parametrize("stage", AWS_STAGES)
@@ -62,40 +55,40 @@ def test_the_api_role_gains_nothing_from_the_drift_job(stage: str) -> None:
     assert not any(action.startswith("s3:") for action in actions)
 
 
-def test_baseline_key_deployed_is_the_one_the_job_reads_and_may_read() -> None:
-    template = merge_template()
-    bucket, prefix = "news-artifacts", template["Parameters"]["ArtifactPrefix"]["Default"]
+@pytest.mark.parametrize("stage", AWS_STAGES)
+def test_baseline_key_deployed_is_the_one_the_job_reads_and_may_read(stage: str) -> None:
+    bucket, prefix = Stage.load(stage).artifacts  # what make deploy passes model.deploy as --bucket, --prefix
     artifact_key, _ = artifact_location(bucket, prefix, VERSION)
-    function = template["Resources"]["MonitorDrift"]["Properties"]
-    uri = substitute(function["Environment"]["Variables"]["DRIFT_BASELINE_URI"], ArtifactBucket=bucket,
-                     ArtifactPrefix=prefix)
+    uri = function_environment(stage, DRIFT_HANDLER)["DRIFT_BASELINE_URI"]
     assert uri.replace("{model_version}", VERSION) == f"s3://{bucket}/{baseline_key(artifact_key)}"
-    allowed = substitute(drift_policy("dev")["Statement"][1]["Resource"], ArtifactBucket=bucket, ArtifactPrefix=prefix)
-    assert fnmatch.fnmatchcase(f"arn:aws:s3:::{bucket}/{baseline_key(artifact_key)}",
-                               allowed.replace("${AWS::Partition}", "aws"))
-    assert not fnmatch.fnmatchcase(f"arn:aws:s3:::{bucket}/{artifact_key}", allowed.replace("${AWS::Partition}", "aws"))
+    allowed = drift_policy(stage)["Statement"][1]["Resource"]
+    assert fnmatch.fnmatchcase(f"arn:aws:s3:::{bucket}/{baseline_key(artifact_key)}", allowed)
+    assert not fnmatch.fnmatchcase(f"arn:aws:s3:::{bucket}/{artifact_key}", allowed)
 
 
-def test_function_and_log_group_carry_the_name_the_policy_grants(packaged_dev: dict[str, Any]) -> None:
+def test_packaged_function_carries_the_name_policy_and_variables_chalice_deploy_gives_it(
+        packaged_dev: dict[str, Any]) -> None:
     function = packaged_dev["MonitorDrift"]["Properties"]
-    assert function["FunctionName"] == {"Fn::Sub": "${FunctionName}-monitor-drift"}
-    assert packaged_dev["MonitorDriftLogGroup"]["Properties"]["LogGroupName"] == {
-        "Fn::Sub": "/aws/lambda/${FunctionName}-monitor-drift"}
+    assert function["FunctionName"] == {"Fn::Sub": "${FunctionName}-monitor_drift"}
     assert function["Role"] == {"Fn::GetAtt": ["MonitorDriftRole", "Arn"]}
     (role_policy,) = packaged_dev["MonitorDriftRole"]["Properties"]["Policies"]
     assert role_policy["PolicyDocument"] == drift_policy("dev")
+    assert function["Environment"]["Variables"] == function_environment("dev", DRIFT_HANDLER)
     assert function["Events"]["MonitorDriftEvent"]["Properties"]["Schedule"] == "rate(1 hour)"
     assert function["Timeout"] == 120
+    log_group = infra_template()["Resources"]["DriftLogGroup"]["Properties"]
+    assert log_group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${DriftFunctionName}"}
 
 
-def test_alarm_watches_the_metric_the_job_publishes_at_the_documented_level(packaged_dev: dict[str, Any]) -> None:
-    alarm = packaged_dev["DriftAlarm"]["Properties"]
+def test_alarm_watches_the_metric_the_job_publishes_at_the_documented_level() -> None:
+    template = infra_template()
+    alarm = template["Resources"]["DriftAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == ({"Ref": "MetricsNamespace"}, "DriftPSIMax")
     assert alarm["Dimensions"] == [{"Name": "service", "Value": {"Ref": "ServiceName"}}, {"Name": "job", "Value": JOB}]
     assert (alarm["Statistic"], alarm["Period"], alarm["ComparisonOperator"]) == (
         "Maximum", 3600, "GreaterThanOrEqualToThreshold")  # one run per hour
     assert alarm["Threshold"] == {"Ref": "DriftPsiAlarmThreshold"}
-    assert merge_template()["Parameters"]["DriftPsiAlarmThreshold"]["Default"] == Thresholds().alarm
+    assert template["Parameters"]["DriftPsiAlarmThreshold"]["Default"] == Thresholds().alarm
     assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
 

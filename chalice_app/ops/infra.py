@@ -1,0 +1,194 @@
+"""`make infra STAGE=dev`, `make infra-delete STAGE=dev`: the stage's infra stack, what `chalice deploy` does not
+create (infra/stack.yaml): the transaction table, the API key and usage plan, both functions' log groups, the
+alarms, their SNS topic, the dashboard and the serving image's ECR repository.
+
+    python -m chalice_app.ops.infra deploy --stage dev [--region eu-west-1] [--dry-run]
+    python -m chalice_app.ops.infra delete --stage dev [--dry-run]
+
+The stack is `<app>-<stage>-infra`, created or updated through a change set from the template's text. Its
+parameters are the stage's names from .chalice/config.json (table, function names, endpoint, metrics
+namespace; the repository is named after the endpoint) and infra/parameters-<stage>.json (log retention; the
+quota and alarm levels keep the template's defaults unless set there). Its outputs are what the API stage
+needs after `chalice deploy`: the usage plan to bind, the key, the repository URI. `delete` first unbinds
+the usage plan from any REST API stage, then deletes the stack: the table stays (DeletionPolicy Retain).
+`--dry-run` prints every call and needs no credentials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+from chalicelib.config import SERVICE_NAME
+
+from chalice_app.ops.stacks import StackError, change_set_request, delete_stack, deploy_stack, stack_status
+from chalice_app.ops.stages import (
+    CHALICE_DIR,
+    DRIFT_HANDLER,
+    function_name,
+    read_config,
+    stage_config,
+    stage_environment,
+)
+
+TEMPLATE = CHALICE_DIR / "infra" / "stack.yaml"
+PARAMETERS_DIR = CHALICE_DIR / "infra"
+
+
+class InfraError(RuntimeError):
+    """The infra stack cannot be deployed as asked; the message says why."""
+
+
+def stack_name(stage: str) -> str:
+    return f"{function_name(stage)}-infra"
+
+
+def repository_name(stage: str) -> str:
+    """The serving image's ECR repository: named after the stage's endpoint."""
+    return stage_environment(stage)["ENDPOINT_NAME"]
+
+
+def parameters(stage: str) -> dict[str, str]:
+    """The template's parameters: names from the stage's config, levels from infra/parameters-<stage>.json."""
+    environment = stage_environment(stage)
+    names = {"StageName": stage_config(stage).get("api_gateway_stage", "api"), "ApiName": read_config()["app_name"],
+             "FunctionName": function_name(stage), "DriftFunctionName": function_name(stage, DRIFT_HANDLER),
+             "TableName": environment["TABLE_NAME"], "EndpointName": environment["ENDPOINT_NAME"],
+             "MetricsNamespace": environment["POWERTOOLS_METRICS_NAMESPACE"], "ServiceName": SERVICE_NAME,
+             "RepositoryName": repository_name(stage)}
+    levels_file = PARAMETERS_DIR / f"parameters-{stage}.json"
+    levels = json.loads(levels_file.read_text()) if levels_file.is_file() else {}
+    overlap = sorted(set(levels) & set(names))
+    if overlap:
+        raise InfraError(f"{levels_file}: {', '.join(overlap)} come from .chalice/config.json, not from here")
+    return {**names, **{key: str(value) for key, value in levels.items()}}
+
+
+def change_set_name(stage: str) -> str:
+    """Named by the template and parameters: the same inputs make the same name."""
+    digest = hashlib.sha256(TEMPLATE.read_bytes() + json.dumps(parameters(stage), sort_keys=True).encode())
+    return f"{stack_name(stage)}-{digest.hexdigest()[:12]}"
+
+
+def check_stage(stage: str) -> None:
+    config = stage_config(stage)  # ValueError for an unknown stage
+    if config.get("autogen_policy", True) or "iam_policy_file" not in config:
+        raise InfraError(f"stage {stage!r} has no hand-written policy (autogen_policy, iam_policy_file): "
+                         "it is not meant for AWS")
+
+
+def deploy(cfn: Any, stage: str, poll_seconds: float = 10) -> dict[str, str]:
+    """Create or update the stage's infra stack; its outputs."""
+    check_stage(stage)
+    return deploy_stack(cfn, stack_name(stage), {"TemplateBody": TEMPLATE.read_text()}, parameters(stage),
+                        change_set_name(stage), poll_seconds)
+
+
+def unbind_usage_plan(apigateway: Any, plan_id: str) -> list[str]:
+    """Remove every REST API stage from the usage plan (so that it can be deleted); the `api:stage` removed."""
+    stages = [f"{s['apiId']}:{s['stage']}" for s in apigateway.get_usage_plan(usagePlanId=plan_id).get("apiStages", [])]
+    if stages:
+        apigateway.update_usage_plan(usagePlanId=plan_id, patchOperations=[
+            {"op": "remove", "path": "/apiStages", "value": value} for value in stages])
+    return stages
+
+
+def delete(cfn: Any, apigateway: Any, stage: str, poll_seconds: float = 10) -> bool:
+    """Unbind the usage plan, then delete the stack (the table is retained); False when there was none."""
+    check_stage(stage)
+    name = stack_name(stage)
+    if stack_status(cfn, name) is None:
+        return False
+    plan = next((o["OutputValue"] for o in cfn.describe_stacks(StackName=name)["Stacks"][0].get("Outputs", [])
+                 if o["OutputKey"] == "UsagePlanId"), None)
+    if plan:
+        unbind_usage_plan(apigateway, plan)
+    return delete_stack(cfn, name, poll_seconds)
+
+
+def planned_deploy(stage: str) -> list[tuple[str, Any]]:
+    """What `deploy` does, with the exact requests it sends (the template's text abbreviated)."""
+    name, change_set = stack_name(stage), change_set_name(stage)
+    request = change_set_request(name, {"TemplateBody": f"<{TEMPLATE.relative_to(CHALICE_DIR.parent)}>"},
+                                 parameters(stage), False, change_set)
+    return [
+        ("cloudformation.describe_stacks (ChangeSetType UPDATE if the stack exists)", {"StackName": name}),
+        ("cloudformation.create_change_set", request),
+        ("cloudformation.describe_change_set until CREATE_COMPLETE, then execute_change_set "
+         "(a change set without changes is deleted instead)", {"StackName": name, "ChangeSetName": change_set}),
+        ("cloudformation.describe_stacks until CREATE_COMPLETE or UPDATE_COMPLETE; read the outputs",
+         {"StackName": name}),
+    ]
+
+
+def planned_delete(stage: str) -> list[tuple[str, Any]]:
+    name = stack_name(stage)
+    return [
+        ("cloudformation.describe_stacks: the UsagePlanId output", {"StackName": name}),
+        ("apigateway.get_usage_plan, then update_usage_plan removing every /apiStages entry",
+         {"usagePlanId": "<UsagePlanId>"}),
+        ("cloudformation.delete_stack, then describe_stacks until DELETE_COMPLETE (the table is retained)",
+         {"StackName": name}),
+    ]
+
+
+def print_plan(calls: list[tuple[str, Any]]) -> None:
+    for title, detail in calls:
+        print(f"# {title}", detail if isinstance(detail, str) else json.dumps(detail, indent=2), sep="\n")
+
+
+def report(stage: str, outputs: dict[str, str], region: str) -> str:
+    return "\n".join([
+        f"infra stack {stack_name(stage)} ({region})",
+        f"table       {outputs['TransactionsTableName']} (kept when the stack is deleted)",
+        f"API key     {outputs['ApiKeyId']}, usage plan {outputs['UsagePlanId']} (bound to the API by make deploy)",
+        f"image repo  {outputs['RepositoryUri']}",
+        f"dashboard   {outputs['DashboardName']}; alarms notify {outputs['AlarmTopicArn']}",
+    ])
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    env = os.environ
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=["deploy", "delete"])
+    parser.add_argument("--stage", required=True, help="a Chalice stage with AWS resources: dev or prod")
+    parser.add_argument("--region", default=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
+    parser.add_argument("--poll-seconds", type=float, default=10)
+    parser.add_argument("--dry-run", action="store_true", help="print every AWS call instead")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        check_stage(args.stage)
+        if args.dry_run:
+            print_plan(planned_deploy(args.stage) if args.action == "deploy" else planned_delete(args.stage))
+            return 0
+        if not args.region:
+            raise InfraError("pass --region or set AWS_REGION")
+        session = boto3.Session(region_name=args.region)
+        cfn = session.client("cloudformation")
+        if args.action == "deploy":
+            print(report(args.stage, deploy(cfn, args.stage, args.poll_seconds), args.region))
+        else:
+            deleted = delete(cfn, session.client("apigateway"), args.stage, args.poll_seconds)
+            print(f"{stack_name(args.stage)}: {'deleted' if deleted else 'no such stack'}; the table, if any, stays")
+    except (InfraError, StackError, ValueError) as exc:
+        print(f"infra: {exc}", file=sys.stderr)
+        return 2
+    except (ClientError, BotoCoreError) as exc:
+        print(f"infra: AWS refused: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""The IAM policies of an AWS stage's Lambda functions, built from the stage's settings in .chalice/config.json.
+
+    python -m chalice_app.ops.policies           # exit 1, naming the file, when one differs from its stage
+    python -m chalice_app.ops.policies --write   # rewrite them after changing a stage's names or routing
+
+The files (`.chalice/policy-<stage>.json` for the API, `policy-drift-<stage>.json` for the hourly drift job, as
+the stage's `iam_policy_file` entries name them) are this module's output, committed, so that `chalice deploy`
+and `chalice package` read the same plain IAM JSON: no CloudFormation references, the stage's own names in
+every ARN, account and region left as `*` inside it. Each function may do what its code does and no more
+(tests/code/test_policies.py records the AWS calls the code makes against moto and compares):
+
+- API: InvokeEndpoint on the stage's endpoint(s) (ENDPOINT_NAME and every MODEL_VARIANTS endpoint);
+  GetItem, PutItem and UpdateItem on its table (a batch is one TransactWriteItems of Puts, which IAM
+  authorises as PutItem); Query on the table's day index (the console's recent traffic; never a Scan).
+- drift job: Query on the day index; GetObject on the baselines under DRIFT_BASELINE_URI, the model version
+  being the one wildcard.
+- both: CreateLogStream and PutLogEvents in their own log group (created, with its retention, by the infra
+  stack: no CreateLogGroup, and no `*` resource anywhere).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from chalicelib.baselines import MODEL_VERSION_PLACEHOLDER, S3_SCHEME
+from chalicelib.transactions import DAY_INDEX
+
+from chalice_app.ops.stages import (
+    CONFIG_FILE,
+    DRIFT_HANDLER,
+    INVOKE_ENDPOINT,
+    function_environment,
+    function_name,
+    model_variants,
+    read_config,
+    stage_environment,
+)
+
+PARTITION = "aws"
+TABLE_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+INDEX_ACTIONS = "dynamodb:Query"
+LOG_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"]
+BASELINE_ACTION = "s3:GetObject"
+VERSION = "2012-10-17"
+
+
+def arn(service: str, resource: str) -> str:
+    """An ARN in any region and account: the name carries the stage."""
+    return f"arn:{PARTITION}:{service}:*:*:{resource}"
+
+
+def table_arn(table: str) -> str:
+    return arn("dynamodb", f"table/{table}")
+
+
+def index_arn(table: str) -> str:
+    return f"{table_arn(table)}/index/{DAY_INDEX}"
+
+
+def endpoint_arn(endpoint: str) -> str:
+    return arn("sagemaker", f"endpoint/{endpoint.lower()}")  # SageMaker ARNs carry names in lower case
+
+
+def log_streams_arn(function: str) -> str:
+    return arn("logs", f"log-group:/aws/lambda/{function}:*")
+
+
+def baseline_location(stage: str, config_file: Path = CONFIG_FILE) -> tuple[str, str]:
+    """(bucket, key prefix) of the stage's drift baselines: DRIFT_BASELINE_URI is
+    s3://<bucket>/<prefix>/{model_version}/drift_baseline.json, where model.deploy puts each version's."""
+    uri = function_environment(stage, DRIFT_HANDLER, config_file).get("DRIFT_BASELINE_URI", "")
+    bucket, _, key = uri.removeprefix(S3_SCHEME).partition("/")
+    prefix, placeholder, rest = key.partition(f"/{MODEL_VERSION_PLACEHOLDER}/")
+    if not uri.startswith(S3_SCHEME) or not bucket or not placeholder or rest != "drift_baseline.json":
+        raise ValueError(f"stage {stage!r}: DRIFT_BASELINE_URI of {DRIFT_HANDLER} must be "
+                         f"s3://BUCKET/PREFIX/{MODEL_VERSION_PLACEHOLDER}/drift_baseline.json, got {uri!r}")
+    return bucket, prefix
+
+
+def statement(sid: str, actions: str | list[str], resource: str | list[str]) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resource}
+
+
+def api_policy(stage: str, config_file: Path = CONFIG_FILE) -> dict[str, Any]:
+    environment = stage_environment(stage, config_file)
+    endpoints = sorted({environment["ENDPOINT_NAME"], *model_variants(stage, config_file)})
+    invoke = [endpoint_arn(name) for name in endpoints]
+    table = environment["TABLE_NAME"]
+    return {"Version": VERSION, "Statement": [
+        statement("InvokeTheStageEndpoints", INVOKE_ENDPOINT, invoke[0] if len(invoke) == 1 else invoke),
+        statement("ReadAndWriteTransactions", TABLE_ACTIONS, table_arn(table)),
+        statement("QueryRecentTransactionsByDay", INDEX_ACTIONS, index_arn(table)),
+        statement("WriteOwnLogs", LOG_ACTIONS, log_streams_arn(function_name(stage, config_file=config_file))),
+    ]}
+
+
+def drift_policy(stage: str, config_file: Path = CONFIG_FILE) -> dict[str, Any]:
+    bucket, prefix = baseline_location(stage, config_file)
+    table = function_environment(stage, DRIFT_HANDLER, config_file)["TABLE_NAME"]
+    return {"Version": VERSION, "Statement": [
+        statement("QueryTransactionWindowsByDay", INDEX_ACTIONS, index_arn(table)),
+        statement("ReadTheDriftBaselineOfEachModelVersion", BASELINE_ACTION,
+                  f"arn:{PARTITION}:s3:::{bucket}/{prefix}/*/drift_baseline.json"),
+        statement("WriteOwnLogs", LOG_ACTIONS,
+                  log_streams_arn(function_name(stage, DRIFT_HANDLER, config_file=config_file))),
+    ]}
+
+
+def aws_stages(config_file: Path = CONFIG_FILE) -> list[str]:
+    """The stages with hand-written policies: the ones deployed to AWS."""
+    return [name for name, stage in read_config(config_file)["stages"].items() if "iam_policy_file" in stage]
+
+
+def documents(stage: str, config_file: Path = CONFIG_FILE) -> dict[Path, dict[str, Any]]:
+    """Each policy file the stage names, with the document it must hold."""
+    stage_section = read_config(config_file)["stages"][stage]
+    files = {config_file.parent / stage_section["iam_policy_file"]: api_policy(stage, config_file)}
+    drift_file = stage_section.get("lambda_functions", {}).get(DRIFT_HANDLER, {}).get("iam_policy_file")
+    if drift_file:
+        files[config_file.parent / drift_file] = drift_policy(stage, config_file)
+    return files
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2) + "\n"
+
+
+def write(stage: str, config_file: Path = CONFIG_FILE) -> list[Path]:
+    """Rewrite the stage's policy files (nothing for a stage without them); returns the files changed."""
+    if stage not in aws_stages(config_file):
+        return []
+    changed = []
+    for path, document in documents(stage, config_file).items():
+        if not path.is_file() or path.read_text() != render(document):
+            path.write_text(render(document))
+            changed.append(path)
+    return changed
+
+
+def stale(config_file: Path = CONFIG_FILE) -> list[Path]:
+    """The policy files that differ from what their stage's settings make."""
+    return [path for stage in aws_stages(config_file) for path, document in documents(stage, config_file).items()
+            if not path.is_file() or path.read_text() != render(document)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--write", action="store_true", help="rewrite the files that differ")
+    args = parser.parse_args(argv)
+    if args.write:
+        for stage in aws_stages():
+            for path in write(stage):
+                print(f"wrote {path}")
+        return 0
+    differing = stale()
+    for path in differing:
+        print(f"{path} differs from its stage's settings: python -m chalice_app.ops.policies --write",
+              file=sys.stderr)
+    return 1 if differing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""CloudFormation stacks through change sets: create or update, wait, read the outputs; delete. Used by the infra
+stack (ops/infra.py) and by the API's CloudFormation path (ops/deploy.py --via cloudformation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError, WaiterError
+
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]  # roles; SAM's transform
+NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
+TAGS = [{"Key": "project", "Value": "news-classifier"}]
+
+
+class StackError(RuntimeError):
+    """A stack did not deploy or delete; the message says which and why."""
+
+
+def stack_status(cfn: Any, stack_name: str) -> str | None:
+    """The stack's status; None when there is none (or only a change set that was never executed)."""
+    try:
+        stacks = cfn.describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as exc:
+        if "does not exist" in exc.response.get("Error", {}).get("Message", ""):
+            return None
+        raise
+    status = stacks[0]["StackStatus"]
+    return None if status == "REVIEW_IN_PROGRESS" else status
+
+
+def change_set_request(stack_name: str, template: dict[str, str], parameters: dict[str, str], exists: bool,
+                       change_set_name: str) -> dict[str, Any]:
+    """`template`: {"TemplateBody": text} or {"TemplateURL": url}."""
+    return {"StackName": stack_name, "ChangeSetName": change_set_name, **template,
+            "ChangeSetType": "UPDATE" if exists else "CREATE", "Capabilities": CAPABILITIES,
+            "Parameters": [{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()],
+            "Tags": TAGS}
+
+
+def outputs(cfn: Any, stack_name: str) -> dict[str, str]:
+    described = cfn.describe_stacks(StackName=stack_name)["Stacks"][0].get("Outputs", [])
+    return {output["OutputKey"]: output["OutputValue"] for output in described}
+
+
+def deploy_stack(cfn: Any, stack_name: str, template: dict[str, str], parameters: dict[str, str],
+                 change_set_name: str, poll_seconds: float = 10) -> dict[str, str]:
+    """Create or update the stack through a change set; return its outputs. No changes is not an error."""
+    exists = stack_status(cfn, stack_name) is not None
+    cfn.create_change_set(**change_set_request(stack_name, template, parameters, exists, change_set_name))
+    waiter_config = {"Delay": poll_seconds, "MaxAttempts": 360}
+    try:
+        cfn.get_waiter("change_set_create_complete").wait(StackName=stack_name, ChangeSetName=change_set_name,
+                                                          WaiterConfig=waiter_config)
+    except WaiterError as exc:
+        reason = cfn.describe_change_set(StackName=stack_name, ChangeSetName=change_set_name).get("StatusReason", "")
+        if not any(marker in reason for marker in NO_CHANGES):
+            raise StackError(f"change set {change_set_name} of {stack_name} failed: {reason or exc}") from exc
+        cfn.delete_change_set(StackName=stack_name, ChangeSetName=change_set_name)
+    else:
+        cfn.execute_change_set(StackName=stack_name, ChangeSetName=change_set_name)
+        waiter = "stack_update_complete" if exists else "stack_create_complete"
+        try:
+            cfn.get_waiter(waiter).wait(StackName=stack_name, WaiterConfig=waiter_config)
+        except WaiterError as exc:
+            raise StackError(f"stack {stack_name} did not deploy ({exc}); see its events in the console") from exc
+    return outputs(cfn, stack_name)
+
+
+def delete_stack(cfn: Any, stack_name: str, poll_seconds: float = 10) -> bool:
+    """Delete the stack and wait; False when there was none."""
+    if stack_status(cfn, stack_name) is None:
+        return False
+    cfn.delete_stack(StackName=stack_name)
+    try:
+        cfn.get_waiter("stack_delete_complete").wait(StackName=stack_name,
+                                                     WaiterConfig={"Delay": poll_seconds, "MaxAttempts": 360})
+    except WaiterError as exc:
+        raise StackError(f"stack {stack_name} was not deleted ({exc}); see its events in the console") from exc
+    return True

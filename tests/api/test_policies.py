@@ -1,0 +1,169 @@
+"""The IAM policies kept equal to the AWS calls the code makes: the API's routes and the drift job run under
+Chalice's test client with the `dev` stage's own variables, against moto (table, S3 baselines) and the local
+endpoint serving the tiny model as the stage's endpoint. Every request botocore sends is recorded and turned into
+the IAM action and resource AWS would authorise; the stage's policy files must allow each one, and every action
+they grant must have been used (nothing more than the code needs)."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.client import BaseClient
+from chalice.test import Client
+from chalicelib import transactions
+
+from chalice_app.ops.policies import baseline_location
+from chalice_app.ops.stages import CHALICE_DIR, DRIFT_HANDLER, function_environment, read_config, stage_config
+from model.local_endpoint import running_endpoint, unused_port
+
+STAGE = "dev"
+REGION, ACCOUNT = "us-east-1", "123456789012"
+TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
+                    "ConditionCheck": "ConditionCheckItem"}  # IAM authorises each item of a TransactWriteItems
+LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}  # the Lambda runtime's log delivery, not the code's
+
+
+def iam_requests(service: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+    """(IAM action, resource ARN) for one API call, as AWS authorises it."""
+    def table(name: str, index: str | None = None) -> str:
+        arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+        return f"{arn}/index/{index}" if index else arn
+
+    if service == "dynamodb" and operation == "TransactWriteItems":
+        return [(f"dynamodb:{TRANSACT_ACTIONS[kind]}", table(request["TableName"]))
+                for item in params["TransactItems"] for kind, request in item.items()]
+    if service == "dynamodb":
+        return [(f"dynamodb:{operation}", table(params["TableName"], params.get("IndexName")))]
+    if service == "sagemaker" and operation == "InvokeEndpoint":
+        return [("sagemaker:InvokeEndpoint",
+                 f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{params['EndpointName'].lower()}")]
+    if service == "s3" and operation == "GetObject":
+        return [("s3:GetObject", f"arn:aws:s3:::{params['Bucket']}/{params['Key']}")]
+    raise AssertionError(f"no IAM mapping for {service}:{operation}: add one, and grant it if the code needs it")
+
+
+class CallRecorder:
+    """Every botocore request of this process, under the name of the function that sent it."""
+
+    def __init__(self) -> None:
+        self.function: str | None = None
+        self.calls: dict[str, list[tuple[str, str]]] = {}
+
+    @contextmanager
+    def running(self, function: str) -> Iterator[None]:
+        self.function = function
+        try:
+            yield
+        finally:
+            self.function = None
+
+    def record(self, client: BaseClient, operation: str, params: dict[str, Any]) -> None:
+        if self.function is not None:
+            service = client.meta.service_model.signing_name
+            self.calls.setdefault(self.function, []).extend(iam_requests(service, operation, params))
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> CallRecorder:
+    recorder = CallRecorder()
+    make_api_call = BaseClient._make_api_call
+
+    def recording(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
+        recorder.record(self, operation_name, api_params)
+        return make_api_call(self, operation_name, api_params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", recording)
+    return recorder
+
+
+@pytest.fixture(scope="module")
+def stage_endpoint(tiny_model_dir: Path) -> Iterator[str]:
+    """The tiny model served under the dev stage's endpoint name."""
+    name = function_environment(STAGE, "api_handler")["ENDPOINT_NAME"]
+    with running_endpoint(tiny_model_dir, endpoint_name=name, port=unused_port()) as url:
+        yield url
+
+
+@pytest.fixture
+def dev_stage(moto_url: str, aws_credentials: None, stage_endpoint: str, tiny_model_dir: Path,
+              monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The dev stage's table on moto and its baseline bucket holding the tiny model's baseline."""
+    for name, value in function_environment(STAGE, "api_handler").items():
+        monkeypatch.setenv(name, value)  # the fixtures' own calls below use the stage's names too
+    for variable in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.setenv(variable, moto_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", stage_endpoint)
+    monkeypatch.setenv("DRIFT_MIN_SAMPLES", "1")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    transactions.create_table()
+    bucket, prefix = baseline_location(STAGE)
+    s3 = boto3.client("s3", endpoint_url=moto_url)
+    s3.create_bucket(Bucket=bucket)
+    baseline = (tiny_model_dir / "drift_baseline.json").read_bytes()
+    return {"bucket": bucket, "prefix": prefix, "baseline": baseline.decode()}
+
+
+def policy_statements(handler: str) -> list[dict[str, Any]]:
+    config = stage_config(STAGE)
+    name = config["iam_policy_file"] if handler == "api_handler" else \
+        config["lambda_functions"][handler]["iam_policy_file"]
+    return json.loads((CHALICE_DIR / ".chalice" / name).read_text())["Statement"]
+
+
+def allowed(statements: list[dict[str, Any]], action: str, resource: str) -> bool:
+    def as_list(value: str | list[str]) -> list[str]:
+        return [value] if isinstance(value, str) else value
+
+    return any(action in as_list(s["Action"]) and any(fnmatch.fnmatchcase(resource, pattern)
+                                                      for pattern in as_list(s["Resource"])) for s in statements)
+
+
+def granted_actions(statements: list[dict[str, Any]]) -> set[str]:
+    return {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+
+
+def test_each_function_may_make_exactly_the_calls_its_code_makes(dev_stage: dict[str, str],
+                                                                 recorder: CallRecorder) -> None:
+    from app import app
+
+    with Client(app, stage_name=STAGE, project_dir=str(CHALICE_DIR)) as client, recorder.running("api_handler"):
+        headers = {"Content-Type": "application/json"}
+        answer = json.loads(client.http.post("/classify", headers=headers,
+                                             body=json.dumps({"headline": "Stocks rally on rate hopes"})).body)
+        assert "label" in answer, answer
+        batch = client.http.post("/classify/batch", headers=headers, body=json.dumps({"headlines": ["a b", "c d"]}))
+        assert batch.status_code == 200
+        request_id = answer["request_id"]
+        assert client.http.get(f"/transactions/{request_id}").status_code == 200
+        feedback = client.http.post(f"/transactions/{request_id}/feedback", headers=headers,
+                                    body=json.dumps({"label": answer["label"]}))
+        assert feedback.status_code == 200
+        assert client.http.get("/transactions?limit=5").status_code == 200
+        assert client.http.get("/health").status_code == 200
+
+    version = answer["model_version"]
+    boto3.client("s3").put_object(Bucket=dev_stage["bucket"], Body=dev_stage["baseline"].encode(),
+                                  Key=f"{dev_stage['prefix']}/{version}/drift_baseline.json")
+    with Client(app, stage_name=STAGE, project_dir=str(CHALICE_DIR)) as client, recorder.running(DRIFT_HANDLER):
+        event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
+                                                resources=[f"arn:aws:events:{REGION}:{ACCOUNT}:rule/drift"])
+        result = client.lambda_.invoke(DRIFT_HANDLER, event).payload
+        assert not result.get("skipped"), result  # the baseline was found and read
+
+    for handler in ("api_handler", DRIFT_HANDLER):
+        statements, calls = policy_statements(handler), recorder.calls[handler]
+        refused = sorted({call for call in calls if not allowed(statements, *call)})
+        assert not refused, f"{handler} makes calls its policy does not allow: {refused}"
+        unused = granted_actions(statements) - LOG_ACTIONS - {action for action, _ in calls}
+        assert not unused, f"{handler}'s policy grants what its code never does: {unused}"
+        (logs,) = [s for s in statements if set(s["Action"]) == LOG_ACTIONS]
+        assert logs["Resource"].endswith(f":log-group:/aws/lambda/{read_config()['app_name']}-{STAGE}"
+                                         f"{'' if handler == 'api_handler' else '-' + handler}:*")
+
