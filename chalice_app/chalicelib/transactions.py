@@ -41,6 +41,7 @@ OK, ERROR, REJECTED = "ok", "error", "rejected"
 UNSAVED_EVENT = "transaction_unsaved"
 DAY_INDEX = "day-created_at-index"
 CLIENT_INDEX = "client-created_at-index"
+FEEDBACK_ATTRIBUTES = ("feedback_label", "feedback_at", "feedback_by")  # all the API ever updates on a record
 
 
 class DayIndex(GlobalSecondaryIndex["TransactionRecord"]):

@@ -10,8 +10,9 @@ every ARN, account and region left as `*` inside it. Each function may do what i
 (tests/code/test_policies.py records the AWS calls the code makes against moto and compares):
 
 - API: InvokeEndpoint on the stage's endpoint(s) (ENDPOINT_NAME and every MODEL_VARIANTS endpoint);
-  GetItem, PutItem and UpdateItem on its table (a batch is one TransactWriteItems of Puts, which IAM
-  authorises as PutItem); Query on the table's day index (the console's recent traffic; never a Scan).
+  GetItem and PutItem on its table (a batch is one TransactWriteItems of Puts, which IAM authorises as
+  PutItem); UpdateItem only of the feedback attributes (`dynamodb:Attributes`), so the API can never rewrite a
+  recorded answer; Query on the table's day index (operators' recent traffic) and client index (a client's own).
 - drift job: Query on the day index; GetObject on the baselines under DRIFT_BASELINE_URI, the model version
   being the one wildcard.
 - both: CreateLogStream and PutLogEvents in their own log group (created, with its retention, by the infra
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.baselines import MODEL_VERSION_PLACEHOLDER, S3_SCHEME
-from chalicelib.transactions import DAY_INDEX
+from chalicelib.transactions import CLIENT_INDEX, DAY_INDEX, FEEDBACK_ATTRIBUTES, TransactionRecord
 
 from chalice_app.ops.stages import (
     CONFIG_FILE,
@@ -42,7 +43,8 @@ from chalice_app.ops.stages import (
 )
 
 PARTITION = "aws"
-TABLE_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+TABLE_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem"]
+FEEDBACK_ACTION = "dynamodb:UpdateItem"
 INDEX_ACTIONS = "dynamodb:Query"
 LOG_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"]
 BASELINE_ACTION = "s3:GetObject"
@@ -58,8 +60,8 @@ def table_arn(table: str) -> str:
     return arn("dynamodb", f"table/{table}")
 
 
-def index_arn(table: str) -> str:
-    return f"{table_arn(table)}/index/{DAY_INDEX}"
+def index_arn(table: str, index: str = DAY_INDEX) -> str:
+    return f"{table_arn(table)}/index/{index}"
 
 
 def endpoint_arn(endpoint: str) -> str:
@@ -82,8 +84,16 @@ def baseline_location(stage: str, config_file: Path = CONFIG_FILE) -> tuple[str,
     return bucket, prefix
 
 
-def statement(sid: str, actions: str | list[str], resource: str | list[str]) -> dict[str, Any]:
-    return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resource}
+def statement(sid: str, actions: str | list[str], resource: str | list[str],
+              condition: dict[str, Any] | None = None) -> dict[str, Any]:
+    document = {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resource}
+    return {**document, "Condition": condition} if condition else document
+
+
+def feedback_condition() -> dict[str, Any]:
+    """UpdateItem may name the key and the feedback attributes only (and must name some)."""
+    key = TransactionRecord.request_id.attr_name
+    return {"ForAllValues:StringEquals": {"dynamodb:Attributes": [key, *FEEDBACK_ATTRIBUTES]}}
 
 
 def api_policy(stage: str, config_file: Path = CONFIG_FILE) -> dict[str, Any]:
@@ -94,7 +104,9 @@ def api_policy(stage: str, config_file: Path = CONFIG_FILE) -> dict[str, Any]:
     return {"Version": VERSION, "Statement": [
         statement("InvokeTheStageEndpoints", INVOKE_ENDPOINT, invoke[0] if len(invoke) == 1 else invoke),
         statement("ReadAndWriteTransactions", TABLE_ACTIONS, table_arn(table)),
-        statement("QueryRecentTransactionsByDay", INDEX_ACTIONS, index_arn(table)),
+        statement("WriteFeedbackOnly", FEEDBACK_ACTION, table_arn(table), feedback_condition()),
+        statement("QueryRecentTransactionsByDayAndClient", INDEX_ACTIONS,
+                  [index_arn(table), index_arn(table, CLIENT_INDEX)]),
         statement("WriteOwnLogs", LOG_ACTIONS, log_streams_arn(function_name(stage, config_file=config_file))),
     ]}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,6 +56,7 @@ class CallRecorder:
     def __init__(self) -> None:
         self.function: str | None = None
         self.calls: dict[str, list[tuple[str, str]]] = {}
+        self.updated_attributes: set[str] = set()  # every attribute an UpdateItem names (IAM dynamodb:Attributes)
 
     @contextmanager
     def running(self, function: str) -> Iterator[None]:
@@ -68,6 +70,8 @@ class CallRecorder:
         if self.function is not None:
             service = client.meta.service_model.signing_name
             self.calls.setdefault(self.function, []).extend(iam_requests(service, operation, params))
+            if operation == "UpdateItem":
+                self.updated_attributes |= {*params["Key"], *params.get("ExpressionAttributeNames", {}).values()}
 
 
 @pytest.fixture
@@ -110,6 +114,29 @@ def dev_stage(moto_url: str, aws_credentials: None, stage_endpoint: str, tiny_mo
     return {"bucket": bucket, "prefix": prefix, "baseline": baseline.decode()}
 
 
+def with_operator(tmp_path: Path, key_id: str) -> Path:
+    """A copy of the Chalice project's config whose dev stage names one operator key."""
+    shutil.copytree(CHALICE_DIR / ".chalice", tmp_path / ".chalice")
+    config = json.loads((tmp_path / ".chalice" / "config.json").read_text())
+    config["stages"][STAGE]["environment_variables"]["OPERATOR_KEY_IDS"] = key_id
+    (tmp_path / ".chalice" / "config.json").write_text(json.dumps(config))
+    return tmp_path
+
+
+def test_the_api_may_update_the_feedback_attributes_only(dev_stage: dict[str, str], recorder: CallRecorder) -> None:
+    from app import app
+
+    with Client(app, stage_name=STAGE, project_dir=str(CHALICE_DIR)) as client, recorder.running("api_handler"):
+        headers = {"Content-Type": "application/json", "X-Client-Id": "alice"}
+        answer = json.loads(client.http.post("/classify", headers=headers, body=json.dumps({"headline": "Oil"})).body)
+        client.http.post(f"/transactions/{answer['request_id']}/feedback", headers=headers,
+                         body=json.dumps({"label": answer["label"]}))
+    [update] = [s for s in policy_statements("api_handler") if s["Action"] == "dynamodb:UpdateItem"]
+    permitted = set(update["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"])
+    assert recorder.updated_attributes and recorder.updated_attributes <= permitted
+    assert "label" not in permitted and "scores" not in permitted  # a recorded answer cannot be rewritten
+
+
 def policy_statements(handler: str) -> list[dict[str, Any]]:
     config = stage_config(STAGE)
     name = config["iam_policy_file"] if handler == "api_handler" else \
@@ -129,23 +156,25 @@ def granted_actions(statements: list[dict[str, Any]]) -> set[str]:
     return {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
 
 
-def test_each_function_may_make_exactly_the_calls_its_code_makes(dev_stage: dict[str, str],
-                                                                 recorder: CallRecorder) -> None:
+def test_each_function_may_make_exactly_the_calls_its_code_makes(dev_stage: dict[str, str], recorder: CallRecorder,
+                                                                 tmp_path: Path) -> None:
     from app import app
 
-    with Client(app, stage_name=STAGE, project_dir=str(CHALICE_DIR)) as client, recorder.running("api_handler"):
-        headers = {"Content-Type": "application/json"}
+    operator_project = with_operator(tmp_path, "ops-key")
+    with Client(app, stage_name=STAGE, project_dir=str(operator_project)) as client, recorder.running("api_handler"):
+        headers = {"Content-Type": "application/json", "X-Client-Id": "alice"}  # the key id, on a keyless client
         answer = json.loads(client.http.post("/classify", headers=headers,
                                              body=json.dumps({"headline": "Stocks rally on rate hopes"})).body)
         assert "label" in answer, answer
         batch = client.http.post("/classify/batch", headers=headers, body=json.dumps({"headlines": ["a b", "c d"]}))
         assert batch.status_code == 200
         request_id = answer["request_id"]
-        assert client.http.get(f"/transactions/{request_id}").status_code == 200
+        assert client.http.get(f"/transactions/{request_id}", headers=headers).status_code == 200
         feedback = client.http.post(f"/transactions/{request_id}/feedback", headers=headers,
                                     body=json.dumps({"label": answer["label"]}))
         assert feedback.status_code == 200
-        assert client.http.get("/transactions?limit=5").status_code == 200
+        assert client.http.get("/transactions?limit=5", headers=headers).status_code == 200  # the client's own
+        assert client.http.get("/transactions?limit=5", headers={"X-Client-Id": "ops-key"}).status_code == 200
         assert client.http.get("/health").status_code == 200
 
     version = answer["model_version"]

@@ -111,8 +111,12 @@ def test_table_is_on_demand_with_ttl_pitr_sse_and_survives_the_stack() -> None:
                                                      .attr_name, "Enabled": True}
     assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert properties["SSESpecification"] == {"SSEEnabled": True}
-    (index,) = properties["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == transactions.DAY_INDEX
+    schema = transactions.TransactionRecord._get_schema()  # what the API's own create_table makes
+    model_indexes = {index["index_name"]: sorted((k["KeyType"], k["AttributeName"]) for k in index["key_schema"])
+                     for index in schema["global_secondary_indexes"]}
+    assert {index["IndexName"]: sorted((k["KeyType"], k["AttributeName"]) for k in index["KeySchema"])
+            for index in properties["GlobalSecondaryIndexes"]} == model_indexes
+    assert sorted(properties["AttributeDefinitions"], key=str) == sorted(schema["attribute_definitions"], key=str)
 
 
 def test_alarms_watch_the_metrics_the_api_emits() -> None:

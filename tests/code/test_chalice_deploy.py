@@ -76,7 +76,8 @@ def test_infra_then_chalice_deploy_then_delete(moto_url: str, aws_credentials: N
     environment = function_environment(STAGE, API_HANDLER)
     table = aws["dynamodb"].describe_table(TableName=environment["TABLE_NAME"])["Table"]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-    assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {"day-created_at-index"}
+    assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {"day-created_at-index",
+                                                                         "client-created_at-index"}
     assert outputs["RepositoryUri"].endswith(f"/{infra.repository_name(STAGE)}")
     assert aws["apigateway"].get_api_key(apiKey=outputs["ApiKeyId"])["enabled"]
 
