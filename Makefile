@@ -127,7 +127,7 @@ infra: setup ## STAGE=dev|prod: the stack chalice deploy does not create (table,
 infra-delete: setup ## STAGE=dev|prod: delete the infra stack (after `chalice delete`); the table is kept (AWS_ARGS="--dry-run")
 	$(PY) -m chalice_app.ops.infra delete --stage $(STAGE) $(AWS_ARGS)
 
-.PHONY: local create-table replay-unsaved bench-api
+.PHONY: local create-table api-keys replay-unsaved bench-api
 API_PORT ?= 8000
 DYNAMODB_PORT ?= 8001
 LOCAL_STATE_DIR ?= artifacts/local
@@ -163,6 +163,12 @@ ab-report: setup ## compare STAGE's A/B variants over the last HOURS (default 24
 
 create-table: setup ## create STAGE's transaction table if missing (AWS credentials/endpoint from the environment)
 	$(PY) -m chalice_app.ops.transaction_table --stage $(STAGE) create-table
+
+# KEYS="create acme --operator" | KEYS=list | KEYS="revoke acme"
+KEYS ?= list
+
+api-keys: setup ## STAGE's per-client API keys and usage plans (KEYS="create NAME", "revoke NAME", default list)
+	$(PY) -m chalice_app.ops.api_keys --stage $(STAGE) $(KEYS)
 
 replay-unsaved: setup ## write `transaction_unsaved` log events into STAGE's table (LOG=file, else its CloudWatch logs)
 	$(PY) -m chalice_app.ops.transaction_table --stage $(STAGE) replay-unsaved $(if $(LOG),--log-file $(LOG))

@@ -23,7 +23,8 @@ from typing import Any
 
 import boto3
 
-from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE, set_stage_variable, stage_environment
+from chalice_app.ops.deploy import DeployError, deployed_rest_api
+from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE, set_stage_variable, stage_config, stage_environment
 
 CLIENT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 OPERATORS = "OPERATOR_KEY_IDS"
@@ -48,17 +49,12 @@ class Limits:
 
 def deployed_api(stage: str, chalice_dir: Path = CHALICE_DIR) -> ApiStage:
     """The REST API and API Gateway stage `chalice deploy` created for this Chalice stage."""
-    deployed = chalice_dir / ".chalice" / "deployed" / f"{stage}.json"
     try:
-        resources = json.loads(deployed.read_text())["resources"]
-    except FileNotFoundError:
-        raise ApiKeyCommandError(f"{deployed} is missing: deploy the stage first (make deploy STAGE={stage})") \
-            from None
-    rest_apis = [r for r in resources if r.get("resource_type") == "rest_api"]
-    if not rest_apis:
-        raise ApiKeyCommandError(f"{deployed} records no REST API")
-    stage_config = json.loads((chalice_dir / ".chalice" / "config.json").read_text())["stages"][stage]
-    return ApiStage(rest_apis[0]["rest_api_id"], stage_config.get("api_gateway_stage", "api"))
+        rest_api_id, _ = deployed_rest_api(stage, chalice_dir / ".chalice" / "deployed")
+    except DeployError as exc:
+        raise ApiKeyCommandError(f"{exc}; deploy the stage first (make deploy STAGE={stage})") from exc
+    stage_section = stage_config(stage, chalice_dir / ".chalice" / "config.json")
+    return ApiStage(rest_api_id, stage_section.get("api_gateway_stage", "api"))
 
 
 def key_name(stage: str, client: str) -> str:

@@ -31,7 +31,8 @@ def chalice_dir(tmp_path: Path, apigateway: Any) -> Path:
     apigateway.create_deployment(restApiId=api_id, stageName="dev")
     (tmp_path / ".chalice" / "deployed").mkdir()
     (tmp_path / ".chalice" / "deployed" / "dev.json").write_text(json.dumps(
-        {"resources": [{"name": "rest_api", "resource_type": "rest_api", "rest_api_id": api_id}]}))
+        {"resources": [{"name": "rest_api", "resource_type": "rest_api", "rest_api_id": api_id,
+                        "rest_api_url": f"https://{api_id}.execute-api.us-east-1.amazonaws.com/dev/"}]}))
     return tmp_path
 
 
