@@ -10,7 +10,8 @@
 3. API: `chalice deploy --stage <stage>` in chalice_app/, as a person would run it, with PIP_NO_DEPS=1 (the
    Lambda runtime has boto3/botocore: a ~1 MB zip), after clearing Chalice's zip cache.
 4. binding: the usage plan gets the REST API stage from .chalice/deployed/<stage>.json (the key is enforced
-   from then on); a REST API that no longer exists is unbound.
+   from then on); a REST API that no longer exists is unbound. The stage gets its throttle (every method, keyed
+   or not) and its access log (one JSON line per request, with the API key id) from the infra stack's outputs.
 5. smoke test: GET /health, then one POST /classify with the key (retried while the binding propagates).
 6. The URL, and how to read the key, are printed.
 
@@ -269,6 +270,30 @@ def smoke_test(url: str, key: str, fetch: Fetch = fetch_json, timeout_s: float =
     return answer
 
 
+# $context variables of API Gateway's access log: who (the key id, never the key), what, and how it ended.
+ACCESS_LOG_FORMAT = json.dumps({
+    "requestId": "$context.requestId", "apiKeyId": "$context.identity.apiKeyId", "time": "$context.requestTime",
+    "method": "$context.httpMethod", "path": "$context.resourcePath", "status": "$context.status",
+    "latencyMs": "$context.responseLatency", "error": "$context.error.message"}, separators=(",", ":"))
+
+
+def stage_settings(outputs: dict[str, str]) -> list[dict[str, str]]:
+    """The stage's throttle for every method, keyed or not, and its access log (the infra stack's log group)."""
+    return [
+        {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": str(outputs["StageRateLimit"])},
+        {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": str(outputs["StageBurstLimit"])},
+        {"op": "replace", "path": "/accessLogSettings/destinationArn",
+         "value": outputs["ApiAccessLogGroupArn"].removesuffix(":*")},
+        {"op": "replace", "path": "/accessLogSettings/format", "value": ACCESS_LOG_FORMAT},
+    ]
+
+
+def protect_stage(apigateway: Any, rest_api_id: str, api_stage: str, outputs: dict[str, str]) -> None:
+    """Anonymous traffic (/health, the console) cannot starve classification: the usage plans throttle each key,
+    this throttles the whole stage; the access log makes every read attributable to a key id."""
+    apigateway.update_stage(restApiId=rest_api_id, stageName=api_stage, patchOperations=stage_settings(outputs))
+
+
 def report(url: str, stage: Stage, outputs: dict[str, str], region: str, answer: dict[str, Any]) -> str:
     return "\n".join([
         f"API URL     {url}",
@@ -313,6 +338,7 @@ def deploy(options: Options, clients: Clients, run: Runner = run_command, fetch:
         rest_api_id, url = deploy_with_cloudformation(stage, options.region, clients.s3, clients.cloudformation, run,
                                                       options.poll_seconds)
     bind_usage_plan(clients.apigateway, outputs["UsagePlanId"], rest_api_id, stage.api_stage)
+    protect_stage(clients.apigateway, rest_api_id, stage.api_stage, outputs)
     key = clients.apigateway.get_api_key(apiKey=outputs["ApiKeyId"], includeValue=True)["value"]
     answer = smoke_test(url, key, fetch, smoke_timeout_s)
     return report(url, stage, outputs, options.region, answer)
@@ -347,6 +373,10 @@ def planned_calls(options: Options) -> list[tuple[str, Any]]:
         ("apigateway.get_usage_plan, then update_usage_plan adding the REST API stage (and removing stages of "
          "REST APIs that are gone)", {"usagePlanId": "<UsagePlanId output>", "patchOperations": [
              {"op": "add", "path": "/apiStages", "value": f"<rest_api_id>:{stage.api_stage}"}]}),
+        ("apigateway.update_stage: the stage's throttle and access log", {
+            "restApiId": "<rest_api_id>", "stageName": stage.api_stage, "patchOperations": stage_settings({
+                "StageRateLimit": "<StageRateLimit output>", "StageBurstLimit": "<StageBurstLimit output>",
+                "ApiAccessLogGroupArn": "<ApiAccessLogGroupArn output>"})}),
         ("apigateway.get_api_key", {"apiKey": "<ApiKeyId output>", "includeValue": True}),
         ("smoke test: GET <url>/health, then POST <url>/classify with x-api-key, until both answer 200",
          {"headline": SMOKE_HEADLINE}),

@@ -24,7 +24,7 @@ STAGES = ["dev", "prod"]
 MAX_ZIP_BYTES = 2 * 1024 * 1024  # ~1.2 MB: the API's three requirements, without botocore (18 MB with it)
 HEAVY = ("torch/", "transformers/", "sagemaker/", "botocore/", "boto3/", "numpy/", "onnxruntime/")
 KEYED_ROUTES = ["/classify", "/classify/batch", "/transactions", "/transactions/{request_id}",
-                "/transactions/{request_id}/feedback"]
+                "/transactions/{request_id}/feedback", "/health/details"]
 OPEN_ROUTES = ["/health", "/", "/console/{name}"]  # the console asks for the key itself
 
 

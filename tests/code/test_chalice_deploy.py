@@ -20,12 +20,20 @@ from botocore.exceptions import ClientError
 
 from chalice_app.ops import infra
 from chalice_app.ops.deploy import bind_usage_plan, deployed_rest_api
-from chalice_app.ops.stages import API_HANDLER, CHALICE_DIR, DRIFT_HANDLER, function_environment, function_name
+from chalice_app.ops.stages import (
+    API_HANDLER,
+    CHALICE_DIR,
+    DRIFT_HANDLER,
+    function_environment,
+    function_name,
+    stage_config,
+)
 
 STAGE = "dev"
 CHALICE_BIN = Path(sys.executable).with_name("chalice")
 KEYED = {("/classify", "POST"), ("/classify/batch", "POST"), ("/transactions", "GET"),
-         ("/transactions/{request_id}", "GET"), ("/transactions/{request_id}/feedback", "POST")}
+         ("/transactions/{request_id}", "GET"), ("/transactions/{request_id}/feedback", "POST"),
+         ("/health/details", "GET")}
 OPEN = {("/health", "GET"), ("/", "GET"), ("/console/{name}", "GET")}  # the console asks for the key itself
 PIP_CONF = "[download]\nno-deps = true\n"  # what `make setup` writes into .venv/pip.conf
 
@@ -90,6 +98,9 @@ def test_infra_then_chalice_deploy_then_delete(moto_url: str, aws_credentials: N
         assert role_policy(aws["iam"], handler) == json.loads((CHALICE_DIR / ".chalice" / policy_file).read_text())
         configuration = aws["lambda"].get_function_configuration(FunctionName=function_name(STAGE, handler))
         assert configuration["Environment"]["Variables"] == function_environment(STAGE, handler)
+        reserved = aws["lambda"].get_function_concurrency(FunctionName=function_name(STAGE, handler))
+        assert reserved["ReservedConcurrentExecutions"] == stage_config(STAGE)["lambda_functions"][handler][
+            "reserved_concurrency"]  # neither function can take the other's concurrency
     # Every route, and the key required on exactly the data routes.
     rest_api_id, url = deployed_rest_api(STAGE, project / ".chalice" / "deployed")
     assert url == f"https://{rest_api_id}.execute-api.us-east-1.amazonaws.com/{STAGE}/"

@@ -23,6 +23,16 @@ STACK = "news-classifier-api-dev"
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS.{2}CloudWatch.{2}Alarm")  # moto's CloudFormation
 
 
+def rest_api_with_stage(apigateway: Any) -> str:
+    """A REST API deployed to the `dev` stage, as `chalice deploy` leaves it; returns its id."""
+    api_id = apigateway.create_rest_api(name="news-classifier-api")["id"]
+    root = apigateway.get_resources(restApiId=api_id)["items"][0]["id"]
+    apigateway.put_method(restApiId=api_id, resourceId=root, httpMethod="GET", authorizationType="NONE")
+    apigateway.put_integration(restApiId=api_id, resourceId=root, httpMethod="GET", type="MOCK")
+    apigateway.create_deployment(restApiId=api_id, stageName="dev")
+    return api_id
+
+
 class Recorder:
     """Records each command (command, cwd, env) in order. `chalice deploy` creates a REST API on moto and records
     it in .chalice/deployed/<stage>.json as Chalice does; `chalice package` writes a stand-in zip and template."""
@@ -34,7 +44,7 @@ class Recorder:
     def __call__(self, command: Sequence[str], cwd: Path, env: dict[str, str] | None) -> None:
         self.calls.append((list(command), cwd, env))
         if "deploy" in command and "--stage" in command and "model.deploy" not in command:
-            api = self.apigateway.create_rest_api(name="news-classifier-api")
+            api = {"id": rest_api_with_stage(self.apigateway)}
             deployed = cwd / ".chalice" / "deployed"
             deployed.mkdir(parents=True, exist_ok=True)
             (deployed / "dev.json").write_text(json.dumps({"resources": [
@@ -104,6 +114,13 @@ def test_chain_runs_infra_endpoint_chalice_deploy_binding_then_smoke_test(moto_u
         "resources"][0]["rest_api_id"]
     plan = clients.apigateway.get_usage_plan(usagePlanId=outputs["UsagePlanId"])
     assert [(s["apiId"], s["stage"]) for s in plan["apiStages"]] == [(rest_api_id, "dev")]
+    api_stage = clients.apigateway.get_stage(restApiId=rest_api_id, stageName="dev")
+    throttle = api_stage["methodSettings"]["*/*"]  # every method, keyed or not
+    assert (throttle["throttlingRateLimit"], throttle["throttlingBurstLimit"]) == (
+        float(outputs["StageRateLimit"]), int(outputs["StageBurstLimit"]))
+    access_log = api_stage["accessLogSettings"]
+    assert access_log["destinationArn"] == outputs["ApiAccessLogGroupArn"].removesuffix(":*")
+    assert json.loads(access_log["format"])["apiKeyId"] == "$context.identity.apiKeyId"
     key = clients.apigateway.get_api_key(apiKey=outputs["ApiKeyId"], includeValue=True)["value"]
     url = f"https://{rest_api_id}.execute-api.us-east-1.amazonaws.com/dev"
     assert [(u, h.get("x-api-key")) for u, _, h in api.requests] == [
@@ -136,9 +153,10 @@ def test_cloudformation_path_uploads_the_package_with_every_function_on_it(
     clients.s3.create_bucket(Bucket=bucket)
     outputs = {"UsagePlanId": clients.apigateway.create_usage_plan(name="plan")["id"], "RepositoryUri": "repo",
                "ApiKeyId": clients.apigateway.create_api_key(name="k", enabled=True)["id"],
-               "TransactionsTableName": "t", "DashboardName": "d", "AlarmTopicArn": "a"}
+               "TransactionsTableName": "t", "DashboardName": "d", "AlarmTopicArn": "a", "StageRateLimit": "100",
+               "StageBurstLimit": "200", "ApiAccessLogGroupArn": "arn:aws:logs:us-east-1:123456789012:log-group:g:*"}
     monkeypatch.setattr(infra, "deploy", lambda cfn, stage, poll_seconds: outputs)
-    rest_api_id = clients.apigateway.create_rest_api(name="news-classifier-api")["id"]
+    rest_api_id = rest_api_with_stage(clients.apigateway)
     stack_outputs = {"RestAPIId": rest_api_id, "EndpointURL": f"https://{rest_api_id}.example/dev/"}
     cfn = boto3.client("cloudformation", region_name="us-east-1")
     with Stubber(cfn) as stub:
