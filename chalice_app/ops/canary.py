@@ -63,7 +63,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--weight", type=float, default=0.1, help="its share of the traffic, (0, 1] (default 0.1)")
     parser.add_argument("--current", help="MODEL_VARIANTS to start from instead of the stage's own")
     parser.add_argument("--apply", action="store_true",
-                        help="write the stage's MODEL_VARIANTS and redeploy its API stack (AWS stages)")
+                        help="write the stage's MODEL_VARIANTS and redeploy its API (AWS stages)")
     parser.add_argument("--deploy-args", nargs=argparse.REMAINDER, default=[],
                         help="passed on to chalice_app.ops.deploy, e.g. --bucket my-bucket --region eu-west-1 "
                              "(last option)")
