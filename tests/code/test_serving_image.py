@@ -14,6 +14,7 @@ from test_requirements import canonical, pins
 
 from model.artifact import pack
 from model.local_endpoint import REPO_ROOT, running_server, unused_port
+from tools import sync_pins
 
 pytestmark = pytest.mark.slow
 MODEL = REPO_ROOT / "model"
@@ -44,8 +45,8 @@ def test_serve_entrypoint_answers_like_a_sagemaker_container(tiny_onnx_model_dir
 def test_serve_requirements_pin_every_line_and_leave_out_the_training_stack() -> None:
     """Their versions are the tested ones by tests/code/test_requirements.py; here, what --no-deps needs (a version
     on every line) and what the image must not carry."""
-    lines = [line for line in SERVE_REQUIREMENTS.read_text().splitlines() if line.strip() and not line.startswith("#")]
-    assert len(pins(SERVE_REQUIREMENTS)) == len(lines), lines
+    entries = sync_pins.entries(SERVE_REQUIREMENTS.read_text())
+    assert len(pins(SERVE_REQUIREMENTS)) == len(entries), entries
     assert not {"torch", "transformers", "safetensors", "huggingface-hub"} & set(pins(SERVE_REQUIREMENTS))
 
 
