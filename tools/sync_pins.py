@@ -29,8 +29,13 @@ def entries(text: str) -> list[str]:
     return [" ".join(words) for words in lines if words]
 
 
+def spelled_name(entry: str) -> str:
+    """The project name as the entry writes it (no extras, specifier or options)."""
+    return re.split(r"[\[=<>~!;\s]", entry, maxsplit=1)[0]
+
+
 def requirement_name(entry: str) -> str:
-    return canonical(re.split(r"[\[=<>~!;\s]", entry, maxsplit=1)[0])
+    return canonical(spelled_name(entry))
 
 
 def pins(text: str) -> dict[str, str]:
@@ -60,8 +65,7 @@ def synced(text: str, lock_text: str) -> str:
         name = requirement_name(block.strip())
         if name not in versions:
             raise SystemExit(f"{name} is not in {LOCK.name}: add it to requirements-dev.txt and run `make lock`")
-        out.append(locked_entry(re.split(r"[\[=<>~!;\s]", block.strip(), maxsplit=1)[0], versions[name],
-                                digests[name]))
+        out.append(locked_entry(spelled_name(block.strip()), versions[name], digests[name]))
     return "\n".join(out) + "\n"
 
 
