@@ -18,24 +18,30 @@ EXTRA_DATA ?= $(wildcard $(DATA_ROOT)/corpus.tsv.gz)
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-setup: $(STAMP) ## create .venv and install requirements-dev.txt at the versions of requirements-dev.lock (no-op when up to date)
+setup: $(STAMP) ## create .venv and install requirements-dev.lock, every file checked against its locked hash (no-op when up to date)
 
 # `pip download` in this venv fetches no dependencies: that is how Chalice resolves chalice_app/requirements.txt
 # (already the whole closure minus boto3/botocore, which the Lambda runtime has), so a plain `chalice deploy` or
 # `chalice package` from here builds the ~1 MB Lambda zip, not 18 MB with botocore. `pip install` is unaffected.
-$(STAMP): requirements-dev.txt requirements-dev.lock
+$(STAMP): requirements-dev.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c requirements-dev.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
 	@printf '[download]\nno-deps = true\n' > $(VENV)/pip.conf
 	@touch $@
 
-LOCK_VENV := $(VENV)-lock
+# pip-compile keeps the lock's versions where they still fit (UPGRADE=1: the newest allowed) and records the sha256 of
+# every file of each version, all platforms. pip is left to the venv; torch's pin drops the +cpu of the local wheel.
+LOCK_FLAGS = --quiet --generate-hashes --strip-extras --no-header --no-emit-index-url --no-emit-find-links \
+	--unsafe-package pip $(if $(UPGRADE),--upgrade)
 
-lock: ## re-resolve requirements-dev.txt (serving pins held) in a scratch venv and rewrite requirements-dev.lock; then make test
-	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
-	$(LOCK_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c model/requirements-serve.txt
-	{ grep '^#' requirements-dev.lock; $(LOCK_VENV)/bin/pip freeze | sed 's/+cpu$$//'; } > requirements-dev.lock.new
-	mv requirements-dev.lock.new requirements-dev.lock && rm -rf $(LOCK_VENV)
+lock: ## resolve requirements-dev.txt (serving pins held) into the hashed requirements-dev.lock, then give the image, Lambda and SageMaker requirements its versions and hashes
+	@test -x $(VENV)/bin/pip-compile || { echo "pip-compile is missing: make setup"; exit 1; }
+	sed '/^[^#]/,$$d' requirements-dev.lock > requirements-dev.lock.header
+	$(VENV)/bin/pip-compile $(LOCK_FLAGS) -c model/requirements-serve.txt \
+		-o requirements-dev.lock requirements-dev.txt
+	{ cat requirements-dev.lock.header; sed -E 's/^torch==([^ ]+)\+cpu /torch==\1 /' requirements-dev.lock; } > requirements-dev.lock.new
+	mv requirements-dev.lock.new requirements-dev.lock && rm requirements-dev.lock.header
+	$(VENV)/bin/python -m tools.sync_pins
 
 test: setup ## ruff, then the whole pytest suite
 	$(PY) -m ruff check .

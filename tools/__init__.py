@@ -1,0 +1,1 @@
+"""Repository maintenance commands (run by the Makefile)."""
