@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -181,6 +182,14 @@ def test_the_build_context_holds_what_the_dockerfile_copies_and_nothing_else() -
     copied = {str(path.relative_to(REPO_ROOT)) for copy in dockerfile_copies() for path in copied_files(copy)}
     assert all(in_build_context(name) for name in copied), [n for n in copied if not in_build_context(n)]
     assert not in_build_context("artifacts/model/model.safetensors") and not in_build_context("chalice_app/app.py")
+
+
+def test_the_base_is_pinned_by_digest_and_every_install_checks_hashes() -> None:
+    """A tag can be moved to other bytes, a digest cannot; a requirements file stripped of its hashes is refused."""
+    steps = instructions(DOCKERFILE)
+    assert all(re.search(r"@sha256:[0-9a-f]{64}$", base) for step, base in steps if step == "FROM")
+    installs = [run for step, run in steps if step == "RUN" and "pip install" in run]
+    assert installs and all("--require-hashes" in run for run in installs)
 
 
 def test_hadolint_finds_nothing_in_the_dockerfile() -> None:
