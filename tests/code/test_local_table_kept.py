@@ -106,12 +106,13 @@ def found(ids: list[str]) -> list[str]:
 def test_records_survive_a_restart(moto_process: LocalDynamoDB, monkeypatch: pytest.MonkeyPatch,
                                    stop: signal.Signals) -> None:
     from chalicelib import transactions
+    from chalicelib.callers import Caller
 
     moto_process.start()
     use(moto_process, monkeypatch)
     assert transactions.create_table()
     ids = write(20)
-    feedback = transactions.record_feedback(ids[0], "Business")
+    feedback = transactions.record_feedback(Caller("reviewer", operator=True), ids[0], "Business")
     assert feedback.feedback_label == "Business"
     assert found(ids) == ids  # reads too: they are not kept in the recording
     moto_process.stop(stop)
