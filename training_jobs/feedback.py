@@ -118,7 +118,7 @@ def query_feedback(client: Any, table: str, days: Iterable[str]) -> Iterator[Fee
             for raw in page["Items"]:
                 item = {name: deserialise(value) for name, value in raw.items()}
                 yield Feedback(request_id=item["request_id"], title=item["headline"], label=item["feedback_label"],
-                               feedback_at=item.get("feedback_at", ""), feedback_by=item.get("feedback_by", ""))
+                               feedback_at=item.get("feedback_at", ""), feedback_by=item.get("feedback_by") or "")
 
 
 def with_categories(feedback: Iterable[Feedback], labels: LabelMap) -> tuple[list[LabelledFeedback], int]:

@@ -301,8 +301,9 @@ def record_feedback(caller: Caller, request_id: str, label: str) -> TransactionR
         return _same_feedback_or_conflict(record, caller, label)
     model = type(record)
     try:
+        sender = [model.feedback_by.set(caller.key_id)] if caller.key_id is not None else []
         record.update(actions=[model.feedback_label.set(label), model.feedback_at.set(dt.datetime.now(dt.UTC)),
-                               model.feedback_by.set(caller.key_id)],
+                               *sender],
                       condition=model.request_id.exists() & model.feedback_label.does_not_exist())
     except UpdateError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
