@@ -36,19 +36,19 @@ from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from tqdm.auto import tqdm
 
 from model.artifact import read_metadata
 from model.deploy import (
     Call,
     Clients,
-    DeployError,
     Release,
     Serverless,
     artifact_location,
     check_runtime,
     describe,
+    run_command_line,
     serving_image,
     upload_artifact,
 )
@@ -436,16 +436,7 @@ def boto3_logs(region: str) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        run(parse_args(argv))
-    except (TransformError, DeployError, FileNotFoundError) as exc:
-        log.error("%s", exc)
-        return 2
-    except (ClientError, BotoCoreError) as exc:
-        log.error("AWS refused: %s", exc)
-        return 1
-    return 0
+    return run_command_line(run, parse_args(argv), (TransformError,))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -478,17 +478,23 @@ def run(args: argparse.Namespace) -> None:
           f"with the {release.image.kind} image {release.image.uri} ({release.image.runtime})")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run_command_line(run: Callable[[argparse.Namespace], None], args: argparse.Namespace,
+                     refusals: tuple[type[Exception], ...] = ()) -> int:
+    """Run a deployment tool: 2 for what it refuses (the message says what to change), 1 when AWS refuses."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
-        run(parse_args(argv))
-    except (DeployError, ImageError, FileNotFoundError) as exc:
+        run(args)
+    except (DeployError, ImageError, FileNotFoundError, *refusals) as exc:
         log.error("%s", exc)
         return 2
     except (ClientError, BotoCoreError) as exc:
         log.error("AWS refused: %s", exc)
         return 1
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command_line(run, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalice_app.ops.deploy import DeployError, deployed_rest_api
 from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE, set_stage_variable, stage_config, stage_environment
@@ -160,6 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ApiKeyCommandError as exc:
         print(f"api_keys: {exc}", file=sys.stderr)
         return 2
+    except (ClientError, BotoCoreError) as exc:
+        print(f"api_keys: AWS refused: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
