@@ -69,7 +69,7 @@ error-analysis: setup ## MODEL_DIR/error_analysis.md + PNGs: confusion pairs, co
 		$(if $(EXTRA_DATA),--held-out-data $(EXTRA_DATA))
 
 calibrate: setup ## fit and store MODEL_DIR's temperature on its validation split (training does it; for older folders)
-	$(PY) -m training_jobs.calibrate --model-dir $(MODEL_DIR) $(DATA_FLAG) $(if $(EXTRA_DATA),--extra-data $(EXTRA_DATA))
+	$(PY) -m training_jobs.calibrate --model-dir $(MODEL_DIR) $(DATA_FLAG)
 
 eda: setup ## data report with histograms into artifacts/eda/
 	$(PY) -m training_jobs.eda $(DATA_FLAG) --output artifacts/eda

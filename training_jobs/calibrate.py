@@ -1,12 +1,10 @@
-"""Fit the temperature of a model folder and store it (`calibration.json`).
+"""Fit the temperature of a model folder on its validation split and store it (`calibration.json`).
 
-    python -m training_jobs.calibrate --model-dir artifacts/model [--data DIR] [--extra-data corpus.tsv.gz]
+    python -m training_jobs.calibrate --model-dir artifacts/model [--data DIR]
 
 Training calls `fit_calibration` at its end; this command calibrates a folder trained before that. Temperature
-scaling divides all logits by one T > 0 chosen to minimise the NLL of headlines the model did not train on: the
-validation split plus the rows of the calibration publishers (training_jobs.holdout), so that the scores also
-hold for publishers other than NLP-100's five. One parameter, so a few thousand headlines fit it without
-over-fitting, and the predicted label never changes (see model/calibration.py).
+scaling divides all logits by one T > 0 chosen to minimise the validation NLL: one parameter, so 1,336 headlines
+fit it without over-fitting, and the predicted label never changes (see model/calibration.py).
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ from model.artifact import read_metadata
 from model.calibration import Calibration, CalibrationError
 from model.labels import LabelMap
 from training_jobs.config import default_data_dir
-from training_jobs.data import DataError, Example, Splits, splits_for_model
+from training_jobs.data import DataError, load_splits
 
 log = logging.getLogger("training_jobs.calibrate")
 LOG_T_BOUNDS = (-3.0, 3.0)  # T between 0.05 and 20
@@ -36,7 +34,7 @@ def temperature_nll(logits: np.ndarray, y_true: np.ndarray, temperature: float) 
     return float(-log_softmax(logits / temperature, axis=1)[np.arange(len(y_true)), y_true].mean())
 
 
-def fit_calibration(logits: np.ndarray, y_true: Sequence[int], fitted_on: str = "valid") -> Calibration:
+def fit_calibration(logits: np.ndarray, y_true: Sequence[int], split: str = "valid") -> Calibration:
     """The temperature minimising the NLL of `logits` (float64, bounded search over log T)."""
     logits, y = np.asarray(logits, dtype=np.float64), np.asarray(y_true, dtype=np.int64)
     if logits.ndim != 2 or len(logits) != len(y) or len(y) < 2:
@@ -44,26 +42,20 @@ def fit_calibration(logits: np.ndarray, y_true: Sequence[int], fitted_on: str = 
     result = minimize_scalar(lambda log_t: temperature_nll(logits, y, float(np.exp(log_t))),
                              bounds=LOG_T_BOUNDS, method="bounded", options={"xatol": 1e-5})
     temperature = float(np.exp(result.x))
-    details = {"fitted_on": fitted_on, "n": len(y), "nll_before": round(temperature_nll(logits, y, 1.0), 6),
+    details = {"fitted_on": split, "n": len(y), "nll_before": round(temperature_nll(logits, y, 1.0), 6),
                "nll_after": round(temperature_nll(logits, y, temperature), 6)}
     return Calibration(round(temperature, 6), fitted=True, details=details)
 
 
-def calibration_examples(splits: Splits) -> tuple[list[Example], str]:
-    """The headlines the temperature is fitted on, and how calibration.json names them."""
-    if not splits.calibration:
-        return splits.valid, "valid"
-    return splits.valid + splits.calibration, f"valid + {len(splits.calibration)} rows of calibration publishers"
-
-
-def calibrate_model_dir(model_dir: Path, data: Path, extra: Sequence[Path] = ()) -> Calibration:
-    """Score the headlines training fits on with the folder's PyTorch model, fit and save the temperature."""
+def calibrate_model_dir(model_dir: Path, data: Path) -> Calibration:
+    """Score the validation split training used with the folder's PyTorch model, fit and save the temperature."""
     from model.predict import TorchPredictor
 
-    examples, name = calibration_examples(splits_for_model(read_metadata(model_dir)["hyperparameters"], data, extra))
+    hyperparameters = read_metadata(model_dir)["hyperparameters"]
+    splits = load_splits(data, hyperparameters["seed"], holdout_share=hyperparameters.get("holdout_publishers", 0.0))
     labels = LabelMap.load(model_dir)
-    logits = TorchPredictor(model_dir).predict_logits([ex.title for ex in examples])
-    calibration = fit_calibration(logits, [labels.index_of_category(ex.category) for ex in examples], name)
+    logits = TorchPredictor(model_dir).predict_logits([ex.title for ex in splits.valid])
+    calibration = fit_calibration(logits, [labels.index_of_category(ex.category) for ex in splits.valid])
     calibration.save(model_dir)
     return calibration
 
@@ -74,15 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, required=True, help="a model folder made by training_jobs.train")
     parser.add_argument("--data", type=Path, default=default_data_dir(),
                         help="the data the model was trained on: its validation split fits the temperature")
-    parser.add_argument("--extra-data", type=Path, nargs="*", default=[],
-                        help="the extra files it was trained with: their calibration publishers join the fit")
     args = parser.parse_args(argv)
     try:
-        calibration = calibrate_model_dir(args.model_dir, args.data, args.extra_data)
+        calibration = calibrate_model_dir(args.model_dir, args.data)
     except (DataError, FileNotFoundError, CalibrationError) as exc:
         print(f"calibrate: {exc}", file=sys.stderr)
         return 2
-    log.info("temperature %.4f: NLL %.4f -> %.4f; wrote %s", calibration.temperature,
+    log.info("temperature %.4f: validation NLL %.4f -> %.4f; wrote %s", calibration.temperature,
              calibration.details["nll_before"], calibration.details["nll_after"], args.model_dir / "calibration.json")
     return 0
 

@@ -37,10 +37,8 @@ class Hyperparameters:
     dropout: float = 0.3
     freeze_embeddings: bool = True
     seed: int = 13
-    # Shares of the publishers (training_jobs.holdout) that never train: the publisher-held-out check, and the
-    # publishers whose rows join the validation split to fit the temperature.
+    # This share of the publishers (training_jobs.holdout) never trains: their rows are the publisher-held-out check.
     holdout_publishers: float = 0.3
-    calibration_publishers: float = 0.1
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -17,13 +17,13 @@ import io
 import random
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from model.labels import CATEGORY_TO_LABEL
-from training_jobs.holdout import CALIBRATION, HELD_OUT, publisher_role
+from training_jobs.holdout import is_held_out
 
 UCI_COLUMNS = ("id", "title", "url", "publisher", "category", "story", "hostname", "timestamp")
 REQUIRED_COLUMNS = ("category", "title")
@@ -65,15 +65,12 @@ class Splits:
     source: str
     stats: dict[str, CleanStats] = field(default_factory=dict)
     held_out: list[Example] = field(default_factory=list)  # rows of held-out publishers (training_jobs.holdout)
-    calibration: list[Example] = field(default_factory=list)  # rows of the publishers that only fit the temperature
 
     def fingerprint(self) -> str:
         """SHA-256 over every (split, category, title): identifies the exact training data."""
         digest = hashlib.sha256()
         parts = [("train", self.train), ("valid", self.valid), ("test", self.test)]
-        set_aside = [(name, rows) for name, rows in (("held_out", self.held_out), ("calibration", self.calibration))
-                     if rows]
-        for name, examples in parts + set_aside:
+        for name, examples in parts + ([("held_out", self.held_out)] if self.held_out else []):
             for ex in examples:
                 digest.update(f"{name}\t{ex.category}\t{ex.title}\n".encode())
         return digest.hexdigest()
@@ -298,29 +295,26 @@ def _benchmark_dir(data: Path) -> Path | None:
     return None
 
 
-def load_splits(data: Path, seed: int, extra: Sequence[Path] = (), holdout_share: float = 0.0,
-                calibration_share: float = 0.0) -> Splits:
+def load_splits(data: Path, seed: int, extra: Sequence[Path] = (), holdout_share: float = 0.0) -> Splits:
     """Train/valid/test from a folder holding the NLP-100 split (used as-is) or from one file (split here).
 
     `extra` files add training rows only; any title also in valid or test is dropped from them so
-    that the held-out scores stay honest. Rows of held-out publishers (`holdout_share`) go to `held_out`
-    and those of calibration publishers (`calibration_share`) to `calibration` instead of any split (see
-    training_jobs.holdout), minus titles the splits already hold.
+    that the held-out scores stay honest. Rows of held-out publishers (`holdout_share`, see
+    training_jobs.holdout) go to `held_out` instead of any split, minus titles the splits already hold.
     """
     data = Path(data)
     bench = _benchmark_dir(data) if data.is_dir() else None
-    aside: dict[str, list[Example]] = {HELD_OUT: [], CALIBRATION: []}
-    shares = (holdout_share, calibration_share)
+    held_out: list[Example] = []
     if bench is not None:
         loaded = {}
         stats = {}
         for name in SPLIT_FILES:
             loaded[name], stats[name] = clean(read_examples(bench / name), dedupe=False)
-            loaded[name] = _keep_publishers(loaded[name], shares, aside)
+            loaded[name] = _keep_publishers(loaded[name], holdout_share, held_out)
         splits = Splits(loaded["train.tsv"], loaded["valid.tsv"], loaded["test.tsv"], f"{bench} (NLP-100 split)", stats)
     elif data.is_file():
         examples, stats = clean(read_examples(data))
-        train, valid, test = split(_keep_publishers(examples, shares, aside), seed)
+        train, valid, test = split(_keep_publishers(examples, holdout_share, held_out), seed)
         splits = Splits(train, valid, test, f"{data} (split with seed {seed})", {data.name: stats})
     else:
         raise DataError(f"{data}: neither a data file nor a folder holding {', '.join(SPLIT_FILES)}")
@@ -331,42 +325,31 @@ def load_splits(data: Path, seed: int, extra: Sequence[Path] = (), holdout_share
         fresh = [ex for ex in rows if normalise_title(ex.title) not in known]
         stats.duplicates += len(rows) - len(fresh)
         known.update(normalise_title(ex.title) for ex in fresh)
-        splits.train.extend(_keep_publishers(fresh, shares, aside))
+        splits.train.extend(_keep_publishers(fresh, holdout_share, held_out))
         splits.stats[Path(path).name] = stats
         splits.source += f" + train rows from {path}"
     trained = {normalise_title(ex.title) for ex in splits.train}
-    splits.held_out = [ex for ex in aside[HELD_OUT] if normalise_title(ex.title) not in trained]
-    splits.calibration = [ex for ex in aside[CALIBRATION] if normalise_title(ex.title) not in trained]
-    if holdout_share or calibration_share:
-        splits.source += (f" - publishers set aside: {holdout_share:g} held out, {calibration_share:g} for "
-                          "calibration")
+    splits.held_out = [ex for ex in held_out if normalise_title(ex.title) not in trained]
+    if holdout_share:
+        splits.source += f" - publishers held out at share {holdout_share:g}"
     rng = random.Random(seed)
     rng.shuffle(splits.train)
     return splits
 
 
-def splits_for_model(hyperparameters: Mapping[str, Any], data: Path, extra: Sequence[Path] = ()) -> Splits:
-    """The splits a model was trained with, from the seed and publisher shares its training.json records."""
-    return load_splits(data, hyperparameters["seed"], extra, hyperparameters.get("holdout_publishers", 0.0),
-                       hyperparameters.get("calibration_publishers", 0.0))
-
-
-def _keep_publishers(examples: Sequence[Example], shares: tuple[float, float],
-                     aside: dict[str, list[Example]]) -> list[Example]:
-    """The rows that may train or be a split; the others are appended to `aside` under their publisher's role."""
+def _keep_publishers(examples: Sequence[Example], share: float, held_out: list[Example]) -> list[Example]:
+    """The rows that may train or be a split; those of held-out publishers are appended to `held_out`."""
     kept = []
     for ex in examples:
-        role = publisher_role(ex.publisher, *shares)
-        (kept if role is None else aside[role]).append(ex)
+        (held_out if is_held_out(ex.publisher, share) else kept).append(ex)
     return kept
 
 
 def held_out_examples(path: Path, share: float) -> list[Example]:
     """The held-out publishers' rows of one data file, cleaned and de-duplicated by title."""
     examples, _ = clean(read_examples(path))
-    aside: dict[str, list[Example]] = {HELD_OUT: [], CALIBRATION: []}
-    _keep_publishers(examples, (share, 0.0), aside)
-    held = aside[HELD_OUT]
+    held: list[Example] = []
+    _keep_publishers(examples, share, held)
     if not held:
         raise DataError(f"{path}: no rows of held-out publishers at share {share:g}; does the file name publishers?")
     return held

@@ -39,7 +39,7 @@ from model.encoders import EncoderUnavailable, resolve_encoder, weights_sha256
 from model.labels import LabelMap
 from model.predict import predict_logits, predict_proba
 from training_jobs.baseline import baseline_metrics
-from training_jobs.calibrate import calibration_examples, fit_calibration
+from training_jobs.calibrate import fit_calibration
 from training_jobs.config import (
     REPO_ROOT,
     Hyperparameters,
@@ -192,8 +192,7 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
     use_amp = device.type == "cuda"
     labels = LabelMap.default()
     splits = _with_test_override(
-        load_splits(args.data, hp.seed, args.extra_data, hp.holdout_publishers, hp.calibration_publishers),
-        args.test_data)
+        load_splits(args.data, hp.seed, args.extra_data, hp.holdout_publishers), args.test_data)
     if args.limit:
         splits.train = splits.train[: args.limit]
     encoder = resolve_encoder(hp.base_model)
@@ -261,12 +260,8 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
     evaluated = {"valid": splits.valid, "test": splits.test, **({HELD_OUT: splits.held_out} if splits.held_out else {})}
     logits = {name: predict_logits(model, tokenizer, [ex.title for ex in examples], max_length, hp.eval_batch_size)
               for name, examples in evaluated.items()}
-    calibration_set, fitted_on = calibration_examples(splits)
-    calibration_logits = logits["valid"] if not splits.calibration else np.concatenate([logits["valid"], predict_logits(
-        model, tokenizer, [ex.title for ex in splits.calibration], max_length, hp.eval_batch_size)])
-    calibration = fit_calibration(calibration_logits, [labels.index_of_category(ex.category) for ex in calibration_set],
-                                  fitted_on)
-    log.info("calibration on %s: temperature %.4f, NLL %.4f -> %.4f", fitted_on, calibration.temperature,
+    calibration = fit_calibration(logits["valid"], [labels.index_of_category(ex.category) for ex in splits.valid])
+    log.info("calibration: temperature %.4f, validation NLL %.4f -> %.4f", calibration.temperature,
              calibration.details["nll_before"], calibration.details["nll_after"])
     metrics: dict[str, Any] = {name: evaluate_logits(logits[name], examples, labels, calibration)
                                for name, examples in evaluated.items()}
@@ -285,8 +280,7 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
         "max_length": max_length,
         "hyperparameters": hp.as_dict(),
         "data": {"source": splits.source, "sha256": splits.fingerprint(), "limit": args.limit,
-                 "counts": {n: category_counts(s) for n, s in (("train", splits.train), *evaluated.items(),
-                                                               ("calibration_publishers", splits.calibration)) if s},
+                 "counts": {n: category_counts(s) for n, s in (("train", splits.train), *evaluated.items())},
                  "cleaning": {n: dataclasses.asdict(s) for n, s in splits.stats.items()}},
         "metrics": {n: {**{k: metrics[n][k] for k in ("accuracy", "macro_f1", "n")},
                         "ece": round(metrics[n]["calibration"]["after"]["ece"], 4)} for n in evaluated},
