@@ -4,6 +4,7 @@ while the table is throttled or down."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -30,7 +31,7 @@ def _send(url: str, method: str, body: Any = None) -> tuple[int, Any]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
-    except (urllib.error.URLError, ConnectionError):
+    except (urllib.error.URLError, ConnectionError, http.client.HTTPException):  # refused, or cut by an outage
         return 0, None
 
 
