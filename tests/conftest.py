@@ -6,6 +6,7 @@ import shutil
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,6 +98,15 @@ def moto_url(moto_server: str) -> str:
     """The shared moto server, emptied before the test so tests never see each other's resources."""
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10)
     return moto_server
+
+
+@pytest.fixture
+def moto_session(moto_url: str, aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A boto3 session whose every client talks to the emptied moto server (AWS_ENDPOINT_URL)."""
+    import boto3
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    return boto3.Session(region_name="us-east-1")
 
 
 @pytest.fixture

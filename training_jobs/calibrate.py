@@ -19,11 +19,10 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 
-from model.artifact import read_metadata
 from model.calibration import Calibration, CalibrationError
 from model.labels import LabelMap
 from training_jobs.config import default_data_dir
-from training_jobs.data import DataError, load_splits
+from training_jobs.data import DataError, splits_of_model
 
 log = logging.getLogger("training_jobs.calibrate")
 LOG_T_BOUNDS = (-3.0, 3.0)  # T between 0.05 and 20
@@ -51,8 +50,7 @@ def calibrate_model_dir(model_dir: Path, data: Path) -> Calibration:
     """Score the validation split training used with the folder's PyTorch model, fit and save the temperature."""
     from model.predict import TorchPredictor
 
-    hyperparameters = read_metadata(model_dir)["hyperparameters"]
-    splits = load_splits(data, hyperparameters["seed"], holdout_share=hyperparameters.get("holdout_publishers", 0.0))
+    splits = splits_of_model(model_dir, data)
     labels = LabelMap.load(model_dir)
     logits = TorchPredictor(model_dir).predict_logits([ex.title for ex in splits.valid])
     calibration = fit_calibration(logits, [labels.index_of_category(ex.category) for ex in splits.valid])

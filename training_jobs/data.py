@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from model.artifact import read_metadata
 from model.labels import CATEGORY_TO_LABEL
 from training_jobs.holdout import is_held_out
 
@@ -335,6 +336,12 @@ def load_splits(data: Path, seed: int, extra: Sequence[Path] = (), holdout_share
     rng = random.Random(seed)
     rng.shuffle(splits.train)
     return splits
+
+
+def splits_of_model(model_dir: Path, data: Path) -> Splits:
+    """The splits a model folder was trained on: its recorded seed and publisher hold-out applied to `data`."""
+    hyperparameters = read_metadata(model_dir)["hyperparameters"]
+    return load_splits(data, hyperparameters["seed"], holdout_share=hyperparameters.get("holdout_publishers", 0.0))
 
 
 def _keep_publishers(examples: Sequence[Example], share: float, held_out: list[Example]) -> list[Example]:

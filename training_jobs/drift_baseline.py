@@ -37,7 +37,7 @@ from model.calibration import UNCERTAIN_BELOW
 from model.labels import LabelMap
 from model.runtime import AUTO, RUNTIMES, TOKENIZER_FILE, RuntimeUnavailable, load_predictor, resolve_runtime
 from training_jobs.config import default_data_dir
-from training_jobs.data import DataError, load_splits
+from training_jobs.data import DataError, splits_of_model
 
 log = logging.getLogger("training_jobs.drift_baseline")
 SCHEMA_VERSION = 1
@@ -117,8 +117,7 @@ def write_baseline(model_dir: Path, titles: Sequence[str], probabilities: np.nda
 
 def baseline_for_model(model_dir: Path, data: Path, runtime: str = AUTO) -> Path:
     """Score the validation split training saw with the model folder, in the runtime that serves it by default."""
-    hyperparameters = read_metadata(model_dir)["hyperparameters"]
-    splits = load_splits(data, hyperparameters["seed"], holdout_share=hyperparameters.get("holdout_publishers", 0.0))
+    splits = splits_of_model(model_dir, data)
     titles = [ex.title for ex in splits.valid]
     runtime = resolve_runtime(model_dir, runtime)
     predictor = load_predictor(model_dir, runtime)

@@ -36,11 +36,9 @@ HEADLINES = ["Fed leaves interest rates unchanged", "Apple unveils new iPhone", 
 
 
 @pytest.fixture
-def aws(moto_url: str, aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> boto3.Session:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
-    session = boto3.Session(region_name="us-east-1")
-    session.client("s3").create_bucket(Bucket=BUCKET)
-    return session
+def aws(moto_session: boto3.Session) -> boto3.Session:
+    moto_session.client("s3").create_bucket(Bucket=BUCKET)
+    return moto_session
 
 
 def transform_argv(model_dir: Path, *extra: str) -> list[str]:

@@ -61,11 +61,9 @@ sys.exit(1 if sys.argv[1] == os.environ.get("FAKE_DOCKER_FAIL") else 0)
 
 
 @pytest.fixture
-def aws(moto_url: str, aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> boto3.Session:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
-    session = boto3.Session(region_name="us-east-1")
-    session.client("s3").create_bucket(Bucket=BUCKET)
-    return session
+def aws(moto_session: boto3.Session) -> boto3.Session:
+    moto_session.client("s3").create_bucket(Bucket=BUCKET)
+    return moto_session
 
 
 @pytest.fixture
