@@ -10,10 +10,10 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from model.artifact import read_metadata
+from model.batching import length_sorted_batches
 from model.calibration import Calibration, softmax
 from model.classifier import HeadlineClassifier, load_tokenizer
 from model.labels import LabelMap
-from model.runtime import length_sorted_batches
 
 
 @torch.inference_mode()

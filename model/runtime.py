@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from model.artifact import TOKENIZER_FILE, read_metadata
+from model.batching import length_sorted_batches
 from model.calibration import Calibration
 from model.labels import LabelMap
 
@@ -55,12 +56,6 @@ class RuntimeUnavailable(RuntimeError):
 def available_cpus() -> int:
     """CPUs this process may run on (container CPU sets included), not the host's core count."""
     return len(os.sched_getaffinity(0))
-
-
-def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of similar length, so dynamic padding adds few pad tokens."""
-    order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def recorded_runtimes(model_dir: Path) -> dict[str, list[str]]:

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from model.batching import length_sorted_batches
 from model.classifier import load_tokenizer
-from model.runtime import OnnxPredictor, length_sorted_batches
+from model.runtime import OnnxPredictor
 from training_jobs.data import read_examples
 
 HEADLINES = 40
