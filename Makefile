@@ -37,7 +37,7 @@ LOCK_FLAGS = --quiet --generate-hashes --strip-extras --no-header --no-emit-inde
 lock: ## resolve requirements-dev.txt (serving pins held) into the hashed requirements-dev.lock, then give the image, Lambda and SageMaker requirements its versions and hashes
 	@test -x $(VENV)/bin/pip-compile || { echo "pip-compile is missing: make setup"; exit 1; }
 	sed '/^[^#]/,$$d' requirements-dev.lock > requirements-dev.lock.header
-	$(VENV)/bin/pip-compile $(LOCK_FLAGS) -c model/requirements-serve.txt \
+	$(VENV)/bin/pip-compile $(LOCK_FLAGS) -c model/serving/requirements-serve.txt \
 		-o requirements-dev.lock requirements-dev.txt
 	{ cat requirements-dev.lock.header; sed -E 's/^torch==([^ ]+)\+cpu /torch==\1 /' requirements-dev.lock; } > requirements-dev.lock.new
 	mv requirements-dev.lock.new requirements-dev.lock && rm requirements-dev.lock.header
@@ -87,10 +87,10 @@ $(MODEL_DIR)/model.int8.onnx: $(MODEL_DIR)/model.safetensors model/onnx_export.p
 export-onnx: $(MODEL_DIR)/model.int8.onnx ## add fused fp32 + int8 ONNX models to MODEL_DIR (redone when the weights or the exporter change)
 
 endpoint: setup $(MODEL_DIR)/model.int8.onnx ## serve MODEL_DIR as a local SageMaker endpoint on ENDPOINT_PORT (RUNTIME=auto)
-	$(PY) -m model.serve --model-dir $(MODEL_DIR) --port $(ENDPOINT_PORT) --runtime $(RUNTIME)
+	$(PY) -m model.serving.server --model-dir $(MODEL_DIR) --port $(ENDPOINT_PORT) --runtime $(RUNTIME)
 
 bench: setup $(MODEL_DIR)/model.int8.onnx ## latency, throughput, cold start, RSS, size per runtime -> artifacts/bench.json
-	$(PY) -m model.bench --model-dir $(MODEL_DIR) --data $(TEST_FILE) --output artifacts/bench.json
+	$(PY) -m model.tools.bench --model-dir $(MODEL_DIR) --data $(TEST_FILE) --output artifacts/bench.json
 	$(MAKE) --no-print-directory bench-api
 
 .PHONY: classify-file
@@ -111,15 +111,15 @@ train-sagemaker: setup ## SageMaker training job (needs SAGEMAKER_ROLE_ARN; AWS_
 	$(PY) -m training_jobs.launch $(DATA_FLAG) $(AWS_ARGS)
 
 deploy-endpoint: setup $(MODEL_DIR)/model.int8.onnx $(MODEL_DIR)/drift_baseline.json ## MODEL_DIR -> S3 -> serverless SAGEMAKER_ENDPOINT on the slim image in ECR_REPOSITORY (needs docker; else the Hugging Face image) (AWS_ARGS="--dry-run")
-	$(PY) -m model.deploy deploy --model-dir $(MODEL_DIR) --endpoint $(SAGEMAKER_ENDPOINT) \
+	$(PY) -m model.tools.deploy deploy --model-dir $(MODEL_DIR) --endpoint $(SAGEMAKER_ENDPOINT) \
 		$(if $(ECR_REPOSITORY),--ecr-repository $(ECR_REPOSITORY)) $(AWS_ARGS)
 
 batch-transform: setup $(MODEL_DIR)/model.int8.onnx $(MODEL_DIR)/drift_baseline.json ## JSON Lines INPUT -> OUTPUT as a SageMaker Batch Transform job (s3:// both; local paths: the same contract on a local endpoint) (AWS_ARGS="--instance-count 4 --dry-run")
 	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make batch-transform INPUT=s3://... OUTPUT=s3://... [AWS_ARGS=...]"; exit 2; }
-	$(PY) -m model.batch_transform --model-dir $(MODEL_DIR) --input $(INPUT) --output $(OUTPUT) $(AWS_ARGS)
+	$(PY) -m model.tools.batch_transform --model-dir $(MODEL_DIR) --input $(INPUT) --output $(OUTPUT) $(AWS_ARGS)
 
 delete-endpoint: setup ## delete SAGEMAKER_ENDPOINT with its configs and models (S3 artifacts stay)
-	$(PY) -m model.deploy delete --endpoint $(SAGEMAKER_ENDPOINT) $(AWS_ARGS)
+	$(PY) -m model.tools.deploy delete --endpoint $(SAGEMAKER_ENDPOINT) $(AWS_ARGS)
 
 .PHONY: deploy infra infra-delete
 ENDPOINT_ARGS ?=

@@ -6,7 +6,7 @@
 Starts `python -m chalice_app.local.stack --faults --api-log` on free ports (loadtest.stack), with the API's model read
 timeout at 1 s so that a slow endpoint times out quickly, and runs one phase per fault, each with its own run id:
 real headlines classified one by one and in batches of three, and look-ups of a transaction stored before the
-faults. Endpoint faults go through the endpoint's `/_faults` route (model/faults.py), DynamoDB throttling and
+faults. Endpoint faults go through the endpoint's `/_faults` route (model/serving/faults.py), DynamoDB throttling and
 the outage through the fault proxy in front of moto (chalice_app/local/dynamodb_faults.py).
 
 A phase passes when every answer is one its fault may produce (status and error code, from openapi.yaml),

@@ -3,7 +3,8 @@
 A model folder holds weights, encoder config, tokenizer, `labels.json`, `calibration.json` (the temperature every
 runtime applies, see calibration.py), `training.json` (metadata),
 `drift_baseline.json` (the reference distributions of the drift monitor) and `code/` (the SageMaker
-handler plus this package), so the folder SageMaker tars after a training job is already deployable.
+handler plus the `SERVING_FILES` of this package), so the folder SageMaker tars after a training job is already
+deployable. `SERVING_FILES` is also what the serving image copies (model/serving/Dockerfile): tools never ship.
 `training.json` lists under "runtimes" the files each serving runtime loads; a tarball packed for one
 runtime leaves the others' model files out, so each serving image downloads only what it serves with.
 """
@@ -24,6 +25,15 @@ CODE_DIR = "code"
 # Every runtime tokenises with it (torch through transformers), though only the ONNX runtimes list it.
 TOKENIZER_FILE = "tokenizer.json"
 PACKAGE_DIR = Path(__file__).resolve().parent
+# What serving imports, relative to the `model` package: the one list `code/model/` and the serving image carry.
+SERVING_FILES = (
+    "__init__.py", "artifact.py", "batching.py", "calibration.py", "classifier.py", "encoders.py", "labels.py",
+    "predict.py", "runtime.py",
+    "serving/__init__.py", "serving/faults.py", "serving/inference.py", "serving/json_logging.py",
+    "serving/microbatch.py", "serving/server.py",
+)
+# The Hugging Face toolkit imports the handler as `inference` from the root of `code/`.
+HANDLER_FILE = "serving/inference.py"
 
 
 def write_metadata(model_dir: Path, metadata: dict[str, Any]) -> None:
@@ -39,13 +49,14 @@ def read_metadata(model_dir: Path) -> dict[str, Any]:
 
 
 def copy_inference_code(model_dir: Path) -> None:
-    """Put `code/inference.py` and the `model` package it imports into the model folder."""
+    """Put `code/inference.py` and the `SERVING_FILES` of the `model` package into the model folder."""
     code = Path(model_dir) / CODE_DIR
     shutil.rmtree(code, ignore_errors=True)
     (code / "model").mkdir(parents=True)
-    shutil.copy2(PACKAGE_DIR / "inference.py", code / "inference.py")
-    for source in PACKAGE_DIR.glob("*.py"):
-        shutil.copy2(source, code / "model" / source.name)
+    shutil.copy2(PACKAGE_DIR / HANDLER_FILE, code / "inference.py")
+    for name in SERVING_FILES:
+        (code / "model" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PACKAGE_DIR / name, code / "model" / name)
 
 
 def left_out(metadata: dict[str, Any], runtime: str) -> set[str]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from model.local_endpoint import unused_port
+from model.tools.local_endpoint import unused_port
 from training_jobs.config import default_data_dir
 
 # Labelled rows of the real NLP-100 split, enough for the model tests to learn something real.
@@ -122,12 +122,13 @@ def transaction_table(moto_url: str, aws_credentials: None, monkeypatch: pytest.
 
 @pytest.fixture(scope="session")
 def endpoint_url(tiny_model_dir: Path) -> Iterator[str]:
-    """`python -m model.serve` in a subprocess serving the tiny model as endpoint `news-classifier`; yields its URL.
+    """`python -m model.serving.server` in a subprocess serving the tiny model as endpoint `news-classifier`; yields
+    its URL.
 
     Point boto3 at it with `boto3.client("sagemaker-runtime", endpoint_url=endpoint_url)` or
     AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME; `GET {endpoint_url}/ping` and `POST {endpoint_url}/invocations` also work.
     """
-    from model.local_endpoint import running_endpoint
+    from model.tools.local_endpoint import running_endpoint
 
     with running_endpoint(tiny_model_dir, endpoint_name="news-classifier", port=unused_port()) as url:
         yield url
@@ -135,11 +136,12 @@ def endpoint_url(tiny_model_dir: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def fault_endpoint_url(tiny_model_dir: Path) -> Iterator[str]:
-    """Like `endpoint_url`, started with `--enable-fault-injection`: PUT faults to `{url}/_faults` (model/faults.py).
+    """Like `endpoint_url`, started with `--enable-fault-injection`: PUT faults to `{url}/_faults`
+    (model/serving/faults.py).
 
     Shared by the session: a test that sets faults clears them when it ends (DELETE `{url}/_faults`).
     """
-    from model.local_endpoint import running_endpoint
+    from model.tools.local_endpoint import running_endpoint
 
     with running_endpoint(tiny_model_dir, endpoint_name="news-classifier", port=unused_port(),
                           args=["--enable-fault-injection"]) as url:

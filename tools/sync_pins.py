@@ -14,7 +14,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCK = REPO_ROOT / "requirements-dev.lock"
-SUBSET_FILES = ("model/requirements-serve.txt", "chalice_app/requirements.txt",
+SUBSET_FILES = ("model/serving/requirements-serve.txt", "chalice_app/requirements.txt",
                 "training_jobs/requirements-sagemaker.txt")
 HASH = re.compile(r"--hash=(sha256:[0-9a-f]{64})")
 

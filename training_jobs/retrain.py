@@ -18,8 +18,8 @@
    canary share of the stage's MODEL_VARIANTS; the registry (training_jobs.registry) records it as current.
    - local: `make local MODEL_DIR=artifacts/models/current` serves it alone; the canary split is the
      registry's record, which `make local-canary` serves.
-   - dev/prod: `model.deploy deploy` creates the new endpoint, then `chalice_app.ops.canary --apply` writes the stage's
-     MODEL_VARIANTS and redeploys the API; raise the share later with `make canary`.
+   - dev/prod: `model.tools.deploy deploy` creates the new endpoint, then `chalice_app.ops.canary --apply` writes the
+     stage's MODEL_VARIANTS and redeploys the API; raise the share later with `make canary`.
 
 `--dry-run` trains, evaluates and gates, then prints the promotion's commands (deployments as dry runs)
 and changes nothing; `--candidate-dir` gates and promotes an already trained candidate without training.
@@ -44,9 +44,9 @@ from typing import Any
 from chalice_app.ops.policies import baseline_location  # the stage's artifact bucket and prefix
 from chalice_app.ops.stages import stage_environment  # the API stages' variables: one reader
 from model.artifact import read_metadata
-from model.deploy import NAME as ENDPOINT_NAME_PATTERN
 from model.encoders import EncoderUnavailable
 from model.onnx_export import export_model_folder
+from model.tools.deploy import NAME as ENDPOINT_NAME_PATTERN
 from training_jobs import train
 from training_jobs.config import REPO_ROOT, default_data_dir, default_model_dir
 from training_jobs.data import DataError, Example, clean, read_examples
@@ -139,7 +139,7 @@ def comparison_report(candidate: Evaluated, current: Evaluated, decision: Decisi
 def version_endpoint(base: str, version: str) -> str:
     """The endpoint a promoted version gets: the stage's endpoint name plus the version's trailing digest.
 
-    model.deploy names configs `<endpoint>-<model_version>-<6-char digest>` within SageMaker's 63 characters,
+    model.tools.deploy names configs `<endpoint>-<model_version>-<6-char digest>` within SageMaker's 63 characters,
     which leaves `55 - len(version)` for the endpoint (26 for `news-YYYYMMDD-HHMMSS-<8 hex>`).
     """
     room = SAGEMAKER_NAME_LIMIT - len(version) - len("--123456") - len(base) - 1
@@ -163,9 +163,9 @@ def canary_command(stage: str, endpoint: str, weight: float, current: dict[str, 
 
 def endpoint_deploy_command(model_dir: Path, endpoint: str, deploy_args: Sequence[str], dry_run: bool,
                             stage: str) -> list[str]:
-    """model.deploy into the stage's artifact bucket and prefix, where the stage's drift job reads baselines."""
+    """model.tools.deploy into the stage's artifact bucket and prefix, where the stage's drift job reads baselines."""
     bucket, prefix = baseline_location(stage)
-    return [sys.executable, "-m", "model.deploy", "deploy", "--model-dir", str(model_dir), "--endpoint", endpoint,
+    return [sys.executable, "-m", "model.tools.deploy", "deploy", "--model-dir", str(model_dir), "--endpoint", endpoint,
             "--bucket", bucket, "--prefix", prefix, *deploy_args, *(["--dry-run"] if dry_run else [])]
 
 
@@ -258,7 +258,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stage", default=LOCAL_STAGE, help="where a promoted model takes canary traffic")
     parser.add_argument("--canary-weight", type=float, default=0.1, help="its share of the stage's traffic")
     parser.add_argument("--endpoint-args", default="",
-                        help='passed to `model.deploy deploy` on AWS stages, e.g. "--memory 3072 --image-uri ..."')
+                        help='passed to `model.tools.deploy deploy` on AWS stages, e.g. "--memory 3072 --image-uri '
+                             '..."')
     parser.add_argument("--dry-run", action="store_true", help="train, evaluate and gate; print the promotion only")
     args = parser.parse_args(own)
     args.eval_data = args.eval_data or args.data / "nlp100" / "test.tsv"

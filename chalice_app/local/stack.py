@@ -5,7 +5,7 @@
                                       [--variant NAME=DIR:WEIGHT ...]
 
 Starts moto's DynamoDB-compatible server (and creates the table), the local SageMaker-compatible endpoint
-serving the model (`python -m model.serve`) and `chalice local --stage local`, all on 127.0.0.1, wired with
+serving the model (`python -m model.serving.server`) and `chalice local --stage local`, all on 127.0.0.1, wired with
 the variables the AWS SDK reads on AWS too (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME).
 Trains the embedded default model first if the model folder has none. Ctrl-C or SIGTERM stops all of them
 (each runs in its own process group, so their children go too); a second instance on the same state
@@ -14,7 +14,7 @@ STATE_DIR/dynamodb-recording.jsonl and the next start replays the writes (chalic
 that file for an empty table. A killed moto loses at most the request it was receiving.
 
 `--faults` (never on AWS) opts in to fault injection: the endpoint serves its `/_faults` admin route
-(model/faults.py) and moto runs behind the DynamoDB fault proxy (chalice_app.local.dynamodb_faults) on the same
+(model/serving/faults.py) and moto runs behind the DynamoDB fault proxy (chalice_app.local.dynamodb_faults) on the same
 port. `--api-log` writes the API's logs to STATE_DIR/api.log instead of the terminal, for
 `python -m chalice_app.ops.transaction_table replay-unsaved`.
 
@@ -245,7 +245,7 @@ class Stack:
             moto = [sys.executable, "-m", DYNAMODB_FAULTS, "--host", config.host, "--port", str(config.dynamodb_port)]
         recording = str((config.state_dir / DYNAMODB_RECORDING).resolve())
         dynamodb = self._spawn("DynamoDB (moto)", moto, REPO_ROOT, "dynamodb.log", {RECORDING_VARIABLE: recording})
-        endpoint = self._spawn("model endpoint", [sys.executable, "-m", "model.serve", "--host", config.host,
+        endpoint = self._spawn("model endpoint", [sys.executable, "-m", "model.serving.server", "--host", config.host,
                                                   "--port", str(config.endpoint_port), *endpoint_models(config),
                                                   "--runtime", config.runtime,
                                                   "--no-spin-wait",  # its 2 cores are shared with the API and moto

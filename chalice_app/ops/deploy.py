@@ -4,7 +4,7 @@
 
 1. infra: the stage's infra stack (ops/infra.py, infra/stack.yaml): table, API key and usage plan, log groups,
    alarms, SNS topic, dashboard, and the ECR repository of the serving image.
-2. endpoint: `python -m model.deploy deploy` puts the model folder on the stage's serverless endpoint
+2. endpoint: `python -m model.tools.deploy deploy` puts the model folder on the stage's serverless endpoint
    (ENDPOINT_NAME), its artifact and drift baseline under the stage's DRIFT_BASELINE_URI bucket and prefix;
    ECR_REPOSITORY names the infra stack's repository for the serving image.
 3. API: `chalice deploy --stage <stage>` in chalice_app/, as a person would run it, with PIP_NO_DEPS=1 (the
@@ -118,13 +118,13 @@ def run_command(command: Sequence[str], cwd: Path, env: dict[str, str] | None = 
 
 def endpoint_command(stage: Stage, model_dir: Path, region: str, extra: Sequence[str]) -> list[str]:
     bucket, prefix = stage.artifacts
-    return [sys.executable, "-m", "model.deploy", "deploy", "--model-dir", str(model_dir.resolve()),
+    return [sys.executable, "-m", "model.tools.deploy", "deploy", "--model-dir", str(model_dir.resolve()),
             "--endpoint", stage.environment["ENDPOINT_NAME"], "--bucket", bucket, "--prefix", prefix,
             "--region", region, *extra]
 
 
 def endpoint_environment(repository_uri: str) -> dict[str, str]:
-    """model.deploy reads the serving image's repository from ECR_REPOSITORY."""
+    """model.tools.deploy reads the serving image's repository from ECR_REPOSITORY."""
     return {**os.environ, "ECR_REPOSITORY": repository_uri}
 
 
@@ -402,7 +402,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stage", required=True, help="a Chalice stage with AWS resources: dev or prod")
     parser.add_argument("--model-dir", type=Path, default=REPO_ROOT / "artifacts" / "model")
     parser.add_argument("--region", default=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
-    parser.add_argument("--endpoint-args", default="", help='passed to model.deploy, e.g. "--memory 3072"')
+    parser.add_argument("--endpoint-args", default="", help='passed to model.tools.deploy, e.g. "--memory 3072"')
     parser.add_argument("--skip-endpoint", action="store_true", help="keep the endpoint as it is")
     parser.add_argument("--via", choices=VIA, default="chalice",
                         help="chalice deploy (default), or chalice package and a CloudFormation stack")

@@ -1,5 +1,5 @@
 """The scheduled drift job (app.py `monitor_drift`) through Chalice's test client: transactions in moto's
-DynamoDB, each model version's baseline in moto's S3 where model/deploy.py puts it, EMF metrics and JSON logs
+DynamoDB, each model version's baseline in moto's S3 where model/tools/deploy.py puts it, EMF metrics and JSON logs
 out. The headline streams are real NLP-100 titles with synthetic answers (tests/drift_streams.py)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from chalicelib.drift_monitor import measure
 from chalicelib.transactions import Outcome, TransactionRecord
 from drift_streams import LABELS, baseline, probabilities, streams
 
-from model.deploy import artifact_location, baseline_key
+from model.tools.deploy import artifact_location, baseline_key
 from training_jobs.data import Example
 
 BUCKET = "news-artifacts"
@@ -39,7 +39,7 @@ def headline_streams(data_dir: Path) -> dict[str, list[Example]]:
 @pytest.fixture
 def drift_env(table: str, moto_url: str, monkeypatch: pytest.MonkeyPatch,
               headline_streams: dict[str, list[Example]]) -> Any:
-    """A bucket holding VERSION's baseline under model/deploy.py's key, and the job's variables pointing at it."""
+    """A bucket holding VERSION's baseline under model/tools/deploy.py's key, and the job's variables pointing at it."""
     s3 = boto3.client("s3", endpoint_url=moto_url)
     s3.create_bucket(Bucket=BUCKET)
     key, _ = artifact_location(BUCKET, PREFIX, VERSION)

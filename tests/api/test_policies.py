@@ -22,7 +22,7 @@ from chalicelib import transactions
 
 from chalice_app.ops.policies import baseline_location
 from chalice_app.ops.stages import CHALICE_DIR, DRIFT_HANDLER, function_environment, read_config, stage_config
-from model.local_endpoint import running_endpoint, unused_port
+from model.tools.local_endpoint import running_endpoint, unused_port
 
 STAGE = "dev"
 REGION, ACCOUNT = "us-east-1", "123456789012"

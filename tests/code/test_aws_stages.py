@@ -1,5 +1,5 @@
 """The AWS stages in chalice_app/.chalice: settings, plain least-privilege IAM policies, and names that match what
-the infra stack (infra/stack.yaml), `chalice deploy` and model/deploy.py create."""
+the infra stack (infra/stack.yaml), `chalice deploy` and model/tools/deploy.py create."""
 
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ from chalice_app.ops.stages import (
     function_name,
     stage_environment,
 )
-from model.deploy import NAME
+from model.tools.deploy import NAME
 
 AWS_STAGES = ["dev", "prod"]
 API_GATEWAY_TIMEOUT_S = 29
-MAX_ENDPOINT_NAME = 26  # model/deploy.py names configs <endpoint>-<model_version>-<digest>, at most 63 characters
+MAX_ENDPOINT_NAME = 26  # model/tools/deploy.py names configs <endpoint>-<model_version>-<digest>, at most 63 characters
 CLOUDFORMATION_SYNTAX = ("Fn::", "Ref", "${AWS::")
 
 
@@ -144,7 +144,7 @@ def test_infra_stack_creates_the_names_the_stage_and_its_policies_use(stage: str
     assert parameters["FunctionName"] == function_name(stage) == f"news-classifier-api-{stage}"
     assert parameters["DriftFunctionName"] == function_name(stage, DRIFT_HANDLER) == \
         f"{function_name(stage)}-monitor_drift"
-    # The endpoint is model/deploy.py's: `make deploy` passes it this very name, and its image repository's.
+    # The endpoint is model/tools/deploy.py's: `make deploy` passes it this very name, and its image repository's.
     assert parameters["EndpointName"] == environment["ENDPOINT_NAME"] == parameters["RepositoryName"]
     assert NAME.match(environment["ENDPOINT_NAME"]) and len(environment["ENDPOINT_NAME"]) <= MAX_ENDPOINT_NAME
     assert parameters["MetricsNamespace"] == environment["POWERTOOLS_METRICS_NAMESPACE"]

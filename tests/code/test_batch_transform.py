@@ -13,9 +13,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from model import batch_transform
 from model.artifact import read_metadata
-from model.batch_transform import (
+from model.serving.inference import JSON_LINES
+from model.tools import batch_transform
+from model.tools.batch_transform import (
     LOG_GROUP,
     Settings,
     TransformError,
@@ -25,9 +26,8 @@ from model.batch_transform import (
     run_local,
     run_transform,
 )
-from model.deploy import Clients, Release, Serverless
-from model.image import huggingface_image
-from model.inference import JSON_LINES
+from model.tools.deploy import Clients, Release, Serverless
+from model.tools.image import huggingface_image
 
 BUCKET = "news-data"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerInference"

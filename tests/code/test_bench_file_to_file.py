@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from model.bench import FILE_TO_FILE_SHARE, file_to_file_checks, measure_file_to_file
 from model.runtime import ONNX_INT8
+from model.tools.bench import FILE_TO_FILE_SHARE, file_to_file_checks, measure_file_to_file
 
 
 def test_file_to_file_row_labels_the_whole_split_and_is_checked_against_batch_32(data_dir: Path,

@@ -1,5 +1,5 @@
-"""`model.deploy`: create, re-run, delete against moto's server (S3, ECR, SageMaker, SageMaker Runtime); the update,
-failure and rollback paths, which moto does not implement, as exact requests through botocore's Stubber. Docker
+"""`model.tools.deploy`: create, re-run, delete against moto's server (S3, ECR, SageMaker, SageMaker Runtime); the
+update, failure and rollback paths, which moto does not implement, as exact requests through botocore's Stubber. Docker
 cannot run here: the slim image's build and push are checked as the exact commands given to a `docker` on PATH
 that records them (the image itself is proven in test_serving_image.py)."""
 
@@ -23,7 +23,10 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from model.artifact import read_metadata
-from model.deploy import (
+from model.labels import LabelMap
+from model.runtime import ONNX_INT8, TORCH
+from model.serving.inference import input_fn, model_fn, output_fn, predict_fn
+from model.tools.deploy import (
     JSON,
     SMOKE_HEADLINE,
     Clients,
@@ -34,10 +37,14 @@ from model.deploy import (
     main,
     update_endpoint,
 )
-from model.image import DOCKERFILE, HUGGING_FACE_ENVIRONMENT, REPO_ROOT, content_tag, huggingface_image, slim_image
-from model.inference import input_fn, model_fn, output_fn, predict_fn
-from model.labels import LabelMap
-from model.runtime import ONNX_INT8, TORCH
+from model.tools.image import (
+    DOCKERFILE,
+    HUGGING_FACE_ENVIRONMENT,
+    REPO_ROOT,
+    content_tag,
+    huggingface_image,
+    slim_image,
+)
 
 BUCKET = "news-models"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerInference"

@@ -43,7 +43,7 @@ class Recorder:
 
     def __call__(self, command: Sequence[str], cwd: Path, env: dict[str, str] | None) -> None:
         self.calls.append((list(command), cwd, env))
-        if "deploy" in command and "--stage" in command and "model.deploy" not in command:
+        if "deploy" in command and "--stage" in command and "model.tools.deploy" not in command:
             api = {"id": rest_api_with_stage(self.apigateway)}
             deployed = cwd / ".chalice" / "deployed"
             deployed.mkdir(parents=True, exist_ok=True)
@@ -102,7 +102,7 @@ def test_chain_runs_infra_endpoint_chalice_deploy_binding_then_smoke_test(moto_u
     outputs = {o["OutputKey"]: o["OutputValue"] for o in clients.cloudformation.describe_stacks(
         StackName=infra.stack_name("dev"))["Stacks"][0]["Outputs"]}
     (endpoint, _, endpoint_env), (chalice, cwd, chalice_env) = run.calls
-    assert endpoint[1:] == ["-m", "model.deploy", "deploy", "--model-dir", str(tmp_path.resolve()), "--endpoint",
+    assert endpoint[1:] == ["-m", "model.tools.deploy", "deploy", "--model-dir", str(tmp_path.resolve()), "--endpoint",
                             "news-classifier-dev", "--bucket", "news-classifier-artifacts-dev", "--prefix",
                             "news-classifier/models", "--region", "us-east-1", "--memory", "2048"]
     assert endpoint_env is not None and endpoint_env["ECR_REPOSITORY"] == outputs["RepositoryUri"]

@@ -1,4 +1,4 @@
-"""The drift job on AWS: its own least-privilege role, the baseline location that model/deploy.py writes and the
+"""The drift job on AWS: its own least-privilege role, the baseline location that model/tools/deploy.py writes and the
 job reads, and an alarm on the metric the job publishes (chalice_app/.chalice, infra/stack.yaml)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from test_aws_stages import as_list, infra_template, policy
 
 from chalice_app.ops.deploy import Stage, package_api
 from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE, DRIFT_HANDLER, function_environment, function_name
-from model.deploy import artifact_location, baseline_key, main
+from model.tools.deploy import artifact_location, baseline_key, main
 
 AWS_STAGES = ["dev", "prod"]
 VERSION = "news-20250101-000000-abcdef12"
@@ -57,7 +57,7 @@ def test_the_api_role_gains_nothing_from_the_drift_job(stage: str) -> None:
 
 @pytest.mark.parametrize("stage", AWS_STAGES)
 def test_baseline_key_deployed_is_the_one_the_job_reads_and_may_read(stage: str) -> None:
-    bucket, prefix = Stage.load(stage).artifacts  # what make deploy passes model.deploy as --bucket, --prefix
+    bucket, prefix = Stage.load(stage).artifacts  # what make deploy passes model.tools.deploy as --bucket, --prefix
     artifact_key, _ = artifact_location(bucket, prefix, VERSION)
     uri = function_environment(stage, DRIFT_HANDLER)["DRIFT_BASELINE_URI"]
     assert uri.replace("{model_version}", VERSION) == f"s3://{bucket}/{baseline_key(artifact_key)}"

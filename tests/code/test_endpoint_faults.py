@@ -1,4 +1,4 @@
-"""Injected endpoint faults (model/faults.py): their settings, the opt-in admin route, and what boto3 raises."""
+"""Injected endpoint faults (model/serving/faults.py): their settings, the opt-in admin route, and what boto3 raises."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from model import faults as faults_module
-from model import serve
-from model.faults import THROTTLED, EndpointFaults, FaultConfigError, FaultInjector, fault_variables_set
+from model.serving import faults as faults_module
+from model.serving import server as serve
+from model.serving.faults import THROTTLED, EndpointFaults, FaultConfigError, FaultInjector, fault_variables_set
 
 HEADLINES = ["Fed leaves interest rates unchanged", "Apple unveils new iPhone"]
 

@@ -1,4 +1,4 @@
-"""model.image without docker: the Dockerfile's COPY lines, the content tag built from them, and their errors."""
+"""model.tools.image without docker: the Dockerfile's COPY lines, the content tag built from them, and their errors."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from model.image import DOCKERFILE, REPO_ROOT, ImageError, content_tag, dockerfile_copies
+from model.tools.image import DOCKERFILE, REPO_ROOT, ImageError, content_tag, dockerfile_copies
 
 
 @pytest.fixture
@@ -30,7 +30,8 @@ def test_the_tag_changes_with_what_the_image_copies_and_only_that(context: Path)
     assert tag == content_tag(DOCKERFILE, REPO_ROOT) and tag.startswith("serve-")
     (context / "README.md").write_text("changed, still not in the image\n")
     assert content_tag(dockerfile, context) == tag
-    (context / "model" / "serve.py").write_text((context / "model" / "serve.py").read_text() + "\n# changed\n")
+    server = context / "model" / "serving" / "server.py"
+    server.write_text(server.read_text() + "\n# changed\n")
     assert content_tag(dockerfile, context) != tag
 
 

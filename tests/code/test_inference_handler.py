@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from model.artifact import read_metadata
-from model.inference import (
+from model.labels import LabelMap
+from model.runtime import RuntimeUnavailable, load_predictor, resolve_runtime
+from model.serving.inference import (
     JSON_LINES,
     MAX_HEADLINES,
     InvalidInput,
@@ -23,8 +25,6 @@ from model.inference import (
     output_fn,
     predict_fn,
 )
-from model.labels import LabelMap
-from model.runtime import RuntimeUnavailable, load_predictor, resolve_runtime
 
 HEADLINES = ["Fed leaves interest rates unchanged", "Apple unveils new iPhone", "Ebola outbreak spreads"]
 
@@ -151,7 +151,7 @@ def test_onnx_runtime_serves_without_importing_torch(tiny_onnx_model_dir: Path) 
     """Cold start: the slim image has no torch, and importing it would cost a second even where it exists."""
     script = ("import sys; from pathlib import Path; from model.runtime import load_predictor; "
               f"load_predictor(Path({str(tiny_onnx_model_dir)!r}), 'onnx-int8').predict_proba(['a headline']); "
-              "import model.serve, model.inference; "
+              "import model.serving.server, model.serving.inference; "
               "print(sorted(m for m in ('torch', 'transformers', 'safetensors') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[2], timeout=120)

@@ -119,7 +119,7 @@ def test_uploads_data_code_and_torchrun_driver(aws: boto3.Session, data_dir: Pat
     code = download(aws, channels["code"], tmp_path / "code")
     shipped = {str(p.relative_to(code)) for p in code.rglob("*") if p.is_file()}
     assert {"training_jobs/train.py", "training_jobs/requirements-sagemaker.txt", "model/classifier.py",
-            "model/artifact.py", "model/inference.py"} <= shipped
+            "model/artifact.py", "model/serving/inference.py"} <= shipped
     assert {p.split("/")[0] for p in shipped} == {"training_jobs", "model"}
     assert not any("__pycache__" in p for p in shipped)
     requirements = pins((code / "training_jobs/requirements-sagemaker.txt").read_text())

@@ -20,7 +20,7 @@ from botocore.config import Config
 
 from model.artifact import read_metadata
 from model.labels import LabelMap
-from model.local_endpoint import running_endpoint, running_server, serve_command, unused_port
+from model.tools.local_endpoint import running_endpoint, running_server, serve_command, unused_port
 
 pytestmark = pytest.mark.slow
 HEADLINES = ["Fed leaves interest rates unchanged", "Apple unveils new iPhone", "Ebola outbreak spreads"]

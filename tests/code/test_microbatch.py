@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from model.microbatch import MicroBatcher
+from model.serving.microbatch import MicroBatcher
 
 
 class GatedModel:

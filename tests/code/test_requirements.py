@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from model.local_endpoint import REPO_ROOT
+from model.tools.local_endpoint import REPO_ROOT
 from tools import sync_pins
 from tools.sync_pins import canonical
 

@@ -112,7 +112,7 @@ def test_an_aws_dry_run_prints_the_deployment_and_the_canary_and_changes_nothing
     assert main(retrain_args(tmp_path, data_dir, tiny_model_dir, candidate, "--stage", "dev", "--dry-run",
                              "--endpoint-args", "--image-uri 123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1")) == 0
     out = capfd.readouterr().out
-    assert '"EndpointName": "news-classifier-dev-00c0ff"' in out  # model.deploy's plan for the new endpoint
+    assert '"EndpointName": "news-classifier-dev-00c0ff"' in out  # model.tools.deploy's plan for the new endpoint
     assert '"news-classifier-dev": 0.9, "news-classifier-dev-00c0ff": 0.1' in out  # the canary's MODEL_VARIANTS
     assert "cloudformation.create_change_set" in out  # then the API redeployment, as a dry run
     assert "dry run: would promote" in out

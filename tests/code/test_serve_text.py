@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from text_strategies import headline_texts
 
-from model.inference import InvalidInput, input_fn
+from model.serving.inference import InvalidInput, input_fn
 
 FUZZ = settings(max_examples=80, deadline=None, derandomize=True)
 JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | headline_texts(),

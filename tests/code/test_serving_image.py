@@ -1,10 +1,10 @@
 """The slim serving image, proven by construction where docker cannot run.
 
-`image_root` follows model/Dockerfile instruction by instruction into a folder that stands for the image's `/`:
+`image_root` follows model/serving/Dockerfile instruction by instruction into a folder that stands for the image's `/`:
 a fresh virtual environment (no system or user site-packages) stands for the base image's Python, each RUN's
 `pip install` runs in it with the Dockerfile's own flags, each COPY copies what it names, ENV/WORKDIR/CMD are
 read from the file. The test then starts CMD the way SageMaker does (`serve`, model.tar.gz unpacked where
-/opt/ml/model would be, the Model's environment from model/image.py) and calls `/ping` and `/invocations`. A
+/opt/ml/model would be, the Model's environment from model/tools/image.py) and calls `/ping` and `/invocations`. A
 file the Dockerfile does not copy, or a package requirements-serve.txt does not pin, fails here.
 """
 
@@ -28,14 +28,13 @@ import pytest
 from test_requirements import canonical, pins
 
 from model.artifact import pack, read_metadata
-from model.image import DOCKERFILE, copied_files, dockerfile_copies, instructions, parse_copy, slim_image
 from model.labels import LabelMap
-from model.local_endpoint import REPO_ROOT, running_server, unused_port
+from model.tools.image import DOCKERFILE, copied_files, dockerfile_copies, instructions, parse_copy, slim_image
+from model.tools.local_endpoint import REPO_ROOT, running_server, unused_port
 from tools import sync_pins
 
 pytestmark = pytest.mark.slow
-MODEL = REPO_ROOT / "model"
-SERVE_REQUIREMENTS = MODEL / "requirements-serve.txt"
+SERVE_REQUIREMENTS = REPO_ROOT / "model" / "serving" / "requirements-serve.txt"
 DOCKERIGNORE = DOCKERFILE.with_name("Dockerfile.dockerignore")
 # RUN steps that only set who runs the server: the emulation runs as the test's user.
 NOT_EMULATED = ("useradd",)

@@ -2,7 +2,7 @@
 
 A file or import missing from the tarball fails here, because the handler runs in an isolated
 interpreter whose working directory and import path know nothing of this repository. The tarball is the one
-model/deploy.py makes for the Hugging Face image (PyTorch files only, with code/), served with that image's
+model/tools/deploy.py makes for the Hugging Face image (PyTorch files only, with code/), served with that image's
 environment, through a mirror of the toolkit's contract and through the real toolkit and model server.
 """
 
@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from model.artifact import pack, read_metadata
-from model.image import HUGGING_FACE_IMAGE, huggingface_image
 from model.labels import LabelMap
 from model.runtime import AUTO, TORCH
+from model.tools.image import HUGGING_FACE_IMAGE, huggingface_image
 
 pytestmark = pytest.mark.slow
 DRIVER = Path(__file__).with_name("toolkit_handler_driver.py")

@@ -1,8 +1,9 @@
 """Classify files of headlines with SageMaker Batch Transform, on the endpoint's artifact and image.
 
-    python -m model.batch_transform --model-dir artifacts/model --input s3://BUCKET/in/ --output s3://BUCKET/out/ \\
-        --role arn:aws:iam::123456789012:role/SageMakerInference [--instance-count 4] [--dry-run]
-    python -m model.batch_transform --model-dir artifacts/model --input feed.jsonl --output out/
+    python -m model.tools.batch_transform --model-dir artifacts/model --input s3://BUCKET/in/ \\
+        --output s3://BUCKET/out/ --role arn:aws:iam::123456789012:role/SageMakerInference \\
+        [--instance-count 4] [--dry-run]
+    python -m model.tools.batch_transform --model-dir artifacts/model --input feed.jsonl --output out/
 
 Input: JSON Lines, one `{"inputs": "headline"}` per line (`.gz` too). With s3:// locations, the model folder's
 `model.tar.gz` is uploaded where `make deploy-endpoint` puts it (unless already there), a Model is created on the
@@ -40,7 +41,8 @@ from botocore.exceptions import ClientError
 from tqdm.auto import tqdm
 
 from model.artifact import read_metadata
-from model.deploy import (
+from model.serving.inference import JSON_LINES
+from model.tools.deploy import (
     Call,
     Clients,
     Release,
@@ -52,12 +54,11 @@ from model.deploy import (
     serving_image,
     upload_artifact,
 )
-from model.inference import JSON_LINES
 
-log = logging.getLogger("model.batch_transform")
+log = logging.getLogger("model.tools.batch_transform")
 
-# Model and job names start with this; `python -m model.deploy delete --endpoint news-classifier-batch` removes the
-# Models it tags.
+# Model and job names start with this; `python -m model.tools.deploy delete --endpoint news-classifier-batch`
+# removes the Models it tags.
 BATCH_NAME = "news-classifier-batch"
 # SageMaker's limits: MaxPayloadInMB <= 100 and MaxPayloadInMB x MaxConcurrentTransforms <= 100. 1 MB is about ten
 # thousand headlines: seconds of work per request, well inside the invocation timeout.
@@ -390,7 +391,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def transform_from_args(args: argparse.Namespace) -> tuple[TransformJob, str, str, list[Call]]:
     """The job described by the command line, the artifact's bucket and key, and in a dry run the image's calls:
-    the same image choice as the endpoint's (model.deploy)."""
+    the same image choice as the endpoint's (model.tools.deploy)."""
     if not args.region:
         raise TransformError("pass --region or set AWS_REGION")
     if not args.role:
@@ -414,7 +415,7 @@ def run(args: argparse.Namespace) -> None:
         if args.endpoint_url:
             counts = run_local(args.endpoint_url, *local)
         else:
-            from model.local_endpoint import running_endpoint
+            from model.tools.local_endpoint import running_endpoint
 
             with running_endpoint(args.model_dir) as url:
                 counts = run_local(url, *local)

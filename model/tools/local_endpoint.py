@@ -1,4 +1,4 @@
-"""Start `python -m model.serve` in a subprocess and stop it cleanly: for tests and benchmarks.
+"""Start `python -m model.serving.server` in a subprocess and stop it cleanly: for tests and benchmarks.
 
     with running_endpoint(Path("artifacts/model")) as url:
         boto3.client("sagemaker-runtime", endpoint_url=url).invoke_endpoint(EndpointName="news-classifier", ...)
@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class EndpointFailedToStart(RuntimeError):
@@ -34,7 +34,8 @@ def unused_port(host: str = "127.0.0.1") -> int:
 
 def serve_command(model_dir: Path, host: str, port: int, endpoint_name: str | None = None,
                   endpoints: Mapping[str, Path] | None = None, args: Sequence[str] = ()) -> list[str]:
-    command = [sys.executable, "-m", "model.serve", "--host", host, "--port", str(port), "--model-dir", str(model_dir)]
+    command = [sys.executable, "-m", "model.serving.server", "--host", host, "--port", str(port),
+               "--model-dir", str(model_dir)]
     if endpoint_name:
         command += ["--endpoint-name", endpoint_name]
     for name, folder in (endpoints or {}).items():
@@ -91,7 +92,8 @@ def running_endpoint(model_dir: Path, *, endpoint_name: str | None = None, endpo
                      host: str = "127.0.0.1", port: int | None = None, args: Sequence[str] = (),
                      env: Mapping[str, str] | None = None, log_path: Path | None = None,
                      startup_timeout_s: float = 120.0) -> Iterator[str]:
-    """Yield the base URL of a healthy `python -m model.serve`; its JSON log goes to `log_path` (temp by default)."""
+    """Yield the base URL of a healthy `python -m model.serving.server`; its JSON log goes to `log_path` (temp by
+    default)."""
     port = port or unused_port(host)
     url = f"http://{host}:{port}"
     command = serve_command(model_dir, host, port, endpoint_name, endpoints, args)

@@ -1,7 +1,7 @@
 """The image a SageMaker endpoint serves with, and the slim image's build and push to ECR.
 
-The slim image (`model/Dockerfile`: ONNX Runtime int8, tokenizers and `model/`, no torch) is the default on
-AWS. It is tagged with a digest of everything its build copies, so an unchanged image is not rebuilt or
+The slim image (`model/serving/Dockerfile`: ONNX Runtime int8, tokenizers and the serving code, no torch) is the
+default on AWS. It is tagged with a digest of everything its build copies, so an unchanged image is not rebuilt or
 pushed twice and a changed one gets a new tag. Where docker is missing or its daemon does not answer, the
 endpoint falls back to the Hugging Face PyTorch inference image, which has no onnxruntime and serves the
 PyTorch fp32 model through `code/inference.py`; the caller is told which image it got and why.
@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from model.inference import RUNTIME_ENV
 from model.runtime import ONNX_INT8, TORCH
+from model.serving.inference import RUNTIME_ENV
 
-log = logging.getLogger("model.image")
+log = logging.getLogger("model.tools.image")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DOCKERFILE = REPO_ROOT / "model" / "Dockerfile"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = REPO_ROOT / "model" / "serving" / "Dockerfile"
 # Serverless endpoints run x86_64 containers; build for it whatever machine builds.
 PLATFORM = "linux/amd64"
 SLIM, HUGGING_FACE = "slim", "huggingface"

@@ -1,6 +1,6 @@
 """`make bench`: inference speed, memory and size per runtime, side by side, on real NLP-100 test headlines.
 
-    python -m model.bench --model-dir artifacts/model --data ../shared/data/news_aggregator/nlp100/test.tsv
+    python -m model.tools.bench --model-dir artifacts/model --data ../shared/data/news_aggregator/nlp100/test.tsv
 
 For the trained model and a DistilBERT-base-shaped model (random weights: speed only), each of
   seed-style  PyTorch fp32, tokenizer and model re-created for every request, padded to 512 (the original handler)
@@ -38,10 +38,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from model.artifact import read_metadata, write_metadata
-from model.calibration import softmax
-from model.inference import JSON, input_fn, output_fn, predict_fn
-from model.labels import LabelMap
 from model.runtime import (
     ONNX,
     ONNX_FILES,
@@ -52,23 +48,21 @@ from model.runtime import (
     available_cpus,
     load_predictor,
 )
+from model.serving.inference import JSON, input_fn, output_fn, predict_fn
+from model.tools.bench_models import DISTILBERT, SEED_PADDING, SeedStyleModel, distilbert_base_random
 
 if TYPE_CHECKING:
-    import torch
     from rich.table import Table
 
 SEED_STYLE = "seed-style"
 VARIANTS = (SEED_STYLE, TORCH, ONNX, ONNX_INT8)
-SEED_PADDING = 512
 THROUGHPUT_BATCH = 32
-DISTILBERT = "distilbert-base-random"
 MODEL_FILES = {SEED_STYLE: "model.safetensors", TORCH: "model.safetensors", **ONNX_FILES}
 # "news" is one word piece, so this is [CLS] + 14 + [SEP] = 16 tokens: a fixed shape that compares machines.
 SIXTEEN_TOKENS = " ".join(["news"] * 14)
 # The file-to-file target: headlines/s through classify_file within 15% of the int8 model's own batch-32 throughput.
 FILE_TO_FILE_SHARE = 0.85
-REPO_ROOT = Path(__file__).resolve().parent.parent
-RANDOM_RECIPE = "random weights (biases and LayerNorm spread), DistilBERT-base shape: for speed measurements only"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -100,10 +94,11 @@ TARGETS = (
 # --- data ---------------------------------------------------------------------------------------------------------
 
 def read_test_split(path: Path) -> tuple[list[str], list[str]]:
-    """Titles and category codes of a headed TSV (the NLP-100 layout), whitespace collapsed, empty titles dropped."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-    pairs = [(" ".join(row["title"].split()), row["category"]) for row in rows]
+    """Titles and category codes of a headed TSV (the NLP-100 layout, RFC 4180 quoting), as training reads them:
+    whitespace collapsed, empty titles dropped. Tools may not import training_jobs; a contract test pins the two."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    pairs = [(" ".join(row["title"].split()), row["category"].strip()) for row in rows]
     pairs = [(title, category) for title, category in pairs if title]
     return [title for title, _ in pairs], [category for _, category in pairs]
 
@@ -113,30 +108,6 @@ def request_body(headlines: Sequence[str]) -> bytes:
 
 
 # --- the four ways to answer a request ----------------------------------------------------------------------------
-
-class SeedStyleModel:
-    """The original handler's behaviour: per request, a fresh tokenizer and model, inputs padded to 512 tokens."""
-
-    def __init__(self, model_dir: Path, threads: int) -> None:
-        import torch
-
-        torch.set_num_threads(threads)
-        self.model_dir = model_dir
-        self.labels = LabelMap.load(model_dir)
-        self.metadata = read_metadata(model_dir)
-
-    def predict_proba(self, titles: Sequence[str]) -> np.ndarray:
-        import torch
-
-        from model.classifier import HeadlineClassifier, load_tokenizer
-
-        tokenizer = load_tokenizer(self.model_dir)
-        model = HeadlineClassifier.from_model_dir(self.model_dir)
-        encoded = tokenizer(list(titles), padding="max_length", max_length=SEED_PADDING, truncation=True,
-                            return_tensors="pt")
-        with torch.inference_mode():
-            return softmax(model(encoded["input_ids"], encoded["attention_mask"]).numpy())
-
 
 def load_variant(variant: str, model_dir: Path, threads: int) -> Predictor:
     return SeedStyleModel(model_dir, threads) if variant == SEED_STYLE else load_predictor(model_dir, variant, threads)
@@ -216,7 +187,7 @@ def run_worker(args: argparse.Namespace) -> None:
 
 def measure_variant(variant: str, model_dir: Path, args: argparse.Namespace, first_headline: str) -> dict[str, Any]:
     seed = variant == SEED_STYLE
-    command = [sys.executable, "-m", "model.bench", "--worker", variant, "--model-dir", str(model_dir),
+    command = [sys.executable, "-m", "model.tools.bench", "--worker", variant, "--model-dir", str(model_dir),
                "--data", str(args.data), "--threads", str(args.threads), "--first-headline", first_headline,
                "--latency-requests", str(args.seed_requests if seed else args.latency_requests),
                "--throughput-batches", str(args.seed_batches if seed else 0)]
@@ -253,7 +224,7 @@ def measure_endpoint(model_dir: Path, args: argparse.Namespace, titles: Sequence
     import boto3
     from botocore.config import Config
 
-    from model.local_endpoint import running_server, serve_command, unused_port
+    from model.tools.local_endpoint import running_server, serve_command, unused_port
 
     port = unused_port()
     url = f"http://127.0.0.1:{port}"
@@ -310,51 +281,6 @@ def file_to_file_checks(report: dict[str, Any]) -> list[dict[str, Any]]:
         checks.append({"target": f"{model} int8 file to file vs batch 32 (share)",
                        "limit": f">= {FILE_TO_FILE_SHARE:g}", "measured": share, "met": share >= FILE_TO_FILE_SHARE})
     return checks
-
-
-# --- the DistilBERT-shaped model ----------------------------------------------------------------------------------
-
-def distilbert_base_random(folder: Path, like: Path) -> Path:
-    """A DistilBERT-base-shaped model folder with random weights, tokenizer, labels and max_length of `like`.
-
-    Built once; rebuilt when the export code is newer than the folder's int8 model or the recipe changed.
-    """
-    int8 = folder / ONNX_FILES[ONNX_INT8]
-    if (int8.is_file() and int8.stat().st_mtime > Path(__file__).with_name("onnx_export.py").stat().st_mtime
-            and read_metadata(folder).get("note") == RANDOM_RECIPE):
-        return folder
-    import torch
-    from transformers import DistilBertConfig, DistilBertModel
-
-    from model.classifier import WEIGHTS_FILE, HeadlineClassifier, load_tokenizer
-    from model.onnx_export import export_model_folder
-
-    torch.manual_seed(0)
-    tokenizer, labels = load_tokenizer(like), LabelMap.load(like)
-    model = HeadlineClassifier(DistilBertModel(DistilBertConfig(vocab_size=tokenizer.vocab_size)), len(labels))
-    spread_vector_parameters(model)
-    model.save(folder)
-    tokenizer.save_pretrained(folder)
-    labels.save(folder)
-    write_metadata(folder, {"model_version": DISTILBERT, "max_length": read_metadata(like)["max_length"],
-                            "note": RANDOM_RECIPE, "runtimes": {TORCH: [WEIGHTS_FILE]}})
-    export_model_folder(folder)
-    return folder
-
-
-def spread_vector_parameters(model: torch.nn.Module) -> None:
-    """Give biases and LayerNorm parameters small random values, as training leaves them.
-
-    Freshly initialised, they are all zeros or all ones, the exporter merges the equal ones into one initialiser,
-    and quantisation then leaves 48 nodes more than a trained model's graph has (124, not 76): the biases can no
-    longer be fused into the MatMuls. Measured interleaved, that graph was 2-3% slower.
-    """
-    import torch
-
-    with torch.no_grad():
-        for parameter in model.parameters():
-            if parameter.dim() == 1:
-                parameter.add_(torch.randn_like(parameter) * 0.02)
 
 
 def int8_gemm_gmacs(threads: int, rows: int = 512, depth: int = 768, columns: int = 3072) -> float:

@@ -1,12 +1,12 @@
 """Serve a model folder from a SageMaker Serverless Inference endpoint: create, update without downtime, delete.
 
-    python -m model.deploy deploy --model-dir artifacts/model --endpoint news-classifier-dev \\
+    python -m model.tools.deploy deploy --model-dir artifacts/model --endpoint news-classifier-dev \\
         --bucket my-bucket --role arn:aws:iam::123456789012:role/SageMakerInference \\
         [--ecr-repository news-classifier-dev | --image-uri URI] [--dry-run]
-    python -m model.deploy image --ecr-repository news-classifier-dev     # the image step alone: prints its JSON
-    python -m model.deploy delete --endpoint news-classifier-dev
+    python -m model.tools.deploy image --ecr-repository news-classifier-dev     # the image step alone: prints its JSON
+    python -m model.tools.deploy delete --endpoint news-classifier-dev
 
-`deploy` first chooses the serving image (model/image.py): with `--ecr-repository` and docker, the slim ONNX
+`deploy` first chooses the serving image (model/tools/image.py): with `--ecr-repository` and docker, the slim ONNX
 int8 image, built and pushed when its content is new; else the Hugging Face PyTorch image, said on the
 terminal. It packs the folder for that image's runtime, uploads it to
 `s3://BUCKET/PREFIX/<model_version>/model-<runtime>.tar.gz` (and the folder's `drift_baseline.json` beside it,
@@ -42,7 +42,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tqdm.auto import tqdm
 
 from model.artifact import DRIFT_BASELINE_FILE, pack, read_metadata
-from model.image import (
+from model.labels import LabelMap
+from model.runtime import ONNX_INT8
+from model.serving.inference import JSON
+from model.tools.image import (
     ImageError,
     ServingImage,
     build_command,
@@ -52,11 +55,8 @@ from model.image import (
     push_command,
     repository_name,
 )
-from model.inference import JSON
-from model.labels import LabelMap
-from model.runtime import ONNX_INT8
 
-log = logging.getLogger("model.deploy")
+log = logging.getLogger("model.tools.deploy")
 
 MEMORY_SIZES_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 MAX_CONCURRENCY = 200
@@ -296,7 +296,7 @@ def deploy(clients: Clients, release: Release, model_dir: Path, bucket: str, key
     current = wait_for_endpoint(clients.sagemaker, release.endpoint, poll_seconds, timeout_seconds)
     if current["EndpointStatus"] != "InService":
         raise DeployError(f"{release.endpoint} is {current['EndpointStatus']} ({current.get('FailureReason')}); "
-                          f"delete it first: python -m model.deploy delete --endpoint {release.endpoint}")
+                          f"delete it first: python -m model.tools.deploy delete --endpoint {release.endpoint}")
     if current["EndpointConfigName"] == release.name:
         log.info("%s already serves %s", release.endpoint, release.name)
         smoke_test(clients.runtime, release.endpoint, release.model_version, labels)

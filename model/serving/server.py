@@ -1,6 +1,6 @@
 """A SageMaker-compatible model server: the container contract and the SageMaker Runtime API in one process.
 
-    python -m model.serve --model-dir artifacts/model [--endpoint NAME=DIR ...] [--runtime auto]
+    python -m model.serving.server --model-dir artifacts/model [--endpoint NAME=DIR ...] [--runtime auto]
 
 - Container contract (what SageMaker calls inside a bring-your-own container): `GET /ping`,
   `POST /invocations`, on port 8080, for the model in `--model-dir` (default SM_MODEL_DIR or /opt/ml/model).
@@ -11,7 +11,7 @@
 Concurrent requests to one endpoint are micro-batched; bodies above SageMaker's 6 MB limit are refused
 before they are read in full; a request that waits longer than `--timeout-s` gets a 504; SIGTERM stops
 accepting connections and finishes the requests in flight. Every request is logged as one JSON line.
-`--enable-fault-injection` (local stacks and `make chaos` only) turns on the faults of `model/faults.py`.
+`--enable-fault-injection` (local stacks and `make chaos` only) turns on the faults of `model/serving/faults.py`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from model.artifact import read_metadata
-from model.faults import (
+from model.runtime import AUTO, RUNTIMES, Predictor, available_cpus, load_predictor, resolve_runtime
+from model.serving.faults import (
     NOT_FOUND,
     NOT_READY,
     THROTTLED,
@@ -50,7 +51,7 @@ from model.faults import (
     admin_routes,
     fault_variables_set,
 )
-from model.inference import (
+from model.serving.inference import (
     JSON,
     JSON_LINES,
     InvalidInput,
@@ -59,11 +60,10 @@ from model.inference import (
     input_fn,
     output_fn,
 )
-from model.json_logging import configure_json_logging
-from model.microbatch import BatchResult, MicroBatcher
-from model.runtime import AUTO, RUNTIMES, Predictor, available_cpus, load_predictor, resolve_runtime
+from model.serving.json_logging import configure_json_logging
+from model.serving.microbatch import BatchResult, MicroBatcher
 
-log = logging.getLogger("model.serve")
+log = logging.getLogger("model.serving.server")
 
 DEFAULT_ENDPOINT = "news-classifier"
 DEFAULT_VARIANT = "AllTraffic"  # the variant name SageMaker gives a single-variant endpoint config

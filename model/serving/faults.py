@@ -1,6 +1,6 @@
 """Injectable faults for the local endpoint: a slow, failing, throttled or absent SageMaker endpoint, offline.
 
-Opt-in only: `python -m model.serve --enable-fault-injection` reads the MODEL_FAULT_* variables at start and
+Opt-in only: `python -m model.serving.server --enable-fault-injection` reads the MODEL_FAULT_* variables at start and
 adds the admin route `/_faults` (GET reads, PUT replaces with a JSON object, DELETE clears). Without the flag
 neither exists; the serving image and SageMaker never pass it, so no AWS stage can be given a fault.
 
@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-log = logging.getLogger("model.faults")
+log = logging.getLogger("model.serving.faults")
 
 THROTTLED = "throttled"
 NOT_FOUND, NOT_READY, UNAVAILABLE = "not-found", "not-ready", "unavailable"

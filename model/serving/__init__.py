@@ -1,0 +1,1 @@
+"""What serving needs beside the model core: the handler, the model server, its batching, logging and faults."""
