@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
@@ -20,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from chalice_app.local.state import DYNAMODB_RECORDING, STATE_FILE
+from chalice_app.local.state import DYNAMODB_RECORDING, STATE_FILE, wait_for_state
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_STACK = "chalice_app.local.stack"  # run from REPO_ROOT
@@ -41,12 +39,6 @@ class LocalStack:
     process_ids: dict[str, int]  # service name -> pid of the process that leads its group
     api_log: Path | None  # the API's log file; None when it writes to a terminal
     state_dir: Path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def read_state(state_dir: Path) -> LocalStack | None:
@@ -85,8 +77,8 @@ def own_stack(model_dir: Path, runtime: str, state_dir: Path, extra_args: Sequen
     (state_dir / STATE_FILE).unlink(missing_ok=True)
     (state_dir / DYNAMODB_RECORDING).unlink(missing_ok=True)  # its own stack: an empty table, as measured before
     command = [sys.executable, "-m", LOCAL_STACK, "--model-dir", str(model_dir), "--runtime", runtime,
-               "--state-dir", str(state_dir), "--api-port", str(free_port()), "--endpoint-port", str(free_port()),
-               "--dynamodb-port", str(free_port()), "--api-log", *extra_args]
+               "--state-dir", str(state_dir), "--api-port", "0", "--endpoint-port", "0",
+               "--dynamodb-port", "0", "--api-log", *extra_args]  # 0: free ports, recorded in the state file
     output = state_dir / "local_stack.out"
     with open(output, "wb") as sink:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ, **(env or {})}, stdout=sink,
@@ -101,9 +93,7 @@ def own_stack(model_dir: Path, runtime: str, state_dir: Path, extra_args: Sequen
 
 def _wait_until_ready(process: subprocess.Popen, state_dir: Path, output: Path) -> LocalStack:
     """The stack writes its state file once every service answered its health check."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while (stack := read_state(state_dir)) is None:
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise StackStartError(f"the local stack did not start:\n{output.read_text(errors='replace')[-4000:]}")
-        time.sleep(0.2)
+    stack = read_state(state_dir) if wait_for_state(state_dir, process, STARTUP_TIMEOUT_S) is not None else None
+    if stack is None:
+        raise StackStartError(f"the local stack did not start:\n{output.read_text(errors='replace')[-4000:]}")
     return stack

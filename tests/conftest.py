@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from model.tools.local_endpoint import unused_port
+from model.tools.local_servers import unused_port
 from training_jobs.config import default_data_dir
 
 # Labelled rows of the real NLP-100 split, enough for the model tests to learn something real.

@@ -35,8 +35,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
@@ -49,6 +47,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from chalice_app.local.state import DYNAMODB_RECORDING, FAKE_AWS, LOCK_FILE, RECORDING_VARIABLE, STATE_FILE
 from chalice_app.ops.stages import CHALICE_DIR, stage_environment
+from model.tools.local_servers import NotUp, answers, unused_port, wait_until
 
 REPO_ROOT = CHALICE_DIR.parent
 CHALICE_BIN = Path(sys.executable).with_name("chalice")
@@ -197,17 +196,13 @@ def ensure_model(model_dir: Path) -> None:
 
 def wait_until_ready(service: Service, url: str, deadline: float) -> None:
     """Poll `url` until it answers 200; fail early, showing the service's log, if the process dies."""
-    while time.monotonic() < deadline:
-        if service.process.poll() is not None:
-            raise StackError(f"{service.name} exited with code {service.process.returncode}{_log_tail(service)}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    raise StackError(f"{service.name} did not become ready at {url} within {STARTUP_TIMEOUT_S:g} s{_log_tail(service)}")
+    try:
+        wait_until(lambda: answers(url), deadline, service.process, poll_s=0.2)
+    except NotUp as exc:
+        if exc.returncode is not None:
+            raise StackError(f"{service.name} exited with code {exc.returncode}{_log_tail(service)}") from None
+        raise StackError(f"{service.name} did not become ready at {url} within {STARTUP_TIMEOUT_S:g} s"
+                         f"{_log_tail(service)}") from None
 
 
 def _log_tail(service: Service) -> str:
@@ -402,9 +397,9 @@ def parse_args(argv: list[str] | None = None) -> StackConfig:
     parser.add_argument("--model-dir", type=Path, default=REPO_ROOT / "artifacts" / "model")
     parser.add_argument("--runtime", default="auto", help="model runtime: auto, torch, onnx or onnx-int8")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--api-port", type=int, default=8000)
-    parser.add_argument("--endpoint-port", type=int, default=8080)
-    parser.add_argument("--dynamodb-port", type=int, default=8001)
+    parser.add_argument("--api-port", type=int, default=8000, help="0: a free port (the state file records it)")
+    parser.add_argument("--endpoint-port", type=int, default=8080, help="0: a free port")
+    parser.add_argument("--dynamodb-port", type=int, default=8001, help="0: a free port")
     parser.add_argument("--state-dir", type=Path, default=REPO_ROOT / "artifacts" / "local",
                         help="lock, state file and service logs (one stack per directory)")
     parser.add_argument("--faults", action="store_true",
@@ -415,8 +410,10 @@ def parse_args(argv: list[str] | None = None) -> StackConfig:
                         help="A/B: serve model folder DIR as endpoint NAME with this routing weight (repeatable; "
                              "replaces --model-dir)")
     args = parser.parse_args(argv)
-    config = StackConfig(model_dir=args.model_dir, runtime=args.runtime, host=args.host, api_port=args.api_port,
-                         endpoint_port=args.endpoint_port, dynamodb_port=args.dynamodb_port,
+    api_port, endpoint_port, dynamodb_port = (port or unused_port(args.host)
+                                              for port in (args.api_port, args.endpoint_port, args.dynamodb_port))
+    config = StackConfig(model_dir=args.model_dir, runtime=args.runtime, host=args.host, api_port=api_port,
+                         endpoint_port=endpoint_port, dynamodb_port=dynamodb_port,
                          state_dir=args.state_dir, faults=args.faults, api_log=args.api_log,
                          variants=tuple(args.variant))
     names = [v.name for v in config.variants]

@@ -4,8 +4,12 @@ answers (URLs, process groups), and the fake credentials that keep every local A
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
+
+from model.tools.local_servers import NotUp, wait_until
 
 STATE_FILE = "local_stack.json"  # in the stack's --state-dir (make local: LOCAL_STATE_DIR, artifacts/local)
 LOCK_FILE = "local_stack.lock"
@@ -25,3 +29,22 @@ def fake_client_arguments() -> dict[str, str]:
 def read_state(state_dir: Path) -> dict[str, Any]:
     """The running stack's state file; OSError or ValueError when there is none (or it is unreadable)."""
     return json.loads((state_dir / STATE_FILE).read_text())
+
+
+def wait_for_state(state_dir: Path, process: subprocess.Popen, timeout_s: float) -> dict[str, Any] | None:
+    """The state file of a stack started as `process`, once written (every service answered); None when the
+    process exits or `timeout_s` passes first."""
+    state: dict[str, Any] = {}
+
+    def written() -> bool:
+        try:
+            state.update(read_state(state_dir))
+        except (OSError, ValueError):
+            return False
+        return True
+
+    try:
+        wait_until(written, time.monotonic() + timeout_s, process, poll_s=0.2)
+    except NotUp:
+        return None
+    return state

@@ -224,7 +224,8 @@ def measure_endpoint(model_dir: Path, args: argparse.Namespace, titles: Sequence
     import boto3
     from botocore.config import Config
 
-    from model.tools.local_endpoint import running_server, serve_command, unused_port
+    from model.tools.local_endpoint import running_server, serve_command
+    from model.tools.local_servers import unused_port
 
     port = unused_port()
     url = f"http://127.0.0.1:{port}"

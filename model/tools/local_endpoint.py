@@ -8,28 +8,21 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+from model.tools.local_servers import NotUp, answers, unused_port, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class EndpointFailedToStart(RuntimeError):
     pass
-
-
-def unused_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def serve_command(model_dir: Path, host: str, port: int, endpoint_name: str | None = None,
@@ -45,18 +38,12 @@ def serve_command(model_dir: Path, host: str, port: int, endpoint_name: str | No
 
 def wait_until_healthy(url: str, process: subprocess.Popen, timeout_s: float, log_path: Path) -> None:
     """Poll GET /ping until 200; fail early, with the server's log, if the process dies."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise EndpointFailedToStart(
-                f"model server exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.1)
-    raise EndpointFailedToStart(f"model server not healthy after {timeout_s:g} s:\n{log_path.read_text()[-4000:]}")
+    try:
+        wait_until(lambda: answers(f"{url}/ping"), time.monotonic() + timeout_s, process)
+    except NotUp as exc:
+        why = (f"exited with {exc.returncode}" if exc.returncode is not None
+               else f"not healthy after {timeout_s:g} s")
+        raise EndpointFailedToStart(f"model server {why}:\n{log_path.read_text()[-4000:]}") from None
 
 
 def stop(process: subprocess.Popen, grace_s: float = 15.0) -> None:

@@ -22,7 +22,8 @@ from chalicelib import transactions
 
 from chalice_app.ops.policies import baseline_location
 from chalice_app.ops.stages import CHALICE_DIR, DRIFT_HANDLER, function_environment, read_config, stage_config
-from model.tools.local_endpoint import running_endpoint, unused_port
+from model.tools.local_endpoint import running_endpoint
+from model.tools.local_servers import unused_port
 
 STAGE = "dev"
 REGION, ACCOUNT = "us-east-1", "123456789012"

@@ -20,7 +20,8 @@ from botocore.config import Config
 
 from model.artifact import read_metadata
 from model.labels import LabelMap
-from model.tools.local_endpoint import running_endpoint, running_server, serve_command, unused_port
+from model.tools.local_endpoint import running_endpoint, running_server, serve_command
+from model.tools.local_servers import unused_port
 
 pytestmark = pytest.mark.slow
 HEADLINES = ["Fed leaves interest rates unchanged", "Apple unveils new iPhone", "Ebola outbreak spreads"]

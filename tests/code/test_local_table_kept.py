@@ -19,7 +19,7 @@ import pytest
 
 from chalice_app.local.dynamodb import changes_state, compact
 from chalice_app.local.state import DYNAMODB_RECORDING, FAKE_AWS, RECORDING_VARIABLE
-from model.tools.local_endpoint import unused_port
+from model.tools.local_servers import unused_port
 
 TABLE = "news-transactions-kept"
 

@@ -30,7 +30,8 @@ from test_requirements import canonical, pins
 from model.artifact import pack, read_metadata
 from model.labels import LabelMap
 from model.tools.image import DOCKERFILE, copied_files, dockerfile_copies, instructions, parse_copy, slim_image
-from model.tools.local_endpoint import REPO_ROOT, running_server, unused_port
+from model.tools.local_endpoint import REPO_ROOT, running_server
+from model.tools.local_servers import unused_port
 from tools import sync_pins
 
 pytestmark = pytest.mark.slow

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from chalice_app.local.state import STATE_FILE
-from model.tools.local_endpoint import unused_port
+from model.tools.local_servers import unused_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_STACK = "chalice_app.local.stack"  # run from REPO_ROOT

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from local_stack_testing import REPO_ROOT, RunningStack, request_json
 
-from model.tools.local_endpoint import unused_port
+from model.tools.local_servers import unused_port
 
 pytestmark = pytest.mark.slow
 
