@@ -5,6 +5,7 @@ loop of its own (the chaos run's wait for the DynamoDB proxy) is pinned to `wait
 
 from __future__ import annotations
 
+import http.client
 import socket
 import subprocess
 import time
@@ -29,11 +30,11 @@ def unused_port(host: str = "127.0.0.1") -> int:
 
 
 def answers(url: str, timeout_s: float = 2.0) -> bool:
-    """GET `url` answers 200; no answer, a refused connection or any other status is False."""
+    """GET `url` answers 200; a refused, cut or garbled connection, no answer or any other status is False."""
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:
             return response.status == 200
-    except (urllib.error.URLError, OSError):
+    except (urllib.error.URLError, OSError, http.client.HTTPException):
         return False
 
 

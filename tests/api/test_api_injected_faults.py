@@ -18,6 +18,7 @@ from chalice.test import Client
 from chalicelib import transactions
 
 from chalice_app.local.dynamodb_faults import FaultProxy
+from model.tools.local_servers import NotUp, answers, wait_until
 
 pytestmark = pytest.mark.slow
 HEADLINE = {"headline": "Markets slide as oil prices jump"}
@@ -87,10 +88,10 @@ def proxied_table(stage_env: dict[str, str], moto_url: str, real_endpoint: str,
 
 
 def _wait_for_proxy(proxy: FaultProxy, answering: bool) -> None:
-    deadline = time.monotonic() + 15
-    while (_send(f"{proxy.url}/_faults", "GET")[0] == 200) != answering:
-        assert time.monotonic() < deadline, f"the proxy did not {'reopen' if answering else 'close'} its port"
-        time.sleep(0.05)
+    try:
+        wait_until(lambda: answers(f"{proxy.url}/_faults") == answering, time.monotonic() + 15, poll_s=0.05)
+    except NotUp:
+        pytest.fail(f"the proxy did not {'reopen' if answering else 'close'} its port")
 
 
 def test_a_throttled_table_still_answers_and_the_replay_restores_the_record(

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from chalice_app.local.state import STATE_FILE
-from model.tools.local_servers import unused_port
+from model.tools.local_servers import NotUp, answers, unused_port, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_STACK = "chalice_app.local.stack"  # run from REPO_ROOT
@@ -45,17 +45,13 @@ def request_json(url: str, body: bytes | None = None, content_type: str = "appli
 
 
 def _wait_for_health(stack: RunningStack) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if stack.process.poll() is not None:
-            pytest.fail(f"local stack exited with {stack.process.returncode}:\n{stack.output.read_text()}")
-        try:
-            if request_json(f"{stack.api_url}/health")[0] == 200 and (stack.state_dir / STATE_FILE).exists():
-                return
-        except (urllib.error.URLError, ConnectionError):
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"local stack not ready after {STARTUP_TIMEOUT_S} s:\n{stack.output.read_text()}")
+    try:
+        wait_until(lambda: (stack.state_dir / STATE_FILE).exists() and answers(f"{stack.api_url}/health"),
+                   time.monotonic() + STARTUP_TIMEOUT_S, stack.process, poll_s=0.3)
+    except NotUp as exc:
+        why = (f"exited with {exc.returncode}" if exc.returncode is not None
+               else f"not ready after {STARTUP_TIMEOUT_S} s")
+        pytest.fail(f"local stack {why}:\n{stack.output.read_text()}")
 
 
 @contextmanager
