@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +12,7 @@ from chalicelib import transactions
 from openapi_schema_validator import OAS30Validator
 
 from chalice_app.ops.transaction_table import unsaved_records
+from model.tools.local_servers import unused_port
 
 OPERATOR = "ops-key"  # the one operator key id of the `keyed_client` fixture's stage
 
@@ -107,6 +107,4 @@ class FakeEndpoint:
 
 def unreachable_url() -> str:
     """A URL on 127.0.0.1 where nothing listens (the port was free a moment ago)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+    return f"http://127.0.0.1:{unused_port()}"
