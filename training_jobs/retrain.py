@@ -41,8 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalice_app.ops.policies import baseline_location  # the stage's artifact bucket and prefix
-from chalice_app.ops.stages import stage_environment  # the API stages' variables: one reader
+from chalice_app.ops.stages import baseline_location, stage_environment  # the API stages' variables: one reader
 from model.artifact import read_metadata
 from model.deploy import NAME as ENDPOINT_NAME_PATTERN
 from model.encoders import EncoderUnavailable
