@@ -38,7 +38,6 @@ from model.classifier import WEIGHTS_FILE, HeadlineClassifier, load_tokenizer
 from model.encoders import EncoderUnavailable, resolve_encoder, weights_sha256
 from model.labels import LabelMap
 from model.predict import predict_logits, predict_proba
-from training_jobs.baseline import baseline_metrics
 from training_jobs.calibrate import fit_calibration
 from training_jobs.config import (
     REPO_ROOT,
@@ -61,6 +60,7 @@ from training_jobs.data import (
 from training_jobs.distributed import init_distributed
 from training_jobs.drift_baseline import write_baseline
 from training_jobs.evaluate import HELD_OUT, evaluate_logits, evaluate_probabilities, format_report, write_plots
+from training_jobs.tfidf_baseline import baseline_metrics
 
 log = logging.getLogger("training_jobs.train")
 MAX_LENGTH_QUANTILE = 99.9

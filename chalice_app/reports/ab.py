@@ -38,7 +38,7 @@ from rich.table import Table
 from scipy import stats
 
 from chalice_app.ops.stages import CHALICE_DIR
-from chalice_app.reports.stage import ReportError, use_stage
+from chalice_app.reports.stage_table import ReportError, use_stage
 
 REPO_ROOT = CHALICE_DIR.parent
 REPORT_NAME = "ab-report"

@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from chalice_app.ops.stages import CHALICE_DIR
-from chalice_app.reports.stage import ReportError, use_stage
+from chalice_app.reports.stage_table import ReportError, use_stage
 
 REPO_ROOT = CHALICE_DIR.parent
 TOKENIZER_FILE = "tokenizer.json"

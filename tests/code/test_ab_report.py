@@ -13,7 +13,7 @@ from chalicelib import transactions
 
 from chalice_app.ops.stages import stage_environment
 from chalice_app.reports.ab import Observation, Thresholds, build_report, main
-from chalice_app.reports.stage import ReportError
+from chalice_app.reports.stage_table import ReportError
 
 LABELS = ["Business", "Entertainment", "Health", "Science"]
 NOW = dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC)
