@@ -30,9 +30,9 @@ from chalicelib.drift import (
     STABLE,
     TOO_FEW,
     DriftReport,
+    DriftThresholds,
     Extractor,
     Observation,
-    Thresholds,
     compare,
 )
 from chalicelib.transactions import OK, TransactionRecord
@@ -98,7 +98,7 @@ def collect(records: Iterable[TransactionRecord], max_records: int) -> tuple[dic
     return traffic, read, False
 
 
-def assess(traffic: dict[str, VersionTraffic], baseline_uri: str | None, thresholds: Thresholds,
+def assess(traffic: dict[str, VersionTraffic], baseline_uri: str | None, thresholds: DriftThresholds,
            extractors: Mapping[str, Extractor] = RUNTIME_FEATURES) -> tuple[list[DriftReport], dict[str, str]]:
     """Each version's traffic against its own baseline; versions without one are returned with the reason."""
     reports: list[DriftReport] = []
@@ -115,7 +115,7 @@ def assess(traffic: dict[str, VersionTraffic], baseline_uri: str | None, thresho
     return reports, skipped
 
 
-def measure(since: dt.datetime, until: dt.datetime, baseline_uri: str | None, thresholds: Thresholds,
+def measure(since: dt.datetime, until: dt.datetime, baseline_uri: str | None, thresholds: DriftThresholds,
             max_records: int, extractors: Mapping[str, Extractor] = RUNTIME_FEATURES) -> DriftRun:
     """Read the window newest first through the day index and compare each model version with its baseline."""
     traffic, read, truncated = collect(transactions.between(since, until, newest_first=True), max_records)
@@ -127,7 +127,8 @@ def measure(since: dt.datetime, until: dt.datetime, baseline_uri: str | None, th
 def run(now: dt.datetime) -> DriftRun:
     """The scheduled job: the window ending at `now` as configured, then its metrics and log lines."""
     settings = drift_settings()
-    thresholds = Thresholds(min_samples=settings.min_samples, low_confidence_below=score_settings().uncertain_below)
+    thresholds = DriftThresholds(min_samples=settings.min_samples,
+                                 low_confidence_below=score_settings().uncertain_below)
     result = measure(now - dt.timedelta(hours=settings.window_hours), now, settings.baseline_uri, thresholds,
                      settings.max_records)
     publish(result)

@@ -108,7 +108,9 @@ class Comparison:
 
 
 @dataclass(frozen=True)
-class Thresholds:
+class AbThresholds:
+    """When an A/B difference counts: the family-wise significance level and the samples per variant first."""
+
     alpha: float = 0.05
     min_feedback: int = 30
     min_requests: int = 30
@@ -119,7 +121,7 @@ class Report:
     stage: str
     since: str
     until: str
-    thresholds: Thresholds
+    thresholds: AbThresholds
     control: str | None
     variants: dict[str, VariantSummary]
     comparisons: list[Comparison] = field(default_factory=list)
@@ -237,7 +239,7 @@ def verdict(control: VariantSummary, treatment: VariantSummary, accuracy: TestRe
             f"({accuracy.note}, p={accuracy.p_value:.3g})")
 
 
-def compare(groups: dict[str, list[Observation]], control: str, thresholds: Thresholds) -> list[Comparison]:
+def compare(groups: dict[str, list[Observation]], control: str, thresholds: AbThresholds) -> list[Comparison]:
     summaries = {name: summarize(name, group) for name, group in groups.items()}
     treatments = [name for name in groups if name != control]
     alpha = thresholds.alpha / max(1, len(treatments))
@@ -255,7 +257,7 @@ def compare(groups: dict[str, list[Observation]], control: str, thresholds: Thre
 
 
 def build_report(observations: Sequence[Observation], stage: str, since: dt.datetime, until: dt.datetime,
-                 thresholds: Thresholds, control: str | None = None, skipped: int = 0) -> Report:
+                 thresholds: AbThresholds, control: str | None = None, skipped: int = 0) -> Report:
     groups = by_endpoint(observations)
     if control is not None and control not in groups:
         raise ReportError(f"control {control!r} has no transactions in the window; "
@@ -378,10 +380,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stage", default="local", help="Chalice stage whose table is read (default: local)")
     parser.add_argument("--hours", type=float, default=24.0, help="the window: the last N hours (default: 24)")
     parser.add_argument("--control", help="the variant the others are compared with (default: most requests)")
-    parser.add_argument("--alpha", type=float, default=Thresholds.alpha, help="significance level (default: 0.05)")
-    parser.add_argument("--min-feedback", type=int, default=Thresholds.min_feedback,
+    parser.add_argument("--alpha", type=float, default=AbThresholds.alpha, help="significance level (default: 0.05)")
+    parser.add_argument("--min-feedback", type=int, default=AbThresholds.min_feedback,
                         help="labelled transactions per variant before accuracy is compared (default: 30)")
-    parser.add_argument("--min-requests", type=int, default=Thresholds.min_requests,
+    parser.add_argument("--min-requests", type=int, default=AbThresholds.min_requests,
                         help="requests per variant before errors, latency and labels are compared (default: 30)")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "artifacts" / "ab")
     parser.add_argument("--local-state-dir", type=Path, default=REPO_ROOT / "artifacts" / "local",
@@ -400,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         use_stage(args.stage, args.local_state_dir)
         observations, skipped = load_observations(since, until)
         report = build_report(observations, args.stage, since, until,
-                              Thresholds(args.alpha, args.min_feedback, args.min_requests), args.control, skipped)
+                              AbThresholds(args.alpha, args.min_feedback, args.min_requests), args.control, skipped)
     except (ReportError, transactions.TableUnavailable) as exc:
         print(f"ab-report: {exc}", file=sys.stderr)
         return 1

@@ -12,7 +12,7 @@ import pytest
 from chalicelib import transactions
 
 from chalice_app.ops.stages import stage_environment
-from chalice_app.reports.ab import Observation, Thresholds, build_report, main
+from chalice_app.reports.ab import AbThresholds, Observation, build_report, main
 from chalice_app.reports.stage_table import ReportError
 
 LABELS = ["Business", "Entertainment", "Health", "Science"]
@@ -42,7 +42,7 @@ def renamed(observations: list[Observation], endpoint: str) -> list[Observation]
 
 
 def report_for(observations: list[Observation], **kwargs: object):
-    return build_report(observations, "test", NOW - dt.timedelta(hours=24), NOW, Thresholds(), **kwargs)
+    return build_report(observations, "test", NOW - dt.timedelta(hours=24), NOW, AbThresholds(), **kwargs)
 
 
 def test_a_clearly_better_variant_is_called_better() -> None:
