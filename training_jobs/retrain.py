@@ -47,7 +47,7 @@ from model.deploy import NAME as ENDPOINT_NAME_PATTERN
 from model.encoders import EncoderUnavailable
 from model.onnx_export import export_model_folder
 from training_jobs import train
-from training_jobs.config import REPO_ROOT, default_data_dir, default_model_dir
+from training_jobs.config import REPO_ROOT, default_data_dir, default_model_dir, split_file
 from training_jobs.data import DataError, Example, clean, read_examples
 from training_jobs.evaluate import evaluate_model_dir
 from training_jobs.gate import Decision, Margins, decide
@@ -260,7 +260,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help='passed to `model.deploy deploy` on AWS stages, e.g. "--memory 3072 --image-uri ..."')
     parser.add_argument("--dry-run", action="store_true", help="train, evaluate and gate; print the promotion only")
     args = parser.parse_args(own)
-    args.eval_data = args.eval_data or args.data / "nlp100" / "test.tsv"
+    args.eval_data = args.eval_data or split_file(args.data, "test")
     args.endpoint_args = shlex.split(args.endpoint_args)
     args.train_args = train_args
     return args
