@@ -12,7 +12,8 @@ import pytest
 from chalicelib import transactions
 
 from chalice_app.ops.stages import stage_environment
-from chalice_app.reports.ab import AbThresholds, Observation, build_report, main
+from chalice_app.reports.ab import main
+from chalice_app.reports.ab_stats import AbThresholds, Observation, build_report
 from chalice_app.reports.stage_table import ReportError
 
 LABELS = ["Business", "Entertainment", "Health", "Science"]
