@@ -2,7 +2,7 @@
 
 Each run (hourly, see app.py) reads the last DRIFT_WINDOW_HOURS of transactions newest first through the day
 index (Queries, never a Scan), keeps the successful ones, groups them by model version (an A/B test serves
-several) and compares each group with its own model's baseline (chalicelib/drift.py, chalicelib/baselines.py).
+several) and compares each group with its own model's baseline (chalicelib/drift.py, chalicelib/drift_baselines.py).
 
 Metrics, in the stage's namespace with dimensions service + job=drift:
 - `DriftSamples` per model_version; `DriftPSI` per model_version and feature, and `LowConfidenceShare` per
@@ -22,8 +22,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from chalicelib import baselines, telemetry, transactions
-from chalicelib.baselines import BaselineUnavailable
+from chalicelib import drift_baselines, telemetry, transactions
 from chalicelib.config import drift_settings, score_settings
 from chalicelib.drift import (
     RUNTIME_FEATURES,
@@ -35,6 +34,7 @@ from chalicelib.drift import (
     Observation,
     compare,
 )
+from chalicelib.drift_baselines import BaselineUnavailable
 from chalicelib.transactions import OK, TransactionRecord
 
 JOB = "drift"
@@ -107,7 +107,7 @@ def assess(traffic: dict[str, VersionTraffic], baseline_uri: str | None, thresho
         try:
             if baseline_uri is None:
                 raise BaselineUnavailable("DRIFT_BASELINE_URI is not set")
-            baseline = baselines.load(baseline_uri, version)
+            baseline = drift_baselines.load(baseline_uri, version)
         except BaselineUnavailable as exc:
             skipped[version] = str(exc)
             continue

@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from chalicelib.baselines import MODEL_VERSION_PLACEHOLDER, S3_SCHEME
 from chalicelib.config import MODEL_VARIANTS, parse_model_variants
+from chalicelib.drift_baselines import MODEL_VERSION_PLACEHOLDER, S3_SCHEME
 
 CHALICE_DIR = Path(__file__).resolve().parents[1]
 CONFIG_FILE = CHALICE_DIR / ".chalice" / "config.json"

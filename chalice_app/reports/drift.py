@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from chalicelib import transactions
-from chalicelib.baselines import S3_SCHEME
 from chalicelib.drift import RUNTIME_FEATURES, DriftReport, DriftThresholds, Extractor, Observation
+from chalicelib.drift_baselines import S3_SCHEME
 from chalicelib.drift_monitor import DriftRun, measure
 from rich.console import Console
 from rich.table import Table
