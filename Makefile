@@ -5,12 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 MODEL_DIR ?= artifacts/model
+# DATA=PATH: the data folder (or one file) instead of training_jobs/config.py's default, which also knows the
+# folder's layout: the Makefile asks it for TEST_FILE and EXTRA_DATA (read only by the targets that use them).
 DATA ?=
 DATA_FLAG := $(if $(DATA),--data $(DATA))
-DATA_ROOT := $(or $(DATA),../shared/data/news_aggregator)
-TEST_FILE ?= $(DATA_ROOT)/nlp100/test.tsv
+DATA_PATH = $(shell $(PY) -m training_jobs.config $(1) $(DATA_FLAG))
+TEST_FILE ?= $(call DATA_PATH,test-split)
 # Training-only rows from other publishers (titles in valid/test are dropped): better on unseen publishers.
-EXTRA_DATA ?= $(wildcard $(DATA_ROOT)/corpus.tsv.gz)
+EXTRA_DATA ?= $(call DATA_PATH,extra-data)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup lock test lint train evaluate error-analysis calibrate eda artifact clean
@@ -220,12 +222,12 @@ RETRAIN_ARGS ?=
 EXCLUDE_CLIENTS ?=
 
 export-feedback: setup ## STAGE's transactions with feedback over the last DAYS days -> FEEDBACK TSV (deduplicated, no valid/test titles; EXCLUDE_CLIENTS=...)
-	$(PY) -m training_jobs.feedback --stage $(STAGE) --days $(DAYS) --data $(DATA_ROOT) --output $(FEEDBACK) \
+	$(PY) -m training_jobs.feedback --stage $(STAGE) --days $(DAYS) $(DATA_FLAG) --output $(FEEDBACK) \
 		$(if $(filter local,$(STAGE)),--local-state-dir $(LOCAL_STATE_DIR)) \
 		$(foreach client,$(EXCLUDE_CLIENTS),--exclude-client $(client))
 
 retrain: setup ## data + FEEDBACK -> candidate; gate vs the current model; promote with a CANARY_WEIGHT share on STAGE (AWS_ARGS="--dry-run")
-	$(PY) -m training_jobs.retrain --feedback $(FEEDBACK) --data $(DATA_ROOT) $(if $(EXTRA_DATA),--extra-data $(EXTRA_DATA)) \
+	$(PY) -m training_jobs.retrain --feedback $(FEEDBACK) $(DATA_FLAG) $(if $(EXTRA_DATA),--extra-data $(EXTRA_DATA)) \
 		--stage $(STAGE) --canary-weight $(CANARY_WEIGHT) \
 		$(if $(filter command line,$(origin MODEL_DIR)),--current-model-dir $(MODEL_DIR)) $(AWS_ARGS) -- $(RETRAIN_ARGS)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from chalice import Chalice, Rate, Response
 from chalice.app import CloudWatchEvent
-from chalicelib import callers, classification, console, drift_monitor, traffic, transactions, validation
+from chalicelib import callers, classification, console, drift_monitor, recent_traffic, transactions, validation
 from chalicelib.config import api_key_required, configuration_status
 from chalicelib.middleware import observe_and_shape_errors
 from chalicelib.routing import Client
@@ -42,7 +42,7 @@ def classify_batch() -> dict[str, Any]:
 
 @app.route("/transactions", methods=["GET"], api_key_required=KEYED)
 def recent_transactions() -> dict[str, Any]:
-    return traffic.recent(validation.recent_query(app.current_request.query_params), _client_and_caller()[1])
+    return recent_traffic.recent(validation.recent_query(app.current_request.query_params), _client_and_caller()[1])
 
 
 @app.route("/transactions/{request_id}", methods=["GET"], api_key_required=KEYED)

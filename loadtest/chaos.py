@@ -42,7 +42,7 @@ from typing import Any
 import boto3
 
 from chalice_app.local.state import FAKE_AWS, fake_client_arguments
-from loadtest.headlines import DEFAULT_HEADLINES, read_headlines
+from loadtest.headlines import default_headlines, read_headlines
 from loadtest.ledger import Ledger, classification_ids
 from loadtest.reconcile import Reconciliation, reconcile_table, table_of_api
 from loadtest.stack import REPO_ROOT, LocalStack, own_stack
@@ -386,7 +386,7 @@ def write_report(results: list[PhaseResult], replayed: str, output: Path) -> boo
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_HEADLINES,
+    parser.add_argument("--data", type=Path, default=default_headlines(),
                         help="headlines: a TSV with a `title` column (default: the NLP-100 test split)")
     parser.add_argument("--model-dir", type=Path, default=REPO_ROOT / "artifacts" / "model")
     parser.add_argument("--runtime", default="auto", help="model runtime of the endpoint")

@@ -15,12 +15,12 @@ from locust import User, constant, constant_throughput
 from locust.env import Environment
 from locust.user.task import LOCUST_STATE_STOPPING, LOCUST_STATE_WAITING
 
-from loadtest.headlines import DEFAULT_HEADLINES
+from loadtest.headlines import default_headlines
 from loadtest.profiles import DEFAULT_USER_RATE
 
 
 def add_common_arguments(parser: Any) -> None:
-    parser.add_argument("--headlines", type=Path, default=DEFAULT_HEADLINES, env_var="LOADTEST_HEADLINES",
+    parser.add_argument("--headlines", type=Path, default=default_headlines(), env_var="LOADTEST_HEADLINES",
                        help="TSV of real headlines (a `title` column, or newsCorpora.csv rows; .gz too); "
                             "default: the NLP-100 test split")
     parser.add_argument("--user-rate", type=float, default=DEFAULT_USER_RATE, env_var="LOADTEST_USER_RATE",

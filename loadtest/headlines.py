@@ -1,22 +1,22 @@
 """Real headlines for the load test, read from a data file of the project's formats.
 
-Two layouts, told apart by the first line, optionally gzipped: a headed TSV with a `title` column (the NLP-100
-splits, corpus.tsv.gz) or the UCI newsCorpora.csv rows (8 tab-separated columns, the title second).
-Headlines the API would refuse (empty, over its length limit) are skipped: the load test sends valid traffic,
-so that every request it sends must leave a transaction.
+Two layouts, told apart by the first line, optionally gzipped: a headed TSV with a `title` column and RFC 4180
+quoting (the NLP-100 splits, corpus.tsv.gz) or the UCI newsCorpora.csv rows (8 tab-separated columns, the title
+second, no quoting). Headlines the API would refuse (empty, over its length limit) are skipped: the load test
+sends valid traffic, so that every request it sends must leave a transaction.
+
+The reader and the default file copy training_jobs/data.py's and training_jobs/config.py's, which this box may not
+import; tests/unit/loadtest/test_headlines.py pins them together.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
-import io
 import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(os.environ.get("NEWS_DATA_DIR", REPO_ROOT.parent / "shared" / "data" / "news_aggregator"))
-DEFAULT_HEADLINES = DATA_DIR / "nlp100" / "test.tsv"  # the NLP-100 test split: headlines the model never saw
 MAX_HEADLINE_CHARS = 1000  # the API's limit (openapi.yaml: ClassifyRequest.headline.maxLength)
 UCI_COLUMNS = 8
 UCI_TITLE_COLUMN = 1
@@ -38,19 +38,25 @@ def _text(path: Path) -> str:
         raise HeadlineFileError(f"{path}: not UTF-8 (byte {exc.start}); convert the file to UTF-8") from exc
 
 
+def default_headlines() -> Path:
+    """The NLP-100 test split of the data folder (NEWS_DATA_DIR, else beside the repository): unseen headlines."""
+    data = Path(os.environ.get("NEWS_DATA_DIR", REPO_ROOT.parent / "shared" / "data" / "news_aggregator"))
+    return data / "nlp100" / "test.tsv"
+
+
 def _titles(path: Path, text: str) -> list[str]:
-    rows = list(csv.reader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE))
-    if not rows:
+    lines = text.splitlines(keepends=True)
+    if not any(line.strip() for line in lines):
         raise HeadlineFileError(f"{path}: empty file")
-    header = [cell.strip().lower() for cell in rows[0]]
+    header = [cell.strip().lower() for cell in next(csv.reader(lines[:1], delimiter="\t"))]
     if "title" in header:
-        column, body = header.index("title"), rows[1:]
-    elif len(header) == UCI_COLUMNS:
-        column, body = UCI_TITLE_COLUMN, rows
+        column, rows = header.index("title"), csv.reader(lines[1:], delimiter="\t")
+    elif len(lines[0].rstrip("\r\n").split("\t")) == UCI_COLUMNS:
+        column, rows = UCI_TITLE_COLUMN, csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
     else:
         raise HeadlineFileError(f"{path}:1: expected a header row with a 'title' column or the {UCI_COLUMNS} "
                                 "tab-separated columns of newsCorpora.csv")
-    return [row[column] for row in body if len(row) > column]
+    return [row[column] for row in rows if len(row) > column]
 
 
 def read_headlines(path: Path) -> list[str]:

@@ -31,7 +31,7 @@ import boto3
 import psutil
 from botocore.exceptions import BotoCoreError, ClientError
 
-from loadtest.headlines import DEFAULT_HEADLINES
+from loadtest.headlines import default_headlines
 from loadtest.ledger import Ledger
 from loadtest.profiles import DEFAULT_USER_RATE, PROFILE_NAMES, STEADY
 from loadtest.reconcile import Reconciliation, reconcile_table, table_of_api
@@ -214,7 +214,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--spawn-rate", type=float, help="users started per second (default: all in one second)")
     parser.add_argument("--user-rate", type=float, default=DEFAULT_USER_RATE,
                         help="tasks per second each user aims at; 0: back to back")
-    parser.add_argument("--data", type=Path, default=DEFAULT_HEADLINES, help="TSV of headlines to send")
+    parser.add_argument("--data", type=Path, default=default_headlines(), help="TSV of headlines to send")
     parser.add_argument("--host", help="a running target instead of the local stack (deployed API, or in endpoint "
                                        "mode a SageMaker Runtime URL)")
     parser.add_argument("--endpoint-name", help="endpoint mode: the endpoint to invoke (default: the local one)")

@@ -28,7 +28,9 @@ class ThresholdsError(ValueError):
 
 
 @dataclass(frozen=True)
-class Thresholds:
+class LoadThresholds:
+    """A load run's pass/fail limits, as loadtest/thresholds.toml sets them for a profile."""
+
     max_failure_ratio: float
     max_p95_ms: float
     min_requests_per_s: float
@@ -71,7 +73,7 @@ def _number(path: Path, name: str, value: Any) -> float:
 
 
 def _limits(path: Path, table: dict[str, Any], where: str) -> dict[str, float]:
-    known = {f.name for f in fields(Thresholds)}
+    known = {f.name for f in fields(LoadThresholds)}
     unknown = sorted(set(table) - known)
     if unknown:
         raise ThresholdsError(f"{path}: unknown name(s) {', '.join(unknown)} in {where}; "
@@ -79,7 +81,7 @@ def _limits(path: Path, table: dict[str, Any], where: str) -> dict[str, float]:
     return {name: _number(path, name, value) for name, value in table.items()}
 
 
-def load_thresholds(path: Path, profile: str) -> Thresholds:
+def load_thresholds(path: Path, profile: str) -> LoadThresholds:
     """The limits for `profile`: the file's defaults, overridden by the profile's own table when it has one."""
     try:
         document = tomllib.loads(Path(path).read_text())
@@ -91,7 +93,7 @@ def load_thresholds(path: Path, profile: str) -> Thresholds:
     defaults = _limits(path, {k: v for k, v in document.items() if k not in tables}, "the top level")
     overrides = _limits(path, tables.get(profile, {}), f"[{profile}]")
     try:
-        return Thresholds(**{**defaults, **overrides})
+        return LoadThresholds(**{**defaults, **overrides})
     except TypeError as exc:
         raise ThresholdsError(f"{path}: {exc}") from exc
 
@@ -118,7 +120,7 @@ def _at_least(name: str, limit: float, value: float, ran: bool) -> Check:
     return Check(name, ">=", limit, value, ran and value >= limit)
 
 
-def check(thresholds: Thresholds, stats: RunStats) -> list[Check]:
+def check(thresholds: LoadThresholds, stats: RunStats) -> list[Check]:
     """One check per limit that applies; a run without requests fails them all."""
     ran = stats.requests > 0
     checks = [_at_most("failure ratio", thresholds.max_failure_ratio, stats.failure_ratio, ran),

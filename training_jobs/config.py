@@ -10,9 +10,28 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+SPLITS_FOLDER = "nlp100"  # the NLP-100 train/valid/test split inside the data folder
+EXTRA_DATA_FILE = "corpus.tsv.gz"  # rows of other publishers: training-only extras
+
+
 def default_data_dir() -> Path:
-    """`NEWS_DATA_DIR`, else the shared UCI News Aggregator folder beside the repository."""
+    """`NEWS_DATA_DIR`, else the shared UCI News Aggregator folder beside the repository (the Makefile asks here)."""
     return Path(os.environ.get("NEWS_DATA_DIR", REPO_ROOT.parent / "shared" / "data" / "news_aggregator"))
+
+
+def splits_dir(data: Path) -> Path:
+    return data / SPLITS_FOLDER
+
+
+def split_file(data: Path, split: str) -> Path:
+    """One file of a data folder's NLP-100 split: `train`, `valid` or `test` (the benchmark every model faces)."""
+    return splits_dir(data) / f"{split}.tsv"
+
+
+def extra_data(data: Path) -> list[Path]:
+    """The data folder's training-only extras, when it has them."""
+    path = data / EXTRA_DATA_FILE
+    return [path] if path.is_file() else []
 
 
 def default_model_dir() -> Path:
@@ -66,3 +85,19 @@ def add_hyperparameter_arguments(parser: argparse.ArgumentParser) -> None:
 
 def hyperparameters_from_args(args: argparse.Namespace) -> Hyperparameters:
     return Hyperparameters(**{f.name: getattr(args, f.name) for f in fields(Hyperparameters)})
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print a data path, so that the Makefile need not know the data folder's layout or default."""
+    parser = argparse.ArgumentParser(description="print a path of the data folder (default: NEWS_DATA_DIR, else "
+                                                 "beside the repository)")
+    parser.add_argument("what", choices=("data-dir", "test-split", "extra-data"))
+    parser.add_argument("--data", type=Path, help="the data folder instead of the default")
+    args = parser.parse_args(argv)
+    data = args.data or default_data_dir()
+    paths = {"data-dir": [data], "test-split": [split_file(data, "test")], "extra-data": extra_data(data)}[args.what]
+    print(" ".join(str(path) for path in paths))
+
+
+if __name__ == "__main__":
+    main()

@@ -24,6 +24,7 @@ from typing import TextIO
 
 from model.artifact import read_metadata
 from model.labels import CATEGORY_TO_LABEL
+from training_jobs.config import splits_dir
 from training_jobs.holdout import is_held_out
 
 UCI_COLUMNS = ("id", "title", "url", "publisher", "category", "story", "hostname", "timestamp")
@@ -290,7 +291,7 @@ def split(examples: Sequence[Example], seed: int, valid: float = 0.1, test: floa
 
 
 def _benchmark_dir(data: Path) -> Path | None:
-    for candidate in (data, data / "nlp100"):
+    for candidate in (data, splits_dir(data)):
         if all((candidate / name).is_file() for name in SPLIT_FILES):
             return candidate
     return None

@@ -39,13 +39,15 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalice_app.local.state import STATE_FILE, fake_client_arguments, read_state
+from chalice_app.local.state import NoLocalStack, fake_client_arguments, local_dynamodb_url
 from chalice_app.ops.stages import stage_environment
 from model.labels import LabelMap
 from training_jobs.config import REPO_ROOT, Hyperparameters, default_data_dir
 from training_jobs.data import collapse_whitespace, load_splits, normalise_title
 
-DAY_INDEX = "day-created_at-index"  # the transaction table's time index (chalice_app/chalicelib/transactions.py)
+# A copy of the API's day-index reader (chalicelib.transactions.query_days), which this box may not import;
+# tests/unit/chalice_app/test_transactions_day_index.py pins the two together.
+DAY_INDEX = "day-created_at-index"
 COLUMNS = ("category", "title", "votes", "feedback_at", "request_id", "feedback_by")
 DEFAULT_OUTPUT = REPO_ROOT / "artifacts" / "feedback" / "feedback.tsv"
 
@@ -190,17 +192,6 @@ def report_path(output: Path) -> Path:
     return output.with_name(output.name.split(".")[0] + ".report.json")
 
 
-def local_dynamodb_url(state_dir: Path) -> str:
-    """moto's URL from the state file of a running `make local`."""
-    try:
-        return read_state(state_dir)["dynamodb_url"]
-    except FileNotFoundError:
-        raise FeedbackError(f"{state_dir / STATE_FILE}: missing; is `make local` running with "
-                            f"LOCAL_STATE_DIR={state_dir}? Or set AWS_ENDPOINT_URL_DYNAMODB") from None
-    except (ValueError, KeyError) as exc:
-        raise FeedbackError(f"{state_dir / STATE_FILE}: unreadable ({exc})") from exc
-
-
 def dynamodb_client(local_state_dir: Path | None, region: str | None) -> Any:
     """The table's client: the running local stack's moto (with its fake credentials), else boto3's defaults."""
     if local_state_dir is not None and not os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
@@ -250,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         report = export(args)
-    except (FeedbackError, ValueError) as exc:  # DataError is a ValueError
+    except (FeedbackError, NoLocalStack, ValueError) as exc:  # DataError is a ValueError
         print(f"export-feedback: {exc}", file=sys.stderr)
         return 2
     except (ClientError, BotoCoreError) as exc:

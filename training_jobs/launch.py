@@ -32,7 +32,13 @@ from sagemaker.train import ModelTrainer
 from sagemaker.train.constants import SM_CODE_CONTAINER_PATH
 from sagemaker.train.distributed import Torchrun
 
-from training_jobs.config import REPO_ROOT, add_hyperparameter_arguments, default_data_dir, hyperparameters_from_args
+from training_jobs.config import (
+    REPO_ROOT,
+    add_hyperparameter_arguments,
+    default_data_dir,
+    hyperparameters_from_args,
+    splits_dir,
+)
 
 log = logging.getLogger("training_jobs.launch")
 
@@ -70,7 +76,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     aws.add_argument("--max-wait", type=int, help="seconds of training plus waiting for spot (default: 2 x max-run)")
     aws.add_argument("--no-wait", dest="wait", action="store_false", help="return once the job is created")
     data = parser.add_argument_group("data channels (local paths are uploaded; s3:// URIs are used as they are)")
-    data.add_argument("--data", default=str(default_data_dir() / "nlp100"),
+    data.add_argument("--data", default=str(splits_dir(default_data_dir())),
                       help="the `train` channel: the NLP-100 train/valid/test TSVs, or one data file to split")
     data.add_argument("--test-data", help="optional `test` channel replacing the test split")
     add_hyperparameter_arguments(parser)

@@ -41,14 +41,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalice_app.ops.policies import baseline_location  # the stage's artifact bucket and prefix
-from chalice_app.ops.stages import stage_environment  # the API stages' variables: one reader
+from chalice_app.ops.stages import baseline_location, stage_environment  # the API stages' variables: one reader
 from model.artifact import read_metadata
 from model.encoders import EncoderUnavailable
 from model.onnx_export import export_model_folder
 from model.tools.deploy import NAME as ENDPOINT_NAME_PATTERN
 from training_jobs import train
-from training_jobs.config import REPO_ROOT, default_data_dir, default_model_dir
+from training_jobs.config import REPO_ROOT, default_data_dir, default_model_dir, split_file
 from training_jobs.data import DataError, Example, clean, read_examples
 from training_jobs.evaluate import evaluate_model_dir
 from training_jobs.gate import Decision, Margins, decide
@@ -262,7 +261,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              '..."')
     parser.add_argument("--dry-run", action="store_true", help="train, evaluate and gate; print the promotion only")
     args = parser.parse_args(own)
-    args.eval_data = args.eval_data or args.data / "nlp100" / "test.tsv"
+    args.eval_data = args.eval_data or split_file(args.data, "test")
     args.endpoint_args = shlex.split(args.endpoint_args)
     args.train_args = train_args
     return args

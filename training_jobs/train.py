@@ -20,8 +20,8 @@ import random
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +29,14 @@ import numpy as np
 import torch
 import transformers
 from torch import nn
-from tqdm.auto import tqdm
-from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
+from transformers import PreTrainedTokenizerBase
 
 from model.artifact import copy_inference_code, write_metadata
-from model.calibration import CALIBRATION_FILE
+from model.calibration import CALIBRATION_FILE, Calibration
 from model.classifier import WEIGHTS_FILE, HeadlineClassifier, load_tokenizer
 from model.encoders import EncoderUnavailable, resolve_encoder, weights_sha256
 from model.labels import LabelMap
-from model.predict import predict_logits, predict_proba
-from training_jobs.baseline import baseline_metrics
+from model.predict import predict_logits
 from training_jobs.calibrate import fit_calibration
 from training_jobs.config import (
     REPO_ROOT,
@@ -58,9 +56,11 @@ from training_jobs.data import (
     normalise_title,
     read_examples,
 )
-from training_jobs.distributed import init_distributed
+from training_jobs.distributed import Distributed, init_distributed
 from training_jobs.drift_baseline import write_baseline
-from training_jobs.evaluate import HELD_OUT, evaluate_logits, evaluate_probabilities, format_report, write_plots
+from training_jobs.evaluate import HELD_OUT, evaluate_logits, format_report, write_plots
+from training_jobs.fit import Fitted, fit
+from training_jobs.tfidf_baseline import baseline_metrics
 
 log = logging.getLogger("training_jobs.train")
 MAX_LENGTH_QUANTILE = 99.9
@@ -93,31 +93,6 @@ def seed_everything(seed: int) -> None:
 def choose_max_length(lengths: Sequence[int]) -> int:
     """The 99.9th percentile of token lengths, rounded up to a multiple of 8 and capped: never 512."""
     return int(min(MAX_LENGTH_CAP, max(16, math.ceil(np.percentile(lengths, MAX_LENGTH_QUANTILE) / 8) * 8)))
-
-
-def training_batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
-    """Shuffled batches of similar-length examples: random order, little padding."""
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    chunk = batch_size * 50
-    batches = []
-    for start in range(0, len(order), chunk):
-        sorted_chunk = sorted(order[start:start + chunk], key=lengths.__getitem__)
-        batches += [sorted_chunk[i:i + batch_size] for i in range(0, len(sorted_chunk), batch_size)]
-    rng.shuffle(batches)
-    return batches
-
-
-def build_optimizer(model: HeadlineClassifier, hp: Hyperparameters) -> torch.optim.Optimizer:
-    """AdamW; no weight decay on biases and LayerNorm; the new head learns faster than the encoder."""
-    groups: dict[tuple[float, float], list[nn.Parameter]] = {}
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        lr = hp.head_learning_rate if name.startswith("head.") else hp.learning_rate
-        decay = 0.0 if param.ndim == 1 else hp.weight_decay
-        groups.setdefault((lr, decay), []).append(param)
-    return torch.optim.AdamW([{"params": p, "lr": lr, "weight_decay": wd} for (lr, wd), p in groups.items()])
 
 
 def _weights_digest(model: nn.Module) -> str:
@@ -175,8 +150,24 @@ def plot_history(history: list[dict[str, float]], step_losses: list[float], path
     plt.close(fig)
 
 
-def _encode(tokenizer: PreTrainedTokenizerBase, examples: Sequence[Example], max_length: int) -> list[list[int]]:
-    return tokenizer([ex.title for ex in examples], truncation=True, max_length=max_length)["input_ids"]
+@dataclass
+class TrainingData:
+    """The splits, tokenized as the model will see them."""
+
+    splits: Splits
+    encoder: str
+    tokenizer: PreTrainedTokenizerBase
+    max_length: int
+
+
+@dataclass
+class Scored:
+    """The best model's logits on every evaluated split, its calibration and its metrics."""
+
+    evaluated: dict[str, list[Example]]
+    logits: dict[str, np.ndarray]
+    calibration: Calibration
+    metrics: dict[str, Any]
 
 
 def train(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -188,9 +179,28 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
     hp = hyperparameters_from_args(args)
     seed_everything(hp.seed)
     ddp = init_distributed()
-    device = ddp.device
-    use_amp = device.type == "cuda"
     labels = LabelMap.default()
+    data = load_training_data(args, hp)
+    log.info("data: %s | train %d, valid %d, test %d | encoder %s | max_length %d | device %s",
+             data.splits.source, len(data.splits.train), len(data.splits.valid), len(data.splits.test),
+             data.encoder, data.max_length, ddp.device)
+    model = HeadlineClassifier.from_encoder(data.encoder, len(labels), hp.dropout).to(ddp.device)
+    if hp.freeze_embeddings:
+        model.encoder.get_input_embeddings().weight.requires_grad_(False)
+    fitted = fit(model, data.tokenizer, data.splits, data.max_length, labels, hp, ddp)
+    ddp.close()
+    if not ddp.is_main:
+        return None
+    model.load_state_dict(fitted.best_state)
+    model.to("cpu").eval()
+    scored = score(model, data, labels, hp, fitted.history)
+    metadata = training_metadata(args, hp, data, model, scored, fitted, ddp)
+    write_model_folder(args, model, data, labels, metadata, scored, fitted)
+    return {"metadata": metadata, "metrics": scored.metrics}
+
+
+def load_training_data(args: argparse.Namespace, hp: Hyperparameters) -> TrainingData:
+    """The splits (test channel and --limit applied), the encoder's tokenizer and the max length they call for."""
     splits = _with_test_override(
         load_splits(args.data, hp.seed, args.extra_data, hp.holdout_publishers), args.test_data)
     if args.limit:
@@ -198,68 +208,17 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
     encoder = resolve_encoder(hp.base_model)
     tokenizer = load_tokenizer(encoder)
     untruncated = [len(ids) for ids in tokenizer([ex.title for ex in splits.train])["input_ids"]]
-    max_length = hp.max_length or choose_max_length(untruncated)
-    log.info("data: %s | train %d, valid %d, test %d | encoder %s | max_length %d | device %s",
-             splits.source, len(splits.train), len(splits.valid), len(splits.test), encoder, max_length, device)
+    return TrainingData(splits, encoder, tokenizer, hp.max_length or choose_max_length(untruncated))
 
-    model = HeadlineClassifier.from_encoder(encoder, len(labels), hp.dropout).to(device)
-    if hp.freeze_embeddings:
-        model.encoder.get_input_embeddings().weight.requires_grad_(False)
-    optimizer = build_optimizer(model, hp)
-    replica = ddp.wrap(model)
-    train_ids = _encode(tokenizer, splits.train, max_length)
-    targets = torch.tensor([labels.index_of_category(ex.category) for ex in splits.train])
-    steps_per_epoch = math.ceil(len(train_ids) / hp.train_batch_size) // ddp.world_size
-    total_steps = steps_per_epoch * hp.epochs
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(hp.warmup_ratio * total_steps), total_steps)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    loss_fn = nn.CrossEntropyLoss()
-    rng = random.Random(hp.seed)
-    history: list[dict[str, float]] = []
-    step_losses: list[float] = []
-    best_f1, best_state = -1.0, None
-    started = time.monotonic()
 
-    for epoch in tqdm(range(1, hp.epochs + 1), desc="epochs", unit="epoch"):
-        model.train()
-        epoch_loss = 0.0
-        batches = ddp.shard(training_batches([len(ids) for ids in train_ids], hp.train_batch_size, rng))
-        for batch in tqdm(batches, desc=f"epoch {epoch}", unit="step", leave=False):
-            padded = tokenizer.pad({"input_ids": [train_ids[i] for i in batch]}, return_tensors="pt")
-            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                logits = replica(padded["input_ids"].to(device), padded["attention_mask"].to(device))
-                loss = loss_fn(logits.float(), targets[batch].to(device))
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            step_losses.append(loss.item())
-            epoch_loss += loss.item() * len(batch)
-        if not ddp.is_main:
-            continue
-        valid = evaluate_probabilities(
-            predict_proba(model, tokenizer, [ex.title for ex in splits.valid], max_length, hp.eval_batch_size, device),
-            splits.valid, labels)
-        history.append({"epoch": epoch, "train_loss": epoch_loss / sum(map(len, batches)),
-                        "valid_accuracy": valid["accuracy"], "valid_macro_f1": valid["macro_f1"]})
-        log.info("epoch %d/%d: train loss %.4f, valid accuracy %.4f, valid macro-F1 %.4f",
-                 epoch, hp.epochs, history[-1]["train_loss"], valid["accuracy"], valid["macro_f1"])
-        if valid["macro_f1"] > best_f1:
-            best_f1 = valid["macro_f1"]
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    train_seconds = time.monotonic() - started
-    ddp.close()
-    if not ddp.is_main:
-        return None
-
-    model.load_state_dict(best_state)
-    model.to("cpu").eval()
+def score(model: HeadlineClassifier, data: TrainingData, labels: LabelMap, hp: Hyperparameters,
+          history: list[dict[str, float]]) -> Scored:
+    """Logits on valid, test and held-out publishers; the temperature fitted on valid; metrics beside the TF-IDF
+    baseline's on the same rows."""
+    splits = data.splits
     evaluated = {"valid": splits.valid, "test": splits.test, **({HELD_OUT: splits.held_out} if splits.held_out else {})}
-    logits = {name: predict_logits(model, tokenizer, [ex.title for ex in examples], max_length, hp.eval_batch_size)
-              for name, examples in evaluated.items()}
+    logits = {name: predict_logits(model, data.tokenizer, [ex.title for ex in examples], data.max_length,
+                                   hp.eval_batch_size) for name, examples in evaluated.items()}
     calibration = fit_calibration(logits["valid"], [labels.index_of_category(ex.category) for ex in splits.valid])
     log.info("calibration: temperature %.4f, validation NLL %.4f -> %.4f", calibration.temperature,
              calibration.details["nll_before"], calibration.details["nll_after"])
@@ -268,42 +227,54 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
     metrics["baseline_tfidf_logreg"] = baseline_metrics(splits.train, evaluated, labels)
     metrics["history"] = history
     metrics["best_epoch"] = max(history, key=lambda h: h["valid_macro_f1"])["epoch"]
+    return Scored(evaluated, logits, calibration, metrics)
+
+
+def training_metadata(args: argparse.Namespace, hp: Hyperparameters, data: TrainingData, model: HeadlineClassifier,
+                      scored: Scored, fitted: Fitted, ddp: Distributed) -> dict[str, Any]:
+    """training.json: the version, what was trained on what, how, and the headline scores."""
     created = dt.datetime.now(dt.UTC)
-    metadata = {
+    splits, metrics = data.splits, scored.metrics
+    return {
         "model_version": f"news-{created:%Y%m%d-%H%M%S}-{_weights_digest(model)[:8]}",
         "created_at": created.isoformat(timespec="seconds"),
         "base_model": hp.base_model,
-        "encoder": encoder,
-        "encoder_sha256": weights_sha256(encoder),  # of its model.safetensors; None for a Hub id
+        "encoder": data.encoder,
+        "encoder_sha256": weights_sha256(data.encoder),  # of its model.safetensors; None for a Hub id
         "encoder_type": model.encoder.config.model_type,
         "hidden_size": model.encoder.config.hidden_size,
-        "max_length": max_length,
+        "max_length": data.max_length,
         "hyperparameters": hp.as_dict(),
         "data": {"source": splits.source, "sha256": splits.fingerprint(), "limit": args.limit,
-                 "counts": {n: category_counts(s) for n, s in (("train", splits.train), *evaluated.items())},
+                 "counts": {n: category_counts(s) for n, s in (("train", splits.train), *scored.evaluated.items())},
                  "cleaning": {n: dataclasses.asdict(s) for n, s in splits.stats.items()}},
         "metrics": {n: {**{k: metrics[n][k] for k in ("accuracy", "macro_f1", "n")},
-                        "ece": round(metrics[n]["calibration"]["after"]["ece"], 4)} for n in evaluated},
-        "train_seconds": round(train_seconds, 1),
-        "device": str(device),
+                        "ece": round(metrics[n]["calibration"]["after"]["ece"], 4)} for n in scored.evaluated},
+        "train_seconds": round(fitted.seconds, 1),
+        "device": str(ddp.device),
         "world_size": ddp.world_size,
         "git_commit": _git_commit(),
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "runtimes": {"torch": [WEIGHTS_FILE]},
     }
-    save_model_folder(args.model_dir, model, tokenizer, labels, metadata, metrics, step_losses)
-    calibration.save(args.model_dir)
-    for name, examples in evaluated.items():
-        write_plots(metrics[name], logits[name], examples, labels, calibration,
+
+
+def write_model_folder(args: argparse.Namespace, model: HeadlineClassifier, data: TrainingData, labels: LabelMap,
+                       metadata: dict[str, Any], scored: Scored, fitted: Fitted) -> None:
+    """The model folder (weights, tokenizer, labels, metadata, metrics, calibration, plots, drift baseline), and a
+    copy of the reports in the output channel when there is one."""
+    save_model_folder(args.model_dir, model, data.tokenizer, labels, metadata, scored.metrics, fitted.step_losses)
+    scored.calibration.save(args.model_dir)
+    for name, examples in scored.evaluated.items():
+        write_plots(scored.metrics[name], scored.logits[name], examples, labels, scored.calibration,
                     args.model_dir / f"confusion_{name}.png", name)
-    write_baseline(args.model_dir, [ex.title for ex in splits.valid], calibration.probabilities(logits["valid"]),
-                   labels, splits.source, "torch")
+    write_baseline(args.model_dir, [ex.title for ex in data.splits.valid],
+                   scored.calibration.probabilities(scored.logits["valid"]), labels, data.splits.source, "torch")
     if args.output_data_dir:
         args.output_data_dir.mkdir(parents=True, exist_ok=True)
         for name in ("metrics.json", "training.json", CALIBRATION_FILE, "training_curve.png", "confusion_test.png",
                      "reliability_test.png"):
             shutil.copy2(args.model_dir / name, args.output_data_dir / name)
-    return {"metadata": metadata, "metrics": metrics}
 
 
 def save_model_folder(model_dir: Path, model: HeadlineClassifier, tokenizer: PreTrainedTokenizerBase,

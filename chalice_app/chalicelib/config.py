@@ -17,8 +17,9 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NoReturn
 
-from chalicelib.drift import Thresholds
+from chalicelib.drift import DriftThresholds
 
 SERVICE_NAME = "news-classifier-api"
 MODEL_VARIANTS = "MODEL_VARIANTS"
@@ -76,8 +77,9 @@ class Variant:
     weight: float
 
 
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a number")
+def reject_constant(name: str) -> NoReturn:
+    """`parse_constant` for json.loads: NaN and Infinity are not JSON (RFC 8259), though Python accepts them."""
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
@@ -95,7 +97,7 @@ def parse_model_variants(raw: str) -> tuple[Variant, ...]:
     but the total must be positive. Sorted by name, so routing does not depend on how the object was written.
     """
     try:
-        weights = json.loads(raw, object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+        weights = json.loads(raw, object_pairs_hook=_unique_keys, parse_constant=reject_constant)
     except ValueError as exc:  # JSONDecodeError is a ValueError
         raise ConfigError(f"{MODEL_VARIANTS}={raw[:200]!r} cannot be read: {exc}") from exc
     if not isinstance(weights, dict) or not weights:
@@ -196,7 +198,7 @@ def drift_settings(environ: Mapping[str, str] | None = None) -> DriftSettings:
     return DriftSettings(
         baseline_uri=_optional("DRIFT_BASELINE_URI", environ),
         window_hours=_count("DRIFT_WINDOW_HOURS", 24, 1, environ),
-        min_samples=_count("DRIFT_MIN_SAMPLES", Thresholds.min_samples, 1, environ),
+        min_samples=_count("DRIFT_MIN_SAMPLES", DriftThresholds.min_samples, 1, environ),
         max_records=_count("DRIFT_MAX_RECORDS", 50_000, 1, environ),
     )
 

@@ -140,8 +140,8 @@ def psi(baseline_counts: Sequence[int], window_counts: Sequence[int]) -> float:
 
 
 @dataclass(frozen=True)
-class Thresholds:
-    """PSI levels, the smallest window that gets a verdict, and the low-confidence line."""
+class DriftThresholds:
+    """When drift is news: PSI levels, the smallest window that gets a verdict, and the low-confidence line."""
 
     warn: float = 0.1
     alarm: float = 0.25
@@ -220,7 +220,7 @@ class DriftReport:
                                      "window": [round(s, 4) for s in f.window]} for f in self.features}}
 
 
-def compare(baseline: Baseline, observations: Sequence[Observation], thresholds: Thresholds,
+def compare(baseline: Baseline, observations: Sequence[Observation], thresholds: DriftThresholds,
             extractors: Mapping[str, Extractor] = RUNTIME_FEATURES) -> DriftReport:
     """PSI of every baseline feature an extractor can measure, and the share of low-confidence predictions."""
     threshold, baseline_share = baseline.low_confidence_at(thresholds.low_confidence_below)
@@ -237,7 +237,8 @@ def compare(baseline: Baseline, observations: Sequence[Observation], thresholds:
     return replace(report, features=features, status=thresholds.status(worst))
 
 
-def _feature_drift(name: str, histogram: Histogram, values: list[float | str], thresholds: Thresholds) -> FeatureDrift:
+def _feature_drift(name: str, histogram: Histogram, values: list[float | str],
+                   thresholds: DriftThresholds) -> FeatureDrift:
     window = histogram.count(values)
     expected = list(histogram.counts)
     bins = histogram.bin_labels()

@@ -2,7 +2,7 @@
 
 Each run (hourly, see app.py) reads the last DRIFT_WINDOW_HOURS of transactions newest first through the day
 index (Queries, never a Scan), keeps the successful ones, groups them by model version (an A/B test serves
-several) and compares each group with its own model's baseline (chalicelib/drift.py, chalicelib/baselines.py).
+several) and compares each group with its own model's baseline (chalicelib/drift.py, chalicelib/drift_baselines.py).
 
 Metrics, in the stage's namespace with dimensions service + job=drift:
 - `DriftSamples` per model_version; `DriftPSI` per model_version and feature, and `LowConfidenceShare` per
@@ -22,19 +22,19 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from chalicelib import baselines, telemetry, transactions
-from chalicelib.baselines import BaselineUnavailable
+from chalicelib import drift_baselines, telemetry, transactions
 from chalicelib.config import drift_settings, score_settings
 from chalicelib.drift import (
     RUNTIME_FEATURES,
     STABLE,
     TOO_FEW,
     DriftReport,
+    DriftThresholds,
     Extractor,
     Observation,
-    Thresholds,
     compare,
 )
+from chalicelib.drift_baselines import BaselineUnavailable
 from chalicelib.transactions import OK, TransactionRecord
 
 JOB = "drift"
@@ -98,7 +98,7 @@ def collect(records: Iterable[TransactionRecord], max_records: int) -> tuple[dic
     return traffic, read, False
 
 
-def assess(traffic: dict[str, VersionTraffic], baseline_uri: str | None, thresholds: Thresholds,
+def assess(traffic: dict[str, VersionTraffic], baseline_uri: str | None, thresholds: DriftThresholds,
            extractors: Mapping[str, Extractor] = RUNTIME_FEATURES) -> tuple[list[DriftReport], dict[str, str]]:
     """Each version's traffic against its own baseline; versions without one are returned with the reason."""
     reports: list[DriftReport] = []
@@ -107,7 +107,7 @@ def assess(traffic: dict[str, VersionTraffic], baseline_uri: str | None, thresho
         try:
             if baseline_uri is None:
                 raise BaselineUnavailable("DRIFT_BASELINE_URI is not set")
-            baseline = baselines.load(baseline_uri, version)
+            baseline = drift_baselines.load(baseline_uri, version)
         except BaselineUnavailable as exc:
             skipped[version] = str(exc)
             continue
@@ -115,7 +115,7 @@ def assess(traffic: dict[str, VersionTraffic], baseline_uri: str | None, thresho
     return reports, skipped
 
 
-def measure(since: dt.datetime, until: dt.datetime, baseline_uri: str | None, thresholds: Thresholds,
+def measure(since: dt.datetime, until: dt.datetime, baseline_uri: str | None, thresholds: DriftThresholds,
             max_records: int, extractors: Mapping[str, Extractor] = RUNTIME_FEATURES) -> DriftRun:
     """Read the window newest first through the day index and compare each model version with its baseline."""
     traffic, read, truncated = collect(transactions.between(since, until, newest_first=True), max_records)
@@ -127,7 +127,8 @@ def measure(since: dt.datetime, until: dt.datetime, baseline_uri: str | None, th
 def run(now: dt.datetime) -> DriftRun:
     """The scheduled job: the window ending at `now` as configured, then its metrics and log lines."""
     settings = drift_settings()
-    thresholds = Thresholds(min_samples=settings.min_samples, low_confidence_below=score_settings().uncertain_below)
+    thresholds = DriftThresholds(min_samples=settings.min_samples,
+                                 low_confidence_below=score_settings().uncertain_below)
     result = measure(now - dt.timedelta(hours=settings.window_hours), now, settings.baseline_uri, thresholds,
                      settings.max_records)
     publish(result)

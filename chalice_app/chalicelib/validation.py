@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from chalicelib.config import reject_constant
 from chalicelib.errors import bad_request, not_found, too_large
 from chalicelib.routing import Client
 
@@ -33,10 +34,6 @@ _LIMIT = re.compile(r"[0-9]{1,4}")  # ASCII digits only: str.isdigit() also acce
 _NOT_BLANK = re.compile(r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]")
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def json_object(raw: bytes | str | None) -> dict[str, Any]:
     """The body as a JSON object; empty bodies, bad UTF-8, bad JSON and non-objects are 400s."""
     if not raw:
@@ -47,7 +44,7 @@ def json_object(raw: bytes | str | None) -> dict[str, Any]:
         raise bad_request(f"the request body is not valid UTF-8 ({exc.reason} at byte {exc.start})",
                           code="invalid_json") from exc
     try:
-        body = json.loads(text, parse_constant=_reject_constant)
+        body = json.loads(text, parse_constant=reject_constant)
     except ValueError as exc:
         raise bad_request(f"the request body is not valid JSON: {exc}", code="invalid_json") from exc
     except RecursionError as exc:

@@ -26,6 +26,10 @@ def fake_client_arguments() -> dict[str, str]:
             "aws_secret_access_key": FAKE_AWS["AWS_SECRET_ACCESS_KEY"], "region_name": FAKE_AWS["AWS_REGION"]}
 
 
+class NoLocalStack(RuntimeError):
+    """No running stack's state where a tool looked; the message says what to start or set."""
+
+
 def read_state(state_dir: Path) -> dict[str, Any]:
     """The running stack's state file; OSError or ValueError when there is none (or it is unreadable)."""
     return json.loads((state_dir / STATE_FILE).read_text())
@@ -48,3 +52,16 @@ def wait_for_state(state_dir: Path, process: subprocess.Popen, timeout_s: float)
     except NotUp:
         return None
     return state
+
+
+def local_dynamodb_url(state_dir: Path) -> str:
+    """moto's URL from the state of the running `make local`, for tools that read its table."""
+    state_file = state_dir / STATE_FILE
+    try:
+        return str(read_state(state_dir)["dynamodb_url"])
+    except FileNotFoundError:
+        raise NoLocalStack(f"{state_file}: missing; is `make local` running with LOCAL_STATE_DIR={state_dir}? "
+                           "Or set AWS_ENDPOINT_URL_DYNAMODB") from None
+    except (OSError, ValueError, KeyError) as exc:
+        raise NoLocalStack(f"{state_file}: cannot read moto's URL ({exc}); is `make local` running with "
+                           f"LOCAL_STATE_DIR={state_dir}? Or set AWS_ENDPOINT_URL_DYNAMODB") from None

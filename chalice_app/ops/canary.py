@@ -6,7 +6,7 @@
 The new MODEL_VARIANTS gives the endpoint `--weight` of the traffic; the endpoints already routed to keep their
 proportions within the rest (a 0.1 canary leaves 0.9 x their share), and endpoints left with no share are
 dropped, so weight 1 completes the rollout. The result is printed as one JSON object. `--apply` writes it
-into the stage's variables (`stages.set_model_variants`: .chalice/config.json and the stage's IAM policy, to be
+into the stage's variables (`set_model_variants`: .chalice/config.json and the stage's IAM policy, to be
 committed like any change) and redeploys the API without touching endpoints (`chalice_app.ops.deploy
 --skip-endpoint`).
 `--dry-run` prints the same and runs the deployment's dry run, writing nothing.
@@ -20,11 +20,13 @@ import math
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
-from chalicelib.config import ConfigError, format_model_variants, parse_model_variants
+from chalicelib.config import MODEL_VARIANTS, ConfigError, format_model_variants, parse_model_variants
 
+from chalice_app.ops import policies
 from chalice_app.ops.deploy import DeployError, Stage
-from chalice_app.ops.stages import CHALICE_DIR, model_variants, set_model_variants
+from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE, model_variants, set_stage_variable
 
 DEPLOY_MODULE = "chalice_app.ops.deploy"
 
@@ -43,6 +45,20 @@ def with_canary(weights: Mapping[str, float], endpoint: str, share: float) -> di
         return {endpoint: 1.0}
     rest = {name: round(weight / total * (1 - share), 6) for name, weight in others.items()}
     return {**{name: weight for name, weight in rest.items() if weight > 0}, endpoint: share}
+
+
+def set_model_variants(stage: str, weights: Mapping[str, float] | None, config_file: Path = CONFIG_FILE) -> None:
+    """Route the stage's traffic between endpoints by weight, e.g. `{"news-v3": 0.9, "news-v4": 0.1}`.
+
+    `None` removes MODEL_VARIANTS: ENDPOINT_NAME alone answers again. The weights are checked as the API
+    checks them. A stage with a hand-written IAM policy (dev, prod) is granted InvokeEndpoint on exactly its
+    ENDPOINT_NAME and these endpoints (its policy files are regenerated). Takes effect with the next deployment
+    of the stage (`make deploy`, or `python -m chalice_app.local.stack --variant` offline).
+    """
+    set_stage_variable(stage, MODEL_VARIANTS, None if weights is None else format_model_variants(weights),
+                       config_file)
+    policies.write(stage, config_file)
+
 
 def current_weights(stage: str, current: str | None) -> dict[str, float]:
     """`--current` when given (a stage whose routing lives elsewhere, e.g. the local registry), else the stage's."""

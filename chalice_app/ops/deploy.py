@@ -52,9 +52,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.config import exposure_problems, settings_problems
 
 from chalice_app.ops import infra
-from chalice_app.ops.policies import baseline_location
 from chalice_app.ops.stacks import StackError, change_set_request, deploy_stack
-from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE, DEPLOYED_DIR, function_name, stage_environment
+from chalice_app.ops.stages import (
+    CHALICE_DIR,
+    CONFIG_FILE,
+    DEPLOYED_DIR,
+    baseline_location,
+    function_name,
+    stage_environment,
+)
 
 REPO_ROOT = CHALICE_DIR.parent
 CHALICE_BIN = Path(sys.executable).with_name("chalice")

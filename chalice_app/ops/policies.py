@@ -28,13 +28,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from chalicelib.baselines import MODEL_VERSION_PLACEHOLDER, S3_SCHEME
 from chalicelib.transactions import CLIENT_INDEX, DAY_INDEX, FEEDBACK_ATTRIBUTES, TransactionRecord
 
 from chalice_app.ops.stages import (
     CONFIG_FILE,
     DRIFT_HANDLER,
     INVOKE_ENDPOINT,
+    baseline_location,
     function_environment,
     function_name,
     model_variants,
@@ -70,18 +70,6 @@ def endpoint_arn(endpoint: str) -> str:
 
 def log_streams_arn(function: str) -> str:
     return arn("logs", f"log-group:/aws/lambda/{function}:*")
-
-
-def baseline_location(stage: str, config_file: Path = CONFIG_FILE) -> tuple[str, str]:
-    """(bucket, key prefix) of the stage's drift baselines: DRIFT_BASELINE_URI is
-    s3://<bucket>/<prefix>/{model_version}/drift_baseline.json, where model.tools.deploy puts each version's."""
-    uri = function_environment(stage, DRIFT_HANDLER, config_file).get("DRIFT_BASELINE_URI", "")
-    bucket, _, key = uri.removeprefix(S3_SCHEME).partition("/")
-    prefix, placeholder, rest = key.partition(f"/{MODEL_VERSION_PLACEHOLDER}/")
-    if not uri.startswith(S3_SCHEME) or not bucket or not placeholder or rest != "drift_baseline.json":
-        raise ValueError(f"stage {stage!r}: DRIFT_BASELINE_URI of {DRIFT_HANDLER} must be "
-                         f"s3://BUCKET/PREFIX/{MODEL_VERSION_PLACEHOLDER}/drift_baseline.json, got {uri!r}")
-    return bucket, prefix
 
 
 def statement(sid: str, actions: str | list[str], resource: str | list[str],

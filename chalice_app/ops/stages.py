@@ -1,18 +1,16 @@
 """What a Chalice stage deploys, read from `.chalice/config.json` (the one source of these facts): its environment
-variables (the API's and each function's, merged as Chalice merges them), its Lambda names, its routing.
-
-`set_model_variants` writes a stage's A/B routing (MODEL_VARIANTS) there and regenerates the stage's IAM policy
-(ops/policies.py); a deployment makes both live.
+variables (the API's and each function's, merged as Chalice merges them), its Lambda names, its routing, where
+its drift baselines live. `set_stage_variable` writes one variable back; a deployment makes it live.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from chalicelib.config import MODEL_VARIANTS, format_model_variants, parse_model_variants
+from chalicelib.config import MODEL_VARIANTS, parse_model_variants
+from chalicelib.drift_baselines import MODEL_VERSION_PLACEHOLDER, S3_SCHEME
 
 CHALICE_DIR = Path(__file__).resolve().parents[1]
 CONFIG_FILE = CHALICE_DIR / ".chalice" / "config.json"
@@ -60,19 +58,16 @@ def model_variants(stage: str, config_file: Path = CONFIG_FILE) -> dict[str, flo
     return {environment["ENDPOINT_NAME"]: 1.0}
 
 
-def set_model_variants(stage: str, weights: Mapping[str, float] | None, config_file: Path = CONFIG_FILE) -> None:
-    """Route the stage's traffic between endpoints by weight, e.g. `{"news-v3": 0.9, "news-v4": 0.1}`.
-
-    `None` removes MODEL_VARIANTS: ENDPOINT_NAME alone answers again. The weights are checked as the API
-    checks them. A stage with a hand-written IAM policy (dev, prod) is granted InvokeEndpoint on exactly its
-    ENDPOINT_NAME and these endpoints (its policy files are regenerated). Takes effect with the next deployment
-    of the stage (`make deploy`, or `python -m chalice_app.local.stack --variant` offline).
-    """
-    from chalice_app.ops import policies  # it reads the stages through this module
-
-    set_stage_variable(stage, MODEL_VARIANTS, None if weights is None else format_model_variants(weights),
-                       config_file)
-    policies.write(stage, config_file)
+def baseline_location(stage: str, config_file: Path = CONFIG_FILE) -> tuple[str, str]:
+    """(bucket, key prefix) of the stage's drift baselines: DRIFT_BASELINE_URI is
+    s3://<bucket>/<prefix>/{model_version}/drift_baseline.json, where model.tools.deploy puts each version's."""
+    uri = function_environment(stage, DRIFT_HANDLER, config_file).get("DRIFT_BASELINE_URI", "")
+    bucket, _, key = uri.removeprefix(S3_SCHEME).partition("/")
+    prefix, placeholder, rest = key.partition(f"/{MODEL_VERSION_PLACEHOLDER}/")
+    if not uri.startswith(S3_SCHEME) or not bucket or not placeholder or rest != "drift_baseline.json":
+        raise ValueError(f"stage {stage!r}: DRIFT_BASELINE_URI of {DRIFT_HANDLER} must be "
+                         f"s3://BUCKET/PREFIX/{MODEL_VERSION_PLACEHOLDER}/drift_baseline.json, got {uri!r}")
+    return bucket, prefix
 
 
 def set_stage_variable(stage: str, name: str, value: str | None, config_file: Path = CONFIG_FILE) -> None:

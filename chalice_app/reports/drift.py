@@ -21,14 +21,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from chalicelib import transactions
-from chalicelib.baselines import S3_SCHEME
-from chalicelib.drift import RUNTIME_FEATURES, DriftReport, Extractor, Observation, Thresholds
+from chalicelib.drift import RUNTIME_FEATURES, DriftReport, DriftThresholds, Extractor, Observation
+from chalicelib.drift_baselines import S3_SCHEME
 from chalicelib.drift_monitor import DriftRun, measure
 from rich.console import Console
 from rich.table import Table
 
 from chalice_app.ops.stages import CHALICE_DIR
-from chalice_app.reports.stage import ReportError, use_stage
+from chalice_app.reports.stage_table import ReportError, use_stage
 
 REPO_ROOT = CHALICE_DIR.parent
 TOKENIZER_FILE = "tokenizer.json"
@@ -111,8 +111,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--baseline", required=True,
                         help="a drift_baseline.json file or s3:// URI; {model_version} is replaced per version")
     parser.add_argument("--tokenizer", type=Path, help="tokenizer.json for token_length (default: beside --baseline)")
-    parser.add_argument("--min-samples", type=int, default=Thresholds.min_samples,
-                        help=f"transactions per version before a verdict (default: {Thresholds.min_samples})")
+    parser.add_argument("--min-samples", type=int, default=DriftThresholds.min_samples,
+                        help=f"transactions per version before a verdict (default: {DriftThresholds.min_samples})")
     parser.add_argument("--max-records", type=int, default=DEFAULT_MAX_RECORDS)
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "artifacts" / "drift")
     parser.add_argument("--local-state-dir", type=Path, default=REPO_ROOT / "artifacts" / "local",
@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         use_stage(args.stage, args.local_state_dir)
         result = measure(until - dt.timedelta(hours=args.hours), until, args.baseline,
-                         Thresholds(min_samples=args.min_samples), args.max_records,
+                         DriftThresholds(min_samples=args.min_samples), args.max_records,
                          features(args.baseline, args.tokenizer))
     except (ReportError, transactions.TableUnavailable) as exc:
         print(f"drift: {exc}", file=sys.stderr)

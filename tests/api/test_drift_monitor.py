@@ -15,7 +15,7 @@ import pytest
 from api_testing import LogCapture
 from chalice.test import Client
 from chalicelib import transactions
-from chalicelib.drift import ALARM, STABLE, Thresholds
+from chalicelib.drift import ALARM, STABLE, DriftThresholds
 from chalicelib.drift_monitor import measure
 from chalicelib.transactions import Outcome, TransactionRecord
 from drift_streams import LABELS, baseline, probabilities, streams
@@ -99,7 +99,7 @@ def test_normal_traffic_is_stable(client: Client, drift_env: Any, headline_strea
     (report,) = result["reports"]
     assert (report["model_version"], report["samples"], report["status"]) == (VERSION, 500, STABLE)
     assert report["endpoints"] == [ENDPOINT] and report["not_measured"] == ["token_length"]
-    assert result["psi_max"] < Thresholds().warn
+    assert result["psi_max"] < DriftThresholds().warn
     out = capsys.readouterr().out
     assert emf_values(out, "DriftPSIMax", job="drift") == [pytest.approx(result["psi_max"])]
     for feature, value in report["psi"].items():
@@ -121,7 +121,7 @@ def test_health_headlines_only_trip_the_alarm(client: Client, drift_env: Any,
     (report,) = result["reports"]
     assert report["status"] == ALARM and report["feature_status"]["label"] == ALARM
     (psi_max,) = emf_values(capsys.readouterr().out, "DriftPSIMax", job="drift")
-    assert psi_max >= Thresholds().alarm  # what the stack's DriftAlarm compares with
+    assert psi_max >= DriftThresholds().alarm  # what the stack's DriftAlarm compares with
     (logged,) = api_logs.events("drift_report")
     assert logged["level"] == "WARNING" and logged["psi"]["label"] == report["psi"]["label"]
 
@@ -173,10 +173,10 @@ def test_window_spans_utc_days_and_keeps_the_newest_records(drift_env: Any,
     store(normal[MIN_SAMPLES:MIN_SAMPLES + 5], midnight - dt.timedelta(hours=5))  # before the window
     uri = f"s3://{BUCKET}/{PREFIX}/{{model_version}}/drift_baseline.json"
     since, until = midnight - dt.timedelta(hours=4), midnight + dt.timedelta(hours=4)
-    window = measure(since, until, uri, Thresholds(min_samples=1), max_records=10_000)
+    window = measure(since, until, uri, DriftThresholds(min_samples=1), max_records=10_000)
     assert (window.records_read, window.truncated, window.reports[0].samples) == (MIN_SAMPLES, False, MIN_SAMPLES)
 
-    capped = measure(since, until, uri, Thresholds(min_samples=1), max_records=40)
+    capped = measure(since, until, uri, DriftThresholds(min_samples=1), max_records=40)
     assert (capped.records_read, capped.truncated) == (40, True)
     newest_first = [r.created_at for r in transactions.between(since, until, newest_first=True)]
     assert newest_first == sorted(newest_first, reverse=True) and len(newest_first) == MIN_SAMPLES

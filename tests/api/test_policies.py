@@ -20,8 +20,14 @@ from botocore.client import BaseClient
 from chalice.test import Client
 from chalicelib import transactions
 
-from chalice_app.ops.policies import baseline_location
-from chalice_app.ops.stages import CHALICE_DIR, DRIFT_HANDLER, function_environment, read_config, stage_config
+from chalice_app.ops.stages import (
+    CHALICE_DIR,
+    DRIFT_HANDLER,
+    baseline_location,
+    function_environment,
+    read_config,
+    stage_config,
+)
 from model.tools.local_endpoint import running_endpoint
 from model.tools.local_servers import unused_port
 

@@ -12,8 +12,9 @@ import pytest
 from chalicelib import transactions
 
 from chalice_app.ops.stages import stage_environment
-from chalice_app.reports.ab import Observation, Thresholds, build_report, main
-from chalice_app.reports.stage import ReportError
+from chalice_app.reports.ab import main
+from chalice_app.reports.ab_stats import AbThresholds, Observation, build_report
+from chalice_app.reports.stage_table import ReportError
 
 LABELS = ["Business", "Entertainment", "Health", "Science"]
 NOW = dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC)
@@ -42,7 +43,7 @@ def renamed(observations: list[Observation], endpoint: str) -> list[Observation]
 
 
 def report_for(observations: list[Observation], **kwargs: object):
-    return build_report(observations, "test", NOW - dt.timedelta(hours=24), NOW, Thresholds(), **kwargs)
+    return build_report(observations, "test", NOW - dt.timedelta(hours=24), NOW, AbThresholds(), **kwargs)
 
 
 def test_a_clearly_better_variant_is_called_better() -> None:

@@ -19,9 +19,9 @@ from chalicelib.drift import (
     WARN,
     Baseline,
     BaselineError,
+    DriftThresholds,
     Histogram,
     Observation,
-    Thresholds,
     compare,
     psi,
     title_chars,
@@ -32,7 +32,7 @@ from drift_streams import baseline, observations, streams
 from model.calibration import UNCERTAIN_BELOW
 from training_jobs.drift_baseline import collapsed, numeric_histogram
 
-STREAM_THRESHOLDS = Thresholds(min_samples=100)  # the test split has 105 Health headlines
+STREAM_THRESHOLDS = DriftThresholds(min_samples=100)  # the test split has 105 Health headlines
 
 
 def test_psi_of_identical_distributions_is_zero() -> None:
@@ -74,7 +74,7 @@ def test_lambda_binning_agrees_with_the_baseline_binning_of_training() -> None:
 def test_categories_the_baseline_never_saw_become_an_unseen_bin() -> None:
     base = Baseline("v1", 100, {"label": Histogram("categorical", (50, 50), categories=("A", "B"))}, 0.5, 0.0)
     window = [Observation("t", label, 0.9) for label in ["A"] * 40 + ["B"] * 40 + ["C"] * 20]
-    (feature,) = compare(base, window, Thresholds(min_samples=1)).features
+    (feature,) = compare(base, window, DriftThresholds(min_samples=1)).features
     assert feature.bins == ["A", "B", UNSEEN]
     assert feature.window == pytest.approx([0.4, 0.4, 0.2])
     assert feature.status == ALARM
@@ -83,7 +83,7 @@ def test_categories_the_baseline_never_saw_become_an_unseen_bin() -> None:
 @pytest.mark.parametrize(("value", "status"), [(0.0, STABLE), (0.0999, STABLE), (0.1, WARN), (0.2499, WARN),
                                                (0.25, ALARM), (3.0, ALARM)])
 def test_status_levels(value: float, status: str) -> None:
-    assert Thresholds().status(value) == status
+    assert DriftThresholds().status(value) == status
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -148,8 +148,8 @@ def test_health_headlines_only_trip_the_alarm(stream_baseline: dict[str, Any],
 
 def test_small_windows_get_no_verdict(stream_baseline: dict[str, Any], headline_streams: dict[str, list[Any]]) -> None:
     shifted = observations(headline_streams["shifted"])
-    assert len(shifted) < Thresholds().min_samples
-    report = compare(Baseline.from_dict(stream_baseline), shifted, Thresholds())
+    assert len(shifted) < DriftThresholds().min_samples
+    report = compare(Baseline.from_dict(stream_baseline), shifted, DriftThresholds())
     assert report.status == TOO_FEW and report.features == [] and report.psi_max is None
 
 
@@ -159,7 +159,7 @@ def test_low_confidence_share_counts_top_scores_below_the_baselines_threshold(
     line = base.low_confidence_threshold
     window = [Observation("a headline", "Business", score) for score in (0.3, line - 0.01, line, 0.99)]
     assert line == UNCERTAIN_BELOW
-    assert compare(base, window, Thresholds(min_samples=1)).low_confidence_share == 0.5
+    assert compare(base, window, DriftThresholds(min_samples=1)).low_confidence_share == 0.5
     assert np.isclose(base.low_confidence_share, stream_baseline["low_confidence"]["share"])
 
 
@@ -170,17 +170,17 @@ def test_low_confidence_is_counted_at_the_stages_threshold_on_both_sides(
     valid_top = np.array([o.top_score for o in observations(headline_streams["valid"])])
     for threshold in (0.8, 0.83):
         window = [Observation("a headline", "Business", score) for score in (0.3, threshold - 0.01, threshold, 0.99)]
-        report = compare(base, window, Thresholds(min_samples=1, low_confidence_below=threshold))
+        report = compare(base, window, DriftThresholds(min_samples=1, low_confidence_below=threshold))
         assert report.low_confidence_threshold == threshold and report.low_confidence_share == 0.5
         assert report.baseline_low_confidence_share == pytest.approx(np.mean(valid_top < threshold), abs=0.005)
-    at_point = compare(base, [], Thresholds(min_samples=1, low_confidence_below=0.8))
+    at_point = compare(base, [], DriftThresholds(min_samples=1, low_confidence_below=0.8))
     assert at_point.baseline_low_confidence_share == pytest.approx(np.mean(valid_top < 0.8), abs=1e-6)  # recorded
 
 
 def test_a_baseline_made_before_the_recorded_shares_keeps_its_own_threshold(stream_baseline: dict[str, Any]) -> None:
     old = {**stream_baseline, "low_confidence": {"threshold": 0.5, "share": 0.04}}
     report = compare(Baseline.from_dict(old), [Observation("h", "Business", 0.45)],
-                     Thresholds(min_samples=1, low_confidence_below=0.8))
+                     DriftThresholds(min_samples=1, low_confidence_below=0.8))
     assert (report.low_confidence_threshold, report.baseline_low_confidence_share) == (0.5, 0.04)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from chalicelib import transactions
-from chalicelib.drift import Baseline, Observation, Thresholds, compare
+from chalicelib.drift import Baseline, DriftThresholds, Observation, compare
 
 from chalice_app.ops.stages import stage_environment
 from chalice_app.reports.drift import features, main
@@ -44,7 +44,7 @@ def test_offline_features_measure_the_baseline_split_exactly_as_training_did(
     """Five features, two implementations (numpy + HF tokenizer in training, bisect + tokenizers here): PSI 0."""
     baseline_file = str(torch_baseline_model / DRIFT_BASELINE_FILE)
     baseline = Baseline.from_dict(json.loads(Path(baseline_file).read_text()))
-    report = compare(baseline, valid_observations, Thresholds(), features(baseline_file, None))
+    report = compare(baseline, valid_observations, DriftThresholds(), features(baseline_file, None))
     assert {f.feature for f in report.features} == set(baseline.features) and report.not_measured == []
     assert all(f.psi == pytest.approx(0.0, abs=1e-12) for f in report.features), report.to_dict()["psi"]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from chalicelib.drift import Thresholds
+from chalicelib.drift import DriftThresholds
 from chalicelib.drift_monitor import JOB
 from chalicelib.transactions import DAY_INDEX
 from test_aws_stages import as_list, infra_template, policy
@@ -88,7 +88,7 @@ def test_alarm_watches_the_metric_the_job_publishes_at_the_documented_level() ->
     assert (alarm["Statistic"], alarm["Period"], alarm["ComparisonOperator"]) == (
         "Maximum", 3600, "GreaterThanOrEqualToThreshold")  # one run per hour
     assert alarm["Threshold"] == {"Ref": "DriftPsiAlarmThreshold"}
-    assert template["Parameters"]["DriftPsiAlarmThreshold"]["Default"] == Thresholds().alarm
+    assert template["Parameters"]["DriftPsiAlarmThreshold"]["Default"] == DriftThresholds().alarm
     assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
 

@@ -10,15 +10,16 @@ import pytest
 from loadtest.ledger import Ledger
 from loadtest.thresholds import (
     DEFAULT_FILE,
+    LoadThresholds,
     RunStats,
-    Thresholds,
     ThresholdsError,
     check,
     load_thresholds,
     read_run_stats,
 )
 
-LIMITS = Thresholds(max_failure_ratio=0.01, max_p95_ms=100.0, min_requests_per_s=100.0, min_classifications_per_s=150.0)
+LIMITS = LoadThresholds(max_failure_ratio=0.01, max_p95_ms=100.0, min_requests_per_s=100.0,
+                        min_classifications_per_s=150.0)
 
 
 @pytest.mark.parametrize("profile", ["steady", "step", "spike", "endpoint"])
@@ -31,8 +32,8 @@ def test_a_profile_table_overrides_only_what_it_names(tmp_path: Path) -> None:
     path = tmp_path / "t.toml"
     path.write_text("max_failure_ratio = 0.0\nmax_p95_ms = 100\nmin_requests_per_s = 120\n"
                     "[spike]\nmax_p95_ms = 250\n")
-    assert load_thresholds(path, "spike") == Thresholds(0.0, 250.0, 120.0)
-    assert load_thresholds(path, "step") == Thresholds(0.0, 100.0, 120.0)
+    assert load_thresholds(path, "spike") == LoadThresholds(0.0, 250.0, 120.0)
+    assert load_thresholds(path, "step") == LoadThresholds(0.0, 100.0, 120.0)
 
 
 @pytest.mark.parametrize(("content", "message"), [

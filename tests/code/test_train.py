@@ -13,7 +13,8 @@ from model import encoders
 from model.labels import LabelMap
 from model.predict import TorchPredictor
 from training_jobs.config import Hyperparameters
-from training_jobs.train import build_optimizer, choose_max_length, main, parse_args, train, training_batches
+from training_jobs.fit import build_optimizer, training_batches
+from training_jobs.train import choose_max_length, main, parse_args, train
 
 HEADER = "category\ttitle\n"
 TOY_WORDS = {"b": ["stocks", "profit", "shares", "bank"], "t": ["software", "google", "nasa", "smartphone"],

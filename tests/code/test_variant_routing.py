@@ -15,7 +15,8 @@ from chalicelib.errors import ApiError
 from chalicelib.routing import Client
 from scipy import stats
 
-from chalice_app.ops.stages import CONFIG_FILE, INVOKE_ENDPOINT, model_variants, set_model_variants, stage_environment
+from chalice_app.ops.canary import set_model_variants
+from chalice_app.ops.stages import CONFIG_FILE, INVOKE_ENDPOINT, model_variants, stage_environment
 
 AB = (Variant("news-v3", 0.9), Variant("news-v4", 0.1))
 

@@ -6,11 +6,10 @@ The reports run on a person's machine, not in Lambda: they take the stage's vari
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
-from chalice_app.local.state import FAKE_AWS, STATE_FILE
+from chalice_app.local.state import FAKE_AWS, NoLocalStack, local_dynamodb_url
 from chalice_app.ops.stages import stage_environment
 
 READ_TIMEOUT_S = "30"  # the API's 1 s table budget is for its request path; a report reading pages can wait
@@ -25,10 +24,8 @@ def use_stage(stage: str, local_state_dir: Path) -> None:
     for name, value in {"TABLE_READ_TIMEOUT_SECONDS": READ_TIMEOUT_S, **stage_environment(stage)}.items():
         os.environ.setdefault(name, value)
     if stage == "local" and not os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
-        state_file = local_state_dir / STATE_FILE
         try:
-            os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = json.loads(state_file.read_text())["dynamodb_url"]
-        except (OSError, ValueError, KeyError) as exc:
-            raise ReportError(f"{state_file}: cannot read moto's URL ({exc}); is `make local` running with "
-                              f"LOCAL_STATE_DIR={local_state_dir}? Or set AWS_ENDPOINT_URL_DYNAMODB") from None
+            os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = local_dynamodb_url(local_state_dir)
+        except NoLocalStack as exc:
+            raise ReportError(str(exc)) from None
         os.environ.update(FAKE_AWS)
