@@ -13,6 +13,10 @@ import pytest
 from model.local_endpoint import unused_port
 from training_jobs.config import default_data_dir
 
+# The API fixtures (the app under Chalice's test client, moto's table, fake endpoints) serve tests/api/ and the unit
+# tests of the API's modules alike.
+pytest_plugins = ("tests.support.api_fixtures",)
+
 # Labelled rows of the real NLP-100 split, enough for the model tests to learn something real.
 SMALL_TRAIN_ROWS = 3000
 
@@ -84,8 +88,8 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """moto in server mode on 127.0.0.1 (DynamoDB, S3, SageMaker, CloudWatch...), with what `chalice deploy` needs
-    (moto_aws.py); yields its URL."""
-    from moto_aws import start
+    (tests/support/moto_aws.py); yields its URL."""
+    from tests.support.moto_aws import start
 
     port = unused_port()
     server = start(port)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from api_testing import LogCapture, body_of, post_json
 from chalice.test import Client
 from chalicelib import transactions
 from chalicelib.config import ConfigError, model_settings, settings_problems, table_settings
+
+from tests.support.api_testing import LogCapture, body_of, post_json
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", "²", "1.5"])

@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 import pytest
-from api_testing import FakeEndpoint, LogCapture, Reply, body_of, post_json
 from chalice.test import Client
+
+from tests.support.api_testing import FakeEndpoint, LogCapture, Reply, body_of, post_json
 
 CLIENT_IP = "203.0.113.77"
 PREDICTION = json.dumps({"predictions": [{"label": "Science", "scores": {"Science": 0.75, "Health": 0.25}},

@@ -12,15 +12,15 @@ from typing import Any
 
 import boto3
 import pytest
-from api_testing import LogCapture
 from chalice.test import Client
 from chalicelib import transactions
 from chalicelib.drift import ALARM, STABLE, Thresholds
 from chalicelib.drift_monitor import measure
 from chalicelib.transactions import Outcome, TransactionRecord
-from drift_streams import LABELS, baseline, probabilities, streams
 
 from model.deploy import artifact_location, baseline_key
+from tests.support.api_testing import LogCapture
+from tests.support.drift_streams import LABELS, baseline, probabilities, streams
 from training_jobs.data import Example
 
 BUCKET = "news-artifacts"

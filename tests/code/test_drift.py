@@ -27,9 +27,9 @@ from chalicelib.drift import (
     title_chars,
     title_words,
 )
-from drift_streams import baseline, observations, streams
 
 from model.calibration import UNCERTAIN_BELOW
+from tests.support.drift_streams import baseline, observations, streams
 from training_jobs.drift_baseline import collapsed, numeric_histogram
 
 STREAM_THRESHOLDS = Thresholds(min_samples=100)  # the test split has 105 Health headlines

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from text_strategies import headline_texts
 
 from model.inference import InvalidInput, input_fn
+from tests.support.text_strategies import headline_texts
 
 FUZZ = settings(max_examples=80, deadline=None, derandomize=True)
 JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | headline_texts(),

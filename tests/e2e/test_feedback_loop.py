@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from chalicelib.config import parse_model_variants
 from chalicelib.routing import choose_endpoint
-from local_stack_testing import RunningStack, request_json, running_stack
 
 from model.artifact import read_metadata
 from model.labels import LabelMap
+from tests.support.local_stack_testing import RunningStack, request_json, running_stack
 from training_jobs import feedback, registry, retrain
 from training_jobs.data import Example, collapse_whitespace, read_examples
 

@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from local_stack_testing import REPO_ROOT, RunningStack, request_json
 
 from model.local_endpoint import unused_port
+from tests.support.local_stack_testing import REPO_ROOT, RunningStack, request_json
 
 pytestmark = pytest.mark.slow
 

@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-from local_stack_testing import request_json, running_stack
 
 from chalice_app.local.state import DYNAMODB_RECORDING
+from tests.support.local_stack_testing import request_json, running_stack
 
 
 @pytest.mark.slow

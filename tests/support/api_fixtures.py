@@ -1,5 +1,6 @@
-"""Fixtures for the API tests: the real app under Chalice's test client, moto's DynamoDB, the real local
-endpoint serving the tiny model, a deliberately misbehaving endpoint, the API's log lines and its OpenAPI document.
+"""Fixtures for the API and the unit tests of its modules, a plugin of tests/conftest.py: the real app under
+Chalice's test client, moto's DynamoDB, the real local endpoint serving the tiny model, a deliberately misbehaving
+endpoint, the API's log lines and its OpenAPI document.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from typing import Any
 
 import pytest
 import yaml
-from api_testing import OPERATOR, FakeEndpoint, LogCapture
 from chalice.test import Client
 from chalicelib import telemetry, transactions
 
 from chalice_app.ops.stages import CHALICE_DIR, stage_environment
+from tests.support.api_testing import OPERATOR, FakeEndpoint, LogCapture
 
 STAGE = "local"
 

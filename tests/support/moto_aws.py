@@ -1,6 +1,6 @@
 """moto in server mode with what `chalice deploy` and the infra stack need and moto 5.2.5 lacks.
 
-    python tests/moto_aws.py --port 5000     # by hand: then AWS_ENDPOINT_URL=http://127.0.0.1:5000
+    python -m tests.support.moto_aws --port 5000    # by hand: then AWS_ENDPOINT_URL=http://127.0.0.1:5000
 
 moto imports REST APIs from OpenAPI 3 documents only (AWS also takes Chalice's Swagger 2.0, failing otherwise
 with "Only OpenAPI 3.x.x are currently supported"), requires `info.description`, and ignores each operation's

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests (not test modules): moto extras, API and local-stack drivers, text strategies."""
