@@ -1,6 +1,6 @@
 """The scheduled drift job (app.py `monitor_drift`) through Chalice's test client: transactions in moto's
 DynamoDB, each model version's baseline in moto's S3 where model/deploy.py puts it, EMF metrics and JSON logs
-out. The headline streams are real NLP-100 titles with synthetic answers (tests/drift_streams.py)."""
+out. The headline streams are real NLP-100 titles with synthetic answers (tests/support/drift_streams.py)."""
 
 from __future__ import annotations
 

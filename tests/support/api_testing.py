@@ -110,3 +110,20 @@ def unreachable_url() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def _emf_documents(stdout: str) -> list[dict[str, Any]]:
+    documents = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    return [d for d in documents if "_aws" in d]
+
+
+def _metric(documents: list[dict[str, Any]], name: str, **dimensions: str) -> list[Any]:
+    """Values of `name` (EMF lists) in the documents whose dimensions include these values."""
+    found = []
+    for document in documents:
+        [directive] = document["_aws"]["CloudWatchMetrics"]
+        names = {m["Name"] for m in directive["Metrics"]}
+        if name in names and all(document.get(k) == v for k, v in dimensions.items()):
+            assert directive["Namespace"] == "NewsClassifier"
+            found.append(document[name])
+    return found

@@ -19,8 +19,8 @@ import pytest
 
 from chalice_app.local.state import STATE_FILE
 from model.local_endpoint import unused_port
+from tests.support import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_STACK = "chalice_app.local.stack"  # run from REPO_ROOT
 STARTUP_TIMEOUT_S = 180
 

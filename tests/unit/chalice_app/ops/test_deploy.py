@@ -1,5 +1,5 @@
 """`make deploy`'s chain (chalice_app/ops/deploy.py): infra stack, endpoint, `chalice deploy`, usage plan binding,
-smoke test, in that order, against moto's server (with tests/moto_aws.py), commands recorded instead of run; the
+smoke test, in that order, against moto's server (with tests/support/moto_aws.py), commands recorded instead of run; the
 CloudFormation path's uploads on moto with its change set through botocore's Stubber (moto has no SAM transform);
 and a dry run that needs no credentials."""
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support import REPO_ROOT
+
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 DEPLOY_ACTION = REPO_ROOT / ".github" / "actions" / "deploy" / "action.yml"
 ACTIONLINT = Path(sys.executable).with_name("actionlint")

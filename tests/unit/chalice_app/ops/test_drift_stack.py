@@ -13,11 +13,11 @@ import yaml
 from chalicelib.drift import Thresholds
 from chalicelib.drift_monitor import JOB
 from chalicelib.transactions import DAY_INDEX
-from test_aws_stages import as_list, infra_template, policy
 
 from chalice_app.ops.deploy import Stage, package_api
 from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE, DRIFT_HANDLER, function_environment, function_name
 from model.deploy import artifact_location, baseline_key, main
+from tests.support.aws_stages import as_list, infra_template, policy
 
 AWS_STAGES = ["dev", "prod"]
 VERSION = "news-20250101-000000-abcdef12"

@@ -20,6 +20,7 @@ import pytest
 from chalice_app.local.dynamodb import changes_state, compact
 from chalice_app.local.state import DYNAMODB_RECORDING, FAKE_AWS, RECORDING_VARIABLE
 from model.local_endpoint import unused_port
+from tests.support import REPO_ROOT
 
 TABLE = "news-transactions-kept"
 
@@ -40,7 +41,7 @@ class LocalDynamoDB:
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **FAKE_AWS,
                RECORDING_VARIABLE: str(self.recording)}
         self.process = subprocess.Popen([sys.executable, "-m", "chalice_app.local.dynamodb", "-H", "127.0.0.1",
-                                         "-p", str(self.port)], cwd=Path(__file__).resolve().parents[2], env=env,
+                                         "-p", str(self.port)], cwd=REPO_ROOT, env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -1,7 +1,7 @@
 """The API as `chalice package` builds it for the CloudFormation path (built once per session as
 `python -m chalice_app.ops.deploy --via cloudformation` builds it), and the infra stack beside it: a small Lambda
 zip, templates cfn-lint accepts, the same plain policies and function names as `chalice deploy`, the key on the
-data routes, alarms on the metrics the API emits. (`chalice deploy` itself: test_chalice_deploy.py.)"""
+data routes, alarms on the metrics the API emits. (`chalice deploy` itself: test_deploy_chalice.py.)"""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
-from test_aws_stages import infra_template
 
 from chalice_app.ops import infra
 from chalice_app.ops.deploy import Stage, package_api
 from chalice_app.ops.stages import API_HANDLER, CHALICE_DIR, function_environment
+from tests.support.aws_stages import infra_template
 
 STAGES = ["dev", "prod"]
 MAX_ZIP_BYTES = 2 * 1024 * 1024  # ~1.2 MB: the API's three requirements, without botocore (18 MB with it)
@@ -124,7 +124,7 @@ def test_alarms_watch_the_metrics_the_api_emits() -> None:
     resources = infra_template()["Resources"]
     alarms = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
     assert set(alarms) == {"ServerErrorRateAlarm", "LatencyP95Alarm", "ModelErrorsAlarm", "ThrottlesAlarm",
-                           "UnsavedTransactionsAlarm", "DriftAlarm"}  # DriftAlarm: tests/code/test_drift_stack.py
+                           "UnsavedTransactionsAlarm", "DriftAlarm"}  # DriftAlarm: test_drift_stack.py
     own = [m["MetricStat"]["Metric"] for a in alarms.values() for m in a.get("Metrics", []) if "MetricStat" in m
            and m["MetricStat"]["Metric"]["Namespace"] == {"Ref": "MetricsNamespace"}]
     assert {m["MetricName"] for m in own} == {"Errors", "UnsavedTransactions"}

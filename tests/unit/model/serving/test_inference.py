@@ -25,6 +25,7 @@ from model.inference import (
 )
 from model.labels import LabelMap
 from model.runtime import RuntimeUnavailable, load_predictor, resolve_runtime
+from tests.support import REPO_ROOT
 
 HEADLINES = ["Fed leaves interest rates unchanged", "Apple unveils new iPhone", "Ebola outbreak spreads"]
 
@@ -154,5 +155,5 @@ def test_onnx_runtime_serves_without_importing_torch(tiny_onnx_model_dir: Path) 
               "import model.serve, model.inference; "
               "print(sorted(m for m in ('torch', 'transformers', 'safetensors') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                            cwd=Path(__file__).resolve().parents[2], timeout=120)
+                            cwd=REPO_ROOT, timeout=120)
     assert result.stdout.strip() == "[]"

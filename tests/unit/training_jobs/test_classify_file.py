@@ -17,10 +17,10 @@ import pytest
 from model.artifact import read_metadata
 from model.labels import LabelMap
 from model.runtime import load_predictor
+from tests.support import REPO_ROOT
 from training_jobs.classify_file import JsonLines, PlainText, Table, classify_file, detect_format, main
 from training_jobs.data import DataError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 NAMES = LabelMap.default().names
 ADDED = ["label", "model_version", *(f"score_{name}" for name in NAMES)]
 

@@ -1,7 +1,7 @@
 """`model.deploy`: create, re-run, delete against moto's server (S3, ECR, SageMaker, SageMaker Runtime); the update,
 failure and rollback paths, which moto does not implement, as exact requests through botocore's Stubber. Docker
 cannot run here: the slim image's build and push are checked as the exact commands given to a `docker` on PATH
-that records them (the image itself is proven in test_serving_image.py)."""
+that records them (the image itself is proven in test_image_build.py)."""
 
 from __future__ import annotations
 

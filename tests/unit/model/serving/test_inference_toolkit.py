@@ -22,9 +22,10 @@ from model.artifact import pack, read_metadata
 from model.image import HUGGING_FACE_IMAGE, huggingface_image
 from model.labels import LabelMap
 from model.runtime import AUTO, TORCH
+from tests.support import REPO_ROOT
 
 pytestmark = pytest.mark.slow
-DRIVER = Path(__file__).with_name("toolkit_handler_driver.py")
+DRIVER = REPO_ROOT / "tests" / "support" / "toolkit_handler_driver.py"
 HF_IMAGE = huggingface_image("us-east-1")
 # The default image's toolkit stack (its transformers major, 5, is the development environment's), installed
 # --no-deps beside the environment's torch and transformers; its other dependencies serve other model kinds.

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 from importlib import metadata
-from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 
 from model.local_endpoint import REPO_ROOT
+from tests.support.pins import pins
 from tools import sync_pins
 from tools.sync_pins import canonical
 
@@ -26,11 +26,6 @@ SAGEMAKER = REPO_ROOT / "training_jobs/requirements-sagemaker.txt"
 TRAINING_IMAGE_BRINGS = ["torch", "transformers", "tokenizers", "safetensors", "numpy", "tqdm"]
 TRAINING_IMAGE_PYTHON = {"python_version": "3.12", "python_full_version": "3.12.0", "sys_platform": "linux",
                          "platform_system": "Linux", "platform_machine": "x86_64"}
-
-
-def pins(path: Path) -> dict[str, str]:
-    """`name==version` entries (extras dropped); unpinned names and comments are not pins."""
-    return sync_pins.pins(path.read_text())
 
 
 def test_the_lock_pins_every_entry_to_one_version_with_hashes() -> None:

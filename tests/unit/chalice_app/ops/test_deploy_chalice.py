@@ -1,7 +1,8 @@
 """`chalice deploy` as a person runs it, against moto's server (which checks IAM policy syntax as AWS does): the
 infra stack first (`make infra`), then `cd chalice_app && chalice deploy --stage dev` in a subprocess, the usage
 plan bound to the new REST API stage, the API's own PynamoDB code on the stack's table, then `chalice delete`
-and the infra stack's deletion. moto lacks a few things Chalice and the stack need: tests/moto_aws.py adds them."""
+and the infra stack's deletion. moto lacks a few things Chalice and the stack need: tests/support/moto_aws.py
+adds them."""
 
 from __future__ import annotations
 

@@ -3,14 +3,13 @@ are model/calibration.py's UNCERTAIN_BELOW; the Lambda zip cannot import model/,
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import yaml
 from chalicelib.config import DEFAULT_UNCERTAIN_BELOW, score_settings
 
 from model.calibration import UNCERTAIN_BELOW
+from tests.support import REPO_ROOT
 
-OPENAPI = Path(__file__).resolve().parents[2] / "chalice_app" / "openapi.yaml"
+OPENAPI = REPO_ROOT / "chalice_app" / "openapi.yaml"
 
 
 def test_the_apis_default_is_the_models_line() -> None:

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from chalice.config import Config
-from chalice.package import YAMLTemplateSerializer
 from chalicelib.config import access_settings, api_key_required, settings_problems
 
 from chalice_app.ops import deploy, infra, policies
@@ -25,6 +24,7 @@ from chalice_app.ops.stages import (
     stage_environment,
 )
 from model.deploy import NAME
+from tests.support.aws_stages import as_list, infra_template, policy, stage_config
 
 AWS_STAGES = ["dev", "prod"]
 API_GATEWAY_TIMEOUT_S = 29
@@ -32,27 +32,9 @@ MAX_ENDPOINT_NAME = 26  # model/deploy.py names configs <endpoint>-<model_versio
 CLOUDFORMATION_SYNTAX = ("Fn::", "Ref", "${AWS::")
 
 
-def stage_config(stage: str) -> dict[str, Any]:
-    """The stage's effective settings, stage keys over top-level keys, as Chalice reads them."""
-    config = json.loads(CONFIG_FILE.read_text())
-    return {**{k: v for k, v in config.items() if k != "stages"}, **config["stages"][stage]}
-
-
 def chalice_config(stage: str, handler: str) -> Config:
     """Chalice's own reading of the project's config for one function."""
     return Config(chalice_stage=stage, function_name=handler, config_from_disk=json.loads(CONFIG_FILE.read_text()))
-
-
-def policy(stage: str) -> dict[str, Any]:
-    return json.loads((CHALICE_DIR / ".chalice" / stage_config(stage)["iam_policy_file"]).read_text())
-
-
-def infra_template() -> dict[str, Any]:
-    return YAMLTemplateSerializer().load_template(infra.TEMPLATE.read_text())
-
-
-def as_list(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else value
 
 
 def statements(stage: str, service: str) -> list[dict[str, Any]]:
