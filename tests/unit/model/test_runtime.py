@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from model.classifier import load_tokenizer
-from model.runtime import OnnxPredictor, length_sorted_batches
+from model.runtime import OnnxPredictor
 from training_jobs.data import read_examples
 
 HEADLINES = 40
@@ -32,14 +32,6 @@ def test_chunked_batch_answers_each_headline_as_if_alone(tiny_onnx_model_dir: Pa
     predictor = OnnxPredictor(tiny_onnx_model_dir, "onnx")
     alone = np.concatenate([predictor.predict_proba([title]) for title in titles])
     np.testing.assert_allclose(predictor.predict_proba(titles), alone, atol=1e-5)
-
-
-def test_length_sorted_batches_cover_every_index_once() -> None:
-    lengths = [5, 1, 9, 3, 3, 7, 2]
-    batches = length_sorted_batches(lengths, 3)
-    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
-    assert [len(batch) for batch in batches] == [3, 3, 1]
-    assert [lengths[i] for batch in batches for i in batch] == sorted(lengths)
 
 
 @pytest.mark.parametrize("spin_wait, entry", [(True, "1"), (False, "0")])

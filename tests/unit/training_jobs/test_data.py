@@ -151,12 +151,3 @@ def test_held_out_publishers_never_train_and_form_their_own_set(tmp_path: Path) 
     assert not {ex.publisher for ex in splits.train} & held
     assert "No byline" in {ex.title for ex in splits.train}  # rows without a publisher are never held out
     assert load_splits(tmp_path, seed=0, extra=[extra]).held_out == []
-
-
-def test_the_nlp100_publishers_and_bad_shares_are_never_held_out() -> None:
-    from training_jobs.holdout import NLP100_PUBLISHERS, is_held_out
-
-    assert not any(is_held_out(p, 0.99) for p in NLP100_PUBLISHERS)
-    assert is_held_out("Some Paper", 0.3) == is_held_out("Some Paper", 0.3)  # a pure function of the name
-    with pytest.raises(ValueError, match="must be in"):
-        is_held_out("Some Paper", 1.0)
