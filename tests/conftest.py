@@ -17,8 +17,18 @@ from training_jobs.config import default_data_dir
 # tests of the API's modules alike.
 pytest_plugins = ("tests.support.api_fixtures",)
 
+# A test is slow when it needs a model trained or a server started; these session fixtures do one or the other, so a
+# test whose fixtures include one is marked `slow` here, whatever its file says, and `make test-fast` leaves it out.
+SLOW_FIXTURES = frozenset({"tiny_model_dir", "small_model_dir", "moto_server", "endpoint_url", "fault_endpoint_url"})
+
 # Labelled rows of the real NLP-100 split, enough for the model tests to learn something real.
 SMALL_TRAIN_ROWS = 3000
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

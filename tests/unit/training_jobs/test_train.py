@@ -49,6 +49,7 @@ def test_model_folder_holds_everything_inference_needs(tiny_model_dir: Path, tin
     assert metrics["test"]["n"] == 1336
 
 
+@pytest.mark.slow  # trains
 def test_toy_model_answers_with_the_right_label_names(tmp_path: Path, tiny_encoder_dir: Path) -> None:
     """The original project swapped two labels; a model that learnt the toy keywords must name them right."""
     data = toy_benchmark(tmp_path / "toy")
@@ -64,6 +65,7 @@ def test_toy_model_answers_with_the_right_label_names(tmp_path: Path, tiny_encod
         assert predictor.labels.names[int(probabilities.argmax())] == names[code]
 
 
+@pytest.mark.slow  # trains
 def test_same_seed_gives_the_same_weights(tmp_path: Path, tiny_encoder_dir: Path, data_dir: Path) -> None:
     def version(folder: str, seed: str) -> str:
         args = parse_args(["--base-model", str(tiny_encoder_dir), "--data", str(data_dir), "--limit", "64",
