@@ -15,7 +15,7 @@ TEST_FILE ?= $(call DATA_PATH,test-split)
 EXTRA_DATA ?= $(call DATA_PATH,extra-data)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock test lint train evaluate error-analysis calibrate eda artifact clean
+.PHONY: help setup lock test test-fast lint train evaluate error-analysis calibrate eda artifact clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -48,6 +48,11 @@ lock: ## resolve requirements-dev.txt (serving pins held) into the hashed requir
 test: setup ## ruff, then the whole pytest suite
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+# `slow` tests train a model or start a server or a browser (tests/conftest.py marks every test whose fixtures do).
+test-fast: setup ## ruff, then every test that needs no training, no server and no browser (-m "not slow"; under 2 minutes)
+	$(PY) -m ruff check .
+	$(PY) -m pytest -m "not slow"
 
 lint: setup ## ruff only
 	$(PY) -m ruff check .

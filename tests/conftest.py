@@ -13,8 +13,22 @@ import pytest
 from model.tools.local_servers import unused_port
 from training_jobs.config import default_data_dir
 
+# The API fixtures (the app under Chalice's test client, moto's table, fake endpoints) serve tests/api/ and the unit
+# tests of the API's modules alike.
+pytest_plugins = ("tests.support.api_fixtures",)
+
+# A test is slow when it needs a model trained or a server started; these session fixtures do one or the other, so a
+# test whose fixtures include one is marked `slow` here, whatever its file says, and `make test-fast` leaves it out.
+SLOW_FIXTURES = frozenset({"tiny_model_dir", "small_model_dir", "moto_server", "endpoint_url", "fault_endpoint_url"})
+
 # Labelled rows of the real NLP-100 split, enough for the model tests to learn something real.
 SMALL_TRAIN_ROWS = 3000
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -84,8 +98,8 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """moto in server mode on 127.0.0.1 (DynamoDB, S3, SageMaker, CloudWatch...), with what `chalice deploy` needs
-    (moto_aws.py); yields its URL."""
-    from moto_aws import start
+    (tests/support/moto_aws.py); yields its URL."""
+    from tests.support.moto_aws import start
 
     port = unused_port()
     server = start(port)

@@ -25,8 +25,8 @@ SERVICE_NAME = "news-classifier-api"
 MODEL_VARIANTS = "MODEL_VARIANTS"
 UNCERTAIN_BELOW = "UNCERTAIN_BELOW"
 # The calibrated top score below which a classification is "uncertain": a copy of model/calibration.py's
-# UNCERTAIN_BELOW (chosen on validation data, see the README), pinned by tests/code/test_uncertain_threshold.py
-# because the Lambda zip cannot import model/.
+# UNCERTAIN_BELOW (chosen on validation data, see the README), pinned by
+# tests/unit/chalice_app/chalicelib/test_config_uncertain.py because the Lambda zip cannot import model/.
 DEFAULT_UNCERTAIN_BELOW = 0.6
 ENDPOINT_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")  # SageMaker's rule for endpoint names
 

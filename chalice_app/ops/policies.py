@@ -7,7 +7,7 @@ The files (`.chalice/policy-<stage>.json` for the API, `policy-drift-<stage>.jso
 the stage's `iam_policy_file` entries name them) are this module's output, committed, so that `chalice deploy`
 and `chalice package` read the same plain IAM JSON: no CloudFormation references, the stage's own names in
 every ARN, account and region left as `*` inside it. Each function may do what its code does and no more
-(tests/code/test_policies.py records the AWS calls the code makes against moto and compares):
+(tests/unit/chalice_app/ops/test_policies.py records the AWS calls the code makes against moto and compares):
 
 - API: InvokeEndpoint on the stage's endpoint(s) (ENDPOINT_NAME and every MODEL_VARIANTS endpoint);
   GetItem and PutItem on its table (a batch is one TransactWriteItems of Puts, which IAM authorises as

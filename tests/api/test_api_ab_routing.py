@@ -12,9 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from api_testing import assert_documented, body_of, post_json
 from chalice.test import Client
 from chalicelib import transactions, validation
+
+from tests.support.api_testing import assert_documented, body_of, post_json
 
 VARIANTS = {"news-v3": "Science", "news-v4": "Health"}  # endpoint -> the label its fake model always answers
 FAILING = "news-v5"  # answers every call with a ModelError

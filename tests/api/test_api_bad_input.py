@@ -7,10 +7,11 @@ import json
 import uuid
 
 import pytest
-from api_testing import assert_documented, body_of
 from chalice.test import Client
 from chalicelib import transactions
 from chalicelib.validation import MAX_BATCH_HEADLINES, MAX_HEADLINE_CHARS
+
+from tests.support.api_testing import assert_documented, body_of
 
 JSON = {"Content-Type": "application/json"}
 TEN_KB = "x" * 10_000

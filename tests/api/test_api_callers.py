@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from api_testing import OPERATOR, assert_documented, body_of, post_json
 from chalice.test import Client
 from chalicelib import callers
 from chalicelib.routing import Client as RoutingClient
 from chalicelib.validation import MAX_LISTED_NAMES
+
+from tests.support.api_testing import OPERATOR, assert_documented, body_of, post_json
 
 
 def _classify(api: Client, client_id: str, headline: str) -> str:

@@ -6,10 +6,11 @@ import datetime as dt
 from collections.abc import Callable
 
 import pytest
-from api_testing import assert_documented, body_of
 from chalice.test import Client
 from chalicelib import transactions, validation
 from chalicelib.transactions import TransactionRecord
+
+from tests.support.api_testing import assert_documented, body_of
 
 Saver = Callable[..., str]
 

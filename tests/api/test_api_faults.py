@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from api_testing import (
+from chalice.test import Client
+from chalicelib import transactions
+
+from tests.support.api_testing import (
     FakeEndpoint,
     LogCapture,
     Reply,
@@ -15,8 +18,6 @@ from api_testing import (
     post_json,
     unreachable_url,
 )
-from chalice.test import Client
-from chalicelib import transactions
 
 HEADLINE = {"headline": "Markets slide as oil prices jump"}
 

@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from api_testing import LogCapture, assert_answered_but_unsaved, assert_documented, body_of, post_json
 from chalice.test import Client
 from chalicelib import transactions
 
 from chalice_app.local.dynamodb_faults import FaultProxy
 from model.tools.local_servers import NotUp, answers, wait_until
+from tests.support.api_testing import LogCapture, assert_answered_but_unsaved, assert_documented, body_of, post_json
 
 pytestmark = pytest.mark.slow
 HEADLINE = {"headline": "Markets slide as oil prices jump"}

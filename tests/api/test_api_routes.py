@@ -8,12 +8,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-from api_testing import OPERATOR, assert_documented, body_of, post_json
 from chalice.test import Client
 from chalicelib import transactions
 
 from model.artifact import read_metadata
 from model.labels import LabelMap
+from tests.support.api_testing import OPERATOR, assert_documented, body_of, post_json
 
 pytestmark = pytest.mark.slow  # trains the tiny model and starts the endpoint once per session
 

@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
-from api_testing import FakeEndpoint, LogCapture, Reply, body_of, post_json
 from chalice.test import Client
+
+from tests.support.api_testing import FakeEndpoint, LogCapture, Reply, _emf_documents, _metric, body_of, post_json
 
 CLIENT_IP = "203.0.113.77"
 PREDICTION = json.dumps({"predictions": [{"label": "Science", "scores": {"Science": 0.75, "Health": 0.25}},
                                          {"label": "Health", "scores": {"Science": 0.1, "Health": 0.9}}],
                          "model_version": "fake-2"}).encode()
-
-
-def _emf_documents(stdout: str) -> list[dict[str, Any]]:
-    documents = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
-    return [d for d in documents if "_aws" in d]
-
-
-def _metric(documents: list[dict[str, Any]], name: str, **dimensions: str) -> list[Any]:
-    """Values of `name` (EMF lists) in the documents whose dimensions include these values."""
-    found = []
-    for document in documents:
-        [directive] = document["_aws"]["CloudWatchMetrics"]
-        names = {m["Name"] for m in directive["Metrics"]}
-        if name in names and all(document.get(k) == v for k, v in dimensions.items()):
-            assert directive["Namespace"] == "NewsClassifier"
-            found.append(document[name])
-    return found
 
 
 def test_a_batch_emits_request_model_and_per_label_metrics(client: Client, table: str, fake_endpoint: FakeEndpoint,

@@ -10,15 +10,15 @@ import logging
 from typing import Any
 
 import pytest
-from api_testing import body_of, post_json
 from chalice.test import Client
 from chalicelib import telemetry, transactions, validation
 from chalicelib.errors import ApiError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from text_strategies import headline_texts
 
 from model.serving.inference import validate_headline
+from tests.support.api_testing import body_of, post_json
+from tests.support.text_strategies import headline_texts
 
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

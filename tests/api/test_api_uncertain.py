@@ -5,10 +5,18 @@ from __future__ import annotations
 import json
 
 import pytest
-from api_testing import FakeEndpoint, Reply, assert_documented, body_of, post_json
 from chalice.test import Client
 from chalicelib.config import DEFAULT_UNCERTAIN_BELOW, ConfigError, score_settings, settings_problems
-from test_api_telemetry import _emf_documents, _metric
+
+from tests.support.api_testing import (
+    FakeEndpoint,
+    Reply,
+    _emf_documents,
+    _metric,
+    assert_documented,
+    body_of,
+    post_json,
+)
 
 # Top scores 0.55 and 0.9: uncertain below 0.6, certain below 0.5.
 PREDICTION = json.dumps({"predictions": [{"label": "Science", "scores": {"Science": 0.55, "Health": 0.45}},

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from local_stack_testing import RunningStack, running_stack
+
+from tests.support.local_stack_testing import RunningStack, running_stack
 
 
 @pytest.fixture(scope="module")

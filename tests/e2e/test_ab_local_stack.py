@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from local_stack_testing import REPO_ROOT, RunningStack, request_json, running_stack
 
 from model.artifact import read_metadata, write_metadata
+from tests.support.local_stack_testing import REPO_ROOT, RunningStack, request_json, running_stack
 
 pytestmark = pytest.mark.slow
 CONTROL, CANDIDATE = "news-v3", "news-v4"

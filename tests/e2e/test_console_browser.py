@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from local_stack_testing import REPO_ROOT, RunningStack, request_json
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from model.labels import LabelMap
+from tests.support.local_stack_testing import REPO_ROOT, RunningStack, request_json
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from chalicelib.config import parse_model_variants
 from chalicelib.routing import choose_endpoint
-from local_stack_testing import RunningStack, request_json, running_stack
 
 from model.artifact import read_metadata
 from model.labels import LabelMap
+from tests.support.local_stack_testing import RunningStack, request_json, running_stack
 from training_jobs import feedback, registry, retrain
 from training_jobs.data import Example, collapse_whitespace, read_examples
 
@@ -86,7 +86,7 @@ def test_corrections_become_a_promoted_model_that_takes_canary_traffic(
         "read": CORRECTIONS + 4, "duplicates": 2, "conflicts": 1, "leaked": 1, "exported": CORRECTIONS + 1}
 
     # 3. make retrain: the tiny model's recipe on tiny data + feedback; the test checks plumbing, not accuracy,
-    #    so the gate's margins are opened wide (its decisions are unit-tested in tests/code/test_promotion_gate.py).
+    #    so the gate's margins are opened wide (its decisions are unit-tested in tests/unit/training_jobs/test_gate.py).
     models = tmp_path / "models"
     assert retrain.main(["--feedback", str(tsv), "--data", str(data), "--current-model-dir", str(tiny_model_dir),
                          "--registry", str(models), "--max-macro-f1-drop", "1", "--max-accuracy-drop", "1"]) == 0

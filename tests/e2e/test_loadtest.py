@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from local_stack_testing import REPO_ROOT
+
+from tests.support.local_stack_testing import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 

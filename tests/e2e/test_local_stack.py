@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from local_stack_testing import REPO_ROOT, RunningStack, request_json
 
 from model.tools.local_servers import unused_port
+from tests.support.local_stack_testing import REPO_ROOT, RunningStack, request_json
 
 pytestmark = pytest.mark.slow
 

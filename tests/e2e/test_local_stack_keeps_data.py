@@ -1,6 +1,6 @@
 """`make local` keeps its table: a transaction and its feedback written through the API are there after Ctrl-C
 and a new start on the same state directory (moto's recorder, chalice_app/local/dynamodb.py); a killed
-DynamoDB stand-in: tests/code/test_local_table_kept.py."""
+DynamoDB stand-in: tests/unit/chalice_app/local/test_dynamodb_restarts.py."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-from local_stack_testing import request_json, running_stack
 
 from chalice_app.local.state import DYNAMODB_RECORDING
+from tests.support.local_stack_testing import request_json, running_stack
 
 
 @pytest.mark.slow

@@ -1,0 +1,1 @@
+"""Expectations on the real data."""

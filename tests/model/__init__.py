@@ -1,0 +1,1 @@
+"""Behavioural tests of trained models."""

@@ -1,0 +1,1 @@
+"""Unit tests of chalice_app/ (its root: app.py)."""

@@ -1,0 +1,1 @@
+"""Unit tests of the Lambda's library (chalice_app/chalicelib/)."""

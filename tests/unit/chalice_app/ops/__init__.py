@@ -1,0 +1,1 @@
+"""Unit tests of the deployment and operations commands (chalice_app/ops/)."""

@@ -1,0 +1,1 @@
+"""Unit tests of the model core (model/*.py)."""

@@ -1,0 +1,72 @@
+"""The model server refuses every body it cannot classify as a 400 `InvalidInput`, never a 500: text that is not
+Unicode (lone surrogates), JSON nested too deeply, integers too long to convert; property-based over the text."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from model.serving.inference import InvalidInput, input_fn
+from tests.support.text_strategies import headline_texts
+
+FUZZ = settings(max_examples=80, deadline=None, derandomize=True)
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | headline_texts(),
+                           lambda children: st.lists(children, max_size=4)
+                           | st.dictionaries(st.sampled_from(["inputs", "x"]), children, max_size=2), max_leaves=12)
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    ('{"inputs": "Stocks \\ud800 rally"}', "not valid Unicode text"),
+    ('{"inputs": ["ok", "\\udfff"]}', r'"inputs"\[1\] is not valid Unicode text'),
+    ('{"inputs": ' + "[" * 100_000 + "]" * 100_000 + "}", "not valid JSON"),
+    ('{"inputs": ' + "1" * 5000 + "}", "not valid JSON"),
+    ('{"inputs": [' + "1" * 5000 + "]}", "not valid JSON"),
+    (b'{"inputs": "\xed\xa0\x80"}', "not valid Unicode text"),  # json.loads lets encoded surrogates pass
+])
+def test_input_fn_refuses_what_it_cannot_classify(body: str | bytes, reason: str) -> None:
+    with pytest.raises(InvalidInput, match=reason):
+        input_fn(body, "application/json")
+
+
+@FUZZ
+@given(value=JSON_VALUES)
+def test_input_fn_returns_headlines_or_refuses(value: Any) -> None:
+    try:
+        headlines = input_fn(json.dumps(value), "application/json")
+    except InvalidInput:
+        return
+    assert headlines and all(isinstance(h, str) and h.strip() for h in headlines)
+    for headline in headlines:
+        headline.encode("utf-8")
+
+
+def _post(url: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.mark.slow
+@FUZZ
+@given(headlines=st.lists(headline_texts(), min_size=1, max_size=4))
+def test_the_server_answers_any_text_or_refuses_it_as_invalid_input(endpoint_url: str, headlines: list[str]) -> None:
+    body = json.dumps({"inputs": headlines}).encode()
+    status, answer = _post(f"{endpoint_url}/invocations", body)
+    assert status in {200, 400}, (status, answer)
+    if status == 400:
+        assert answer["type"] == "InvalidInput"
+    else:
+        assert len(answer["predictions"]) == len(headlines)
+    runtime_status, runtime_answer = _post(f"{endpoint_url}/endpoints/news-classifier/invocations", body)
+    # SageMaker Runtime wraps the container's refusal in a 424 ModelError that carries the original 400
+    assert (runtime_status, runtime_answer.get("OriginalStatusCode")) in {(200, None), (424, 400)}
+    assert (runtime_status == 200) == (status == 200)

@@ -1,0 +1,153 @@
+"""Parsing, cleaning and splitting the UCI data: both real formats and every kind of bad input."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from pathlib import Path
+
+import pytest
+
+from training_jobs.data import (
+    DataError,
+    Example,
+    clean,
+    load_splits,
+    normalise_title,
+    read_examples,
+    split,
+)
+
+HEADER = "category\ttitle\tpublisher\tid\tstory\thostname\ttimestamp\turl\n"
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+def test_reads_headed_tsv_with_csv_quoting(tmp_path: Path) -> None:
+    path = write(tmp_path / "x.tsv", HEADER + 'b\t"Fed says ""no"" to rate cut"\tReuters\t1\ts\th\t1\tu\n'
+                                      "e\tStar weds\tDaily Mail\t2\ts\th\t2\tu\n")
+    assert read_examples(path) == [Example('Fed says "no" to rate cut', "b", "Reuters"),
+                                   Example("Star weds", "e", "Daily Mail")]
+
+
+def test_reads_raw_uci_news_corpora_without_quoting(tmp_path: Path) -> None:
+    rows = ['1\tFed "official" says rates stay\thttp://x\tReuters\tb\tstory\twww.r.com\t1394470370698',
+            "2\tNew vaccine trial\thttp://y\tWebMD\tm\tstory\twww.w.com\t1394470371207"]
+    path = write(tmp_path / "newsCorpora.csv", "\n".join(rows) + "\n")
+    assert read_examples(path) == [Example('Fed "official" says rates stay', "b", "Reuters"),
+                                   Example("New vaccine trial", "m", "WebMD")]
+
+
+def test_reads_a_comma_separated_header_like_kaggles_copy(tmp_path: Path) -> None:
+    path = write(tmp_path / "uci-news-aggregator.csv", 'ID,TITLE,URL,PUBLISHER,CATEGORY\n1,"Fed, again",u,Reuters,b\n')
+    assert read_examples(path) == [Example("Fed, again", "b", "Reuters")]
+
+
+def test_reads_gzipped_files(tmp_path: Path) -> None:
+    path = write(tmp_path / "x.tsv.gz", gzip.compress((HEADER + "t\tNew phone\tP\t1\ts\th\t1\tu\n").encode()))
+    assert read_examples(path) == [Example("New phone", "t", "P")]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("", "empty file"),
+    ("\n\n", "empty file"),
+    (HEADER, "no data rows"),
+    ("category\theadline\nb\tx\n", "x.tsv:1: missing column(s) ['title']"),
+    (HEADER + "b\tok\tp\t1\ts\th\t1\tu\nz\tbad code\tp\t2\ts\th\t2\tu\n", "x.tsv:3: unknown category code 'z'"),
+    (HEADER + "b\tshort row\n", "x.tsv:2: 2 column(s), header has 8"),
+    ("1\tSome headline\turl\tpub\tb\tstory\thost\n", "x.tsv:1: unrecognised format"),
+    ("1\tA headline\turl\tpub\tb\tstory\thost\t1\n2\tB headline\turl\tpub\tb\n",
+     "x.tsv:2: 5 column(s); newsCorpora.csv"),
+    ("1\tA headline\turl\tpub\tx\tstory\thost\t1\n", "x.tsv:1: unknown category code 'x'"),
+])
+def test_bad_input_names_file_and_line(tmp_path: Path, content: str, message: str) -> None:
+    with pytest.raises(DataError, match=re.escape(message)):
+        read_examples(write(tmp_path / "x.tsv", content))
+
+
+def test_wrong_encoding_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path / "x.tsv", (HEADER + "e\tCaf\xe9 opens\tp\t1\ts\th\t1\tu\n").encode("latin-1"))
+    with pytest.raises(DataError, match=r"x.tsv:2: not UTF-8"):
+        read_examples(path)
+
+
+def test_missing_file_is_a_data_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no such file"):
+        read_examples(tmp_path / "absent.tsv")
+
+
+def test_clean_collapses_whitespace_drops_empty_and_duplicates() -> None:
+    rows = [Example("  Stocks   rise\t", "b"), Example("   ", "b"), Example('stocks "rise"', "e"),
+            Example("Stocks fall", "b")]
+    kept, stats = clean(rows)
+    assert kept == [Example("Stocks rise", "b"), Example("Stocks fall", "b")]
+    assert (stats.read, stats.empty_titles, stats.kept) == (4, 1, 2)
+    assert (stats.duplicates, stats.conflicting_duplicates) == (1, 1)
+
+
+def test_normalised_title_matches_the_corpus_dedup_key() -> None:
+    assert normalise_title(' Apple  "Unveils"\tiPhone ') == "apple unveils iphone"
+
+
+def test_split_is_seeded_stratified_and_never_shares_a_title() -> None:
+    rows = [Example(f"headline {i}", "betm"[i % 4]) for i in range(400)]
+    rows += [Example("HEADLINE 7", "m"), Example("headline   11", "m")]  # same normalised titles as 7 and 11
+    first, second = split(rows, seed=1), split(rows, seed=1)
+    assert first == second
+    assert split(rows, seed=2) != first
+    keys = [{normalise_title(ex.title) for ex in part} for part in first]
+    assert not (keys[0] & keys[1] or keys[0] & keys[2] or keys[1] & keys[2])
+    assert sum(len(part) for part in first) == len(rows)
+    test_b = sum(ex.category == "b" for ex in first[2])
+    assert test_b == 10  # 10% of the 100 business titles
+
+
+def test_benchmark_folder_is_used_as_is_and_extra_data_never_leaks(tmp_path: Path) -> None:
+    bench = tmp_path / "nlp100"
+    bench.mkdir()
+    write(bench / "train.tsv", HEADER + "b\tA\tp\t1\ts\th\t1\tu\nb\tA\tp\t1\ts\th\t1\tu\n")
+    write(bench / "valid.tsv", HEADER + "e\tB\tp\t1\ts\th\t1\tu\n")
+    write(bench / "test.tsv", HEADER + "m\tC\tp\t1\ts\th\t1\tu\n")
+    extra = write(tmp_path / "extra.tsv", HEADER + "m\tc\tp\t1\ts\th\t1\tu\nt\tD\tp\t1\ts\th\t1\tu\n"
+                                                   "e\tb\tp\t1\ts\th\t1\tu\n")
+    splits = load_splits(tmp_path, seed=0, extra=[extra])
+    assert sorted(ex.title for ex in splits.train) == ["A", "A", "D"]  # as-is, plus only the unseen extra title
+    assert [ex.title for ex in splits.test] == ["C"]
+    assert splits.stats["extra.tsv"].duplicates == 2
+
+
+def test_single_file_is_cleaned_and_split(tmp_path: Path) -> None:
+    lines = "".join(f"{'betm'[i % 4]}\theadline number {i}\tp\t{i}\ts\th\t1\tu\n" for i in range(200))
+    splits = load_splits(write(tmp_path / "all.tsv", HEADER + lines + "b\tHeadline  number 0\tp\t1\ts\th\t1\tu\n"),
+                         seed=3)
+    assert (len(splits.train), len(splits.valid), len(splits.test)) == (160, 20, 20)
+    assert splits.stats["all.tsv"].duplicates == 1
+    assert "split with seed 3" in splits.source
+
+
+def test_unknown_data_path_is_a_data_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="neither a data file nor a folder"):
+        load_splits(tmp_path, seed=0)
+
+
+def test_held_out_publishers_never_train_and_form_their_own_set(tmp_path: Path) -> None:
+    from training_jobs.holdout import is_held_out
+
+    bench = tmp_path / "nlp100"
+    bench.mkdir()
+    write(bench / "train.tsv", HEADER + "b\tA\tReuters\t1\ts\th\t1\tu\n")
+    write(bench / "valid.tsv", HEADER + "e\tB\tDaily Mail\t1\ts\th\t1\tu\n")
+    write(bench / "test.tsv", HEADER + "m\tC\tReuters\t1\ts\th\t1\tu\n")
+    publishers = [f"Paper {i}" for i in range(40)]
+    held = {p for p in publishers if is_held_out(p, 0.3)}
+    assert 0 < len(held) < len(publishers)  # the rule splits publishers, whatever the hash gives
+    rows = "".join(f"t\tStory {i} by {p}\t{p}\t1\ts\th\t1\tu\n" for p in publishers for i in range(2))
+    extra = write(tmp_path / "extra.tsv", HEADER + rows + "b\tNo byline\t\t1\ts\th\t1\tu\n")
+    splits = load_splits(tmp_path, seed=0, extra=[extra], holdout_share=0.3)
+    assert {ex.publisher for ex in splits.held_out} == held and len(splits.held_out) == 2 * len(held)
+    assert not {ex.publisher for ex in splits.train} & held
+    assert "No byline" in {ex.title for ex in splits.train}  # rows without a publisher are never held out
+    assert load_splits(tmp_path, seed=0, extra=[extra]).held_out == []

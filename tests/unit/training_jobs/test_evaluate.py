@@ -1,0 +1,72 @@
+"""The evaluation report and its command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from model.artifact import read_metadata
+from model.calibration import UNCERTAIN_BELOW
+from training_jobs.data import load_splits
+from training_jobs.evaluate import compute_metrics, format_report, main
+
+
+def test_metrics_on_a_known_confusion() -> None:
+    metrics = compute_metrics([0, 0, 1, 1, 2, 3], [0, 1, 1, 1, 2, 2], ["B", "S", "E", "H"])
+    assert metrics["accuracy"] == pytest.approx(4 / 6)
+    assert metrics["confusion_matrix"] == [[1, 1, 0, 0], [0, 2, 0, 0], [0, 0, 1, 0], [0, 0, 1, 0]]
+    assert metrics["per_class"]["H"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert metrics["macro_f1"] == pytest.approx((2 / 3 + 0.8 + 2 / 3 + 0) / 4)
+    assert "accuracy=0.6667" in format_report(metrics)
+
+
+def test_cli_prints_json_and_writes_the_confusion_plot(
+        tiny_model_dir: Path, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    png = tmp_path / "cm.png"
+    assert main(["--model-dir", str(tiny_model_dir), "--data", str(data_dir / "nlp100" / "valid.tsv"),
+                 "--json", "--plot", str(png)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 1336 and set(report["per_class"]) == {"Business", "Science", "Entertainment", "Health"}
+    assert 0 <= report["accuracy"] <= 1 and png.stat().st_size > 1000
+
+
+def test_cli_reads_the_raw_uci_format(tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    raw = tmp_path / "newsCorpora.csv"
+    raw.write_text("1\tFed holds rates\thttp://x\tReuters\tb\ts\twww.r.com\t1\n"
+                   "2\tNew flu vaccine\thttp://y\tWebMD\tm\ts\twww.w.com\t2\n")
+    assert main(["--model-dir", str(tiny_model_dir), "--data", str(raw), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 2
+
+
+def test_cli_reports_bad_input_without_a_traceback(
+        tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--model-dir", str(tiny_model_dir), "--data", str(tmp_path / "absent.tsv")]) == 2
+    assert "absent.tsv: no such file" in capsys.readouterr().err
+    assert main(["--model-dir", str(tmp_path), "--data", str(tiny_model_dir / "labels.json")]) == 2
+
+
+def test_json_reports_calibration_before_and_after_and_the_plots_sit_beside_the_confusion_matrix(
+        tiny_model_dir: Path, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    png = tmp_path / "cm.png"
+    assert main(["--model-dir", str(tiny_model_dir), "--data", str(data_dir / "nlp100" / "test.tsv"),
+                 "--json", "--plot", str(png), "--runtime", "torch"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    calibration = report["calibration"]
+    assert calibration["method"] == "temperature" and calibration["temperature"] > 0
+    for when in ("before", "after"):
+        assert set(calibration[when]) == {"ece", "brier", "nll", "mean_top_score", "accuracy"}
+        assert calibration[when]["accuracy"] == pytest.approx(report["accuracy"])
+    assert report["uncertain"]["threshold"] == UNCERTAIN_BELOW and 0 <= report["uncertain"]["coverage"] <= 1
+    for name in ("reliability_test.png", "coverage_test.png"):
+        assert (tmp_path / name).stat().st_size > 1000 and report[name.replace(".", "_").replace("_test", "")]
+
+
+def test_held_out_publishers_are_the_rows_training_never_saw(
+        tiny_model_dir: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    share = read_metadata(tiny_model_dir)["hyperparameters"]["holdout_publishers"]
+    assert main(["--model-dir", str(tiny_model_dir), "--data", str(data_dir / "corpus.tsv.gz"),
+                 "--held-out-publishers", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == len(load_splits(data_dir, 13, [data_dir / "corpus.tsv.gz"], share).held_out)
