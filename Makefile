@@ -15,7 +15,7 @@ TEST_FILE ?= $(call DATA_PATH,test-split)
 EXTRA_DATA ?= $(call DATA_PATH,extra-data)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock test test-fast lint train evaluate error-analysis calibrate eda artifact clean
+.PHONY: help setup lock test test-fast lint docs train evaluate error-analysis calibrate eda artifact clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -45,7 +45,10 @@ lock: ## resolve requirements-dev.txt (serving pins held) into the hashed requir
 	mv requirements-dev.lock.new requirements-dev.lock && rm requirements-dev.lock.header
 	$(VENV)/bin/python -m tools.sync_pins
 
-test: setup ## ruff, then the whole pytest suite
+# The docs build is strict: a broken link or anchor between pages fails it (mkdocs.yml).
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
+
+test: setup ## ruff, then the whole pytest suite (tests/unit/test_docs.py builds the docs strictly)
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
@@ -56,6 +59,9 @@ test-fast: setup ## ruff, then every test that needs no training, no server and 
 
 lint: setup ## ruff only
 	$(PY) -m ruff check .
+
+docs: setup ## build the documentation site from docs/ into site/ (MkDocs Material, strict: a broken link fails)
+	$(MKDOCS) --site-dir site
 
 TRAIN := $(PY) -m training_jobs.train --base-model embedded $(DATA_FLAG) $(if $(EXTRA_DATA),--extra-data $(EXTRA_DATA)) \
 	--model-dir $(MODEL_DIR)
@@ -146,7 +152,7 @@ DYNAMODB_PORT ?= 8001
 LOCAL_STATE_DIR ?= artifacts/local
 STAGE ?= local
 LOG ?=
-# FAULTS=1: make local with fault injection (/_faults routes on the endpoint and on a DynamoDB proxy; README)
+# FAULTS=1: make local with fault injection (/_faults routes on the endpoint and on a DynamoDB proxy; docs/load-testing.md)
 FAULTS ?=
 # A/B offline: VARIANTS="news-classifier=artifacts/model:0.9 news-v2=artifacts/model-v2:0.1" (NAME=DIR:WEIGHT each)
 VARIANTS ?=
@@ -242,5 +248,5 @@ local-canary: setup ## make local serving the last local promotion's A/B split (
 canary: setup ## STAGE=dev|prod ENDPOINT=... CANARY_WEIGHT=0.5: that share of STAGE's traffic to ENDPOINT, API redeployed (AWS_ARGS="--dry-run")
 	$(PY) -m chalice_app.ops.canary --stage $(STAGE) --endpoint $(ENDPOINT) --weight $(CANARY_WEIGHT) --apply $(AWS_ARGS)
 
-clean: ## remove caches (keeps .venv and trained models)
-	rm -rf .pytest_cache .ruff_cache $$(find . -name __pycache__ -not -path './.venv/*')
+clean: ## remove caches and the built docs site (keeps .venv and trained models)
+	rm -rf .pytest_cache .ruff_cache site $$(find . -name __pycache__ -not -path './.venv/*')

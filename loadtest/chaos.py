@@ -1,20 +1,9 @@
 """`make chaos`: the local stack under injected faults answers with its documented statuses and loses nothing.
 
-    python -m loadtest.chaos [--data TSV] [--model-dir artifacts/model] [--runtime auto] [--requests 24]
-                             [--users 4] [--outage-s 8] [--output artifacts/chaos]
+    python -m loadtest.chaos [--model-dir artifacts/model] [--requests 24] [--output artifacts/chaos]
 
-Starts `python -m chalice_app.local.stack --faults --api-log` on free ports (loadtest.stack), with the API's model read
-timeout at 1 s so that a slow endpoint times out quickly, and runs one phase per fault, each with its own run id:
-real headlines classified one by one and in batches of three, and look-ups of a transaction stored before the
-faults. Endpoint faults go through the endpoint's `/_faults` route (model/serving/faults.py), DynamoDB throttling and
-the outage through the fault proxy in front of moto (chalice_app/local/dynamodb_faults.py).
-
-A phase passes when every answer is one its fault may produce (status and error code, from openapi.yaml),
-the fault's own answer was seen, every 429/503 carries Retry-After, and, where the table was down, the API
-logged `transaction_unsaved`. Then the events of the API's log are replayed
-(`python -m chalice_app.ops.transaction_table replay-unsaved`) and each phase's ledger is reconciled with the
-table (loadtest.reconcile): 0 missing. Writes chaos.json, chaos.md and one ledger per phase into --output, next
-to the stack's logs; the exit code is 1 on any mismatch.
+One phase per fault on a fault-injecting stack of its own; a phase passes on its documented answers only, then the
+unsaved records are replayed and every phase must reconcile with 0 missing (docs/load-testing.md).
 """
 
 from __future__ import annotations

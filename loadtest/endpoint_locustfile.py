@@ -1,12 +1,8 @@
 """Load the model endpoint alone: InvokeEndpoint through boto3, as the API calls it, without the API or the table.
 
     locust -f loadtest/endpoint_locustfile.py --headless -u 32 -r 32 -t 60s --host http://127.0.0.1:8080
-    python -m loadtest.run --mode endpoint                         # make loadtest MODE=endpoint
 
---host is the SageMaker Runtime URL (the local endpoint's, or e.g. https://runtime.sagemaker.us-east-1.amazonaws.com);
-without it boto3 resolves the endpoint from the environment (AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, the region).
-The traffic mirrors the API's: mostly one headline per call, now and then a batch. Each call is reported to
-Locust as a request, so its statistics, CSV and HTML reports work as for HTTP users.
+Each call is reported to Locust as a request, so its statistics and reports work as for HTTP users.
 """
 
 from __future__ import annotations

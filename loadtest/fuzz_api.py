@@ -1,16 +1,9 @@
 """`make fuzz`: property-based fuzzing of the API from chalice_app/openapi.yaml with schemathesis.
 
-    python -m loadtest.fuzz_api [--model-dir artifacts/model] [--runtime onnx-int8] [--url URL]
-                                [--output artifacts/fuzz] [--max-examples N] [--min-cases 1000]
+    python -m loadtest.fuzz_api [--model-dir artifacts/model] [--url URL] [--output artifacts/fuzz]
 
-Starts the local stack as `make local` does (free ports; the embedded model, int8 ONNX runtime; its logs in
-OUTPUT/stack) unless --url names a running API, then runs `st run` with loadtest/schemathesis.toml: the
-coverage, fuzzing and stateful phases (the document has no examples for the examples phase), schema-valid and
-schema-violating requests, a fixed seed, bounded examples per operation, and the checks that matter for bad
-input (no 5xx, documented statuses, content types, headers and bodies, invalid data rejected, valid data
-accepted, 405 with Allow for other methods).
-Writes schemathesis' JUnit XML and JSON reports and a summary (summary.json, summary.md) into --output.
-Exit code 1 when a check failed, an operation errored or fewer than --min-cases test cases ran.
+A stack of its own unless --url names one; exit code 1 on a failed check, an errored operation or too few cases
+(docs/load-testing.md).
 """
 
 from __future__ import annotations

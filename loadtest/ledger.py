@@ -1,15 +1,7 @@
 """The client's account of a load run: every headline it sent for classification and what became of it.
 
-Reconciliation compares this account with the transaction table. Each headline sent falls in one of four groups,
-by what the API promises about it:
-- named: the answer names its request id (`request_id`, `results[].request_id`, or `error.request_ids` of a
-  failed classification): that id must have exactly one record;
-- rejected: headlines of a 4xx answer that have no id of their own: bad input stores one record for the whole
-  request, named in the answer (so named above), and a gateway's 4xx (missing API key, throttling) stores none;
-- unnamed: any other answer without its id (a 5xx): the API got the request, so a record must exist, though
-  reconciliation can only match it against records no answer named;
-- unanswered: no HTTP answer (connection error, timeout, or Locust stopped the user mid-request): the API may
-  never have seen the request, so a record may or may not exist.
+Each headline falls in one of four groups (named, rejected, unnamed, unanswered) by what the API promises about
+its record, which is what reconciliation may demand of the table (docs/load-testing.md).
 """
 
 from __future__ import annotations

@@ -1,15 +1,9 @@
 """Production-like traffic against the news classifier API, with an account of every headline sent.
 
     locust -f loadtest/locustfile.py --headless -u 32 -r 32 -t 60s --host http://127.0.0.1:8000
-    locust -f loadtest/locustfile.py,loadtest/shape.py --shape spike ...   # a step or spike profile
-    python -m loadtest.run                                                 # make loadtest: all of it, reported
 
-Each user aims at --user-rate tasks per second. Mostly it classifies one real headline (POST /classify); now and
-then it classifies a batch (POST /classify/batch), looks up a transaction it created (GET /transactions/{id}) or
-sends feedback on one. Every request carries `X-Run-Id` (the API stores it on each transaction), the user's own
-`X-Client-Id` (sticky A/B routing) and `x-api-key` when one is given (the AWS stages require it). The host is
-Locust's --host: a deployed URL works unchanged. Every id a classification answer names, of successes and
-failures alike, goes to the ledger (--ledger) that `loadtest.reconcile` checks against the table.
+Every id an answer names, of successes and failures alike, goes to the ledger that `loadtest.reconcile` checks
+against the table (docs/load-testing.md).
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
 """No lost transactions: every headline a load run sent has exactly one record in the transaction table.
 
     python -m loadtest.reconcile --ledger artifacts/loadtest/ledger.json --api http://127.0.0.1:8000
-    python -m loadtest.reconcile --ledger ledger.json --table news-transactions-dev [--output reconcile.json]
 
-The run's records are read from the table's `day-created_at-index`: one Query per UTC day of the run's window,
-bounded by `created_at` and filtered on `run_id` (never a Scan). Ids the index does not show are looked up once
-more with a strongly consistent BatchGetItem on the table itself, because a global secondary index is only
-eventually consistent on AWS. Records the API first logged as `transaction_unsaved` count once
-`chalice_app.ops.transaction_table replay-unsaved` has written them back (they keep their original `created_at`).
-AWS credentials, region and AWS_ENDPOINT_URL_DYNAMODB come from the environment, as for any boto3 program;
-`--api` reads the table's name from the API's GET /health/details (an operator key's). Exit code 1 unless
-the run reconciles.
+Day-index Queries filtered on the run id, then a consistent read for ids the eventually consistent index does not
+show yet. Exit code 1 unless the run reconciles (docs/load-testing.md).
 """
 
 from __future__ import annotations

@@ -1,14 +1,9 @@
 """`make loadtest`: a bounded, headless Locust run with its reports, threshold checks and reconciliation.
 
-    python -m loadtest.run [--users 32] [--duration 60] [--spawn-rate 32] [--shape steady|step|spike]
-                           [--mode api|endpoint] [--host URL] [--data TSV] [--output artifacts/loadtest]
+    python -m loadtest.run [--users 32] [--duration 60] [--shape steady|step|spike] [--mode api|endpoint] [--host URL]
 
-Target: --host when given (a deployed API, or in endpoint mode a SageMaker Runtime URL; AWS credentials and
-LOADTEST_API_KEY from the environment); else the `make local` stack when it answers; else a stack of its own
-(chalice_app/local/stack.py on free 127.0.0.1 ports, its logs in OUTPUT/stack/), stopped afterwards.
-Writes into --output: Locust's CSV and HTML reports (locust_*.csv, locust.html), latency.png, the run's
-ledger.json, reconciliation.json and summary.json. Prints a summary table. The exit code is 1 when a threshold
-(loadtest/thresholds.toml) is missed or, in API mode, when a headline sent has no record or an extra one.
+Exit code 1 when a threshold is missed or, in API mode, a headline sent has no record or an extra one
+(docs/load-testing.md).
 """
 
 from __future__ import annotations

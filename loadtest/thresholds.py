@@ -2,10 +2,7 @@
 
     python -m loadtest.thresholds --stats artifacts/loadtest/final_stats.json [--ledger ledger.json] [--profile step]
 
-The statistics are the totals the locustfiles write when the run stops (Locust's --final-stats option).
-
-The file's top-level values are the defaults; a table named after the profile (`step`, `spike`, `endpoint`)
-overrides some of them. Unknown names are errors: a typo must not switch a limit off.
+A profile's table overrides the top-level defaults; unknown names are errors, so a typo cannot switch a limit off.
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
 """The model folder and `model.tar.gz`: metadata, the inference code shipped with the weights, packing.
 
-A model folder holds weights, encoder config, tokenizer, `labels.json`, `calibration.json` (the temperature every
-runtime applies, see calibration.py), `training.json` (metadata),
-`drift_baseline.json` (the reference distributions of the drift monitor) and `code/` (the SageMaker
-handler plus the `SERVING_FILES` of this package), so the folder SageMaker tars after a training job is already
-deployable. `SERVING_FILES` is also what the serving image copies (model/serving/Dockerfile): tools never ship.
-`training.json` lists under "runtimes" the files each serving runtime loads; a tarball packed for one
-runtime leaves the others' model files out, so each serving image downloads only what it serves with.
+The folder SageMaker tars after a training job is deployable as it is; a tarball packed for one runtime leaves the
+others' model files out, so each serving image downloads only what it serves with (docs/training.md).
+`SERVING_FILES` is the one list of code that ships, in `code/` and in the image: tools never do.
 """
 
 from __future__ import annotations

@@ -2,10 +2,7 @@
 
     python -m model.onnx_export --model-dir artifacts/model
 
-Writes `model.onnx` (fp32, fused by ONNX Runtime's transformer optimiser, last layer computed for the first
-token only) and `model.int8.onnx` (dynamic int8 quantisation of that graph) into the folder, checks both against
-PyTorch on sample headlines, and records them in `training.json` under "runtimes" (read by `model.runtime`)
-and "onnx" (how they were made).
+Both graphs are checked against PyTorch and recorded in `training.json` (read by `model.runtime`) (docs/serving.md).
 """
 
 from __future__ import annotations

@@ -2,17 +2,8 @@
 
     python -m training_jobs.classify_file --model-dir artifacts/model --input test.tsv --output out.tsv
 
-Reads what training reads (a TSV or CSV with a `title` column, the raw 8-column newsCorpora.csv, `.gz`), JSON Lines
-(`{"headline": ...}` or `{"inputs": ...}` per line) and plain text (one headline per line). Writes the same format:
-every input row and column in input order, plus `label`, `model_version` and one `score_<Label>` per class (JSON
-Lines: as fields; plain text becomes a TSV with a `title` column); `.gz` in OUTPUT's name compresses it. The output
-is written to a temporary file renamed at the end, so a failed run never leaves half a file under OUTPUT.
-
-The file streams through in windows: a reader thread parses the next window while the model (all cores) runs the
-current one, length-sorted inside the window, and a writer thread writes the previous one back in input order; memory
-stays flat whatever the file's size. Bad rows (empty title, undecodable bytes, a wrong column count) never stop the
-job: they go to OUTPUT.rejects with their line and reason. With a `category` column (code or label name), the
-summary adds accuracy and macro-F1 against it.
+Streams in windows so memory stays flat, writes through a temporary file so a failed run leaves nothing, and sends
+bad rows to OUTPUT.rejects. It reads training's formats, hence training_jobs/ (docs/serving.md).
 """
 
 from __future__ import annotations

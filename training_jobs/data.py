@@ -1,11 +1,7 @@
 """Reading, cleaning, de-duplicating and splitting the UCI News Aggregator data.
 
-Two real formats are read:
-- the raw UCI `newsCorpora.csv`: tab-separated, no header, 8 columns, no quoting;
-- the TSVs of the NLP-100 split and corpus: a header row naming the columns, RFC 4180 quoting (a header row with
-  commas and no tab, as in Kaggle's copy of the data, makes it a CSV).
-Every problem is reported as a `DataError` naming the file and line. `stream_rows` reads the same formats row by
-row for files too large to hold, and leaves each bad row's verdict to its caller.
+Reads the raw headerless newsCorpora.csv and the header-row TSVs (docs/training.md); every problem is a
+`DataError` naming the file and line. `stream_rows` reads the same formats row by row for files too large to hold.
 """
 
 from __future__ import annotations

@@ -2,21 +2,8 @@
 
     python -m training_jobs.drift_baseline --model-dir artifacts/model [--data DIR] [--runtime auto]
 
-Training writes it from the validation split it has just scored; this command adds it to an existing model
-folder. Per feature, one histogram with fixed bins, ready for the population stability index that the drift job
-(`chalice_app/chalicelib/drift.py`) computes against a window of served traffic:
-
-- `label`: the predicted label (categorical, the artifact's label names);
-- `top_score`: the winning class probability;
-- `title_chars`, `title_words`: headline length after collapsing whitespace;
-- `token_length`: tokens the model's tokenizer makes of the whole headline (special tokens included, before
-  truncation). The Lambda has no tokenizer, so only the offline report (`make drift`) compares this one.
-
-Numeric bins are the baseline's deciles (repeated edges merged), so each bin holds about a tenth of normal
-traffic; a value v falls in bin `searchsorted(edges, v, side="right")`, the rule the drift job uses too. The
-baseline also records the share of predictions whose top score is below the API's default "uncertain" line
-(model/calibration.py's UNCERTAIN_BELOW), and below every hundredth from 0 to 1, so that the drift job can compare
-at a stage's own UNCERTAIN_BELOW. The scores are the served ones: calibrated.
+Fixed-bin histograms of the served (calibrated) validation predictions, binned by the rule the drift job uses, so
+the job compares like with like (docs/drift.md).
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """Where the model goes wrong: a Markdown report with PNGs, written into the model folder.
 
-    python -m training_jobs.error_analysis --model-dir artifacts/model --data test.tsv [--held-out-data corpus.tsv.gz]
+    python -m training_jobs.error_analysis --model-dir artifacts/model --data test.tsv [--held-out-data FILE]
 
-For NLP-100 test and, when the model was trained with publishers held out, for those publishers' headlines:
-the confusion pairs with example headlines, the most confident mistakes, accuracy per publisher, and per-class
-calibration (for each class, its predicted probability against how often it is the true class). All scores are
-the served ones: calibrated, from the runtime asked for.
+Confusion pairs, confident mistakes, accuracy per publisher and per-class calibration, on the served scores.
 """
 
 from __future__ import annotations

@@ -1,12 +1,9 @@
-"""Evaluate a trained model folder on any data file: accuracy, macro-F1, per-class scores, confusion matrix,
-and whether its scores are calibrated (ECE, Brier, NLL before and after calibration, coverage when uncertain
-answers are flagged).
+"""Evaluate a trained model folder on any data file: accuracy, macro-F1, per class, confusion, calibration.
 
-    python -m training_jobs.evaluate --model-dir artifacts/model --data test.tsv [--json] [--plot] [--runtime onnx-int8]
-    python -m training_jobs.evaluate --model-dir artifacts/model --data corpus.tsv.gz --held-out-publishers
+    python -m training_jobs.evaluate --model-dir artifacts/model --data test.tsv [--json] [--plot] [--runtime R]
 
-`--plot` writes the confusion matrix, the reliability diagram and the coverage-accuracy curve as PNGs.
-`--held-out-publishers` keeps only the rows of the publishers the model was trained without (training.json).
+Scores are the served ones (calibrated, any runtime), so what is measured is what the API answers
+(docs/training.md).
 """
 
 from __future__ import annotations

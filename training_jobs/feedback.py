@@ -2,23 +2,8 @@
 
     python -m training_jobs.feedback --stage dev --days 7 --output artifacts/feedback/feedback.tsv
 
-The stage's transaction table is read through its day index, one Query per UTC day of the window (the day
-the headline was classified), never a Scan; items without `feedback_label` are filtered out by DynamoDB.
-Label names map back to category codes through the one label map (model/labels.py). The TSV has a header
-row with `category` and `title` (plus provenance columns), so `training_jobs.data` reads it like the corpus
-file and `train.py --extra-data` takes it as it is. Rules, in order:
-
-1. Deduplication: one row per normalised title (`data.normalise_title`, as the data pipeline uses).
-2. Conflicts: when feedback on one title disagrees, the label with the most votes wins; a tie goes to the
-   tied label given last (latest `feedback_at`): the most recent human judgement.
-3. No leakage: titles of the held-out valid and test splits are dropped, so feedback never reaches the
-   scores that gate a model.
-
-Provenance: each row names the API key ids whose feedback backs it (`feedback_by`); `--exclude-client KEY_ID`
-drops one client's feedback before anything else, so a retraining can leave out a client it does not trust.
-
-The counts (read, unknown label, duplicates, conflicts, leaked, exported) go to stdout and to a JSON report
-next to the TSV. For the local stage, `--local-state-dir` finds moto's URL in the state of a running `make local`.
+Day-index Queries, never a Scan; one row per normalised title (majority label, ties to the latest); titles of the
+held-out splits dropped so feedback never reaches the scores that gate a model (docs/ab-and-retraining.md).
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
 """Run `training_jobs/train.py` as a SageMaker training job in the Hugging Face PyTorch training image.
 
-    python -m training_jobs.launch --role arn:aws:iam::123456789012:role/SageMakerTraining \\
-        --bucket my-bucket --instance-type ml.g5.xlarge --epochs 3 --learning-rate 3e-5
+    python -m training_jobs.launch --role ROLE_ARN --bucket BUCKET --instance-type ml.g5.xlarge --epochs 3
 
-Uploads the data channel(s) and the code (training_jobs/, model/ and the container's requirements),
-starts the job with the SageMaker Python SDK v3 `ModelTrainer`, waits while streaming its CloudWatch
-logs, and prints the S3 URI of the `model.tar.gz` it produced (a model folder with `code/`).
-Hyperparameters are train.py's own flags and reach it unchanged as `--flag value`.
-On GPU instances or several instances, torchrun starts one process per GPU on every instance.
+Hyperparameters are train.py's own flags, passed unchanged, so a local run and a job differ only in where they run
+(docs/aws-deployment.md).
 """
 
 from __future__ import annotations

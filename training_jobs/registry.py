@@ -1,15 +1,7 @@
-"""The model registry: versioned model folders and one pointer file recording what is current.
+"""The model registry: versioned model folders under artifacts/models/ and one registry.json recording what is current.
 
-    artifacts/models/
-      registry.json          current and previous version, every registered version with its metrics,
-                             and every promotion (stage, endpoint, MODEL_VARIANTS it set)
-      current -> <version>   symlink to the current version: `make local MODEL_DIR=artifacts/models/current`
-                             serves it alone; `make local-canary` serves the last promotion's A/B split
-      <version>/             a promoted model folder (its training.json names the version) + comparison.json
-      candidates/<version>/  a candidate the gate refused (or a dry run's), kept with its comparison.json
-
-Every change is a read-modify-write under an exclusive lock, and the file and the symlink are replaced
-atomically (write a temporary, then rename), so a reader sees the old registry or the new one, never half.
+Every change is a read-modify-write under an exclusive lock, and files are replaced atomically, so a reader sees
+the old registry or the new one, never half (docs/ab-and-retraining.md).
 """
 
 from __future__ import annotations

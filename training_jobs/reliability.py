@@ -1,11 +1,7 @@
 """Whether scores mean what they say: calibration error, Brier score, NLL, and answering only when sure.
 
-- ECE: the top scores in 15 equal-width bins over [0, 1]; the gap |accuracy - mean top score| of each bin,
-  weighted by its share of the headlines.
-- Brier score: the mean over headlines of sum_k (p_k - [k is the true class])^2 (0 best, 2 worst).
-- NLL: the mean negative log-probability of the true class, clipped at 1e-15 as scikit-learn's `log_loss` does.
-- Selective answering: a headline whose top score is below a threshold is flagged "uncertain"; coverage is the
-  share answered without the flag, and the accuracy is measured on those.
+ECE over 15 equal-width bins, Brier, NLL clipped as scikit-learn's `log_loss`, and coverage and accuracy when
+answers below a threshold are flagged "uncertain" (definitions: docs/training.md).
 """
 
 from __future__ import annotations

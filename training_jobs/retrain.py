@@ -1,28 +1,9 @@
 """`make retrain`: train a candidate on the base data plus feedback, gate it against the current model, promote it.
 
-    python -m training_jobs.retrain --feedback artifacts/feedback/feedback.tsv [--stage dev] [--dry-run] \\
-        [-- train.py flags, e.g. --epochs 2]
+    python -m training_jobs.retrain --feedback artifacts/feedback/feedback.tsv [--stage dev] [--dry-run] [-- FLAGS]
 
-1. Train: train.py with the current model's recorded hyperparameters (only the data differ; train.py flags
-   after `--` override them), on `--data` plus the feedback TSV ahead of `--extra-data`: train.py keeps the
-   first row of each title, so feedback overrides the extra files, never the base training split, and
-   titles of the held-out splits are dropped. The candidate goes to artifacts/models/candidates/<version>/.
-2. Evaluate: the candidate and the current model, with training_jobs.evaluate, on the same held-out file
-   (`--eval-data`, the NLP-100 test split by default; it is also the candidate's test split, so none of its
-   titles is trained on).
-3. Gate (training_jobs.gate): promote only if neither macro-F1 nor accuracy is worse by more than the margins.
-   Either way the comparison goes to comparison.json in the candidate's folder; a rejected candidate stays
-   in candidates/ for inspection and nothing else changes.
-4. Promote: the folder moves to artifacts/models/<version>/ and gets its ONNX models (as `make local` and
-   `make deploy` serve it); chalice_app/ops/canary.py gives its endpoint `<ENDPOINT_NAME>-<version digest>` a
-   canary share of the stage's MODEL_VARIANTS; the registry (training_jobs.registry) records it as current.
-   - local: `make local MODEL_DIR=artifacts/models/current` serves it alone; the canary split is the
-     registry's record, which `make local-canary` serves.
-   - dev/prod: `model.tools.deploy deploy` creates the new endpoint, then `chalice_app.ops.canary --apply` writes the
-     stage's MODEL_VARIANTS and redeploys the API; raise the share later with `make canary`.
-
-`--dry-run` trains, evaluates and gates, then prints the promotion's commands (deployments as dry runs)
-and changes nothing; `--candidate-dir` gates and promotes an already trained candidate without training.
+Only the data differ from the current model's recorded run, so the gate compares like with like; a promotion
+registers the version and gives its endpoint a canary share (docs/ab-and-retraining.md).
 """
 
 from __future__ import annotations

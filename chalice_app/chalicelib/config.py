@@ -1,12 +1,7 @@
 """The API's settings, read from environment variables on every use.
 
-Chalice stages set these variables (`.chalice/config.json`); the test client sets them only while a request
-runs, so nothing may be read at import time. Reading a handful of variables per request costs microseconds.
-
-Time budget: API Gateway gives up after 29 s. A model call takes at most
-MODEL_MAX_ATTEMPTS x (connect + read timeout) plus botocore's backoff (2 x 9 s + ~2 s by default), and the
-table write at most (1 + TABLE_MAX_RETRIES) x (connect + read timeout) (3 x 2 s), so the API answers itself,
-with a 504 or a logged `transaction_unsaved`, before the gateway cuts it off.
+Chalice stages set them, and the test client only while a request runs, so nothing is read at import time. The
+timeouts keep the API's own answer inside API Gateway's 29 s (docs/local-stack.md).
 """
 
 from __future__ import annotations

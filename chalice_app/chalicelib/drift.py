@@ -1,20 +1,7 @@
 """Drift of the served traffic against the model's training-time baseline: population stability index (PSI).
 
-Pure Python (it runs in the Lambda, which has no numpy). The baseline (`drift_baseline.json`, written into the
-model folder by `training_jobs/drift_baseline.py`) holds one histogram per feature with fixed bins; a window of
-traffic is counted into the same bins and compared with
-
-    PSI = sum_i (window_i - baseline_i) * ln(window_i / baseline_i)
-
-over bin proportions, each floored at EPSILON so an empty bin costs a large but finite amount. The usual
-reading, used for the status: below 0.1 stable, 0.1-0.25 moderate shift (warn), 0.25 and above significant (alarm).
-PSI has a positive bias on small samples, hence a minimum window size below which no verdict is given:
-measured on random samples of the NLP-100 test split against the validation baseline (300 draws each), the
-largest PSI of the four Lambda features reached 0.1 in 81% of windows of 100 headlines, 15% of 200, 2% of 300
-and none of 500; 0.25 in 4% of windows of 100 and never from 200 on.
-
-Numeric bins: with interior edges e_0 < ... < e_k-1, bin 0 holds v < e_0, bin i holds e_i-1 <= v < e_i and the
-last bin v >= e_k-1 (`bisect_right`, the same as numpy's `searchsorted(side="right")` used for the baseline).
+Pure Python, because the Lambda has no numpy; bins follow the baseline's rule (`bisect_right`). PSI is biased up
+on small samples, hence a minimum window below which no verdict is given (docs/drift.md).
 """
 
 from __future__ import annotations

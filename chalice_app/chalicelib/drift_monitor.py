@@ -1,16 +1,7 @@
 """The scheduled drift job: the last window of transactions, per model version, against that version's baseline.
 
-Each run (hourly, see app.py) reads the last DRIFT_WINDOW_HOURS of transactions newest first through the day
-index (Queries, never a Scan), keeps the successful ones, groups them by model version (an A/B test serves
-several) and compares each group with its own model's baseline (chalicelib/drift.py, chalicelib/drift_baselines.py).
-
-Metrics, in the stage's namespace with dimensions service + job=drift:
-- `DriftSamples` per model_version; `DriftPSI` per model_version and feature, and `LowConfidenceShare` per
-  model_version (top scores below the stage's UNCERTAIN_BELOW, the API's "uncertain"), when the window is large
-  enough for a verdict;
-- `DriftPSIMax`: the largest PSI of the run, over every version with a verdict. Model versions change with
-  every deployment, so this one series with fixed dimensions is what the stack's DriftAlarm watches.
-Logs: one `drift_report` per version (a warning from `warn` on), `drift_skipped` for a version without a baseline.
+Groups by model version because an A/B test serves several; publishes one fixed-dimension `DriftPSIMax` series,
+because versions change with every deployment and the alarm needs a stable one (docs/drift.md).
 """
 
 from __future__ import annotations

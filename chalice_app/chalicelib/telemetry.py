@@ -1,13 +1,8 @@
 """CloudWatch telemetry: Powertools JSON logs and Embedded Metric Format metrics, one request at a time.
 
-Each request gets its own EMF provider (Powertools' `Metrics` shares state across instances, and `chalice
-local` serves requests on several threads). Metrics with a per-value dimension (errors by code, predictions
-by label) need one EMF document per value, as EMF allows one dimension set per metric. While an A/B test
-runs (MODEL_VARIANTS), classification requests are also counted per `endpoint` (the variant routing chose):
-requests, latency, model latency, top scores, uncertain predictions, errors (0 or 1: their average is the
-error rate) and predictions by label. Metrics print to stdout, which Lambda ships to CloudWatch;
-`POWERTOOLS_METRICS_DISABLED=true` turns them off (`make local` does by default). Client IP addresses are
-never logged.
+Each request gets its own EMF provider, because Powertools' `Metrics` shares state across instances and `chalice
+local` serves on several threads; a per-value dimension needs one EMF document per value. Client IP addresses
+are never logged.
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
-"""The transaction log: one DynamoDB item per classified headline, written with PynamoDB; a classification request
-answered with an error before any headline was recorded (bad input, a configuration error) gets one item too.
+"""The transaction log: one DynamoDB item per classified headline (and one per request refused before any was).
 
-Writes are conditional (an id is never overwritten) and retried by botocore (standard mode, TABLE_MAX_RETRIES).
-When the table stays unavailable the API still answers: each record goes to the log as one
-`transaction_unsaved` event carrying the whole item, and `make replay-unsaved` (chalice_app.ops) writes it back,
-so no transaction is lost silently. The `day-created_at-index` lets monitoring jobs Query a time window; the
-`client-created_at-index` lets a client list its own transactions. Feedback is first-wins and names its sender.
+Writes are conditional and retried; when the table stays down each record is logged as `transaction_unsaved`
+for replay, so none is lost silently. Indexes serve time windows and a client's own list (docs/local-stack.md).
 """
 
 from __future__ import annotations

@@ -1,28 +1,8 @@
 """moto's DynamoDB server for the local stack: its table kept on disk, TransactWriteItems costing what DynamoDB's costs.
 
-    MOTO_RECORDER_FILEPATH=artifacts/local/dynamodb-recording.jsonl \
-        python -m chalice_app.local.dynamodb -H 127.0.0.1 -p 8001   # moto.server's own arguments
-
-Persistence is moto's own recorder: with MOTO_RECORDER_FILEPATH set (the stack sets it to
-STATE_DIR/dynamodb-recording.jsonl), `keep_tables()` first replays the requests recorded by earlier runs into this
-process's moto, on a private port before the real one opens, then records every request that arrives from now
-on. The recorder appends each request to the file, and closes it, before moto handles it: a clean stop and a
-kill lose nothing that moto answered. A kill while a line is being written leaves a partial last line, which the
-next start drops (at most that one request, whose client got no answer). A machine crash can lose what the OS
-had not yet written to disk (nothing is fsynced). Before replaying (on one kept-alive connection), the file is
-rewritten without the requests that change nothing (reads, moto's own routes), so it grows with the writes only.
-The replay runs at moto's own write speed (3,000 writes: about 30 s here).
-
-moto 5.2.5 backs up every table a TransactWriteItems call names with a deep copy, to put it back if the
-transaction is cancelled. That copy costs CPU in proportion to the whole table (about 1 s at 5,000 transactions
-on this machine) and iterates the table while other requests write to it, which fails the call with a 500
-("dictionary changed size during iteration"). Under load, the API's batch writes (one TransactWriteItems each)
-then slow down as the table grows and end up logged as `transaction_unsaved`. Real DynamoDB does neither.
-
-`faster_transactions()` keeps moto's own TransactWriteItems and replaces only its backup: the items the
-transaction touches are copied before it runs and put back if it fails, and transactions run one at a time.
-The server logs errors only: an access-log line per request cost a fifth of moto's CPU under load.
-Not part of the Lambda package.
+`keep_tables()` replays moto's own recording (MOTO_RECORDER_FILEPATH) before the port opens, so the table survives
+restarts; `faster_transactions()` backs up only the items a transaction writes, because moto's whole-table copy
+slows down and fails under load (docs/local-stack.md). Not part of the Lambda package.
 """
 
 from __future__ import annotations

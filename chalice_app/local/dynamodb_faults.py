@@ -2,19 +2,8 @@
 
     python -m chalice_app.local.dynamodb_faults [--host 127.0.0.1] [--port 8001]
 
-Starts moto's server (with chalice_app.local.dynamodb's TransactWriteItems, as the stack without faults runs
-it) on a free loopback port inside this process and forwards every request on `--port` to it, except where a
-fault answers:
-- throttling: a fraction `throttle_rate` of the DynamoDB calls gets 400 `throttle_error`
-  (ProvisionedThroughputExceededException by default, ThrottlingException or RequestLimitExceeded) in
-  DynamoDB's JSON error shape; botocore retries these with backoff, as on AWS.
-- outage: `POST /_faults/outage {"seconds": S}` closes the port and every open connection for S seconds, then
-  opens it again. The API meets connection refused, exactly as if moto had been stopped, while the table lives
-  on in moto behind the proxy (a restart would replay it from its recording, but take seconds), so the records
-  written before the outage are there for the chaos run to find.
-Control: `GET /_faults` reads, `PUT /_faults` replaces (a JSON object), `DELETE /_faults` clears the throttling;
-DYNAMODB_FAULT_THROTTLE_RATE / DYNAMODB_FAULT_THROTTLE_ERROR set it at start. Local only: the API knows nothing
-of it and reaches it through AWS_ENDPOINT_URL_DYNAMODB like any DynamoDB endpoint.
+An outage closes the port while moto keeps the table behind the proxy, so records written before it are still there
+to reconcile. Local only: the API reaches it like any DynamoDB endpoint (docs/load-testing.md).
 """
 
 from __future__ import annotations

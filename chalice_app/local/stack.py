@@ -1,26 +1,9 @@
-"""`make local`: the whole stack offline in one command.
+"""`make local`: the whole stack offline in one command (moto's DynamoDB, the local endpoint, `chalice local`).
 
-    python -m chalice_app.local.stack [--model-dir artifacts/model] [--api-port 8000] [--endpoint-port 8080]
-                                      [--dynamodb-port 8001] [--runtime auto] [--state-dir artifacts/local]
-                                      [--variant NAME=DIR:WEIGHT ...]
+    python -m chalice_app.local.stack [--model-dir artifacts/model] [--variant NAME=DIR:WEIGHT ...] [--faults]
 
-Starts moto's DynamoDB-compatible server (and creates the table), the local SageMaker-compatible endpoint
-serving the model (`python -m model.serving.server`) and `chalice local --stage local`, all on 127.0.0.1, wired with
-the variables the AWS SDK reads on AWS too (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME).
-Trains the embedded default model first if the model folder has none. Ctrl-C or SIGTERM stops all of them
-(each runs in its own process group, so their children go too); a second instance on the same state
-directory says so and exits. The table is kept across restarts: moto's recorder writes every request to
-STATE_DIR/dynamodb-recording.jsonl and the next start replays the writes (chalice_app.local.dynamodb); delete
-that file for an empty table. A killed moto loses at most the request it was receiving.
-
-`--faults` (never on AWS) opts in to fault injection: the endpoint serves its `/_faults` admin route
-(model/serving/faults.py) and moto runs behind the DynamoDB fault proxy (chalice_app.local.dynamodb_faults) on the same
-port. `--api-log` writes the API's logs to STATE_DIR/api.log instead of the terminal, for
-`python -m chalice_app.ops.transaction_table replay-unsaved`.
-
-A/B test offline: `--variant news-classifier=artifacts/model:0.9 --variant news-v2=artifacts/model-v2:0.1`
-serves each model folder as its own endpoint on the one local endpoint server (instead of --model-dir) and
-gives `chalice local` MODEL_VARIANTS with these weights, as a deployed stage would get them.
+The servers are wired with the variables the AWS SDK reads on AWS too, so the API's code runs unchanged
+(docs/local-stack.md).
 """
 
 from __future__ import annotations

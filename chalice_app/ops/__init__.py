@@ -1,11 +1,7 @@
-"""Operating the AWS stages: the stages' variables (`stages`), the deployment chain (`deploy`), canary routing
-(`canary`) and the transaction table's administration (`transaction_table`). Run from the repository root:
+"""Operating the AWS stages: stages' variables, deployment, canary routing, table administration.
 
-    python -m chalice_app.ops.deploy --stage dev --dry-run
-
-The tools beside the Chalice project (ops/, local/, reports/) import the API's code as the Lambda does, as
-top-level `chalicelib`: importing this package puts the project folder (chalice_app/) on the path. Chalice
-zips app.py and chalicelib/ only, so none of these packages reaches the Lambda.
+The tools beside the Chalice project import the API's code as the Lambda does, as top-level `chalicelib`:
+importing this package puts chalice_app/ on the path. Chalice zips app.py and chalicelib/ only.
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
-"""Per-client API keys of a deployed stage: each client gets its own key and its own usage plan (throttle and daily
-quota), so its traffic and feedback carry its key id and it can be revoked alone.
+"""Per-client API keys of a deployed stage: each client gets its own key and usage plan.
 
-    python -m chalice_app.ops.api_keys --stage dev create acme [--rate 20 --burst 40 --quota 100000] [--operator]
-    python -m chalice_app.ops.api_keys --stage dev list
-    python -m chalice_app.ops.api_keys --stage dev revoke acme
+    python -m chalice_app.ops.api_keys --stage dev create acme [--operator] | list | revoke acme
 
-The stage's REST API is the one `chalice deploy` recorded in `.chalice/deployed/<stage>.json`. `--operator` also
-names the key in the stage's OPERATOR_KEY_IDS (it then reads every client's traffic once the stage is deployed
-again); `revoke` takes it out. AWS credentials and region come from the environment, as for any boto3 program.
+One key per client, so its traffic and feedback carry its key id and it can be revoked alone
+(docs/local-stack.md).
 """
 
 from __future__ import annotations

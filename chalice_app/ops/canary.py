@@ -1,15 +1,9 @@
 """Give a new model endpoint a share of a stage's traffic: the A/B step of a promotion.
 
-    python -m chalice_app.ops.canary --stage dev --endpoint news-classifier-dev-news-20261201-... --weight 0.1 --apply
-    python -m chalice_app.ops.canary --stage dev --endpoint news-classifier-dev-news-20261201-... --weight 1 --apply
+    python -m chalice_app.ops.canary --stage dev --endpoint NAME --weight 0.1 [--apply | --dry-run]
 
-The new MODEL_VARIANTS gives the endpoint `--weight` of the traffic; the endpoints already routed to keep their
-proportions within the rest (a 0.1 canary leaves 0.9 x their share), and endpoints left with no share are
-dropped, so weight 1 completes the rollout. The result is printed as one JSON object. `--apply` writes it
-into the stage's variables (`set_model_variants`: .chalice/config.json and the stage's IAM policy, to be
-committed like any change) and redeploys the API without touching endpoints (`chalice_app.ops.deploy
---skip-endpoint`).
-`--dry-run` prints the same and runs the deployment's dry run, writing nothing.
+The other endpoints keep their proportions within the rest, so weight 1 completes the rollout
+(docs/ab-and-retraining.md).
 """
 
 from __future__ import annotations

@@ -1,30 +1,9 @@
 """`make deploy STAGE=dev`: the whole chain that ships an AWS stage, ending with a smoke test.
 
-    python -m chalice_app.ops.deploy --stage dev --model-dir artifacts/model [--dry-run]
+    python -m chalice_app.ops.deploy --stage dev --model-dir artifacts/model [--dry-run] [--via cloudformation]
 
-1. infra: the stage's infra stack (ops/infra.py, infra/stack.yaml): table, API key and usage plan, log groups,
-   alarms, SNS topic, dashboard, and the ECR repository of the serving image.
-2. endpoint: `python -m model.tools.deploy deploy` puts the model folder on the stage's serverless endpoint
-   (ENDPOINT_NAME), its artifact and drift baseline under the stage's DRIFT_BASELINE_URI bucket and prefix;
-   ECR_REPOSITORY names the infra stack's repository for the serving image.
-3. API: `chalice deploy --stage <stage>` in chalice_app/, as a person would run it, with PIP_NO_DEPS=1 (the
-   Lambda runtime has boto3/botocore: a ~1 MB zip), after clearing Chalice's zip cache.
-4. binding: the usage plan gets the REST API stage from .chalice/deployed/<stage>.json (the key is enforced
-   from then on); a REST API that no longer exists is unbound. The stage gets its throttle (every method, keyed
-   or not) and its access log (one JSON line per request, with the API key id) from the infra stack's outputs.
-5. smoke test: GET /health, then one POST /classify with the key (retried while the binding propagates).
-6. The URL, and how to read the key, are printed.
-
-The order: the infra first, because everything after it uses it (the repository receives the image, the API's
-table, log groups and usage plan must exist before the API serves); the endpoint before the API, so the API
-never answers while its model is missing; the binding after `chalice deploy`, which creates the REST API; the
-smoke test last, on the whole chain. `--skip-endpoint` keeps the endpoint as it is (`canary`).
-
-`--via cloudformation` ships the API through CloudFormation instead of step 3, for teams that deploy that way:
-`chalice package --merge-template infra/function-names.yaml` (the same policy files, the same function names),
-the zip and template uploaded to the stage's bucket (every function's CodeUri on the zip), a change set on the
-stack `<app>-<stage>`; then steps 4-6 with that stack's REST API. Use one way per stage, not both.
-`--dry-run` prints every command and AWS call and needs no credentials.
+Infra stack, endpoint, `chalice deploy`, usage-plan binding, smoke test: each step needs what the one before made
+(docs/aws-deployment.md). `--skip-endpoint` keeps the endpoint (`canary`); `--dry-run` needs no credentials.
 """
 
 from __future__ import annotations

@@ -1,17 +1,9 @@
-"""`make infra STAGE=dev`, `make infra-delete STAGE=dev`: the stage's infra stack, what `chalice deploy` does not
-create (infra/stack.yaml): the transaction table, the API key and usage plan, both functions' log groups, the
-alarms, their SNS topic, the dashboard and the serving image's ECR repository.
+"""`make infra STAGE=dev`, `make infra-delete STAGE=dev`: the stage's infra stack (infra/stack.yaml).
 
-    python -m chalice_app.ops.infra deploy --stage dev [--region eu-west-1] [--dry-run]
-    python -m chalice_app.ops.infra delete --stage dev [--dry-run]
+    python -m chalice_app.ops.infra deploy|delete --stage dev [--dry-run]
 
-The stack is `<app>-<stage>-infra`, created or updated through a change set from the template's text. Its
-parameters are the stage's names from .chalice/config.json (table, function names, endpoint, metrics
-namespace; the repository is named after the endpoint) and infra/parameters-<stage>.json (log retention; the
-quota and alarm levels keep the template's defaults unless set there). Its outputs are what the API stage
-needs after `chalice deploy`: the usage plan to bind, the key, the repository URI. `delete` first unbinds
-the usage plan from any REST API stage, then deletes the stack: the table stays (DeletionPolicy Retain).
-`--dry-run` prints every call and needs no credentials.
+What `chalice deploy` does not create (table, key and usage plan, log groups, alarms, dashboard, ECR), through a
+change set; deleting it keeps the table (docs/aws-deployment.md).
 """
 
 from __future__ import annotations

@@ -1,22 +1,9 @@
 """The IAM policies of an AWS stage's Lambda functions, built from the stage's settings in .chalice/config.json.
 
-    python -m chalice_app.ops.policies           # exit 1, naming the file, when one differs from its stage
-    python -m chalice_app.ops.policies --write   # rewrite them after changing a stage's names or routing
+    python -m chalice_app.ops.policies [--write]    # check (exit 1 when a file differs) or rewrite
 
-The files (`.chalice/policy-<stage>.json` for the API, `policy-drift-<stage>.json` for the hourly drift job, as
-the stage's `iam_policy_file` entries name them) are this module's output, committed, so that `chalice deploy`
-and `chalice package` read the same plain IAM JSON: no CloudFormation references, the stage's own names in
-every ARN, account and region left as `*` inside it. Each function may do what its code does and no more
-(tests/unit/chalice_app/ops/test_policies.py records the AWS calls the code makes against moto and compares):
-
-- API: InvokeEndpoint on the stage's endpoint(s) (ENDPOINT_NAME and every MODEL_VARIANTS endpoint);
-  GetItem and PutItem on its table (a batch is one TransactWriteItems of Puts, which IAM authorises as
-  PutItem); UpdateItem only of the feedback attributes (`dynamodb:Attributes`), so the API can never rewrite a
-  recorded answer; Query on the table's day index (operators' recent traffic) and client index (a client's own).
-- drift job: Query on the day index; GetObject on the baselines under DRIFT_BASELINE_URI, the model version
-  being the one wildcard.
-- both: CreateLogStream and PutLogEvents in their own log group (created, with its retention, by the infra
-  stack: no CreateLogGroup, and no `*` resource anywhere).
+Generated plain IAM JSON, committed, so `chalice deploy` and `chalice package` read the same files; each function
+may do what its code does and no more (docs/aws-deployment.md).
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
 """Operate the transaction table: create it, and replay records the API could not write.
 
-    python -m chalice_app.ops.transaction_table --stage local create-table
-    python -m chalice_app.ops.transaction_table --stage dev replay-unsaved \
-        --log-group /aws/lambda/news-classifier-api-dev
-    python -m chalice_app.ops.transaction_table --stage local replay-unsaved --log-file api.log   # `-` reads stdin
+    python -m chalice_app.ops.transaction_table --stage local create-table | replay-unsaved [--log-file api.log]
 
-The stage's variables from `.chalice/config.json` (TABLE_NAME, ...) apply unless already set in the
-environment; AWS credentials, region and AWS_ENDPOINT_URL_DYNAMODB come from the environment as usual.
+The stage's variables from `.chalice/config.json` apply unless already set in the environment.
 """
 
 from __future__ import annotations

@@ -1,22 +1,9 @@
 """`make ab-report`: compare the A/B variants (endpoints) of a stage over a window of its transaction log.
 
     python -m chalice_app.reports.ab --stage local [--hours 24] [--control news-v3] [--output artifacts/ab]
-    python -m chalice_app.reports.ab --stage dev --hours 72      # AWS credentials and region from the environment
 
-The window is read with the API's own `chalicelib.transactions`: one Query of the day index per UTC day, never
-a Scan. For the local stage, moto's URL comes from the running `make local` (its state file) unless
-AWS_ENDPOINT_URL_DYNAMODB is set. Each variant (the `endpoint_name` of its transactions) gets: requests,
-error rate, latency p50/p95 of answered requests, label distribution, mean top score, and accuracy on the
-transactions that got feedback. Every other variant is tested against the control (default: the one with
-the most requests), at alpha divided by the number of such comparisons (Bonferroni):
-
-- accuracy (the verdict): Fisher's exact test on right/wrong feedback counts, once both variants have at
-  least --min-feedback labelled transactions; before that the verdict is "not enough feedback";
-- error rate: Fisher's exact test; latency: Mann-Whitney U (skewed, no normality assumed); label
-  distribution: chi-square test of independence; each once both variants have --min-requests requests.
-
-Writes ab-report.json and ab-report.png into --output and prints a summary. This module reads the window and runs
-the command; `ab_stats` holds the tests and the verdict, `ab_render` the table, JSON and plot.
+Each variant against the control at a Bonferroni-corrected alpha; the verdict is accuracy on feedback (Fisher's
+exact test), withheld until enough feedback exists (docs/ab-and-retraining.md).
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
 """`make drift`: the scheduled drift job's computation, offline, over a window of a stage's transaction log.
 
     python -m chalice_app.reports.drift --stage local --baseline artifacts/model/drift_baseline.json [--hours 24]
-    python -m chalice_app.reports.drift --stage dev \\
-        --baseline 's3://BUCKET/news-classifier/models/{model_version}/drift_baseline.json' --tokenizer TOKENIZER_JSON
 
-The same code as the Lambda (chalicelib/drift_monitor.py: day-index Queries, never a Scan; chalicelib/drift.py:
-PSI), with one feature more: `token_length`, measured with the model's tokenizer, which the Lambda does not
-have (`tokenizer.json` beside a local baseline file, or --tokenizer). For the local stage, moto's URL comes from
-the running `make local` unless AWS_ENDPOINT_URL_DYNAMODB is set. Writes drift.json and one PNG per model
-version (baseline and window shares per bin, one panel per feature) into --output, and prints a summary.
+The Lambda's own code plus `token_length`, which needs the tokenizer the Lambda does not ship (docs/drift.md).
 """
 
 from __future__ import annotations

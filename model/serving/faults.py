@@ -1,15 +1,7 @@
 """Injectable faults for the local endpoint: a slow, failing, throttled or absent SageMaker endpoint, offline.
 
-Opt-in only: `python -m model.serving.server --enable-fault-injection` reads the MODEL_FAULT_* variables at start and
-adds the admin route `/_faults` (GET reads, PUT replaces with a JSON object, DELETE clears). Without the flag
-neither exists; the serving image and SageMaker never pass it, so no AWS stage can be given a fault.
-
-Each fault acts where it happens on AWS, so boto3 sees the same answers and exceptions:
-- in the model container (also `/invocations`): `latency_ms` delays every prediction; a fraction `error_rate`
-  of the requests fails with `error_status`, which the runtime API wraps as 424 ModelError (OriginalStatusCode);
-- at the runtime API's front door: a fraction `throttle_rate` gets 400 ThrottlingException; `down` answers
-  every call as an endpoint that cannot serve: `not-found` (400 ValidationError: deleted, or being re-created
-  by a deployment), `not-ready` (429 ModelNotReadyException) or `unavailable` (503 ServiceUnavailable).
+Opt-in only (`--enable-fault-injection`): the image and SageMaker never pass it. Each fault acts where it happens on
+AWS, so boto3 sees the same answers and exceptions (docs/load-testing.md).
 """
 
 from __future__ import annotations

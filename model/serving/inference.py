@@ -1,16 +1,7 @@
 """SageMaker inference handler (shipped as `code/inference.py` in model.tar.gz).
 
-Follows the Hugging Face inference toolkit's user-module contract: `model_fn(model_dir)`,
-`input_fn(body, content_type)`, `predict_fn(data, model)`, `output_fn(prediction, accept)`.
-Request: `{"inputs": "headline"}` or `{"inputs": ["h1", "h2", ...]}` as application/json.
-Response: `{"predictions": [{"label": ..., "scores": {name: p}}], "model_version": ...}`.
-Batch Transform (MultiRecord, SplitType=Line) sends application/jsonlines: one `{"inputs": "headline"}` per
-line; the answer is one JSON object per line, in order, and a bad line gets its own error object instead of
-failing the lines beside it.
-
-The runtime comes from `MODEL_RUNTIME` (`auto`, `torch`, `onnx`, `onnx-int8`; default `auto`: the int8
-ONNX model when the artifact has it and onnxruntime is installed, else PyTorch). The module imports
-neither torch nor onnxruntime itself; `model.runtime` loads only what the chosen runtime needs.
+The Hugging Face inference toolkit's user-module contract, JSON and JSON Lines (Batch Transform). It imports
+neither torch nor onnxruntime, so one artifact runs in both images (docs/serving.md).
 """
 
 from __future__ import annotations

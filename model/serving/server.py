@@ -2,16 +2,8 @@
 
     python -m model.serving.server --model-dir artifacts/model [--endpoint NAME=DIR ...] [--runtime auto]
 
-- Container contract (what SageMaker calls inside a bring-your-own container): `GET /ping`,
-  `POST /invocations`, on port 8080, for the model in `--model-dir` (default SM_MODEL_DIR or /opt/ml/model).
-- SageMaker Runtime API (what `boto3.client("sagemaker-runtime")` calls): `POST /endpoints/{name}/invocations`
-  with AWS's error shapes, so setting `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME` to this server's URL makes unchanged
-  boto3 code get the same answers and the same modelled exceptions (ValidationError, ModelError) as on AWS.
-
-Concurrent requests to one endpoint are micro-batched; bodies above SageMaker's 6 MB limit are refused
-before they are read in full; a request that waits longer than `--timeout-s` gets a 504; SIGTERM stops
-accepting connections and finishes the requests in flight. Every request is logged as one JSON line.
-`--enable-fault-injection` (local stacks and `make chaos` only) turns on the faults of `model/serving/faults.py`.
+`GET /ping` and `POST /invocations` (the container contract), `POST /endpoints/{name}/invocations` (the Runtime
+API) with AWS's error shapes, so unchanged boto3 code gets the same answers offline (docs/serving.md).
 """
 
 from __future__ import annotations

@@ -1,20 +1,9 @@
 """Classify files of headlines with SageMaker Batch Transform, on the endpoint's artifact and image.
 
-    python -m model.tools.batch_transform --model-dir artifacts/model --input s3://BUCKET/in/ \\
-        --output s3://BUCKET/out/ --role arn:aws:iam::123456789012:role/SageMakerInference \\
-        [--instance-count 4] [--dry-run]
-    python -m model.tools.batch_transform --model-dir artifacts/model --input feed.jsonl --output out/
+    python -m model.tools.batch_transform --model-dir artifacts/model --input s3://B/in/ --output s3://B/out/
 
-Input: JSON Lines, one `{"inputs": "headline"}` per line (`.gz` too). With s3:// locations, the model folder's
-`model.tar.gz` is uploaded where `make deploy-endpoint` puts it (unless already there), a Model is created on the
-endpoint's image, and a Transform job splits every input object by line into mini-batches of at most
-`--max-payload-mb` (MultiRecord), posts them as application/jsonlines and assembles the answers line by line into
-`OUTPUT/<input name>.out`: one JSON object per input line, in order, with `label`, `scores` and `model_version`, or
-`error` for a line that could not be classified. It waits with the job's status, streams the job's CloudWatch logs,
-then counts the answers. `--instance-count` above 1 spreads the input objects over more instances.
-
-With local paths, the same contract runs on this machine: the file is split into mini-batches exactly so, posted to
-a local endpoint's `/invocations` (started from MODEL_DIR, or `--endpoint-url`) and assembled into OUTPUT/<name>.out.
+JSON Lines in, one answer per line out, in order; with local paths the same contract runs on a local endpoint, so
+it can be tried without AWS (docs/serving.md).
 """
 
 from __future__ import annotations

@@ -1,21 +1,9 @@
 """`make bench`: inference speed, memory and size per runtime, side by side, on real NLP-100 test headlines.
 
-    python -m model.tools.bench --model-dir artifacts/model --data ../shared/data/news_aggregator/nlp100/test.tsv
+    python -m model.tools.bench --model-dir artifacts/model --data TEST_FILE --output artifacts/bench.json
 
-For the trained model and a DistilBERT-base-shaped model (random weights: speed only), each of
-  seed-style  PyTorch fp32, tokenizer and model re-created for every request, padded to 512 (the original handler)
-  torch       PyTorch fp32 through our handler (loaded once, dynamic padding)
-  onnx        ONNX Runtime fp32, fused graph, last layer for the first token only
-  onnx-int8   ONNX Runtime, dynamically quantised int8
-runs in its own fresh process: cold start (process start -> first answer), p50/p95 latency of one-headline
-requests, throughput of 32-headline requests over the whole test split (and accuracy on it), peak RSS and the
-runtime's model file size; for the ONNX runtimes also tokenisation and the model run timed apart. Then the
-int8 path end to end: boto3 -> local endpoint over HTTP, and file to file: `training_jobs.classify_file` labelling
-the test split (its headlines/s from the first row read to the output renamed, against batch-32 throughput).
-All model thread pools get the same fixed thread count; the machine's int8 GEMM speed is measured before and
-after, so results can be read against the host.
-Writes a JSON report and prints a table against the targets.
-A benchmark, not a test: numbers depend on the machine and on what else runs on it.
+Each runtime in a fresh process with fixed threads, and the host's int8 GEMM speed before and after, so results
+can be read against the machine. A benchmark, not a test (docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -1,24 +1,9 @@
 """Serve a model folder from a SageMaker Serverless Inference endpoint: create, update without downtime, delete.
 
-    python -m model.tools.deploy deploy --model-dir artifacts/model --endpoint news-classifier-dev \\
-        --bucket my-bucket --role arn:aws:iam::123456789012:role/SageMakerInference \\
-        [--ecr-repository news-classifier-dev | --image-uri URI] [--dry-run]
-    python -m model.tools.deploy image --ecr-repository news-classifier-dev     # the image step alone: prints its JSON
-    python -m model.tools.deploy delete --endpoint news-classifier-dev
+    python -m model.tools.deploy deploy|image|delete ...
 
-`deploy` first chooses the serving image (model/tools/image.py): with `--ecr-repository` and docker, the slim ONNX
-int8 image, built and pushed when its content is new; else the Hugging Face PyTorch image, said on the
-terminal. It packs the folder for that image's runtime, uploads it to
-`s3://BUCKET/PREFIX/<model_version>/model-<runtime>.tar.gz` (and the folder's `drift_baseline.json` beside it,
-for the API stack's drift job), creates a Model and a serverless EndpointConfig named
-`<endpoint>-<model_version>-<settings digest>` (tagged with the version, the artifact URI, the image and the
-runtime, which the container's environment also sets), then creates the endpoint or switches it to the new
-config. SageMaker keeps the old variant serving until the new one is healthy; if the update fails, or the
-endpoint does not answer a test headline with the new model version and one of its labels, the endpoint goes
-back to its previous config. Each prediction carries `model_version`, which the API stores in every
-transaction: from a transaction, the Models named with that version say which artifact, image and runtime
-served it. `delete` removes the endpoint and the configs and models tagged with it; the S3 artifacts stay as
-the record of what served which transactions.
+Names carry the model version, so a transaction's `model_version` finds the artifact, image and runtime that
+served it; a failed update goes back to the previous config (docs/aws-deployment.md).
 """
 
 from __future__ import annotations
