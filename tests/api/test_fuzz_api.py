@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import schemathesis
@@ -18,8 +17,9 @@ from chalice.test import Client
 from hypothesis import HealthCheck, settings
 
 from chalice_app.ops.stages import CHALICE_DIR
+from tests.support import REPO_ROOT
 
-FUZZ_CONFIG = Path(__file__).resolve().parents[2] / "loadtest" / "schemathesis.toml"
+FUZZ_CONFIG = REPO_ROOT / "loadtest" / "schemathesis.toml"
 EXAMPLES_PER_OPERATION = 15
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from loadtest.chaos import PHASES
+from tests.support import REPO_ROOT
 
 pytestmark = pytest.mark.slow
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_chaos_run_shows_the_documented_statuses_and_loses_no_record(tiny_model_dir: Path, data_dir: Path,

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support import REPO_ROOT
+
 PAGES = (REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md")))
 README_MAX_LINES = 160
 # First segments of repository paths; the Chalice project's own folders are named relative to chalice_app/.
@@ -86,6 +87,14 @@ def test_named_paths_exist(page: Path) -> None:
     missing = sorted({span for span in code_spans(text) if looks_like_path(span) and not exists(span)})
     missing += sorted(f"python -m {m}" for m in named_modules(text) if not module_exists(m))
     assert not missing, f"{page.name} names what the repository does not have: {missing}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.relative_to(REPO_ROOT).as_posix())
+def test_relative_links_resolve(page: Path) -> None:
+    """MkDocs checks the links between pages; the README is outside docs/, so its links are checked here."""
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", without_fences(page.read_text(encoding="utf-8")))
+    broken = [t for t in targets if "://" not in t and not (page.parent / t).exists()]
+    assert not broken, f"{page.name} links to what does not exist: {broken}"
 
 
 def test_readme_is_a_front_page() -> None:

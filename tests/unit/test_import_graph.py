@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support import REPO_ROOT as REPO
+
 PROJECT_ROOTS = ("model", "training_jobs", "chalice_app", "loadtest", "tools")
 LAMBDA_ROOT = "chalice_app"  # on sys.path as the Lambda's root: chalice_app/chalicelib/x.py is `chalicelib.x`
 
