@@ -1,12 +1,8 @@
-"""Real headlines for the load test, read from a data file of the project's formats.
+"""Real headlines for the load test from a data file of the project's formats (headed TSV or raw newsCorpora.csv,
+optionally gzipped); headlines the API would refuse are skipped, so every request sent must leave a transaction.
 
-Two layouts, told apart by the first line, optionally gzipped: a headed TSV with a `title` column and RFC 4180
-quoting (the NLP-100 splits, corpus.tsv.gz) or the UCI newsCorpora.csv rows (8 tab-separated columns, the title
-second, no quoting). Headlines the API would refuse (empty, over its length limit) are skipped: the load test
-sends valid traffic, so that every request it sends must leave a transaction.
-
-The reader and the default file copy training_jobs/data.py's and training_jobs/config.py's, which this box may not
-import; tests/unit/loadtest/test_headlines.py pins them together.
+A copy of training_jobs/data.py's reader and training_jobs/config.py's default file, which this box may not
+import; tests/unit/loadtest/test_headlines_copies.py pins them together.
 """
 
 from __future__ import annotations
