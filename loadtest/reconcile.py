@@ -25,7 +25,7 @@ import boto3
 from loadtest.ledger import Ledger
 
 # A copy of the API's day-index reader (chalicelib.transactions.query_days), which this box may not import;
-# tests/unit/chalice_app/test_transactions_day_index.py pins the two together.
+# tests/unit/chalice_app/chalicelib/test_transactions_day_index.py pins the two together.
 DAY_INDEX = "day-created_at-index"
 CREATED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+0000"  # how PynamoDB's UTCDateTimeAttribute stores `created_at`
 CLOCK_MARGIN = dt.timedelta(minutes=5)  # the API's clock may differ from the load generator's

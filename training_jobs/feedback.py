@@ -31,7 +31,7 @@ from training_jobs.config import REPO_ROOT, Hyperparameters, default_data_dir
 from training_jobs.data import collapse_whitespace, load_splits, normalise_title
 
 # A copy of the API's day-index reader (chalicelib.transactions.query_days), which this box may not import;
-# tests/unit/chalice_app/test_transactions_day_index.py pins the two together.
+# tests/unit/chalice_app/chalicelib/test_transactions_day_index.py pins the two together.
 DAY_INDEX = "day-created_at-index"
 COLUMNS = ("category", "title", "votes", "feedback_at", "request_id", "feedback_by")
 DEFAULT_OUTPUT = REPO_ROOT / "artifacts" / "feedback" / "feedback.tsv"

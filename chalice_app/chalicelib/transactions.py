@@ -285,7 +285,7 @@ def query_days(days: Iterable[dt.date], created: Condition | None = None, newest
     (newest first when asked) and bounded by `created` on `created_at`, stopping after `limit` records.
 
     training_jobs/feedback.py and loadtest/reconcile.py may not import this code (box borders) and query the
-    index with boto3; tests/unit/chalice_app/test_transactions_day_index.py pins them to this reader.
+    index with boto3; tests/unit/chalice_app/chalicelib/test_transactions_day_index.py pins them to this reader.
     """
     model = transaction_model()
     wanted = limit
