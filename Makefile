@@ -63,7 +63,8 @@ lint: setup ## ruff only
 docs: setup ## build the documentation site from docs/ into site/ (MkDocs Material, strict: a broken link fails)
 	$(MKDOCS) --site-dir site
 
-TRAIN := $(PY) -m training_jobs.train --base-model embedded $(DATA_FLAG) $(if $(EXTRA_DATA),--extra-data $(EXTRA_DATA)) \
+# `=`, not `:=`: EXTRA_DATA asks the venv's Python, so it may expand only in a recipe, after `setup` made the venv.
+TRAIN = $(PY) -m training_jobs.train --base-model embedded $(DATA_FLAG) $(if $(EXTRA_DATA),--extra-data $(EXTRA_DATA)) \
 	--model-dir $(MODEL_DIR)
 
 train: setup ## fine-tune the embedded encoder on NLP-100 train + corpus extras into MODEL_DIR (default artifacts/model)
