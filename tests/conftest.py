@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from model.tools.local_servers import unused_port
-from training_jobs.config import default_data_dir
+from training_jobs.config import default_data_dir, split_file
 
 # The API fixtures (the app under Chalice's test client, moto's table, fake endpoints) serve tests/api/ and the unit
 # tests of the API's modules alike.
@@ -34,7 +34,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     path = default_data_dir()
-    if not (path / "nlp100" / "train.tsv").is_file():
+    if not split_file(path, "train").is_file():
         pytest.fail(f"real data not found at {path}; set NEWS_DATA_DIR to the news_aggregator folder")
     return path
 

@@ -7,6 +7,7 @@ import gzip
 from pathlib import Path
 
 from model.labels import CATEGORY_TO_LABEL
+from training_jobs.config import splits_dir
 from training_jobs.data import category_counts, load_splits, normalise_title, read_examples
 
 CORPUS = "corpus.tsv.gz"
@@ -20,7 +21,7 @@ def test_nlp100_split_is_read_whole_and_as_published(data_dir: Path) -> None:
 
 
 def test_every_row_has_a_known_category_and_a_title(data_dir: Path) -> None:
-    for path in [*sorted((data_dir / "nlp100").glob("*.tsv")), data_dir / CORPUS]:
+    for path in [*sorted(splits_dir(data_dir).glob("*.tsv")), data_dir / CORPUS]:
         examples = read_examples(path)
         assert {ex.category for ex in examples} <= set(CATEGORY_TO_LABEL)
         assert all(ex.title.strip() for ex in examples), path

@@ -11,6 +11,7 @@ import pytest
 
 from loadtest.chaos import PHASES
 from tests.support import REPO_ROOT
+from training_jobs.config import split_file
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.slow
 def test_chaos_run_shows_the_documented_statuses_and_loses_no_record(tiny_model_dir: Path, data_dir: Path,
                                                                      tmp_path: Path) -> None:
     command = [sys.executable, "-m", "loadtest.chaos", "--model-dir", str(tiny_model_dir),
-               "--data", str(data_dir / "nlp100" / "test.tsv"), "--requests", "16", "--users", "4",
+               "--data", str(split_file(data_dir, "test")), "--requests", "16", "--users", "4",
                "--outage-s", "4", "--output", str(tmp_path)]
     run = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]

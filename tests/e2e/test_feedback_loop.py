@@ -17,6 +17,7 @@ from model.artifact import read_metadata
 from model.labels import LabelMap
 from tests.support.local_stack_testing import RunningStack, request_json, running_stack
 from training_jobs import feedback, registry, retrain
+from training_jobs.config import split_file, splits_dir
 from training_jobs.data import Example, collapse_whitespace, read_examples
 
 pytestmark = pytest.mark.slow
@@ -27,12 +28,12 @@ CORRECTIONS = 12
 
 def small_data(data_dir: Path, target: Path) -> Path:
     """The first rows of each real NLP-100 split: a data folder train.py uses as-is, in seconds."""
-    (target / "nlp100").mkdir(parents=True)
+    splits_dir(target).mkdir(parents=True)
     for name, rows in SPLIT_ROWS.items():
-        with open(target / "nlp100" / name, "w", newline="") as sink:
+        with open(splits_dir(target) / name, "w", newline="") as sink:
             writer = csv.writer(sink, delimiter="\t", lineterminator="\n")
             writer.writerow(["category", "title"])
-            writer.writerows((ex.category, ex.title) for ex in read_examples(data_dir / "nlp100" / name)[:rows])
+            writer.writerows((ex.category, ex.title) for ex in read_examples(splits_dir(data_dir) / name)[:rows])
     return target
 
 
@@ -66,13 +67,13 @@ def test_corrections_become_a_promoted_model_that_takes_canary_traffic(
 
     # 1. Traffic and corrections through the API: fresh titles, one title corrected three times in disagreement,
     #    and one title of the held-out test split, which must not reach training.
-    fresh = read_examples(data_dir / "nlp100" / "train.tsv")[1000:1000 + CORRECTIONS]
+    fresh = read_examples(split_file(data_dir, "train"))[1000:1000 + CORRECTIONS]
     for example in fresh:
         classify_and_correct(stack.api_url, example.title, name(example))
     disputed = "Markets rally as the Fed signals patience"
     for label in ("Business", "Science", "Business"):
         classify_and_correct(stack.api_url, disputed, label)
-    held_out = read_examples(data / "nlp100" / "test.tsv")[0]
+    held_out = read_examples(split_file(data, "test"))[0]
     classify_and_correct(stack.api_url, held_out.title, name(held_out))
 
     # 2. make export-feedback, against the running local stack.

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from model.predict import TorchPredictor
+from training_jobs.config import split_file
 from training_jobs.data import read_examples
 from training_jobs.evaluate import evaluate_probabilities
 
@@ -50,7 +51,7 @@ def score_of(predictor: TorchPredictor, headline: str, label: str) -> float:
 
 
 def test_accuracy_floor_on_the_full_nlp100_test_split(predictor: TorchPredictor, data_dir: Path) -> None:
-    examples = read_examples(data_dir / "nlp100" / "test.tsv")
+    examples = read_examples(split_file(data_dir, "test"))
     metrics = evaluate_probabilities(predictor.predict_proba([ex.title for ex in examples]), examples,
                                      predictor.labels)
     assert metrics["accuracy"] >= MIN_ACCURACY, metrics

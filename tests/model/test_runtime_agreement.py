@@ -13,6 +13,7 @@ from model.calibration import Calibration, softmax
 from model.labels import LabelMap
 from model.onnx_export import export_model_folder
 from model.runtime import RUNTIMES, load_predictor
+from training_jobs.config import split_file
 from training_jobs.data import clean, read_examples
 from training_jobs.reliability import expected_calibration_error, negative_log_likelihood
 
@@ -30,7 +31,7 @@ def exported_model(small_model_dir: Path, tmp_path_factory: pytest.TempPathFacto
 
 @pytest.fixture(scope="module")
 def test_split(data_dir: Path) -> tuple[list[str], np.ndarray]:
-    examples, _ = clean(read_examples(data_dir / "nlp100" / "test.tsv"), dedupe=False)
+    examples, _ = clean(read_examples(split_file(data_dir, "test")), dedupe=False)
     labels = LabelMap.default()
     examples = examples[:HEADLINES]
     return [ex.title for ex in examples], np.array([labels.index_of_category(ex.category) for ex in examples])

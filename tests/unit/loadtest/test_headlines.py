@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from loadtest.headlines import MAX_HEADLINE_CHARS, HeadlineFileError, read_headlines
+from training_jobs.config import split_file
 
 
 def test_headlines_come_from_the_title_column_and_only_sendable_ones(tmp_path: Path) -> None:
@@ -29,7 +30,7 @@ def test_gzipped_uci_rows_work_too(tmp_path: Path) -> None:
 
 
 def test_the_default_test_split_gives_headlines(data_dir: Path) -> None:
-    headlines = read_headlines(data_dir / "nlp100" / "test.tsv")
+    headlines = read_headlines(split_file(data_dir, "test"))
     assert len(headlines) > 1000
     assert all(0 < len(h) <= MAX_HEADLINE_CHARS for h in headlines)
 

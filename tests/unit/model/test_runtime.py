@@ -9,6 +9,7 @@ import pytest
 
 from model.classifier import load_tokenizer
 from model.runtime import OnnxPredictor
+from training_jobs.config import split_file
 from training_jobs.data import read_examples
 
 HEADLINES = 40
@@ -17,7 +18,7 @@ HEADLINES = 40
 @pytest.fixture(scope="module")
 def titles(data_dir: Path) -> list[str]:
     """Real test headlines plus one far longer than max_length and one with unusual characters."""
-    real = [example.title for example in read_examples(data_dir / "nlp100" / "test.tsv")[:HEADLINES]]
+    real = [example.title for example in read_examples(split_file(data_dir, "test"))[:HEADLINES]]
     return [*real, "word " * 400, "ÉTATS-UNIS: la Fed 🚀 relève ses taux"]
 
 

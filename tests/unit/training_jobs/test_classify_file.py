@@ -19,6 +19,7 @@ from model.labels import LabelMap
 from model.runtime import load_predictor
 from tests.support import REPO_ROOT
 from training_jobs.classify_file import JsonLines, PlainText, Table, classify_file, detect_format, main
+from training_jobs.config import split_file
 from training_jobs.data import DataError
 
 NAMES = LabelMap.default().names
@@ -53,7 +54,7 @@ def read_tsv(path: Path) -> list[dict[str, str]]:
 
 
 def test_the_test_split_comes_back_whole_in_order_with_labels_and_scores(data_dir: Path, tmp_path: Path) -> None:
-    source = data_dir / "nlp100" / "test.tsv"
+    source = split_file(data_dir, "test")
     summary = classify_file(source, tmp_path / "out.tsv", LengthModel(), "fake", window=100)
     rows_in, rows_out = read_tsv(source), read_tsv(tmp_path / "out.tsv")
     assert list(rows_out[0]) == [*rows_in[0], *ADDED]
@@ -70,7 +71,7 @@ def test_command_line_labels_the_test_split_with_the_real_model_and_prints_accur
         data_dir: Path, tiny_onnx_model_dir: Path, tmp_path: Path) -> None:
     output = tmp_path / "out.tsv"
     result = subprocess.run([sys.executable, "-m", "training_jobs.classify_file", "--model-dir",
-                             str(tiny_onnx_model_dir), "--input", str(data_dir / "nlp100" / "test.tsv"),
+                             str(tiny_onnx_model_dir), "--input", str(split_file(data_dir, "test")),
                              "--output", str(output), "--no-progress"],
                             capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -85,7 +86,7 @@ def test_real_model_scores_do_not_depend_on_the_window(data_dir: Path, tiny_onnx
                                                       tmp_path: Path) -> None:
     """Windows are length-sorted inside and written back in input order: any window size gives the same rows."""
     predictor = load_predictor(tiny_onnx_model_dir, "onnx-int8")
-    source = data_dir / "nlp100" / "valid.tsv"
+    source = split_file(data_dir, "valid")
     classify_file(source, tmp_path / "a.tsv", predictor, "onnx-int8", window=7)
     classify_file(source, tmp_path / "b.tsv", predictor, "onnx-int8", window=5000)
     small, large = read_tsv(tmp_path / "a.tsv"), read_tsv(tmp_path / "b.tsv")
@@ -167,7 +168,7 @@ def test_a_failed_run_leaves_no_half_file_and_keeps_the_previous_output(data_dir
     output = tmp_path / "out.tsv"
     output.write_text("the previous run\n")
     with pytest.raises(RuntimeError, match="mid-file"):
-        classify_file(data_dir / "nlp100" / "test.tsv", output, LengthModel(fail_on_call=3), "fake", window=100)
+        classify_file(split_file(data_dir, "test"), output, LengthModel(fail_on_call=3), "fake", window=100)
     assert output.read_text() == "the previous run\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tsv"]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from training_jobs.config import splits_dir
 from training_jobs.data import (
     DataError,
     Example,
@@ -106,7 +107,7 @@ def test_split_is_seeded_stratified_and_never_shares_a_title() -> None:
 
 
 def test_benchmark_folder_is_used_as_is_and_extra_data_never_leaks(tmp_path: Path) -> None:
-    bench = tmp_path / "nlp100"
+    bench = splits_dir(tmp_path)
     bench.mkdir()
     write(bench / "train.tsv", HEADER + "b\tA\tp\t1\ts\th\t1\tu\nb\tA\tp\t1\ts\th\t1\tu\n")
     write(bench / "valid.tsv", HEADER + "e\tB\tp\t1\ts\th\t1\tu\n")
@@ -136,7 +137,7 @@ def test_unknown_data_path_is_a_data_error(tmp_path: Path) -> None:
 def test_held_out_publishers_never_train_and_form_their_own_set(tmp_path: Path) -> None:
     from training_jobs.holdout import is_held_out
 
-    bench = tmp_path / "nlp100"
+    bench = splits_dir(tmp_path)
     bench.mkdir()
     write(bench / "train.tsv", HEADER + "b\tA\tReuters\t1\ts\th\t1\tu\n")
     write(bench / "valid.tsv", HEADER + "e\tB\tDaily Mail\t1\ts\th\t1\tu\n")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from training_jobs.config import split_file
+
 
 def test_error_analysis_writes_its_report_and_plots(tiny_model_copy: Path, data_dir: Path) -> None:
     from training_jobs.error_analysis import REPORT_FILE
     from training_jobs.error_analysis import main as error_analysis
 
-    assert error_analysis(["--model-dir", str(tiny_model_copy), "--data", str(data_dir / "nlp100" / "test.tsv"),
+    assert error_analysis(["--model-dir", str(tiny_model_copy), "--data", str(split_file(data_dir, "test")),
                            "--held-out-data", str(data_dir / "corpus.tsv.gz")]) == 0
     report = (tiny_model_copy / REPORT_FILE).read_text()
     for heading in ("## test", "## held_out_publishers", "### Confusion pairs", "### Most confident mistakes",

@@ -9,6 +9,7 @@ import pytest
 
 from model.artifact import read_metadata
 from model.calibration import UNCERTAIN_BELOW
+from training_jobs.config import split_file
 from training_jobs.data import load_splits
 from training_jobs.evaluate import compute_metrics, format_report, main
 
@@ -25,7 +26,7 @@ def test_metrics_on_a_known_confusion() -> None:
 def test_cli_prints_json_and_writes_the_confusion_plot(
         tiny_model_dir: Path, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     png = tmp_path / "cm.png"
-    assert main(["--model-dir", str(tiny_model_dir), "--data", str(data_dir / "nlp100" / "valid.tsv"),
+    assert main(["--model-dir", str(tiny_model_dir), "--data", str(split_file(data_dir, "valid")),
                  "--json", "--plot", str(png)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["n"] == 1336 and set(report["per_class"]) == {"Business", "Science", "Entertainment", "Health"}
@@ -50,7 +51,7 @@ def test_cli_reports_bad_input_without_a_traceback(
 def test_json_reports_calibration_before_and_after_and_the_plots_sit_beside_the_confusion_matrix(
         tiny_model_dir: Path, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     png = tmp_path / "cm.png"
-    assert main(["--model-dir", str(tiny_model_dir), "--data", str(data_dir / "nlp100" / "test.tsv"),
+    assert main(["--model-dir", str(tiny_model_dir), "--data", str(split_file(data_dir, "test")),
                  "--json", "--plot", str(png), "--runtime", "torch"]) == 0
     report = json.loads(capsys.readouterr().out)
     calibration = report["calibration"]

@@ -12,6 +12,7 @@ from chalicelib import transactions
 from chalicelib.callers import Caller
 
 from model.labels import LabelMap
+from training_jobs.config import split_file
 from training_jobs.data import normalise_title, read_examples
 from training_jobs.feedback import (
     ExportReport,
@@ -100,8 +101,8 @@ def test_the_tsv_round_trips_through_the_data_reader(tmp_path: Path) -> None:
 
 def test_held_out_titles_are_the_valid_and_test_splits(data_dir: Path) -> None:
     held = held_out_titles(data_dir, seed=13)
-    test_title = read_examples(data_dir / "nlp100" / "test.tsv")[0].title
-    valid_title = read_examples(data_dir / "nlp100" / "valid.tsv")[0].title
+    test_title = read_examples(split_file(data_dir, "test"))[0].title
+    valid_title = read_examples(split_file(data_dir, "valid"))[0].title
     assert {normalise_title(test_title), normalise_title(valid_title)} <= held
     assert 2500 < len(held) <= 2672
 
@@ -127,7 +128,7 @@ def _classified(headline: str, label: str, created_at: dt.datetime, feedback_lab
 def test_export_queries_the_day_index_over_the_window_and_never_scans(
         transaction_table: str, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     now = dt.datetime.now(dt.UTC)
-    test_title = read_examples(data_dir / "nlp100" / "test.tsv")[0].title
+    test_title = read_examples(split_file(data_dir, "test"))[0].title
     _classified("Brent crude falls below $100", "Science", now, "Business")
     last_vote = _classified("Brent  crude falls below $100", "Business", now - dt.timedelta(days=1), "Business")
     _classified("Ebola vaccine trial begins", "Health", now, None)  # no feedback: filtered out

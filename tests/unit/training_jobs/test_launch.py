@@ -16,7 +16,7 @@ from sagemaker.core.training.configs import StoppingCondition
 from sagemaker.train.container_drivers.common.utils import hyperparameters_to_cli_args
 
 from tools.sync_pins import pins
-from training_jobs.config import Hyperparameters
+from training_jobs.config import Hyperparameters, splits_dir
 from training_jobs.launch import (
     LaunchError,
     launch,
@@ -38,7 +38,7 @@ def small_split(data_dir: Path, folder: Path) -> Path:
     """The first rows of the real NLP-100 split: a real `train` channel that trains in seconds."""
     folder.mkdir()
     for name, rows in SPLIT_ROWS.items():
-        lines = (data_dir / "nlp100" / name).read_text().splitlines(keepends=True)
+        lines = (splits_dir(data_dir) / name).read_text().splitlines(keepends=True)
         (folder / name).write_text("".join(lines[: rows + 1]))
     return folder
 

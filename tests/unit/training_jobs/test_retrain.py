@@ -15,6 +15,7 @@ from chalice_app.ops.stages import CONFIG_FILE as STAGE_CONFIG_FILE
 from model.artifact import read_metadata, write_metadata
 from model.classifier import WEIGHTS_FILE
 from model.labels import LabelMap
+from training_jobs.config import split_file
 from training_jobs.registry import ModelRegistry
 from training_jobs.retrain import candidate_train_args, main, parse_args, version_endpoint
 
@@ -47,7 +48,7 @@ def always_health(model_dir: Path, target: Path) -> Path:
 
 def retrain_args(tmp_path: Path, data_dir: Path, current: Path, candidate: Path, *extra: str) -> list[str]:
     return ["--feedback", str(feedback_file(tmp_path)), "--data", str(data_dir), "--current-model-dir", str(current),
-            "--candidate-dir", str(candidate), "--eval-data", str(data_dir / "nlp100" / "valid.tsv"),
+            "--candidate-dir", str(candidate), "--eval-data", str(split_file(data_dir, "valid")),
             "--registry", str(tmp_path / "models"), *extra]
 
 

@@ -9,11 +9,12 @@ import pytest
 
 from model.runtime import ONNX_INT8
 from model.tools.bench import FILE_TO_FILE_SHARE, file_to_file_checks, measure_file_to_file
+from training_jobs.config import split_file
 
 
 def test_file_to_file_row_labels_the_whole_split_and_is_checked_against_batch_32(data_dir: Path,
                                                                                   tiny_onnx_model_dir: Path) -> None:
-    args = argparse.Namespace(data=data_dir / "nlp100" / "test.tsv", threads=1)
+    args = argparse.Namespace(data=split_file(data_dir, "test"), threads=1)
     row = measure_file_to_file(tiny_onnx_model_dir, args)
     assert row["headlines"] == 1336 and 0 <= row["accuracy"] <= 1
     assert 0 < row["pipeline_s"] < row["process_s"]
