@@ -39,6 +39,7 @@ UCI_URL = "https://archive.ics.uci.edu/static/public/359/news+aggregator.zip"
 UCI_ROWS = 422_937
 URL_VARIABLE = "NEWS_CORPUS_URL"  # a mirror of the archive, for machines that cannot reach UCI
 CHUNK = 1 << 20
+CACHED_MODE = 0o644  # a plain data file; the scratch file it was is private (mkstemp) until it passed
 TIMEOUT_S = 60
 
 
@@ -76,6 +77,7 @@ def fetch(target: Path, source: Source) -> Path:
         download(source.url, archive, target)
         extract_corpus(archive, extracted, source.url, target)
         check_corpus(extracted, source, target)
+        extracted.chmod(CACHED_MODE)
         os.replace(extracted, target)
     log.info("%s: checked and cached", target)
     return target

@@ -46,6 +46,7 @@ def test_downloads_checks_and_caches_the_corpus(server: ArchiveServer, cache: Pa
     assert target == cache / CORPUS_FILE and target.read_text() == corpus
     assert len(read_examples(target)) == ROWS
     assert sorted(path.name for path in cache.iterdir()) == [CORPUS_FILE]  # no archive, no scratch files
+    assert target.stat().st_mode & 0o777 == 0o644  # readable like any cached data, not private like a scratch file
     assert "news+aggregator.zip" in capsys.readouterr().err  # the progress bar
 
 
