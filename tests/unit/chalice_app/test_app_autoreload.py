@@ -1,5 +1,6 @@
 """app.py under `chalice local`'s autoreload: the reloader Chalice picks in this environment restarts when a file of
-the project is written, never when one is read.
+the project is written, never when one is read, and the CLI's own import of the app writes no bytecode into the
+project it watches. tests/e2e/test_chalice_local_autoreload.py runs the whole command.
 
 Chalice 1.34 (`chalice.cli.reloader.get_best_worker_process`) uses watchdog's observer whenever watchdog is
 importable and restarts on any file event it reports; on Linux, watchdog reports reads too (opened, closed without
@@ -9,12 +10,16 @@ watchdog, Chalice polls modification times once a second, which reads do not cha
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from chalice.cli.filewatch import RESTART_REQUEST_RC
+
+from chalice_app.ops.stages import CHALICE_DIR
 
 # One worker of Chalice's reloader, its HTTP server left out: exits with RESTART_REQUEST_RC when the watcher asks for a
 # restart, with 0 when argv[2] seconds pass without one. It prints the worker class once it watches.
@@ -66,3 +71,17 @@ def test_the_reloader_restarts_on_a_write_and_never_on_a_read(tmp_path: Path) ->
     with open(project / "chalicelib" / "routes.py", "a") as module:
         module.write("# edited\n")
     assert writer.wait(WATCH_S + 10) == RESTART_REQUEST_RC, f"{name} did not restart after a write"
+
+
+def test_the_chalice_cli_imports_the_app_without_writing_its_modules_bytecode(tmp_path: Path) -> None:
+    """A worker writing chalicelib's bytecode after the reloader looked would restart once more after each edit."""
+    environ = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+    written = {}
+    for cli_mode in (False, True):
+        project = Path(shutil.copytree(CHALICE_DIR, tmp_path / f"cli_mode_{cli_mode}",
+                                       ignore=shutil.ignore_patterns("__pycache__")))
+        env = {**environ, "AWS_CHALICE_CLI_MODE": "true"} if cli_mode else environ
+        subprocess.run([sys.executable, "-c", "import app"], cwd=project, env=env, check=True, timeout=120)
+        written[cli_mode] = sorted(path.name.split(".")[0] for path in project.glob("chalicelib/__pycache__/*.pyc"))
+    assert "transactions" in written[False]  # without the CLI, Python caches bytecode as usual
+    assert written[True] == ["__init__"]  # the package's own, written before it runs
