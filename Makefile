@@ -156,7 +156,7 @@ infra: setup ## STAGE=dev|prod: the stack chalice deploy does not create (table,
 infra-delete: setup ## STAGE=dev|prod: delete the infra stack (after `chalice delete`); the table is kept (AWS_ARGS="--dry-run")
 	$(PY) -m chalice_app.ops.infra delete --stage $(STAGE) $(AWS_ARGS)
 
-.PHONY: local create-table api-keys replay-unsaved bench-api
+.PHONY: local stand-ins create-table api-keys replay-unsaved bench-api
 API_PORT ?= 8000
 DYNAMODB_PORT ?= 8001
 LOCAL_STATE_DIR ?= artifacts/local
@@ -172,6 +172,13 @@ local: setup $(MODEL_DIR)/model.int8.onnx ## the whole stack offline: moto Dynam
 	$(PY) -m chalice_app.local.stack --model-dir $(MODEL_DIR) --runtime $(RUNTIME) --api-port $(API_PORT) \
 		--endpoint-port $(ENDPOINT_PORT) --dynamodb-port $(DYNAMODB_PORT) --state-dir $(LOCAL_STATE_DIR) \
 		$(foreach variant,$(VARIANTS),--variant $(variant)) $(if $(FAULTS),--faults)
+
+# `chalice local` with autoreload is the Chalice user's edit loop: these two in one terminal, the plain command in
+# another (the local stage's .chalice/local-aws-config names these ports; docs/local-stack.md).
+stand-ins: setup $(MODEL_DIR)/model.int8.onnx ## moto's DynamoDB + the local endpoint only, for `cd chalice_app && chalice local --stage local` in another terminal
+	$(PY) -m chalice_app.local.stack --stand-ins-only --model-dir $(MODEL_DIR) --runtime $(RUNTIME) \
+		--api-port $(API_PORT) --endpoint-port $(ENDPOINT_PORT) --dynamodb-port $(DYNAMODB_PORT) \
+		--state-dir $(LOCAL_STATE_DIR) $(foreach variant,$(VARIANTS),--variant $(variant)) $(if $(FAULTS),--faults)
 
 # Training writes the drift baseline; this adds it to a model folder made before that (scored as served: int8 ONNX).
 $(MODEL_DIR)/drift_baseline.json: | $(MODEL_DIR)/model.safetensors $(STAMP)
