@@ -148,7 +148,7 @@ def check_ports_free(config: StackConfig) -> None:
     if config.with_api:
         ports["API_PORT"] = config.api_port
     if len(set(ports.values())) < len(ports):
-        raise StackError(f"the three ports must differ: {ports}")
+        raise StackError(f"the ports must differ: {ports}")
     for variable, port in ports.items():
         with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
