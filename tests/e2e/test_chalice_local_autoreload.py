@@ -32,6 +32,9 @@ pytestmark = pytest.mark.slow
 
 RESTART = "Restarting local dev server."  # what Chalice's reloader logs for each restart
 QUIET_S = 3.5  # Chalice's stat watcher looks once a second: more than three looks without a restart
+# A fresh project's first worker writes the bytecode of app.py and chalicelib/__init__.py (the Chalice CLI's imports
+# write no other, chalicelib/__init__.py) while the watcher takes its first look: a restart each at most, then none.
+START_BYTECODE = 2
 STARTUP_TIMEOUT_S = 90.0
 HEADLINE = json.dumps({"headline": "Fed raises interest rates as inflation stays high"}).encode()
 EDITED = "chalicelib/validation.py"
@@ -106,31 +109,34 @@ def chalice_local(tiny_model_dir: Path, tmp_path: Path) -> Iterator[ChaliceLocal
             server.stop()
 
 
-def quiet(server: ChaliceLocal) -> int:
+def settled(server: ChaliceLocal) -> int:
     """The restarts so far, once QUIET_S passed without another."""
-    before = server.restarts()
-    time.sleep(QUIET_S)
-    assert server.restarts() == before, f"chalice local keeps restarting:\n{server.log_tail()}"
-    return before
+    for _ in range(START_BYTECODE + 1):
+        before = server.restarts()
+        time.sleep(QUIET_S)
+        if server.restarts() == before:
+            return before
+    pytest.fail(f"chalice local keeps restarting ({server.restarts()} restarts):\n{server.log_tail()}")
 
 
 def test_chalice_local_as_typed_serves_settles_and_restarts_once_per_edit(chalice_local: ChaliceLocal) -> None:
     chalice_local.wait_until_serving()
+    started = settled(chalice_local)
+    assert started <= START_BYTECODE, f"a plain start restarted {started} times:\n{chalice_local.log_tail()}"
+    chalice_local.wait_until_serving()
     first = chalice_local.classify()
-    started = quiet(chalice_local)
-    assert started == 0, f"a plain start restarted {started} time(s):\n{chalice_local.log_tail()}"
 
     for source in (chalice_local.project / "app.py", chalice_local.project / EDITED):
         source.read_text()
-    assert quiet(chalice_local) == 0, "reading the app's files restarted chalice local"
+    assert settled(chalice_local) == started, f"reading the app's files restarted it:\n{chalice_local.log_tail()}"
 
     with open(chalice_local.project / EDITED, "a") as module:
         module.write("# an edit while chalice local runs\n")
     try:
-        wait_until(lambda: chalice_local.restarts() > 0, time.monotonic() + QUIET_S, chalice_local.process)
+        wait_until(lambda: chalice_local.restarts() > started, time.monotonic() + QUIET_S, chalice_local.process)
     except NotUp:
         pytest.fail(f"no restart after {EDITED} was written:\n{chalice_local.log_tail()}")
     chalice_local.wait_until_serving()
     second = chalice_local.classify()
     assert second["request_id"] != first["request_id"]
-    assert quiet(chalice_local) == 1, f"one edit, more than one restart:\n{chalice_local.log_tail()}"
+    assert settled(chalice_local) == started + 1, f"one edit, more restarts:\n{chalice_local.log_tail()}"
