@@ -247,8 +247,9 @@ class Stack:
                                                   *(["--enable-fault-injection"] if config.faults else [])],
                                REPO_ROOT, "endpoint.log")
         # No autoreload: this API serves load, chaos and benchmark runs, which a restart would cut, and Chalice's
-        # reloader restarts on any file written under chalice_app/ (a report's bytecode too). The edit loop with
-        # autoreload is `make stand-ins` and a plain `chalice local` (docs/local-stack.md).
+        # reloader restarts on any file written under chalice_app/ (a report's bytecode too); it also starts its
+        # workers by re-running argv, which `python -m` is not. The edit loop with autoreload is `make stand-ins`
+        # and a plain `chalice local` (docs/local-stack.md).
         api = None if not config.with_api else self._spawn(
             "chalice local", [sys.executable, "-m", LOCAL_SERVER, "--project-dir", str(CHALICE_DIR), "local",
                               "--stage", STAGE, "--host", config.host, "--port", str(config.api_port),
