@@ -21,8 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import boto3
+
 from model.runtime import ONNX_INT8, TORCH
 from model.serving.inference import RUNTIME_ENV
+from model.tools.plan import Call, Done, Step, execute
 
 log = logging.getLogger("model.tools.image")
 
@@ -194,27 +197,57 @@ def docker(command: Sequence[str], run: Runner, stdin: str | None = None) -> Non
         raise ImageError(f"`{shlex.join(command)}` failed")
 
 
-def build_and_push(ecr: Any, repository: str, run: Runner = subprocess.run) -> str:
-    """Build the slim image and push it to the repository, unless this content's tag is there already."""
-    tag = content_tag()
-    image = f"{repository_uri(ecr, repository)}:{tag}"
-    if is_pushed(ecr, repository, tag):
-        log.info("%s is already in ECR: nothing to build", image)
+class Registry(NamedTuple):
+    """What a push acts through: ECR, and the runner of docker commands."""
+
+    ecr: Any
+    run: Runner = subprocess.run
+
+
+def shown_uri(repository: str, region: str) -> str:
+    """The repository's URI as a dry run shows it: without credentials the account is not known."""
+    if "/" in repository:
+        return repository
+    return f"<account>.dkr.ecr.{region}.amazonaws.com/{repository_name(repository)}"
+
+
+def push_plan(repository: str, region: str) -> list[Step[Registry]]:
+    """Build the slim image and push it to the repository, unless this content's tag is there already; the last
+    step's result is the image's URI."""
+    name, tag = repository_name(repository), content_tag()
+    shown = f"{shown_uri(repository, region)}:{tag}"
+
+    def build_and_push(registry: Registry, done: Done) -> str:
+        image = f"{done['repository']}:{tag}"
+        if done["pushed"]:
+            log.info("%s is already in ECR: nothing to build", image)
+            return image
+        docker(build_command(image), registry.run)
+        url, user, password = registry_login(registry.ecr)
+        docker(login_command(url, user), registry.run, stdin=password)
+        docker(push_command(image), registry.run)
         return image
-    docker(build_command(image), run)
-    registry, user, password = registry_login(ecr)
-    docker(login_command(registry, user), run, stdin=password)
-    docker(push_command(image), run)
-    return image
+
+    return [
+        Step("repository", [Call("ecr", "describe_repositories", {"repositoryNames": [name]})],
+             lambda registry, _: repository_uri(registry.ecr, repository)),
+        Step("pushed", [Call("ecr", "describe_images", {"repositoryName": name, "imageIds": [{"imageTag": tag}]},
+                             "the build and push below only if this tag is not there yet")],
+             lambda registry, _: is_pushed(registry.ecr, repository, tag)),
+        Step("image", [Call("docker", "build", {"command": build_command(shown)}),
+                       Call("ecr", "get_authorization_token", {}),
+                       Call("docker", "login", {"command": login_command("<proxyEndpoint>", "AWS")},
+                            "password on stdin"),
+                       Call("docker", "push", {"command": push_command(shown)})], build_and_push),
+    ]
 
 
-def choose(region: str, ecr: Callable[[], Any], image_uri: str | None, ecr_repository: str | None,
-           build: Callable[[Any, str], str] = build_and_push,
+def choose(region: str, image_uri: str | None, ecr_repository: str | None, build: Callable[[str], str],
            problem: Callable[[], str | None] = docker_problem) -> ServingImage:
-    """The image to serve with, building and pushing the slim one when docker can; logs which and why.
+    """The image to serve with, the slim one from `build(repository)` when docker can build; logs which and why.
 
-    `image_uri` is a slim image pushed before, or the region's Hugging Face image named outright. `ecr` makes
-    the ECR client only when needed, so the fallback needs no credentials.
+    `image_uri` is a slim image pushed before, or the region's Hugging Face image named outright. The fallback
+    needs no credentials.
     """
     fallback = huggingface_image(region)
     if image_uri == fallback.uri:
@@ -228,6 +261,22 @@ def choose(region: str, ecr: Callable[[], Any], image_uri: str | None, ecr_repos
                     "onnxruntime) and starts slower; the slim ONNX int8 image needs docker and --ecr-repository",
                     reason, fallback.uri)
         return fallback
-    image = slim_image(build(ecr(), ecr_repository))
+    image = slim_image(build(ecr_repository))
     log.info("serving image: %s (slim, %s)", image.uri, image.runtime)
     return image
+
+
+def serving_image(region: str, image_uri: str | None, ecr_repository: str | None,
+                  dry_run: bool) -> tuple[ServingImage, list[Step[Registry]]]:
+    """The image to serve with. The slim one is built and pushed here; in a dry run its push plan is returned for
+    printing instead, and the image is named as it would be."""
+    shown: list[Step[Registry]] = []
+
+    def build(repository: str) -> str:
+        plan = push_plan(repository, region)
+        if dry_run:
+            shown.extend(plan)
+            return f"{shown_uri(repository, region)}:{content_tag()}"
+        return execute(plan, Registry(boto3.Session(region_name=region).client("ecr")))["image"]
+
+    return choose(region, image_uri, ecr_repository, build), shown

@@ -23,12 +23,12 @@ from chalice_app.ops.stages import (
     function_name,
     stage_environment,
 )
-from model.tools.deploy import NAME
+from model.tools.release import NAME
 from tests.support.aws_stages import as_list, infra_template, policy, stage_config
 
 AWS_STAGES = ["dev", "prod"]
 API_GATEWAY_TIMEOUT_S = 29
-MAX_ENDPOINT_NAME = 26  # model/tools/deploy.py names configs <endpoint>-<model_version>-<digest>, at most 63 characters
+MAX_ENDPOINT_NAME = 26  # model/tools/release.py names configs <endpoint>-<model_version>-<digest>: 63 characters
 CLOUDFORMATION_SYNTAX = ("Fn::", "Ref", "${AWS::")
 
 
