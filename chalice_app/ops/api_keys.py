@@ -20,7 +20,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalice_app.ops.deploy import DeployError, deployed_rest_api
+from chalice_app.ops.aws_stage import DeployError
+from chalice_app.ops.chalice_deploy import deployed_rest_api
 from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE, set_stage_variable, stage_config, stage_environment
 
 CLIENT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
