@@ -94,11 +94,13 @@ def assert_printed(made: Sequence[Call], printed: Sequence[Call], in_order: bool
     """Every call a run made is one its dry run printed, and (`in_order`) they came in the printed order, each
     taken at its first time."""
     made, printed = first_seen(made), first_seen(printed)
-    assert [call for call in made if call not in printed] == [], f"made, but not in the dry run {printed}"
+    unprinted = [call for call in made if call not in printed]
+    assert not unprinted, f"{unprinted} made, but not in the dry run, which prints {printed}"
     order = [printed.index(call) for call in made]
     assert not in_order or order == sorted(order), f"made in the order {made}, printed in the order {printed}"
 
 
 def assert_all_made(printed: Sequence[Call], made: Sequence[Call]) -> None:
     """Every call a dry run printed was made by one of the runs (`made`: all their calls together)."""
-    assert [call for call in first_seen(printed) if call not in set(made)] == [], "printed, but never made"
+    unmade = [call for call in first_seen(printed) if call not in set(made)]
+    assert not unmade, f"{unmade} printed by the dry run, but never made"
