@@ -32,14 +32,18 @@ SMOKE_HEADLINE = "Stocks rally as the central bank holds interest rates"
 
 
 class Clients(NamedTuple):
+    """The AWS clients of the SageMaker tools' plans: the endpoint's and a Transform job's (a test may leave out the
+    one its plan does not use)."""
+
     s3: Any
     sagemaker: Any
-    runtime: Any
+    runtime: Any = None
+    logs: Any = None
 
     @classmethod
     def create(cls, region: str) -> Clients:
         session = boto3.Session(region_name=region)
-        return cls(session.client("s3"), session.client("sagemaker"), session.client("sagemaker-runtime"))
+        return cls(*(session.client(name) for name in ("s3", "sagemaker", "sagemaker-runtime", "logs")))
 
 
 # --- the artifact and the Model -------------------------------------------------------------------------------------
@@ -78,11 +82,11 @@ def describe(call: Any, **params: str) -> dict[str, Any] | None:
         raise
 
 
-def created_unless_found(name: str, find: Call, create: Call) -> Step[Any]:
+def created_unless_found(name: str, find: Call, create: Call) -> Step[Clients]:
     """Send `create` unless `find` (a SageMaker Describe*) finds the resource: a re-run creates nothing twice. Both
     are sent as shown."""
 
-    def run(clients: Any, _: object) -> None:
+    def run(clients: Clients, _: object) -> None:
         sagemaker = clients.sagemaker
         if describe(getattr(sagemaker, find.operation), **find.params) is None:
             getattr(sagemaker, create.operation)(**create.params)
@@ -90,7 +94,7 @@ def created_unless_found(name: str, find: Call, create: Call) -> Step[Any]:
     return Step(name, [find, create], run)
 
 
-def model_step(release: Release) -> Step[Any]:
+def model_step(release: Release) -> Step[Clients]:
     return created_unless_found("model", Call("sagemaker", "describe_model", {"ModelName": release.name}),
                                 Call("sagemaker", "create_model", release.model_request(), "unless it exists"))
 

@@ -8,14 +8,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 from tqdm.auto import tqdm
 
 from model.serving.inference import JSON_LINES
-from model.tools.endpoint import model_step, upload_artifact, upload_calls
+from model.tools.endpoint import Clients, model_step, upload_artifact, upload_calls
 from model.tools.plan import Call, Step, execute
 from model.tools.release import Release
 from model.tools.transform_contract import (
@@ -32,17 +31,6 @@ from model.tools.transform_contract import (
 BATCH_NAME = "news-classifier-batch"
 IN_PROGRESS = {"InProgress", "Stopping"}
 LOG_GROUP = "/aws/sagemaker/TransformJobs"
-
-
-class TransformClients(NamedTuple):
-    s3: Any
-    sagemaker: Any
-    logs: Any
-
-    @classmethod
-    def create(cls, region: str) -> TransformClients:
-        session = boto3.Session(region_name=region)
-        return cls(session.client("s3"), session.client("sagemaker"), session.client("logs"))
 
 
 def split_s3(uri: str) -> tuple[str, str]:
@@ -149,12 +137,12 @@ def count_s3_answers(s3: Any, output_uri: str) -> Counts:
 
 
 def transform_plan(job: TransformJob, model_dir: Path, bucket: str, key: str,
-                   poll_seconds: float) -> list[Step[TransformClients]]:
+                   poll_seconds: float) -> list[Step[Clients]]:
     """Upload the artifact unless it is there, create the Model unless it exists, run the job, count its answers."""
     image, create = job.release.image, Call("sagemaker", "create_transform_job", job.request())
     output_bucket, output_prefix = split_s3(job.output_uri)
 
-    def upload(clients: TransformClients, _: object) -> None:
+    def upload(clients: Clients, _: object) -> None:
         if not artifact_uploaded(clients.s3, bucket, key):
             upload_artifact(clients.s3, model_dir, image, bucket, key)
 
@@ -176,6 +164,6 @@ def transform_plan(job: TransformJob, model_dir: Path, bucket: str, key: str,
     ]
 
 
-def run_transform(clients: TransformClients, job: TransformJob, model_dir: Path, bucket: str, key: str,
+def run_transform(clients: Clients, job: TransformJob, model_dir: Path, bucket: str, key: str,
                   poll_seconds: float) -> Counts:
     return execute(transform_plan(job, model_dir, bucket, key, poll_seconds), clients)["answers"]

@@ -9,11 +9,12 @@ made of). Commands and HTTP requests are noted by the stand-ins a test gives the
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from boto3.s3.transfer import S3Transfer
 from botocore import xform_name
 from botocore.client import BaseClient
@@ -84,6 +85,22 @@ def printed_calls(out: str, commented: bool = False) -> list[Call]:
         if dot and service[:1].isalpha() and operation.isidentifier():
             calls.append((service, operation))
     return calls
+
+
+def run_then_dry_run(main: Callable[[list[str]], int], argv: list[str], capsys: pytest.CaptureFixture[str],
+                     commented: bool = False) -> tuple[CallLog, list[Call]]:
+    """A command line's `main(argv)`, then its dry run: the calls the run made, which the dry run must print (in its
+    order), and the calls the dry run printed (`commented` as in `printed_calls`). The dry run must send no AWS
+    request."""
+    with recorded_calls() as made:
+        assert main(argv) == 0
+    capsys.readouterr()
+    with recorded_calls() as sent:
+        assert main([*argv, "--dry-run"]) == 0
+    assert sent == [], "the dry run sent AWS requests"
+    printed = printed_calls(capsys.readouterr().out, commented)
+    assert_printed(made, printed)
+    return made, printed
 
 
 def first_seen(calls: Sequence[Call]) -> list[Call]:

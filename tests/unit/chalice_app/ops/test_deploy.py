@@ -29,6 +29,7 @@ from tests.support.recorded_calls import (
     command_call,
     printed_calls,
     recorded_calls,
+    run_then_dry_run,
 )
 
 STACK = "news-classifier-api-dev"
@@ -302,14 +303,8 @@ def test_a_dry_run_prints_every_call_that_deleting_the_infra_stack_makes(
     outputs = {o["OutputKey"]: o["OutputValue"] for o in clients.cloudformation.describe_stacks(
         StackName=infra.stack_name("dev"))["Stacks"][0]["Outputs"]}
     bind_usage_plan(clients.apigateway, outputs["UsagePlanId"], rest_api_with_stage(clients.apigateway), "dev")
-    capsys.readouterr()
-    with recorded_calls() as made:
-        assert infra.main(["delete", "--stage", "dev", "--poll-seconds", "0"]) == 0
-    with recorded_calls() as sent_by_dry_run:
-        assert infra.main(["delete", "--stage", "dev", "--dry-run"]) == 0
-    assert sent_by_dry_run == []
-    printed = printed_calls(capsys.readouterr().out, commented=True)
-    assert_printed(made, printed)
+    made, printed = run_then_dry_run(infra.main, ["delete", "--stage", "dev", "--poll-seconds", "0"], capsys,
+                                     commented=True)
     assert_all_made(printed, made)
 
 

@@ -18,12 +18,13 @@ from model.artifact import read_metadata
 from model.serving.inference import JSON_LINES
 from model.tools import transform_job
 from model.tools.batch_transform import main
+from model.tools.endpoint import Clients
 from model.tools.image import huggingface_image
 from model.tools.release import Release, Serverless
 from model.tools.transform_contract import Settings, TransformError, count_answers
-from model.tools.transform_job import LOG_GROUP, TransformClients, TransformJob, run_transform
+from model.tools.transform_job import LOG_GROUP, TransformJob, run_transform
 from model.tools.transform_local import mini_batches, run_local
-from tests.support.recorded_calls import assert_all_made, assert_printed, printed_calls, recorded_calls
+from tests.support.recorded_calls import assert_all_made, run_then_dry_run
 
 BUCKET = "news-data"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerInference"
@@ -110,15 +111,8 @@ def test_a_dry_run_prints_every_call_that_a_transform_job_makes(
     aws.client("s3").put_object(Bucket=BUCKET, Key="labelled/day.jsonl.out", Body=json.dumps({"label": "Health"}))
     made: list[tuple[str, str]] = []
     for name in ("first-run", "second-run"):
-        argv = transform_argv(tiny_onnx_model_dir, "--image-uri", SLIM_IMAGE, "--job-name", name)
-        with recorded_calls() as calls:
-            assert main(argv) == 0
-        capsys.readouterr()
-        with recorded_calls() as sent_by_dry_run:
-            assert main([*argv, "--dry-run"]) == 0
-        assert sent_by_dry_run == []
-        printed = printed_calls(capsys.readouterr().out)
-        assert_printed(calls, printed)
+        calls, printed = run_then_dry_run(main, transform_argv(tiny_onnx_model_dir, "--image-uri", SLIM_IMAGE,
+                                                               "--job-name", name), capsys)
         made += calls
     assert_all_made(printed, made)
 
@@ -134,7 +128,7 @@ def stub_job() -> TransformJob:
 def test_a_failed_job_reports_its_reason_after_streaming_its_logs(capsys: pytest.CaptureFixture[str]) -> None:
     job = stub_job()
     session = boto3.Session(region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    clients = TransformClients(session.client("s3"), session.client("sagemaker"), session.client("logs"))
+    clients = Clients(session.client("s3"), session.client("sagemaker"), logs=session.client("logs"))
     status = {"TransformJobName": "job-1", "TransformJobArn": "arn:aws:sagemaker:us-east-1:1:transform-job/job-1",
               "ModelName": job.release.name, "TransformInput": job.request()["TransformInput"],
               "TransformResources": job.request()["TransformResources"], "CreationTime": "2025-01-01T00:00:00Z"}

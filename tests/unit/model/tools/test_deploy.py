@@ -38,7 +38,7 @@ from model.tools.image import (
     slim_image,
 )
 from model.tools.release import DeployError, Release, Serverless
-from tests.support.recorded_calls import assert_all_made, assert_printed, printed_calls, recorded_calls
+from tests.support.recorded_calls import assert_all_made, assert_printed, run_then_dry_run
 
 BUCKET = "news-models"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerInference"
@@ -575,14 +575,7 @@ def test_a_dry_run_prints_every_call_that_deploying_and_deleting_make(
     printed: list[tuple[str, str]] = []
     for argv in (deploy_args, [*deploy_args, "--memory", "2048"], delete_args):
         commands = len(json.loads(docker_log.read_text())) if docker_log.exists() else 0
-        with recorded_calls() as calls:
-            assert main(argv) == 0
-        capsys.readouterr()
-        with recorded_calls() as sent_by_dry_run:
-            assert main([*argv, "--dry-run"]) == 0
-        assert sent_by_dry_run == []
-        shown = printed_calls(capsys.readouterr().out)
-        assert_printed(calls, shown)
+        calls, shown = run_then_dry_run(main, argv, capsys)
         assert_printed(docker_calls(docker_log, commands), shown)
         made += [*calls, *docker_calls(docker_log, commands)]
         printed += shown
