@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tools import sync_pins
+from tools import lockfile
 
 
 def pins(path: Path) -> dict[str, str]:
     """`name==version` entries (extras dropped); unpinned names and comments are not pins."""
-    return sync_pins.pins(path.read_text())
+    return lockfile.pins(path.read_text())

@@ -15,7 +15,7 @@ import pytest
 from sagemaker.core.training.configs import StoppingCondition
 from sagemaker.train.container_drivers.common.utils import hyperparameters_to_cli_args
 
-from tools.sync_pins import pins
+from tools.lockfile import pins
 from training_jobs.config import Hyperparameters, splits_dir
 from training_jobs.launch import (
     LaunchError,
