@@ -108,13 +108,13 @@ def cpu_index_stand_in(needed: list[Entry], target: Target, copies: dict[str, Pa
     return notes
 
 
-def pip_command(lock: Path, target: Target, cache: Path, report: Path, find_links: str | None) -> list[str]:
+def pip_command(lock: Path, target: Target, cache: Path, report: Path, index: str, find_links: str | None) -> list[str]:
     platforms = [option for tag in target.platform.pip_platforms for option in ("--platform", tag)]
     return [sys.executable, "-m", "tools.foreign_pip", json.dumps(target.environment()), "install", "--isolated",
             "--dry-run", "--ignore-installed", "--only-binary=:all:", *platforms, "--python-version", target.python,
             "--implementation", "cp", "--require-hashes", "--no-input", "--progress-bar", "off", "--quiet",
             "--disable-pip-version-check",
-            "--cache-dir", str(cache), "--index-url", PYPI, *(["--find-links", find_links] if find_links else []),
+            "--cache-dir", str(cache), "--index-url", index, *(["--find-links", find_links] if find_links else []),
             "--report", str(report), "-r", str(lock)]
 
 
@@ -155,7 +155,8 @@ def pip_errors(output: str) -> list[str]:
     return lines[first:]
 
 
-def check(lock: Path, target: Target, cache: Path, cpu_index: str | None, copies: dict[str, Path]) -> Outcome:
+def check(lock: Path, target: Target, cache: Path, cpu_index: str | None, copies: dict[str, Path],
+          index: str = PYPI) -> Outcome:
     locked = parse(lock.read_text())
     needed = [entry for entry in for_environment(locked, target.environment()).values() if "+cpu" in entry.version]
     with tempfile.TemporaryDirectory() as tmp:
@@ -165,8 +166,8 @@ def check(lock: Path, target: Target, cache: Path, cpu_index: str | None, copies
                   else cpu_index_stand_in(needed, target, copies, stand_in)) if needed else [])
         find_links = (cpu_index or str(stand_in)) if needed else None
         environment = {name: value for name, value in os.environ.items() if not name.startswith("PIP_")}
-        run = subprocess.run(pip_command(lock, target, cache, report, find_links), capture_output=True, text=True,
-                             env=environment)
+        run = subprocess.run(pip_command(lock, target, cache, report, index, find_links), capture_output=True,
+                             text=True, env=environment)
         if run.returncode != 0:
             return Outcome(False, [*notes, *pip_errors(run.stdout + run.stderr)])
         problems, files = compare(json.loads(report.read_text()), locked, target)

@@ -84,7 +84,8 @@ def finished(resolved_text: str, recorded: dict[str, str]) -> str:
     ((torch_block, resolved),) = torch
     gpu_only = {entry.name for _, entry in entries if GPU_ONLY.fullmatch(entry.name)}
     for block, entry in entries:
-        if entry.name in gpu_only and (others := required_by(block) - gpu_only - {"torch"}):
+        others = {name for name in required_by(block) if not GPU_ONLY.fullmatch(name)} - {"torch"}
+        if entry.name in gpu_only and others:
             raise LockError(f"{entry.name} is required by {sorted(others)}, not only by torch's CUDA build")
     via = torch_block[torch_block.index("\n    #"):] if "\n    #" in torch_block else ""
     out = []
@@ -111,12 +112,13 @@ def resolve(source: Path, lock: Path, constraints: list[Path], upgrade: bool) ->
             # uv prefers the versions (and reuses the hashes) in its output file; torch's entries are this module's.
             kept = [block for block in blocks(lock.read_text()) if not block.startswith("#")]
             output.write_text("\n".join(block for block in kept if block_entry(block).name != "torch") + "\n")
+        # Run beside the source, so that the `# via -r X.txt` annotations name it as the repository does.
         command = [str(uv), "pip", "compile", "--universal", "--python-version", PYTHONS[0], "--generate-hashes",
                    "--no-header", "--no-config", "--default-index", PYPI, "--quiet", "--output-file", str(output),
-                   *(f"--constraints={path}" for path in constraints), *(["--upgrade"] if upgrade else []),
-                   str(source)]
+                   *(f"--constraints={os.path.relpath(path, source.parent)}" for path in constraints),
+                   *(["--upgrade"] if upgrade else []), source.name]
         environment = {name: value for name, value in os.environ.items() if not name.startswith(("UV_", "PIP_"))}
-        subprocess.run(command, check=True, env=environment, stdout=subprocess.DEVNULL)
+        subprocess.run(command, check=True, env=environment, stdout=subprocess.DEVNULL, cwd=source.parent)
         return output.read_text()
 
 
