@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from tools.lock import TORCH_WHEELS, recorded_wheels
-from tools.lockfile import Entry, canonical, for_environment, parse
+from tools.lockfile import CPU_INDEX_LABEL, Entry, canonical, for_environment, parse
 from tools.platforms import Platform, marker_environment, targets, torch_wheel
 
 PYPI = "https://pypi.org/simple"
@@ -87,6 +87,7 @@ def local_copies(names: set[str], folders: list[Path], recorded: dict[str, str])
 
 def cpu_index_stand_in(needed: list[Entry], target: Target, copies: dict[str, Path], folder: Path) -> list[str]:
     """Links `folder` to stand-in files of the CPU index for `needed`; returns what that proves and what not."""
+    recorded = recorded_wheels(TORCH_WHEELS.read_text())
     notes = []
     for entry in needed:
         name = torch_wheel(target.platform, entry.version.split("+")[0], target.python)
@@ -97,7 +98,7 @@ def cpu_index_stand_in(needed: list[Entry], target: Target, copies: dict[str, Pa
         elif copies:
             other = sorted(copies)[0]
             (folder / name).symlink_to(copies[other])
-            digest = recorded_wheels(TORCH_WHEELS.read_text()).get(name, "none recorded")
+            digest = recorded.get(name, "none recorded")
             notes.append(f"PyTorch CPU index unreachable and no copy of {name} here: stood in by {other} under its "
                          f"name. Checked: every other file against PyPI, and torch's dependencies as {other} "
                          f"declares them. NOT checked: that the index's {name} has the lock's {digest} (recorded in "
@@ -158,13 +159,16 @@ def pip_errors(output: str) -> list[str]:
 def check(lock: Path, target: Target, cache: Path, cpu_index: str | None, copies: dict[str, Path],
           index: str = PYPI) -> Outcome:
     locked = parse(lock.read_text())
-    needed = [entry for entry in for_environment(locked, target.environment()).values() if "+cpu" in entry.version]
+    needed = [entry for entry in for_environment(locked, target.environment()).values()
+              if entry.version.endswith(CPU_INDEX_LABEL)]
     with tempfile.TemporaryDirectory() as tmp:
         stand_in, report = Path(tmp) / "cpu-index", Path(tmp) / "report.json"
         stand_in.mkdir()
-        notes = (([f"torch from the PyTorch CPU index itself ({cpu_index})"] if cpu_index
-                  else cpu_index_stand_in(needed, target, copies, stand_in)) if needed else [])
-        find_links = (cpu_index or str(stand_in)) if needed else None
+        find_links, notes = None, []
+        if needed and cpu_index:
+            find_links, notes = cpu_index, [f"torch from the PyTorch CPU index itself ({cpu_index})"]
+        elif needed:
+            find_links, notes = str(stand_in), cpu_index_stand_in(needed, target, copies, stand_in)
         environment = {name: value for name, value in os.environ.items() if not name.startswith("PIP_")}
         run = subprocess.run(pip_command(lock, target, cache, report, index, find_links), capture_output=True,
                              text=True, env=environment)
@@ -184,8 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cpu_index = args.cpu_index if reachable(args.cpu_index) else None
     recorded = recorded_wheels(TORCH_WHEELS.read_text())
-    copies = {} if cpu_index else local_copies({name for name in recorded if "+cpu" in name}, find_links_dirs(),
-                                               recorded)
+    cpu_files = {name for name in recorded if f"{CPU_INDEX_LABEL}-" in name}
+    copies = {} if cpu_index else local_copies(cpu_files, find_links_dirs(), recorded)
     failed = 0
     for lock in args.locks:
         for platform, python in targets():

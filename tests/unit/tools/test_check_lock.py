@@ -61,6 +61,14 @@ def test_a_python_without_its_own_copy_says_what_the_stand_in_cannot_prove(tmp_p
     assert "NOT checked: that the index's torch-2.13.0+cpu-cp312" in outcome.lines[1]
 
 
+def test_a_reachable_cpu_index_serves_torch_itself(tmp_path: Path, wheels: Wheels) -> None:
+    (tmp_path / "x.lock").write_text(lock_text(wheels))
+    index_page = wheels.files["torch"].parent.as_uri()  # pip reads a find-links page or folder alike
+    outcome = check_lock.check(tmp_path / "x.lock", check_lock.Target(LINUX, "3.11"), tmp_path / "cache", index_page,
+                               {}, index=wheels.index)
+    assert outcome.passed and outcome.lines[1] == f"torch from the PyTorch CPU index itself ({index_page})"
+
+
 @pytest.mark.parametrize(("change", "target", "said"), [
     ({"leave_out": "only-mac"}, MACOS, "In --require-hashes mode, all requirements must have their versions pinned"),
     ({"wrong": "app"}, LINUX, "THESE PACKAGES DO NOT MATCH THE HASHES"),
