@@ -66,7 +66,7 @@ def problems(python: str, system: str, machine: str) -> list[str]:
     found = []
     if python not in PYTHONS:
         found.append(f"Python {python} is not supported (the lock covers Python {' and '.join(PYTHONS)}): "
-                     f"run with PYTHON=python3.11 (any supported interpreter), e.g. `make setup PYTHON=python3.11`")
+                     f"name one with PYTHON=, e.g. `make setup PYTHON=python{PYTHONS[-1]}`")
     if not any(target.markers["platform_system"] == system and target.markers["platform_machine"] == machine
                for target in PLATFORMS):
         found.append(f"{system} {machine} is not a platform the lock covers ({', '.join(p.name for p in PLATFORMS)}); "
