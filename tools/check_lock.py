@@ -114,9 +114,8 @@ def pip_command(lock: Path, target: Target, cache: Path, report: Path, index: st
     return [sys.executable, "-m", "tools.foreign_pip", json.dumps(target.environment()), "install", "--isolated",
             "--dry-run", "--ignore-installed", "--only-binary=:all:", *platforms, "--python-version", target.python,
             "--implementation", "cp", "--require-hashes", "--no-input", "--progress-bar", "off", "--quiet",
-            "--disable-pip-version-check",
-            "--cache-dir", str(cache), "--index-url", index, *(["--find-links", find_links] if find_links else []),
-            "--report", str(report), "-r", str(lock)]
+            "--disable-pip-version-check", "--cache-dir", str(cache), "--index-url", index,
+            *(["--find-links", find_links] if find_links else []), "--report", str(report), "-r", str(lock)]
 
 
 def file_digest(item: dict) -> str | None:
