@@ -51,9 +51,10 @@ class Outcome(NamedTuple):
     lines: list[str]  # what the check did and found, for the reader
 
 
-def reachable(url: str, timeout: float = 5.0) -> bool:
+def reachable(url: str, timeout: float = 10.0) -> bool:
+    """One GET, no retries: where the index cannot be reached, pip would retry it for every file it looks up."""
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
+        with urllib.request.urlopen(url, timeout=timeout):
             return True
     except OSError:
         return False
