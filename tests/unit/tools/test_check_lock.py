@@ -103,6 +103,11 @@ def test_the_report_is_held_against_the_lock_entry_by_entry(wheels: Wheels) -> N
     assert "no longer takes hold" in check_lock.compare(report, locked, target)[0][0]
 
 
+def test_an_index_that_does_not_answer_is_told_apart_at_once(tmp_path: Path) -> None:
+    assert check_lock.reachable(tmp_path.as_uri())
+    assert not check_lock.reachable("http://127.0.0.1:9/whl/cpu/torch/", timeout=2)
+
+
 @pytest.mark.slow
 def test_every_lock_installs_on_every_supported_platform_and_python(capsys: pytest.CaptureFixture) -> None:
     """The real check (`make check-lock`): downloads every file of every target into its cache (minutes, once)."""
@@ -112,3 +117,4 @@ def test_every_lock_installs_on_every_supported_platform_and_python(capsys: pyte
         pytest.skip(f"PyPI cannot be reached ({error}): the check resolves against it")
     passed = check_lock.main([str(REPO_ROOT / "requirements-dev.lock")]) == 0
     assert passed, capsys.readouterr().out
+
