@@ -104,7 +104,8 @@ def test_the_report_is_held_against_the_lock_entry_by_entry(wheels: Wheels) -> N
 
 
 def test_an_index_that_does_not_answer_is_told_apart_at_once(tmp_path: Path) -> None:
-    assert check_lock.reachable(tmp_path.as_uri())
+    (tmp_path / "index.html").write_text("<a href='torch-2.13.0+cpu-cp311-cp311-linux_x86_64.whl'></a>")
+    assert check_lock.reachable((tmp_path / "index.html").as_uri())
     assert not check_lock.reachable("http://127.0.0.1:9/whl/cpu/torch/", timeout=2)
 
 
