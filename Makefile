@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
+# The documentation tools live in their own venv: MkDocs brings watchdog, which `chalice local` must not see in .venv.
+DOCS_VENV := .venv-docs
+DOCS_STAMP := $(DOCS_VENV)/.requirements-installed
 MODEL_DIR ?= artifacts/model
 # DATA=PATH: the data folder (or one file) instead of training_jobs/config.py's default, which also knows the
 # folder's layout: the Makefile asks it for TEST_FILE and EXTRA_DATA (read only by the targets that use them).
@@ -30,45 +33,58 @@ setup: $(STAMP) ## create .venv and install requirements-dev.lock, every file ch
 # (already the whole closure minus boto3/botocore, which the Lambda runtime has), so a plain `chalice deploy` or
 # `chalice package` from here builds the ~1 MB Lambda zip, not 18 MB with botocore. `pip install` is unaffected.
 CPU_INDEX ?= https://download.pytorch.org/whl/cpu
-PIP_INSTALL = $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes
+# `PYTHON $(PIP_INSTALL)`: pip in hash-checking mode, so every file, direct or transitive, needs its sha256 in the lock.
+PIP_INSTALL = -m pip install --quiet --disable-pip-version-check --require-hashes
+
+# $(call venv,DIR) makes the venv DIR (.venv, .venv-docs) unless it exists, after asking its interpreter (the venv's own
+# once it exists) whether the locks cover it.
+define venv
+	@$(if $(wildcard $(1)/bin/python),$(1)/bin/python,$(PYTHON)) -m tools.platforms
+	@test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+endef
 
 $(STAMP): requirements-dev.lock
-	@$(if $(wildcard $(PY)),$(PY),$(PYTHON)) -m tools.platforms
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(call venv,$(VENV))
 	@$(PY) -m tools.lockfile cpu-index requirements-dev.lock > $(VENV)/cpu-index.lock
-	$(PIP_INSTALL) --no-deps --no-index -r $(VENV)/cpu-index.lock 2>/dev/null || \
-		$(PIP_INSTALL) --no-deps --index-url $(CPU_INDEX) -r $(VENV)/cpu-index.lock
-	$(PIP_INSTALL) -r requirements-dev.lock
+	$(PY) $(PIP_INSTALL) --no-deps --no-index -r $(VENV)/cpu-index.lock 2>/dev/null || \
+		$(PY) $(PIP_INSTALL) --no-deps --index-url $(CPU_INDEX) -r $(VENV)/cpu-index.lock
+	$(PY) $(PIP_INSTALL) -r requirements-dev.lock
 	@printf '[download]\nno-deps = true\n' > $(VENV)/pip.conf
 	@touch $@
 
-# Each X.lock is resolved from X.txt by uv for every supported platform × Python (tools/lock.py); it keeps the lock's
-# versions where they still fit (UPGRADE=1: the newest allowed). The serving pins are held.
-LOCKS ?= requirements-dev.lock
+$(DOCS_STAMP): requirements-docs.lock
+	$(call venv,$(DOCS_VENV))
+	$(DOCS_VENV)/bin/python $(PIP_INSTALL) -r requirements-docs.lock
+	@touch $@
+
+# Each X.lock is resolved from X.txt by uv for every supported platform × Python (tools/lock.py, which also holds the
+# serving pins in requirements-dev.lock); it keeps the lock's versions where they still fit (UPGRADE=1: the newest
+# allowed).
+LOCKS ?= requirements-dev.lock requirements-docs.lock
 
 lock: setup ## resolve each of LOCKS (X.lock from X.txt, hashed, every supported platform), then give the image, Lambda and SageMaker requirements their versions and hashes
-	$(PY) -m tools.lock --constraint model/serving/requirements-serve.txt $(if $(UPGRADE),--upgrade) $(LOCKS)
+	$(PY) -m tools.lock $(if $(UPGRADE),--upgrade) $(LOCKS)
 	$(PY) -m tools.sync_pins
 
 check-lock: setup ## prove each of LOCKS installs on every supported platform × Python from the public indexes, every file's sha256 locked
 	$(PY) -m tools.check_lock $(LOCKS)
 
 # The docs build is strict: a broken link or anchor between pages fails it (mkdocs.yml).
-MKDOCS := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/python -m mkdocs build --strict --quiet
 
-test: setup ## ruff, then the whole pytest suite (tests/unit/test_docs.py builds the docs strictly)
+test: setup $(DOCS_STAMP) ## ruff, then the whole pytest suite (tests/unit/test_docs.py builds the docs strictly)
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
 # `slow` tests train a model or start a server or a browser (tests/conftest.py marks every test whose fixtures do).
-test-fast: setup ## ruff, then every test that needs no training, no server and no browser (-m "not slow"; under 2 minutes)
+test-fast: setup $(DOCS_STAMP) ## ruff, then every test that needs no training, no server and no browser (-m "not slow"; under 2 minutes)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -m "not slow"
 
 lint: setup ## ruff only
 	$(PY) -m ruff check .
 
-docs: setup ## build the documentation site from docs/ into site/ (MkDocs Material, strict: a broken link fails)
+docs: $(DOCS_STAMP) ## build the documentation site from docs/ into site/ (MkDocs Material in .venv-docs, strict: a broken link fails)
 	$(MKDOCS) --site-dir site
 
 # `=`, not `:=`: EXTRA_DATA asks the venv's Python, so it may expand only in a recipe, after `setup` made the venv.
@@ -155,7 +171,7 @@ infra: setup ## STAGE=dev|prod: the stack chalice deploy does not create (table,
 infra-delete: setup ## STAGE=dev|prod: delete the infra stack (after `chalice delete`); the table is kept (AWS_ARGS="--dry-run")
 	$(PY) -m chalice_app.ops.infra delete --stage $(STAGE) $(AWS_ARGS)
 
-.PHONY: local create-table api-keys replay-unsaved bench-api
+.PHONY: local stand-ins create-table api-keys replay-unsaved bench-api
 API_PORT ?= 8000
 DYNAMODB_PORT ?= 8001
 LOCAL_STATE_DIR ?= artifacts/local
@@ -171,6 +187,13 @@ local: setup $(MODEL_DIR)/model.int8.onnx ## the whole stack offline: moto Dynam
 	$(PY) -m chalice_app.local.stack --model-dir $(MODEL_DIR) --runtime $(RUNTIME) --api-port $(API_PORT) \
 		--endpoint-port $(ENDPOINT_PORT) --dynamodb-port $(DYNAMODB_PORT) --state-dir $(LOCAL_STATE_DIR) \
 		$(foreach variant,$(VARIANTS),--variant $(variant)) $(if $(FAULTS),--faults)
+
+# `chalice local` with autoreload is the Chalice user's edit loop: these two in one terminal, the plain command in
+# another (the local stage's .chalice/local-aws-config names these ports; docs/local-stack.md).
+stand-ins: setup $(MODEL_DIR)/model.int8.onnx ## moto's DynamoDB + the local endpoint only, for `cd chalice_app && chalice local --stage local` in another terminal
+	$(PY) -m chalice_app.local.stack --stand-ins-only --model-dir $(MODEL_DIR) --runtime $(RUNTIME) \
+		--api-port $(API_PORT) --endpoint-port $(ENDPOINT_PORT) --dynamodb-port $(DYNAMODB_PORT) \
+		--state-dir $(LOCAL_STATE_DIR) $(foreach variant,$(VARIANTS),--variant $(variant)) $(if $(FAULTS),--faults)
 
 # Training writes the drift baseline; this adds it to a model folder made before that (scored as served: int8 ONNX).
 $(MODEL_DIR)/drift_baseline.json: | $(MODEL_DIR)/model.safetensors $(STAMP)
@@ -257,5 +280,5 @@ local-canary: setup ## make local serving the last local promotion's A/B split (
 canary: setup ## STAGE=dev|prod ENDPOINT=... CANARY_WEIGHT=0.5: that share of STAGE's traffic to ENDPOINT, API redeployed (AWS_ARGS="--dry-run")
 	$(PY) -m chalice_app.ops.canary --stage $(STAGE) --endpoint $(ENDPOINT) --weight $(CANARY_WEIGHT) --apply $(AWS_ARGS)
 
-clean: ## remove caches and the built docs site (keeps .venv and trained models)
-	rm -rf .pytest_cache .ruff_cache site $$(find . -name __pycache__ -not -path './.venv/*')
+clean: ## remove caches and the built docs site (keeps .venv, .venv-docs and trained models)
+	rm -rf .pytest_cache .ruff_cache site $$(find . -name __pycache__ -not -path './.venv*/*')

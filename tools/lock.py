@@ -25,6 +25,9 @@ from tools.platforms import PLATFORMS, PYTHONS, platform_marker, torch_wheel
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TORCH_WHEELS = REPO_ROOT / "tools" / "torch-wheels.sha256"
 PYPI = "https://pypi.org/simple"
+# The versions a lock must hold besides its own requirements (paths beside the lock): .venv runs the serving code, so
+# the development lock keeps the serving image's pins; the docs tools' venv shares nothing with serving.
+CONSTRAINTS = {"requirements-dev.lock": ("model/serving/requirements-serve.txt",)}
 GPU_ONLY = re.compile(r"nvidia-.+|cuda-.+|triton")
 
 
@@ -103,8 +106,9 @@ def header(lock: Path) -> str:
     return "".join(lines[:next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))])
 
 
-def resolve(source: Path, lock: Path, constraints: list[Path], upgrade: bool) -> str:
-    """uv's universal resolution of `source`, keeping the lock's versions where they still fit unless `upgrade`."""
+def resolve(source: Path, lock: Path, upgrade: bool) -> str:
+    """uv's universal resolution of `source` under the lock's CONSTRAINTS, keeping the lock's versions where they still
+    fit unless `upgrade`."""
     uv = Path(sys.executable).with_name("uv")
     with tempfile.TemporaryDirectory() as tmp:
         output = Path(tmp) / lock.name
@@ -115,7 +119,8 @@ def resolve(source: Path, lock: Path, constraints: list[Path], upgrade: bool) ->
         # Run beside the source, so that the `# via -r X.txt` annotations name it as the repository does.
         command = [str(uv), "pip", "compile", "--universal", "--python-version", PYTHONS[0], "--generate-hashes",
                    "--no-header", "--no-config", "--default-index", PYPI, "--quiet", "--output-file", str(output),
-                   *(f"--constraints={os.path.relpath(path, source.parent)}" for path in constraints),
+                   *(f"--constraints={os.path.relpath(lock.parent / path, source.parent)}"
+                     for path in CONSTRAINTS.get(lock.name, ())),
                    *(["--upgrade"] if upgrade else []), source.name]
         environment = {name: value for name, value in os.environ.items() if not name.startswith(("UV_", "PIP_"))}
         subprocess.run(command, check=True, env=environment, stdout=subprocess.DEVNULL, cwd=source.parent)
@@ -125,13 +130,12 @@ def resolve(source: Path, lock: Path, constraints: list[Path], upgrade: bool) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("locks", nargs="+", type=Path, help="X.lock files, each resolved from X.txt beside it")
-    parser.add_argument("--constraint", action="append", type=Path, default=[], help="versions to hold")
     parser.add_argument("--upgrade", action="store_true", help="the newest allowed versions, not the lock's")
     args = parser.parse_args(argv)
     recorded = recorded_wheels(TORCH_WHEELS.read_text())
     for lock in args.locks:
         try:
-            text = header(lock) + finished(resolve(lock.with_suffix(".txt"), lock, args.constraint, args.upgrade),
+            text = header(lock) + finished(resolve(lock.with_suffix(".txt"), lock, args.upgrade),
                                            recorded)
         except subprocess.CalledProcessError:
             print(f"make lock: {lock}: uv found no resolution (its message is above)", file=sys.stderr)

@@ -67,7 +67,8 @@ def test_set_up_and_the_fast_tests_run_on_every_supported_platform_and_python() 
     assert job["strategy"]["matrix"] == {"os": ["ubuntu-latest", "macos-latest"], "python": list(PYTHONS)}
     (python,) = [step for step in job["steps"] if step.get("uses", "").startswith("actions/setup-python")]
     assert python["with"]["python-version"] == "${{ matrix.python }}"
-    assert [step["run"] for step in job["steps"] if "run" in step] == ["make setup PYTHON=python", "make test-fast"]
+    assert [step["run"] for step in job["steps"] if "run" in step] == ["make setup PYTHON=python",
+                                                                       "make test-fast PYTHON=python"]
 
 
 def test_the_lock_is_checked_where_the_pytorch_cpu_index_is_reachable() -> None:

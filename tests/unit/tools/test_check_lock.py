@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from tests.support import REPO_ROOT
+from tests.support.pins import LOCKS
 from tests.support.wheels import make_wheel, sha256, simple_index
 from tools import check_lock
 from tools.lockfile import parse
@@ -116,6 +116,6 @@ def test_every_lock_installs_on_every_supported_platform_and_python(capsys: pyte
         urllib.request.urlopen(check_lock.PYPI + "/pip/", timeout=10).close()
     except OSError as error:
         pytest.skip(f"PyPI cannot be reached ({error}): the check resolves against it")
-    passed = check_lock.main([str(REPO_ROOT / "requirements-dev.lock")]) == 0
+    passed = check_lock.main([str(locked) for locked in LOCKS]) == 0
     assert passed, capsys.readouterr().out
 

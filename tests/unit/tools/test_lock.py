@@ -1,8 +1,9 @@
 """`make lock`'s rewrite of the resolver's output: torch per platform from the recorded files, CUDA-only packages
-out, anything else untouched; and the committed lock is what `make lock` makes of requirements-dev.txt today."""
+out, anything else untouched; and each committed lock is what `make lock` makes of its requirements today."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import urllib.request
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import REPO_ROOT
+from tests.support.pins import LOCKS
 from tools import lock
 from tools.lockfile import for_environment, parse
 from tools.platforms import PLATFORMS, marker_environment
@@ -80,16 +82,29 @@ def test_the_recorded_wheels_are_read_from_sha256sum_lines() -> None:
     assert len(recorded) == len(PLATFORMS) * 2
 
 
-def test_the_lock_is_what_make_lock_makes_of_requirements_dev(tmp_path: Path) -> None:
-    """uv keeps the lock's versions where they fit, so this fails only when requirements-dev.txt (or the recorded
-    torch files) changed without `make lock`."""
+@pytest.mark.parametrize("locked", LOCKS, ids=lambda locked: locked.name)
+def test_the_lock_is_what_make_lock_makes_of_its_requirements(tmp_path: Path, locked: Path) -> None:
+    """uv keeps the lock's versions where they fit, so this fails only when the lock's .txt (or the recorded torch
+    files, or the lock's constraints) changed without `make lock`."""
     try:
         urllib.request.urlopen(lock.PYPI + "/pip/", timeout=10).close()
     except OSError as error:
         pytest.skip(f"PyPI cannot be reached ({error}): the resolution needs it")
-    serve = "model/serving/requirements-serve.txt"  # the Makefile's constraint
-    (tmp_path / serve).parent.mkdir(parents=True)
-    for name in ("requirements-dev.txt", "requirements-dev.lock", serve):
-        shutil.copy(REPO_ROOT / name, tmp_path / name)
-    assert lock.main(["--constraint", str(tmp_path / serve), str(tmp_path / "requirements-dev.lock")]) == 0
-    assert (tmp_path / "requirements-dev.lock").read_text() == (REPO_ROOT / "requirements-dev.lock").read_text()
+    for relative in (locked.name, locked.with_suffix(".txt").name, *lock.CONSTRAINTS.get(locked.name, ())):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO_ROOT / relative, tmp_path / relative)
+    assert lock.main([str(tmp_path / locked.name)]) == 0
+    assert (tmp_path / locked.name).read_text() == locked.read_text()
+
+
+def test_make_lock_and_check_lock_take_every_lock() -> None:
+    (listed,) = re.findall(r"^LOCKS \?= (.+)$", (REPO_ROOT / "Makefile").read_text(), flags=re.M)
+    assert sorted(listed.split()) == [locked.name for locked in LOCKS]
+
+
+def test_the_development_lock_leaves_the_docs_tools_to_their_own() -> None:
+    """MkDocs needs watchdog, and `chalice local`'s reloader restarts on every file read when watchdog is importable
+    (tests/unit/chalice_app/test_app_autoreload.py): the docs tools belong in requirements-docs.txt only."""
+    development = {entry.name for entry in parse((REPO_ROOT / "requirements-dev.lock").read_text())}
+    assert {"mkdocs", "watchdog"} & development == set()
+    assert {"mkdocs", "watchdog"} <= {entry.name for entry in parse((REPO_ROOT / "requirements-docs.lock").read_text())}

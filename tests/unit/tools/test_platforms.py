@@ -1,8 +1,10 @@
-"""The supported platforms and Pythons, and `make setup`'s plain refusal of the others."""
+"""The supported platforms and Pythons, and the plain refusal of the others before either venv is made."""
 
 from __future__ import annotations
 
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -33,9 +35,19 @@ def test_the_command_fails_with_the_message(monkeypatch: pytest.MonkeyPatch, cap
     assert "make setup:" in capsys.readouterr().err
 
 
-def test_make_setup_asks_before_it_makes_the_venv() -> None:
-    recipe = (REPO_ROOT / "Makefile").read_text().split("$(STAMP): requirements-dev.lock\n", 1)[1]
-    assert recipe.index("-m tools.platforms") < recipe.index("-m venv")
+@pytest.mark.parametrize(("venv", "lock"), [("VENV", "requirements-dev.lock"), ("DOCS_VENV", "requirements-docs.lock")])
+def test_make_asks_the_python_before_it_makes_either_venv_then_installs_its_lock_hash_checked(
+        tmp_path: Path, venv: str, lock: str) -> None:
+    """.venv (`make setup`) and .venv-docs (`make docs`, `make test`) alike, as `make -n` lists a fresh one's steps."""
+    made = tmp_path / "venv"
+    listed = subprocess.run(["make", "--no-print-directory", "-n", "-B", f"{venv}={made}", "PYTHON=python3.x",
+                             f"{made}/.requirements-installed"], cwd=REPO_ROOT, capture_output=True, text=True,
+                            check=True).stdout.splitlines()
+    asks = listed.index("python3.x -m tools.platforms")
+    makes = listed.index(f"test -x {made}/bin/python || python3.x -m venv {made}")
+    installs = [step for step in listed if step.startswith(f"{made}/bin/python -m pip install")][-1]
+    assert asks < makes < listed.index(installs)
+    assert re.fullmatch(rf"\S+ -m pip install .* --require-hashes -r {re.escape(lock)}", installs)
 
 
 def test_each_torch_wheel_name_is_one_of_that_platforms_tags() -> None:

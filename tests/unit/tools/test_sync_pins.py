@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import sys
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 from chalice.config import Config
@@ -18,7 +19,7 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
 from model.tools.local_endpoint import REPO_ROOT
-from tests.support.pins import pins
+from tests.support.pins import LOCKS, pins
 from tools import lockfile, sync_pins
 from tools.lockfile import canonical, for_environment, parse
 from tools.platforms import PYTHONS, marker_environment, targets
@@ -36,12 +37,13 @@ def locked(relative: str) -> dict[str, str]:
     return {name: entry.version for name, entry in sync_pins.locked_for(relative, LOCK.read_text()).items()}
 
 
-def test_the_lock_pins_every_entry_to_one_version_with_hashes_once_per_platform() -> None:
-    entries = lockfile.entries(LOCK.read_text())
+@pytest.mark.parametrize("lock", LOCKS, ids=lambda lock: lock.name)
+def test_the_lock_pins_every_entry_to_one_version_with_hashes_once_per_platform(lock: Path) -> None:
+    entries = lockfile.entries(lock.read_text())
     pattern = r"[A-Za-z0-9_.\-]+==[A-Za-z0-9_.+]+( ; [^-]+)?( --hash=sha256:[0-9a-f]{64})+"
     assert entries and [entry for entry in entries if not re.fullmatch(pattern, entry)] == []
     for platform, python in targets():
-        for_environment(parse(LOCK.read_text()), marker_environment(platform, python))  # raises on a name twice
+        for_environment(parse(lock.read_text()), marker_environment(platform, python))  # raises on a name twice
 
 
 def test_requirements_dev_pins_agree_with_the_lock_on_every_platform() -> None:
@@ -98,16 +100,10 @@ def test_each_subset_is_synced_for_the_python_its_runtime_runs() -> None:
     assert sync_pins.RUNTIME_PYTHONS["chalice_app/requirements.txt"] == PYTHONS
 
 
-def test_every_direct_requirement_is_locked() -> None:
-    direct = {lockfile.requirement_name(entry)
-              for entry in lockfile.entries((REPO_ROOT / "requirements-dev.txt").read_text())}
-    assert direct - {entry.name for entry in parse(LOCK.read_text())} == set()
-
-
-def test_make_setup_installs_the_lock_with_hash_checking() -> None:
-    makefile = (REPO_ROOT / "Makefile").read_text()
-    assert re.search(r"\nPIP_INSTALL = \$\(PY\) -m pip install .*--require-hashes\n", makefile)
-    assert re.search(r"\n\t\$\(PIP_INSTALL\) -r requirements-dev\.lock\n", makefile)
+@pytest.mark.parametrize("lock", LOCKS, ids=lambda lock: lock.name)
+def test_every_direct_requirement_is_locked(lock: Path) -> None:
+    direct = {lockfile.requirement_name(entry) for entry in lockfile.entries(lock.with_suffix(".txt").read_text())}
+    assert direct - {entry.name for entry in parse(lock.read_text())} == set()
 
 
 def _closure(names: list[str]) -> set[str]:
