@@ -87,11 +87,13 @@ lint: setup ## ruff only
 docs: $(DOCS_STAMP) ## build the documentation site from docs/ into site/ (MkDocs Material in .venv-docs, strict: a broken link fails)
 	$(MKDOCS) --site-dir site
 
+# SAMPLE=N|all: rows of a single data file to train on (train.py's --sample; its default keeps a laptop near 10 minutes).
+SAMPLE ?=
 # `=`, not `:=`: EXTRA_DATA asks the venv's Python, so it may expand only in a recipe, after `setup` made the venv.
 TRAIN = $(PY) -m training_jobs.train --base-model embedded $(DATA_FLAG) $(if $(EXTRA_DATA),--extra-data $(EXTRA_DATA)) \
-	--model-dir $(MODEL_DIR)
+	$(if $(SAMPLE),--sample $(SAMPLE)) --model-dir $(MODEL_DIR)
 
-train: setup ## fine-tune the embedded encoder on NLP-100 train + corpus extras into MODEL_DIR (default artifacts/model)
+train: setup ## fine-tune the embedded encoder into MODEL_DIR (default artifacts/model): NLP-100 train + corpus extras, else a sample of the UCI corpus (downloaded when no data is found; SAMPLE=all: every row)
 	$(TRAIN)
 
 # Targets that need a model train one first when MODEL_DIR has none.
