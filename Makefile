@@ -112,7 +112,7 @@ lint: setup ## ruff only
 	$(PY) -m ruff check .
 
 ##@ training and evaluation: docs/training.md
-.PHONY: train evaluate error-analysis calibrate eda artifact
+.PHONY: train evaluate error-analysis eda artifact
 # SAMPLE=N|all: rows of a single data file to train on (train.py's --sample; its default keeps a laptop's run short).
 SAMPLE ?=
 # `=`, not `:=`: EXTRA_DATA asks the venv's Python, so it may expand only in a recipe, after `setup` made the venv.
@@ -140,9 +140,6 @@ evaluate: setup ## evaluate MODEL_DIR on the NLP-100 test split, then error-anal
 error-analysis: setup ## write MODEL_DIR/error_analysis.md: where and how the model is wrong
 	$(PY) -m training_jobs.error_analysis --model-dir $(MODEL_DIR) --data $(TEST_FILE) \
 		$(if $(EXTRA_DATA),--held-out-data $(EXTRA_DATA))
-
-calibrate: setup ## fit and store MODEL_DIR's temperature (training does it; for older folders)
-	$(PY) -m training_jobs.calibrate --model-dir $(MODEL_DIR) $(DATA_FLAG)
 
 eda: setup ## data report with histograms into artifacts/eda/
 	$(PY) -m training_jobs.eda $(DATA_FLAG) --output artifacts/eda
@@ -185,7 +182,7 @@ bench: setup $(MODEL_DIR)/model.int8.onnx ## latency, throughput, cold start, RS
 	$(MAKE) --no-print-directory bench-api
 
 ##@ the local stack: docs/local-stack.md
-.PHONY: local stand-ins create-table replay-unsaved api-keys
+.PHONY: local stand-ins replay-unsaved
 API_PORT ?= 8000
 DYNAMODB_PORT ?= 8001
 LOCAL_STATE_DIR ?= artifacts/local
@@ -193,8 +190,6 @@ LOCAL_STATE_DIR ?= artifacts/local
 FAULTS ?=
 # A/B offline: VARIANTS="news-classifier=artifacts/model:0.9 news-v2=artifacts/model-v2:0.1" (NAME=DIR:WEIGHT each)
 VARIANTS ?=
-# KEYS="create acme --operator" | KEYS=list | KEYS="revoke acme"
-KEYS ?= list
 # LOG=file: the API log replay-unsaved reads instead of STAGE's CloudWatch logs.
 LOG ?=
 
@@ -211,14 +206,8 @@ stand-ins: setup $(MODEL_DIR)/model.int8.onnx ## moto + the endpoint only, for `
 		--api-port $(API_PORT) --endpoint-port $(ENDPOINT_PORT) --dynamodb-port $(DYNAMODB_PORT) \
 		--state-dir $(LOCAL_STATE_DIR) $(foreach variant,$(VARIANTS),--variant $(variant)) $(if $(FAULTS),--faults)
 
-create-table: setup ## create STAGE's transaction table if missing
-	$(PY) -m chalice_app.ops.transaction_table --stage $(STAGE) create-table
-
 replay-unsaved: setup ## write `transaction_unsaved` log events into STAGE's table (LOG=file)
 	$(PY) -m chalice_app.ops.transaction_table --stage $(STAGE) replay-unsaved $(if $(LOG),--log-file $(LOG))
-
-api-keys: setup ## STAGE's per-client API keys and usage plans (KEYS="create NAME" ...)
-	$(PY) -m chalice_app.ops.api_keys --stage $(STAGE) $(KEYS)
 
 ##@ load, chaos and fuzz testing: docs/load-testing.md
 .PHONY: loadtest chaos fuzz bench-api
