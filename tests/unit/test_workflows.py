@@ -6,6 +6,7 @@ only through GitHub's OIDC provider and a role, never stored keys."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -116,3 +117,14 @@ def test_aws_credentials_come_from_oidc_and_a_role_only() -> None:
 def test_every_job_has_a_timeout_within_ci_time(name: str) -> None:
     for job in load(WORKFLOWS / name)["jobs"].values():
         assert "uses" in job or 0 < job["timeout-minutes"] <= 90
+
+
+
+def test_the_pages_the_workflows_point_to_have_the_sections_they_name() -> None:
+    """A comment such as `docs/aws-deployment.md ("Permissions to deploy")` must lead to a heading of that page."""
+    text = "".join(path.read_text() for path in [*WORKFLOWS.glob("*.yml"), *ACTIONS.glob("*/action.yml")])
+    references = re.findall(r'(README|docs/[\w-]+)(?:\.md)?\s+\("([^"]+)"\)', text)
+    assert references, "no workflow names a page's section: this test would check nothing"
+    missing = [(page, title) for page, title in references
+               if not re.search(rf"^#+ {re.escape(title)}$", (REPO_ROOT / f"{page}.md").read_text(), flags=re.M)]
+    assert missing == []
