@@ -284,6 +284,19 @@ def api_key_required(environ: Mapping[str, str] | None = None) -> bool:
     return _optional("API_KEY_REQUIRED", environ) != "false"
 
 
+def running_in_lambda(environ: Mapping[str, str] | None = None) -> bool:
+    """Lambda's runtime sets AWS_LAMBDA_FUNCTION_NAME in every function, and no configuration can unset it (a
+    reserved variable); `chalice local` and Chalice's test client do not set it."""
+    return _optional("AWS_LAMBDA_FUNCTION_NAME", environ) is not None
+
+
+def client_id_is_identity(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether X-Client-Id may stand in for an API key id: only on a stage that runs without keys and outside
+    Lambda (`chalice local`), where nothing else tells callers apart. Anywhere else a header any caller can set
+    must not pass for a key that API Gateway checked."""
+    return not api_key_required(environ) and not running_in_lambda(environ)
+
+
 def configuration_status() -> dict[str, object]:
     """What /health/details tells operators: which endpoint(s) and table the API would use, without calling either.
 

@@ -130,11 +130,13 @@ def with_operator(tmp_path: Path, key_id: str) -> Path:
     return tmp_path
 
 
-def test_the_api_may_update_the_feedback_attributes_only(dev_stage: dict[str, str], recorder: CallRecorder) -> None:
+def test_the_api_may_update_the_feedback_attributes_only(dev_stage: dict[str, str], recorder: CallRecorder,
+                                                        gateway_keys: dict[str, str]) -> None:
     from app import app
 
+    gateway_keys["alice-secret"] = "k-alice"
     with Client(app, stage_name=STAGE, project_dir=str(CHALICE_DIR)) as client, recorder.running("api_handler"):
-        headers = {"Content-Type": "application/json", "X-Client-Id": "alice"}
+        headers = {"Content-Type": "application/json", "x-api-key": "alice-secret"}
         answer = json.loads(client.http.post("/classify", headers=headers, body=json.dumps({"headline": "Oil"})).body)
         client.http.post(f"/transactions/{answer['request_id']}/feedback", headers=headers,
                          body=json.dumps({"label": answer["label"]}))
@@ -164,12 +166,13 @@ def granted_actions(statements: list[dict[str, Any]]) -> set[str]:
 
 
 def test_each_function_may_make_exactly_the_calls_its_code_makes(dev_stage: dict[str, str], recorder: CallRecorder,
-                                                                 tmp_path: Path) -> None:
+                                                                 tmp_path: Path, gateway_keys: dict[str, str]) -> None:
     from app import app
 
+    gateway_keys.update({"alice-secret": "k-alice", "ops-secret": "ops-key"})
     operator_project = with_operator(tmp_path, "ops-key")
     with Client(app, stage_name=STAGE, project_dir=str(operator_project)) as client, recorder.running("api_handler"):
-        headers = {"Content-Type": "application/json", "X-Client-Id": "alice"}  # the key id, on a keyless client
+        headers = {"Content-Type": "application/json", "x-api-key": "alice-secret"}
         answer = json.loads(client.http.post("/classify", headers=headers,
                                              body=json.dumps({"headline": "Stocks rally on rate hopes"})).body)
         assert "label" in answer, answer
@@ -181,7 +184,7 @@ def test_each_function_may_make_exactly_the_calls_its_code_makes(dev_stage: dict
                                     body=json.dumps({"label": answer["label"]}))
         assert feedback.status_code == 200
         assert client.http.get("/transactions?limit=5", headers=headers).status_code == 200  # the client's own
-        assert client.http.get("/transactions?limit=5", headers={"X-Client-Id": "ops-key"}).status_code == 200
+        assert client.http.get("/transactions?limit=5", headers={"x-api-key": "ops-secret"}).status_code == 200
         assert client.http.get("/health").status_code == 200
 
     version = answer["model_version"]
