@@ -250,10 +250,13 @@ CANARY_WEIGHT ?= 0.1
 RETRAIN_ARGS ?=
 # EXCLUDE_CLIENTS="KEY_ID ...": API key ids whose feedback is left out of the export
 EXCLUDE_CLIENTS ?=
+# MAX_LABELS_PER_KEY=N: count at most the first N titles each key labelled in the window (default 1000)
+MAX_LABELS_PER_KEY ?=
 
-export-feedback: setup ## STAGE's transactions with feedback over the last DAYS days -> FEEDBACK TSV (deduplicated, no valid/test titles; EXCLUDE_CLIENTS=...)
+export-feedback: setup ## STAGE's feedback over the last DAYS days -> FEEDBACK TSV: labels of the keys STAGE trusts, one vote per key and title, the label most keys gave, no valid/test titles (EXCLUDE_CLIENTS=..., MAX_LABELS_PER_KEY=N)
 	$(PY) -m training_jobs.feedback --stage $(STAGE) --days $(DAYS) $(DATA_FLAG) --output $(FEEDBACK) \
 		$(if $(filter local,$(STAGE)),--local-state-dir $(LOCAL_STATE_DIR)) \
+		$(if $(MAX_LABELS_PER_KEY),--max-labels-per-key $(MAX_LABELS_PER_KEY)) \
 		$(foreach client,$(EXCLUDE_CLIENTS),--exclude-client $(client))
 
 retrain: setup ## data + FEEDBACK -> candidate; gate vs the current model; promote with a CANARY_WEIGHT share on STAGE (AWS_ARGS="--dry-run")
