@@ -262,10 +262,15 @@ ab-report: setup ## compare STAGE's A/B variants over the last HOURS
 	$(PY) -m chalice_app.reports.ab --stage $(STAGE) --hours $(HOURS) --local-state-dir $(LOCAL_STATE_DIR) \
 		--output artifacts/ab
 
-# Deduplicated, without valid/test titles, EXCLUDE_CLIENTS left out.
-export-feedback: setup ## STAGE's transactions with feedback of the last DAYS -> FEEDBACK TSV
+# MAX_LABELS_PER_KEY=N: count at most the first N titles each key labelled in the window (feedback.py's --help)
+MAX_LABELS_PER_KEY ?=
+
+# Labels of the keys STAGE trusts, one vote per key and title, the label most keys gave, no valid/test titles,
+# EXCLUDE_CLIENTS left out.
+export-feedback: setup ## STAGE's feedback of the last DAYS -> FEEDBACK TSV
 	$(PY) -m training_jobs.feedback --stage $(STAGE) --days $(DAYS) $(DATA_FLAG) --output $(FEEDBACK) \
 		$(if $(filter local,$(STAGE)),--local-state-dir $(LOCAL_STATE_DIR)) \
+		$(if $(MAX_LABELS_PER_KEY),--max-labels-per-key $(MAX_LABELS_PER_KEY)) \
 		$(foreach client,$(EXCLUDE_CLIENTS),--exclude-client $(client))
 
 retrain: setup ## data + FEEDBACK -> candidate; gate; promote with a CANARY_WEIGHT share
