@@ -161,7 +161,7 @@ batch-transform: setup $(MODEL_DIR)/model.int8.onnx $(MODEL_DIR)/drift_baseline.
 delete-endpoint: setup ## delete SAGEMAKER_ENDPOINT with its configs and models (S3 artifacts stay)
 	$(PY) -m model.tools.deploy delete --endpoint $(SAGEMAKER_ENDPOINT) $(AWS_ARGS)
 
-.PHONY: deploy infra infra-delete
+.PHONY: deploy infra infra-delete deploy-role
 ENDPOINT_ARGS ?=
 
 deploy: setup $(MODEL_DIR)/model.int8.onnx $(MODEL_DIR)/drift_baseline.json ## STAGE=dev|prod: infra stack, endpoint, chalice deploy, usage plan, smoke test; prints the URL (AWS_ARGS="--dry-run")
@@ -172,6 +172,9 @@ infra: setup ## STAGE=dev|prod: the stack chalice deploy does not create (table,
 
 infra-delete: setup ## STAGE=dev|prod: delete the infra stack (after `chalice delete`); the table is kept (AWS_ARGS="--dry-run")
 	$(PY) -m chalice_app.ops.infra delete --stage $(STAGE) $(AWS_ARGS)
+
+deploy-role: setup ## STAGE=dev|prod GITHUB_REPOSITORY=OWNER/REPO: the role deploy.yml assumes (OIDC: that environment on main / v* tags only); prints its ARN (AWS_ARGS="--create-oidc-provider --dry-run")
+	$(PY) -m chalice_app.ops.deploy_role --stage $(STAGE) $(AWS_ARGS)
 
 .PHONY: local stand-ins create-table api-keys replay-unsaved bench-api
 API_PORT ?= 8000
