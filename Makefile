@@ -296,7 +296,7 @@ drift: setup $(MODEL_DIR)/drift_baseline.json ## PSI of STAGE's last HOURS of tr
 		--local-state-dir $(LOCAL_STATE_DIR) --output artifacts/drift
 
 ##@ AWS deployment: docs/aws-deployment.md
-.PHONY: deploy infra infra-delete deploy-endpoint delete-endpoint train-sagemaker
+.PHONY: deploy infra infra-delete deploy-role deploy-endpoint delete-endpoint train-sagemaker
 # More arguments for deploy's endpoint step (model/tools/deploy.py's --help).
 ENDPOINT_ARGS ?=
 SAGEMAKER_ENDPOINT ?= news-classifier-dev
@@ -314,6 +314,11 @@ infra: setup ## STAGE=dev|prod: the stack of what `chalice deploy` does not crea
 # After `chalice delete`.
 infra-delete: setup ## STAGE=dev|prod: delete the infra stack; the table is kept
 	$(PY) -m chalice_app.ops.infra delete --stage $(STAGE) $(AWS_ARGS)
+
+# GITHUB_REPOSITORY=OWNER/REPO; OIDC trust: that environment on main (dev) or v* tags (prod) only.
+# AWS_ARGS="--create-oidc-provider --dry-run" for a first account or a preview.
+deploy-role: setup ## STAGE=dev|prod: the role deploy.yml assumes; prints its ARN
+	$(PY) -m chalice_app.ops.deploy_role --stage $(STAGE) $(AWS_ARGS)
 
 # On the slim image in ECR_REPOSITORY (needs docker), else the Hugging Face image.
 deploy-endpoint: setup $(MODEL_DIR)/model.int8.onnx $(MODEL_DIR)/drift_baseline.json ## MODEL_DIR -> S3 -> SAGEMAKER_ENDPOINT
