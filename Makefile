@@ -158,7 +158,7 @@ infra: setup ## STAGE=dev|prod: the stack chalice deploy does not create (table,
 infra-delete: setup ## STAGE=dev|prod: delete the infra stack (after `chalice delete`); the table is kept (AWS_ARGS="--dry-run")
 	$(PY) -m chalice_app.ops.infra delete --stage $(STAGE) $(AWS_ARGS)
 
-.PHONY: local stand-ins create-table api-keys replay-unsaved bench-api
+.PHONY: local stand-ins simulated-day create-table api-keys replay-unsaved bench-api
 API_PORT ?= 8000
 DYNAMODB_PORT ?= 8001
 LOCAL_STATE_DIR ?= artifacts/local
@@ -181,6 +181,11 @@ stand-ins: setup $(MODEL_DIR)/model.int8.onnx ## moto's DynamoDB + the local end
 	$(PY) -m chalice_app.local.stack --stand-ins-only --model-dir $(MODEL_DIR) --runtime $(RUNTIME) \
 		--api-port $(API_PORT) --endpoint-port $(ENDPOINT_PORT) --dynamodb-port $(DYNAMODB_PORT) \
 		--state-dir $(LOCAL_STATE_DIR) $(foreach variant,$(VARIANTS),--variant $(variant)) $(if $(FAULTS),--faults)
+
+RECORDS ?= 100000
+
+simulated-day: setup ## add a simulated day of traffic (RECORDS, default 100000) to the table of make local (LOCAL_STATE_DIR), written straight to disk
+	$(PY) -m chalice_app.local.simulated_day --records $(RECORDS) --state-dir $(LOCAL_STATE_DIR)
 
 # Training writes the drift baseline; this adds it to a model folder made before that (scored as served: int8 ONNX).
 $(MODEL_DIR)/drift_baseline.json: | $(MODEL_DIR)/model.safetensors $(STAMP)
