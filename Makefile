@@ -117,6 +117,7 @@ endpoint: setup $(MODEL_DIR)/model.int8.onnx ## serve MODEL_DIR as a local SageM
 bench: setup $(MODEL_DIR)/model.int8.onnx ## latency, throughput, cold start, RSS, size per runtime -> artifacts/bench.json
 	$(PY) -m model.tools.bench --model-dir $(MODEL_DIR) --data $(TEST_FILE) --output artifacts/bench.json
 	$(MAKE) --no-print-directory bench-api
+	$(MAKE) --no-print-directory bench-local-start
 
 .PHONY: classify-file
 INPUT ?=
@@ -158,7 +159,7 @@ infra: setup ## STAGE=dev|prod: the stack chalice deploy does not create (table,
 infra-delete: setup ## STAGE=dev|prod: delete the infra stack (after `chalice delete`); the table is kept (AWS_ARGS="--dry-run")
 	$(PY) -m chalice_app.ops.infra delete --stage $(STAGE) $(AWS_ARGS)
 
-.PHONY: local stand-ins simulated-day create-table api-keys replay-unsaved bench-api
+.PHONY: local stand-ins simulated-day create-table api-keys replay-unsaved bench-api bench-local-start
 API_PORT ?= 8000
 DYNAMODB_PORT ?= 8001
 LOCAL_STATE_DIR ?= artifacts/local
@@ -218,6 +219,9 @@ replay-unsaved: setup ## write `transaction_unsaved` log events into STAGE's tab
 
 bench-api: setup $(MODEL_DIR)/model.int8.onnx ## POST /classify p50 end to end (int8 model) and API overhead -> artifacts/bench-api.json
 	$(PY) -m loadtest.bench_api --model-dir $(MODEL_DIR) --data $(TEST_FILE) --output artifacts/bench-api.json
+
+bench-local-start: setup $(MODEL_DIR)/model.int8.onnx ## make local's start-up and disk size against its table's size (0, 10k, 100k records) -> artifacts/bench-local-start.json
+	$(PY) -m loadtest.bench_local_start --model-dir $(MODEL_DIR) --output artifacts/bench-local-start.json
 
 .PHONY: chaos
 CHAOS_ARGS ?=
