@@ -174,15 +174,20 @@ batch-transform: setup $(MODEL_DIR)/model.int8.onnx $(MODEL_DIR)/drift_baseline.
 	$(PY) -m model.tools.batch_transform --model-dir $(MODEL_DIR) --input $(INPUT) --output $(OUTPUT) $(AWS_ARGS)
 
 ##@ benchmarks: docs/benchmarks.md
-.PHONY: bench
+.PHONY: bench bench-local-start
 
-# -> artifacts/bench.json, then bench-api's artifacts/bench-api.json.
-bench: setup $(MODEL_DIR)/model.int8.onnx ## latency, throughput, cold start, RSS, size per runtime; then bench-api
+# -> artifacts/bench.json, then bench-api's artifacts/bench-api.json and bench-local-start's.
+bench: setup $(MODEL_DIR)/model.int8.onnx ## latency, throughput, cold start, RSS, size per runtime; then the others
 	$(PY) -m model.tools.bench --model-dir $(MODEL_DIR) --data $(TEST_FILE) --output artifacts/bench.json
 	$(MAKE) --no-print-directory bench-api
+	$(MAKE) --no-print-directory bench-local-start
+
+# Tables of 0, 10k and 100k records -> artifacts/bench-local-start.json.
+bench-local-start: setup $(MODEL_DIR)/model.int8.onnx ## make local's start-up and disk size against its table's size
+	$(PY) -m loadtest.bench_local_start --model-dir $(MODEL_DIR) --output artifacts/bench-local-start.json
 
 ##@ the local stack: docs/local-stack.md
-.PHONY: local stand-ins replay-unsaved
+.PHONY: local stand-ins simulated-day replay-unsaved
 API_PORT ?= 8000
 DYNAMODB_PORT ?= 8001
 LOCAL_STATE_DIR ?= artifacts/local
@@ -192,6 +197,8 @@ FAULTS ?=
 VARIANTS ?=
 # LOG=file: the API log replay-unsaved reads instead of STAGE's CloudWatch logs.
 LOG ?=
+# Records simulated-day adds.
+RECORDS ?= 100000
 
 # moto's DynamoDB, the local endpoint (MODEL_DIR, trained and exported if missing) and `chalice local` on API_PORT.
 local: setup $(MODEL_DIR)/model.int8.onnx ## the whole stack offline on 127.0.0.1 (a model is trained if missing)
@@ -205,6 +212,10 @@ stand-ins: setup $(MODEL_DIR)/model.int8.onnx ## moto + the endpoint only, for `
 	$(PY) -m chalice_app.local.stack --stand-ins-only --model-dir $(MODEL_DIR) --runtime $(RUNTIME) \
 		--api-port $(API_PORT) --endpoint-port $(ENDPOINT_PORT) --dynamodb-port $(DYNAMODB_PORT) \
 		--state-dir $(LOCAL_STATE_DIR) $(foreach variant,$(VARIANTS),--variant $(variant)) $(if $(FAULTS),--faults)
+
+# Built by the API's own code, written straight into the table's file on disk.
+simulated-day: setup ## add RECORDS of simulated traffic to make local's table
+	$(PY) -m chalice_app.local.simulated_day --records $(RECORDS) --state-dir $(LOCAL_STATE_DIR)
 
 replay-unsaved: setup ## write `transaction_unsaved` log events into STAGE's table (LOG=file)
 	$(PY) -m chalice_app.ops.transaction_table --stage $(STAGE) replay-unsaved $(if $(LOG),--log-file $(LOG))

@@ -31,7 +31,8 @@ from urllib.parse import urlsplit
 
 from moto.server import ThreadedMotoServer
 
-from chalice_app.local.dynamodb import faster_transactions, keep_tables
+from chalice_app.local.dynamodb import faster_sorts, faster_transactions, kept_tables
+from chalice_app.local.table_store import StoreError
 
 log = logging.getLogger("dynamodb_faults")
 
@@ -331,19 +332,29 @@ def main(argv: list[str] | None = None) -> None:
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
-    with faster_transactions():  # the same moto as the stack without faults (chalice_app.local.dynamodb)
-        keep_tables()  # with MOTO_RECORDER_FILEPATH: the earlier runs' table back, this run's recorded
-        moto = ThreadedMotoServer(ip_address=args.host, port=0, verbose=False)
-        moto.start()
-        moto_host, moto_port = moto.get_host_and_port()
-        proxy = FaultProxy(args.host, args.port, f"http://{moto_host}:{moto_port}", args.faults)
-        proxy.start()
-        log.info("moto at http://%s:%d behind the fault proxy at %s, faults %s", moto_host, moto_port, proxy.url,
-                 args.faults.to_dict())
-        while not stopping.wait(1.0):
-            pass
-        proxy.stop()
-        moto.stop()
+    # The same moto as the stack without faults (chalice_app.local.dynamodb): with LOCAL_DYNAMODB_DATABASE, the
+    # earlier runs' tables back and this run's changes kept.
+    try:
+        with faster_transactions(), faster_sorts(), kept_tables():
+            serve_behind_proxy(args, stopping)
+    except StoreError as exc:
+        sys.exit(f"local DynamoDB: {exc}")
+
+
+def serve_behind_proxy(args: argparse.Namespace, stopping: threading.Event) -> None:
+    """This process's moto on a free port, the fault proxy on the stack's, until `stopping` is set."""
+    moto = ThreadedMotoServer(ip_address=args.host, port=0, verbose=False)
+    moto.start()
+    moto_host, moto_port = moto.get_host_and_port()
+    proxy = FaultProxy(args.host, args.port, f"http://{moto_host}:{moto_port}", args.faults)
+    proxy.start()
+    log.info("moto at http://%s:%d behind the fault proxy at %s, faults %s", moto_host, moto_port, proxy.url,
+             args.faults.to_dict())
+    while not stopping.wait(1.0):
+        pass
+    proxy.stop()
+    moto.stop()
+
 
 if __name__ == "__main__":
     main()

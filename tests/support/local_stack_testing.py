@@ -69,15 +69,22 @@ def _stack_process(args: list[str], output: Path) -> Iterator[subprocess.Popen]:
 
 
 @contextmanager
-def running_stack(model_dir: Path, state_dir: Path, extra_args: Sequence[str] = ()) -> Iterator[RunningStack]:
-    """`python -m chalice_app.local.stack` on free ports, once its API answers."""
+def starting_stack(model_dir: Path, state_dir: Path, extra_args: Sequence[str] = ()) -> Iterator[RunningStack]:
+    """`python -m chalice_app.local.stack` on free ports, yielded as soon as it is started: its API may not answer
+    yet, as for any client that waits for `/health` itself."""
     api_port = unused_port()
     args = [sys.executable, "-m", LOCAL_STACK, "--model-dir", str(model_dir), "--state-dir", str(state_dir),
             "--api-port", str(api_port), "--endpoint-port", str(unused_port()),
             "--dynamodb-port", str(unused_port()), *extra_args]
     output = state_dir / "make-local.out"
     with _stack_process(args, output) as process:
-        running = RunningStack(process, f"http://127.0.0.1:{api_port}", args, state_dir, output)
+        yield RunningStack(process, f"http://127.0.0.1:{api_port}", args, state_dir, output)
+
+
+@contextmanager
+def running_stack(model_dir: Path, state_dir: Path, extra_args: Sequence[str] = ()) -> Iterator[RunningStack]:
+    """`python -m chalice_app.local.stack` on free ports, once its API answers."""
+    with starting_stack(model_dir, state_dir, extra_args) as running:
         _wait_for_health(running)
         yield running
 
