@@ -23,13 +23,15 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 SCREENSHOTS = REPO_ROOT / "artifacts" / "console"
 WAIT_MS = 60_000  # an upper bound for the page to show an answer on a busy 2-core machine, not a speed target
 INJECTION = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
-# Headlines the tiny model scores differently enough that a threshold between them flags one and not the other.
+# Headlines of every length and kind, so that even the tiny model, unsure of all of them, scores them apart.
 CANDIDATES = ["Scientists test a new drug for heart disease on mice", "Stocks rally as the Fed holds rates",
               "Star couple announce divorce", "Apple unveils a new iPhone", "Ebola outbreak spreads in West Africa",
               "Oil prices fall again", "Box office hit breaks records", "Bank profits jump on higher rates",
               "NASA probe lands on a comet", "Flu vaccine shortage hits clinics", "Actress wins best film award",
-              "Google buys a robot maker"]
-MIN_GAP = 0.02  # between the two top scores: far above the runtimes' and batching's differences (about 1e-5)
+              "Google buys a robot maker", "Shares", "2014", "?!", "Ebola Ebola Ebola Ebola Ebola Ebola",
+              "The central bank said on Tuesday that it would keep its main interest rate unchanged for a sixth "
+              "month as inflation eased and growth in the euro zone slowed more than economists had expected"]
+MIN_GAP = 1e-4  # between the two top scores: a hundred times what batching and the API's rounding (1e-6) move them
 
 pytestmark = [
     pytest.mark.slow,
