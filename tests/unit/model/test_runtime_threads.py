@@ -13,8 +13,8 @@ import pytest
 
 from tests.support import REPO_ROOT
 
-# Pinned before anything is imported; OMP_NUM_THREADS=3 (below) is torch's own default then, so only
-# model.runtime's setting can bring it to 1.
+# Pinned before anything is imported. A pinned process alone would already start torch with one thread;
+# OMP_NUM_THREADS=3 (below) lifts torch's own default above one, so only model.runtime's setting brings it to 1.
 CHILD = """
 import json, os, sys
 from pathlib import Path
