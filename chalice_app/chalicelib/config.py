@@ -161,7 +161,7 @@ def model_settings(environ: Mapping[str, str] | None = None) -> ModelSettings:
         region=_region(environ),
         endpoint_url=_optional("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", environ),
         connect_timeout=_seconds("MODEL_CONNECT_TIMEOUT_SECONDS", 1.0, environ),
-        read_timeout=_seconds("MODEL_READ_TIMEOUT_SECONDS", 8.0, environ),
+        read_timeout=_seconds("MODEL_READ_TIMEOUT_SECONDS", 7.0, environ),
         max_attempts=_count("MODEL_MAX_ATTEMPTS", 2, 1, environ),
     )
 

@@ -20,7 +20,6 @@ import signal
 import socket
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Mapping
 from contextlib import suppress
@@ -264,6 +263,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._server: _ProxyServer | None = None
         self._stopped = False
+        self._outage_over = threading.Event()
 
     @property
     def url(self) -> str:
@@ -297,13 +297,18 @@ class FaultProxy:
             server.drop_connections()
 
     def begin_outage(self, seconds: float) -> None:
-        """Close the port and cut every connection now; open the port again after `seconds`."""
+        """Close the port and cut every connection now; open the port again after `seconds` (or at `end_outage`)."""
+        self._outage_over.clear()
         threading.Thread(target=self._outage, args=(seconds,), daemon=True, name="dynamodb-outage").start()
+
+    def end_outage(self) -> None:
+        """Open the port again now: a test holds an outage for exactly as long as it needs, whatever the clock."""
+        self._outage_over.set()
 
     def _outage(self, seconds: float) -> None:
         log.warning("outage: port %d closed for %g s", self.port, seconds)
         self._close()
-        time.sleep(seconds)
+        self._outage_over.wait(seconds)
         self._serve(_ProxyServer((self.host, self.port), self))
         log.warning("outage over: port %d open again", self.port)
 

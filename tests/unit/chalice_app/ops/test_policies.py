@@ -30,7 +30,6 @@ from chalice_app.ops.stages import (
     stage_config,
 )
 from model.tools.local_endpoint import running_endpoint
-from model.tools.local_servers import unused_port
 
 STAGE = "dev"
 REGION, ACCOUNT = "us-east-1", "123456789012"
@@ -146,7 +145,7 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> CallRecorder:
 def stage_endpoint(tiny_model_dir: Path) -> Iterator[str]:
     """The tiny model served under the dev stage's endpoint name."""
     name = function_environment(STAGE, "api_handler")["ENDPOINT_NAME"]
-    with running_endpoint(tiny_model_dir, endpoint_name=name, port=unused_port()) as url:
+    with running_endpoint(tiny_model_dir, endpoint_name=name) as url:
         yield url
 
 
