@@ -39,7 +39,7 @@ from model.runtime import (
 )
 from model.serving.inference import JSON, input_fn, output_fn, predict_fn
 from model.tools.bench_models import DISTILBERT, SEED_PADDING, SeedStyleModel, distilbert_base_random
-from model.tools.gemm_limit import EncoderShape, call_rows, encoder_shape, limit_gmacs, share
+from model.tools.gemm_limit import EncoderShape, call_rows, encoder_shape, gemm_seconds, limit_gmacs, share
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -328,23 +328,7 @@ def int8_gemm_gmacs(threads: int, rows: int = 512, depth: int = 768, columns: in
     no int8 model does more multiply-adds per second, so read their rows against it when comparing machines,
     or runs of a shared host whose speed drifts.
     """
-    import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(0)
-    weights = [numpy_helper.from_array(rng.integers(-127, 128, (depth, columns), dtype=np.int8), "w"),
-               numpy_helper.from_array(np.full(columns, 0.01, np.float32), "w_scale")]
-    node = helper.make_node("DynamicQuantizeMatMul", ["x", "w", "w_scale"], ["y"], domain="com.microsoft")
-    graph = helper.make_graph([node], "gemm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, depth])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [rows, columns])], weights)
-    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
-    model = helper.make_model(graph, opset_imports=opsets)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    feed = {"x": rng.standard_normal((rows, depth)).astype(np.float32)}
-    seconds = [timed(lambda: session.run(None, feed))[0] for _ in range(40)][10:]
-    return rows * depth * columns / float(np.median(seconds)) / 1e9
+    return rows * depth * columns / gemm_seconds(threads, rows, depth, columns, int8=True) / 1e9
 
 
 # --- report -------------------------------------------------------------------------------------------------------
