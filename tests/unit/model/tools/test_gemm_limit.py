@@ -48,3 +48,13 @@ def test_call_rows_follow_requests_then_length_sorted_chunks() -> None:
     # requests of 4: [5, 9, 7, 3] -> chunks of 2 sorted [3, 5] [7, 9] -> 2x5, 2x9; then [8, 2] -> 2x8
     assert call_rows(lengths, 4, 2) == [10, 18, 16]
     assert call_rows(lengths, 4, 32) == [36, 16]
+
+
+def test_bench_reads_each_runtime_row_at_the_rows_its_model_calls_have() -> None:
+    from model.tools.bench import share_cases
+
+    result = {"fixed_1x16_ms": 2.0, "fixed_32x16_ms": 40.0, "p50_ms": 3.0, "headlines_per_s": 300.0}
+    onnx = share_cases(result, [10, 20, 30], chunk=16)
+    assert onnx == {"1x16": (16, 16, 0.002), "32x16": (512, 256, 0.04), "p50 @1": (20, 20, 0.003),
+                    "@32": (90, 90, 0.01)}
+    assert share_cases(result, [10, 20, 30], chunk=32)["32x16"] == (512, 512, 0.04)  # torch: one call of 32
