@@ -370,11 +370,21 @@ def share_table(report: dict[str, Any]) -> Table:
         for variant, r in variants.items():
             if "limit_share" in r:
                 table.add_row(model, variant, *(f"{r['limit_share'][case]:.0%}" for case in cases))
+    return table
+
+
+def limit_table(report: dict[str, Any]) -> Table:
+    """The own-shape limits measured: GMAC/s of each model's layer GEMMs per precision and row count."""
+    from rich.table import Table
+
+    table = Table(title="own-shape GEMM limits (one layer's six GEMMs, each alone; GMAC/s)")
+    for column in ("model", "hidden / intermediate", "median tokens", "limit", "GMAC/s"):
+        table.add_column(column, justify="left" if column in {"model", "limit"} else "right")
     for model, limits in report["limits"].items():
         shape = limits["shape"]
-        table.add_row(model, f"limits ({shape['hidden']}/{shape['intermediate']}, median "
-                             f"{limits['median_tokens']:.0f} tokens), GMAC/s",
-                      "; ".join(f"{key} {value:.0f}" for key, value in limits["gmacs"].items()))
+        for key, gmacs in limits["gmacs"].items():
+            table.add_row(model, f"{shape['hidden']} / {shape['intermediate']}", f"{limits['median_tokens']:.0f}",
+                          key, f"{gmacs:.0f}")
     return table
 
 
@@ -408,6 +418,7 @@ def print_report(report: dict[str, Any]) -> None:
     console.print(table)
     console.print(stage_table(report["models"]))
     console.print(share_table(report))
+    console.print(limit_table(report))
     targets = Table(title="targets")
     for column in ("target", "limit", "measured", "met"):
         targets.add_column(column)
