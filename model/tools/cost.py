@@ -118,9 +118,15 @@ def cost_table(prices: dict[str, Any], bench: dict[str, Any], model: str, usage:
             *comprehend_lines(prices, bench["data"]["mean_characters"])]
 
 
+def dollars(value: float | None) -> str:
+    """Cents for whole dollars and more; three significant digits below, where the model's own lines sit."""
+    if value is None:
+        return "-"
+    return f"${value:,.2f}" if value >= 1 else f"${value:.3g}"
+
+
 def markdown(lines: Sequence[Line], title: str) -> str:
-    rows = [f"| {line.path} | {line.item} | {'-' if line.dollars is None else f'${line.dollars:,.2f}'} | {line.how} |"
-            for line in lines]
+    rows = [f"| {line.path} | {line.item} | {dollars(line.dollars)} | {line.how} |" for line in lines]
     return "\n".join([title, "", "| path | item | $ per million headlines | from |", "|---|---|---|---|", *rows])
 
 

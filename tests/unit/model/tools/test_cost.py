@@ -91,3 +91,8 @@ def test_an_older_report_without_sizes_asks_for_a_new_bench(tmp_path: Path) -> N
     path.write_text(json.dumps(report))
     with pytest.raises(SystemExit, match="make bench"):
         main(["--bench", str(path)])
+
+
+def test_small_amounts_keep_three_significant_digits() -> None:
+    assert [cost.dollars(value) for value in (None, 1500.0, 1.875, 0.0458, 0.000408)] == [
+        "-", "$1,500.00", "$1.88", "$0.0458", "$0.000408"]
