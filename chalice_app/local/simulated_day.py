@@ -135,7 +135,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="the stack's state directory (make local: LOCAL_STATE_DIR)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.ERROR)  # the private moto's access log and start-up notes
+    logging.basicConfig(level=logging.ERROR)  # the private moto's start-up notes
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # its access log: werkzeug sets INFO on its own
     if args.records < 0:
         parser.error("--records must be 0 or more")
     started = time.monotonic()

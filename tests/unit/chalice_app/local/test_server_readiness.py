@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -108,27 +109,52 @@ def api_before_its_stand_ins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
             dynamodb.stop(signal.SIGTERM)
 
 
+@contextmanager
+def _ping_endpoint(port: int) -> Iterator[None]:
+    """A stand-in endpoint that answers its health check (GET /ping) only."""
+    with ThreadingHTTPServer(("127.0.0.1", port), _Ping) as endpoint:
+        threading.Thread(target=endpoint.serve_forever, daemon=True).start()
+        try:
+            yield
+        finally:
+            endpoint.shutdown()
+
+
 @pytest.mark.slow
-def test_requests_wait_for_the_table_and_endpoint_and_none_is_unsaved(api_before_its_stand_ins: dict) -> None:
+@pytest.mark.parametrize("first", ["table", "endpoint"])
+def test_requests_wait_for_the_table_and_endpoint_and_none_is_unsaved(api_before_its_stand_ins: dict,
+                                                                      first: str) -> None:
+    """Either one answering is not enough: the gate opens only once both do."""
     from chalicelib import transactions
 
     api, process = api_before_its_stand_ins["api"], api_before_its_stand_ins["process"]
+
+    def table() -> None:
+        api_before_its_stand_ins["dynamodb"].start()
+        transactions.create_table()
+
     wait_until(lambda: _api_serves(api), time.monotonic() + 60, process)
     status, headers, body = _get(f"{api}/health")
     assert status == 503 and headers["Retry-After"] == "1" and body["error"]["code"] == "starting"
 
-    held: dict[str, Any] = {}
-    sender = threading.Thread(target=lambda: held.update(answer=_get(f"{api}/classify", b'{"headline": "Fed"}')))
-    sender.start()
-    time.sleep(1.0)
-    assert sender.is_alive()  # waiting, not answered
-    api_before_its_stand_ins["dynamodb"].start()
-    transactions.create_table()
-    with ThreadingHTTPServer(("127.0.0.1", api_before_its_stand_ins["endpoint_port"]), _Ping) as endpoint:
-        threading.Thread(target=endpoint.serve_forever, daemon=True).start()
+    with ExitStack() as stand_ins:
+        if first == "table":
+            table()
+        else:
+            stand_ins.enter_context(_ping_endpoint(api_before_its_stand_ins["endpoint_port"]))
+        time.sleep(0.5)  # a few probe rounds with one of the two answering
+        assert _get(f"{api}/health")[0] == 503
+        held: dict[str, Any] = {}
+        sender = threading.Thread(target=lambda: held.update(answer=_get(f"{api}/classify", b'{"headline": "Fed"}')))
+        sender.start()
+        time.sleep(1.0)
+        assert sender.is_alive()  # waiting, not answered
+        if first == "table":
+            stand_ins.enter_context(_ping_endpoint(api_before_its_stand_ins["endpoint_port"]))
+        else:
+            table()
         sender.join(30)
         assert _get(f"{api}/health")[0] == 200
-        endpoint.shutdown()
 
     status, _, body = held["answer"]
     # The stand-in endpoint answers its health check only, so the model call fails; the request's record is stored.
