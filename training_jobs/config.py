@@ -58,6 +58,8 @@ class Hyperparameters:
     seed: int = 13
     # This share of the publishers (training_jobs.holdout) never trains: their rows are the publisher-held-out check.
     holdout_publishers: float = 0.3
+    # This share of the candidate stories, with every publisher that wrote in them, is the story-disjoint judge.
+    judge_stories: float = 0.5
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -32,6 +32,7 @@ from training_jobs.reliability import (
 )
 
 HELD_OUT = "held_out_publishers"
+STORY_DISJOINT = "story_disjoint"  # the judge: stories and publishers no model trained on (training_jobs.holdout)
 
 
 def compute_metrics(y_true: Sequence[int], y_pred: Sequence[int], names: Sequence[str]) -> dict[str, Any]:

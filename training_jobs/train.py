@@ -58,7 +58,7 @@ from training_jobs.data import (
 )
 from training_jobs.distributed import Distributed, init_distributed
 from training_jobs.drift_baseline import write_baseline
-from training_jobs.evaluate import HELD_OUT, evaluate_logits, format_report, write_plots
+from training_jobs.evaluate import HELD_OUT, STORY_DISJOINT, evaluate_logits, format_report, write_plots
 from training_jobs.fit import Fitted, fit
 from training_jobs.tfidf_baseline import baseline_metrics
 
@@ -202,7 +202,7 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
 def load_training_data(args: argparse.Namespace, hp: Hyperparameters) -> TrainingData:
     """The splits (test channel and --limit applied), the encoder's tokenizer and the max length they call for."""
     splits = _with_test_override(
-        load_splits(args.data, hp.seed, args.extra_data, hp.holdout_publishers), args.test_data)
+        load_splits(args.data, hp.seed, args.extra_data, hp.holdout_publishers, hp.judge_stories), args.test_data)
     if args.limit:
         splits.train = splits.train[: args.limit]
     encoder = resolve_encoder(hp.base_model)
@@ -216,7 +216,8 @@ def score(model: HeadlineClassifier, data: TrainingData, labels: LabelMap, hp: H
     """Logits on valid, test and held-out publishers; the temperature fitted on valid; metrics beside the TF-IDF
     baseline's on the same rows."""
     splits = data.splits
-    evaluated = {"valid": splits.valid, "test": splits.test, **({HELD_OUT: splits.held_out} if splits.held_out else {})}
+    evaluated = {"valid": splits.valid, "test": splits.test,
+                 **{name: rows for name, rows in ((STORY_DISJOINT, splits.judge), (HELD_OUT, splits.held_out)) if rows}}
     logits = {name: predict_logits(model, data.tokenizer, [ex.title for ex in examples], data.max_length,
                                    hp.eval_batch_size) for name, examples in evaluated.items()}
     calibration = fit_calibration(logits["valid"], [labels.index_of_category(ex.category) for ex in splits.valid])
@@ -245,7 +246,7 @@ def training_metadata(args: argparse.Namespace, hp: Hyperparameters, data: Train
         "hidden_size": model.encoder.config.hidden_size,
         "max_length": data.max_length,
         "hyperparameters": hp.as_dict(),
-        "data": {"source": splits.source, "sha256": splits.fingerprint(), "limit": args.limit,
+        "data": {"source": splits.source, "sha256": splits.fingerprint(), "limit": args.limit, "judge": splits.judge_stats,
                  "counts": {n: category_counts(s) for n, s in (("train", splits.train), *scored.evaluated.items())},
                  "cleaning": {n: dataclasses.asdict(s) for n, s in splits.stats.items()}},
         "metrics": {n: {**{k: metrics[n][k] for k in ("accuracy", "macro_f1", "n")},
@@ -301,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if result is None:  # a non-zero torchrun rank: rank 0 reports
         return 0
     metrics = result["metrics"]
-    for split in ("test", HELD_OUT) if HELD_OUT in metrics else ("test",):
+    for split in (name for name in ("test", STORY_DISJOINT, HELD_OUT) if name in metrics):
         print(format_report(metrics[split], f"{split} split · model {result['metadata']['model_version']}"))
         base = metrics["baseline_tfidf_logreg"][split]
         print(f"baseline TF-IDF + logistic regression on the same rows: "
