@@ -54,6 +54,10 @@ class Hyperparameters:
     max_grad_norm: float = 1.0
     max_length: int = 0  # 0: chosen from the measured token-length distribution
     dropout: float = 0.3
+    label_smoothing: float = 0.0
+    # Knowledge distillation (training_jobs.teacher): the loss's share given to the teacher's softened scores.
+    distill_weight: float = 0.0
+    distill_temperature: float = 2.0
     freeze_embeddings: bool = True
     seed: int = 13
     # This share of the publishers (training_jobs.holdout) never trains: their rows are the publisher-held-out check.

@@ -37,6 +37,7 @@ from model.classifier import WEIGHTS_FILE, HeadlineClassifier, load_tokenizer
 from model.encoders import EncoderUnavailable, resolve_encoder, weights_sha256
 from model.labels import LabelMap
 from model.predict import predict_logits
+from training_jobs import teacher_scores
 from training_jobs.calibrate import fit_calibration
 from training_jobs.config import (
     REPO_ROOT,
@@ -80,6 +81,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output-data-dir", type=Path, default=env.get("SM_OUTPUT_DATA_DIR"),
                         help="also copy metrics and plots here")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N training rows (smoke runs)")
+    parser.add_argument("--teacher", type=Path, help="teacher scores to distil (training_jobs.teacher; needs "
+                                                     "--distill-weight above 0)")
     add_hyperparameter_arguments(parser)
     return parser.parse_args(argv)
 
@@ -158,6 +161,8 @@ class TrainingData:
     encoder: str
     tokenizer: PreTrainedTokenizerBase
     max_length: int
+    teacher: np.ndarray | None = None  # the teacher's probabilities per training row (NaN where it has none)
+    teacher_meta: dict[str, Any] | None = None
 
 
 @dataclass
@@ -187,7 +192,7 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
     model = HeadlineClassifier.from_encoder(data.encoder, len(labels), hp.dropout).to(ddp.device)
     if hp.freeze_embeddings:
         model.encoder.get_input_embeddings().weight.requires_grad_(False)
-    fitted = fit(model, data.tokenizer, data.splits, data.max_length, labels, hp, ddp)
+    fitted = fit(model, data.tokenizer, data.splits, data.max_length, labels, hp, ddp, data.teacher)
     ddp.close()
     if not ddp.is_main:
         return None
@@ -208,7 +213,22 @@ def load_training_data(args: argparse.Namespace, hp: Hyperparameters) -> Trainin
     encoder = resolve_encoder(hp.base_model)
     tokenizer = load_tokenizer(encoder)
     untruncated = [len(ids) for ids in tokenizer([ex.title for ex in splits.train])["input_ids"]]
-    return TrainingData(splits, encoder, tokenizer, hp.max_length or choose_max_length(untruncated))
+    data = TrainingData(splits, encoder, tokenizer, hp.max_length or choose_max_length(untruncated))
+    if getattr(args, "teacher", None) and hp.distill_weight:
+        data.teacher, data.teacher_meta = read_teacher(args.teacher, splits.train, LabelMap.default())
+    return data
+
+
+def read_teacher(path: Path, train: Sequence[Example], labels: LabelMap) -> tuple[np.ndarray, dict[str, Any]]:
+    """The teacher file's probabilities for the training rows, and what to record of it in training.json."""
+    try:
+        scores, meta = teacher_scores.load(path, train, labels)
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"{path}: cannot read the teacher's scores ({exc})") from exc
+    taught = float((~np.isnan(scores).any(axis=1)).mean())
+    log.info("teacher %s covers %.1f%% of the training rows", path, 100 * taught)
+    return scores, {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                    "data_sha256": meta.get("data_sha256"), "coverage": round(taught, 4)}
 
 
 def score(model: HeadlineClassifier, data: TrainingData, labels: LabelMap, hp: Hyperparameters,
@@ -246,7 +266,9 @@ def training_metadata(args: argparse.Namespace, hp: Hyperparameters, data: Train
         "hidden_size": model.encoder.config.hidden_size,
         "max_length": data.max_length,
         "hyperparameters": hp.as_dict(),
-        "data": {"source": splits.source, "sha256": splits.fingerprint(), "limit": args.limit, "judge": splits.judge_stats,
+        "teacher": data.teacher_meta,
+        "data": {"source": splits.source, "sha256": splits.fingerprint(), "limit": args.limit,
+                 "judge": splits.judge_stats,
                  "counts": {n: category_counts(s) for n, s in (("train", splits.train), *scored.evaluated.items())},
                  "cleaning": {n: dataclasses.asdict(s) for n, s in splits.stats.items()}},
         "metrics": {n: {**{k: metrics[n][k] for k in ("accuracy", "macro_f1", "n")},
