@@ -74,13 +74,14 @@ train: setup ## fine-tune the embedded encoder on NLP-100 train + corpus extras 
 $(MODEL_DIR)/model.safetensors: | $(STAMP)
 	$(TRAIN)
 
-evaluate: setup ## evaluate MODEL_DIR on the NLP-100 test split (TEST_FILE=...): report, ECE before/after, PNGs; then error-analysis
+evaluate: setup ## evaluate MODEL_DIR on NLP-100 test (TEST_FILE=...) and its story-disjoint judge: reports, ECE, PNGs; then error-analysis
 	$(PY) -m training_jobs.evaluate --model-dir $(MODEL_DIR) --data $(TEST_FILE) --plot
+	$(PY) -m training_jobs.evaluate --model-dir $(MODEL_DIR) --data $(call DATA_PATH,data-dir) --story-disjoint --plot
 	$(MAKE) --no-print-directory error-analysis
 
-error-analysis: setup ## MODEL_DIR/error_analysis.md + PNGs: confusion pairs, confident mistakes, publishers, per-class calibration (test + held-out publishers)
+error-analysis: setup ## MODEL_DIR/error_analysis.md + PNGs: confusion pairs, confident mistakes, publishers, per-class calibration (test, judge, held-out publishers)
 	$(PY) -m training_jobs.error_analysis --model-dir $(MODEL_DIR) --data $(TEST_FILE) \
-		$(if $(EXTRA_DATA),--held-out-data $(EXTRA_DATA))
+		--training-data $(call DATA_PATH,data-dir)
 
 calibrate: setup ## fit and store MODEL_DIR's temperature on its validation split (training does it; for older folders)
 	$(PY) -m training_jobs.calibrate --model-dir $(MODEL_DIR) $(DATA_FLAG)

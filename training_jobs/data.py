@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from model.artifact import read_metadata
 from model.labels import CATEGORY_TO_LABEL
@@ -65,7 +65,7 @@ class Splits:
     stats: dict[str, CleanStats] = field(default_factory=dict)
     held_out: list[Example] = field(default_factory=list)  # rows of held-out publishers (training_jobs.holdout)
     judge: list[Example] = field(default_factory=list)  # the story-disjoint judge (training_jobs.holdout)
-    judge_stats: dict[str, float] = field(default_factory=dict)
+    judge_stats: dict[str, Any] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
         """SHA-256 over every (split, category, title): identifies the exact training data."""
@@ -358,12 +358,18 @@ def _carve(pool: Sequence[Example], share: float, splits: Splits) -> tuple[list[
     judged = {normalise_title(ex.title) for ex in judge}
     kept = [ex for ex in pool if judge_rule.may_train(ex) and normalise_title(ex.title) not in judged]
     splits.held_out += [ex for ex in pool if judge_rule.holds_out_publisher(ex)]
-    splits.judge_stats = {"share": share, "stories": len({ex.story for ex in judge}),
+    splits.judge_stats = {"share": share, "sha256": _fingerprint(judge), "stories": len({ex.story for ex in judge}),
                           "publishers": len(judge_rule.publishers), "rows": len(judge),
                           "dropped_from_training": len(pool) - len(kept) - len(judge),
                           "trained_without_story_id": sum(not ex.story for ex in kept)}
     splits.source += f" - story-disjoint judge at share {share:g}"
     return judge, kept
+
+
+def _fingerprint(examples: Iterable[Example]) -> str:
+    """SHA-256 over the sorted (category, normalised title) pairs: the same set gives the same digest."""
+    lines = sorted(f"{ex.category}\t{normalise_title(ex.title)}\n" for ex in examples)
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
 def _kept(examples: Sequence[Example], kept: Sequence[Example]) -> list[Example]:
@@ -383,9 +389,26 @@ def _unique_titles(examples: Iterable[Example]) -> list[Example]:
 
 
 def splits_of_model(model_dir: Path, data: Path) -> Splits:
-    """The splits a model folder was trained on: its recorded seed and publisher hold-out applied to `data`."""
-    hyperparameters = read_metadata(model_dir)["hyperparameters"]
-    return load_splits(data, hyperparameters["seed"], holdout_share=hyperparameters.get("holdout_publishers", 0.0))
+    """The splits a model folder was trained on: its recorded seed, extra files, judge and publisher hold-out applied
+    to `data`; a DataError when the judge rebuilt there is not the one the model recorded."""
+    metadata = read_metadata(model_dir)
+    hyperparameters, recorded = metadata["hyperparameters"], metadata.get("data", {})
+    extra = [_locate_extra(Path(path), Path(data)) for path in recorded.get("extra_data", [])]
+    splits = load_splits(data, hyperparameters["seed"], extra, hyperparameters.get("holdout_publishers", 0.0),
+                         hyperparameters.get("judge_stories", 0.0))
+    expected = recorded.get("judge", {}).get("sha256")
+    if expected and splits.judge_stats["sha256"] != expected:
+        raise DataError(f"{data}: the story-disjoint judge rebuilt from this data is not the one {model_dir} was "
+                        "trained without; pass the data (and extra files) it was trained on")
+    return splits
+
+
+def _locate_extra(path: Path, data: Path) -> Path:
+    """A recorded extra file: where training read it, else the file of that name in the data folder."""
+    for candidate in (path, (data if data.is_dir() else data.parent) / path.name):
+        if candidate.is_file():
+            return candidate
+    raise DataError(f"{path}: the model was also trained on this file; pass the data folder that holds it")
 
 
 def _keep_publishers(examples: Sequence[Example], share: float, held_out: list[Example]) -> list[Example]:
@@ -394,16 +417,6 @@ def _keep_publishers(examples: Sequence[Example], share: float, held_out: list[E
     for ex in examples:
         (held_out if is_held_out(ex.publisher, share) else kept).append(ex)
     return kept
-
-
-def held_out_examples(path: Path, share: float) -> list[Example]:
-    """The held-out publishers' rows of one data file, cleaned and de-duplicated by title."""
-    examples, _ = clean(read_examples(path))
-    held: list[Example] = []
-    _keep_publishers(examples, share, held)
-    if not held:
-        raise DataError(f"{path}: no rows of held-out publishers at share {share:g}; does the file name publishers?")
-    return held
 
 
 def category_counts(examples: Iterable[Example]) -> dict[str, int]:

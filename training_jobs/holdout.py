@@ -11,6 +11,7 @@ depends on the ids alone: the same on every machine, seed and run.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -83,7 +84,7 @@ def judged_stories(rows: Iterable[Placed], share: float) -> frozenset[str]:
     chosen: set[str] = set()
     for stories in by_category.values():
         stories.sort(key=lambda story: unit(STORY_SALT, story))
-        chosen.update(stories[:round(share * len(stories))])
+        chosen.update(stories[:math.floor(share * len(stories) + 0.5)])  # half rounds up: one of one at 0.5
     return frozenset(chosen)
 
 

@@ -268,7 +268,7 @@ def training_metadata(args: argparse.Namespace, hp: Hyperparameters, data: Train
         "hyperparameters": hp.as_dict(),
         "teacher": data.teacher_meta,
         "data": {"source": splits.source, "sha256": splits.fingerprint(), "limit": args.limit,
-                 "judge": splits.judge_stats,
+                 "extra_data": [str(path) for path in args.extra_data], "judge": splits.judge_stats,
                  "counts": {n: category_counts(s) for n, s in (("train", splits.train), *scored.evaluated.items())},
                  "cleaning": {n: dataclasses.asdict(s) for n, s in splits.stats.items()}},
         "metrics": {n: {**{k: metrics[n][k] for k in ("accuracy", "macro_f1", "n")},
