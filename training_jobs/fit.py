@@ -52,15 +52,17 @@ def fit(model: HeadlineClassifier, tokenizer: PreTrainedTokenizerBase, splits: S
                         get_linear_schedule_with_warmup(optimizer, int(hp.warmup_ratio * total_steps), total_steps),
                         torch.amp.GradScaler("cuda", enabled=ddp.device.type == "cuda"), hp.max_grad_norm, ddp.device,
                         TargetLoss(hp.label_smoothing, hp.distill_weight, hp.distill_temperature))
-    rng = random.Random(hp.seed)
+    rng, drop_rng = random.Random(hp.seed), random.Random(hp.seed + 1)
     fitted, best_f1 = Fitted(), -1.0
+    averaged: list[dict[str, torch.Tensor]] = []
     started = time.monotonic()
     for epoch in tqdm(range(1, hp.epochs + 1), desc="epochs", unit="epoch"):
         model.train()
         batches = ddp.shard(training_batches([len(ids) for ids in train_ids], hp.train_batch_size, rng))
         epoch_loss = 0.0
         for batch in tqdm(batches, desc=f"epoch {epoch}", unit="step", leave=False):
-            padded = tokenizer.pad({"input_ids": [train_ids[i] for i in batch]}, return_tensors="pt")
+            ids = [word_dropout(train_ids[i], hp.word_dropout, drop_rng) for i in batch]
+            padded = tokenizer.pad({"input_ids": ids}, return_tensors="pt")
             loss = step(padded, targets[batch], soft[batch])
             fitted.step_losses.append(loss)
             epoch_loss += loss * len(batch)
@@ -71,11 +73,25 @@ def fit(model: HeadlineClassifier, tokenizer: PreTrainedTokenizerBase, splits: S
                                "valid_accuracy": valid["accuracy"], "valid_macro_f1": valid["macro_f1"]})
         log.info("epoch %d/%d: train loss %.4f, valid accuracy %.4f, valid macro-F1 %.4f",
                  epoch, hp.epochs, fitted.history[-1]["train_loss"], valid["accuracy"], valid["macro_f1"])
+        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        if epoch > hp.epochs - hp.average_epochs:
+            averaged.append(state)
         if valid["macro_f1"] > best_f1:
             best_f1 = valid["macro_f1"]
-            fitted.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            fitted.best_state = state
+    if ddp.is_main and hp.average_epochs > 1:
+        fitted.best_state = {k: torch.stack([s[k].float() for s in averaged]).mean(0).to(averaged[0][k].dtype)
+                             for k in averaged[0]}
     fitted.seconds = time.monotonic() - started
     return fitted
+
+
+def word_dropout(ids: list[int], share: float, rng: random.Random) -> list[int]:
+    """The token ids without a random `share` of the inner tokens (the first and last, [CLS] and [SEP], stay)."""
+    if not share or len(ids) <= 3:
+        return ids
+    inner = [token for token in ids[1:-1] if rng.random() >= share]
+    return [ids[0], *(inner or ids[1:-1]), ids[-1]]
 
 
 @dataclass
