@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
+# The documentation tools live in their own venv: MkDocs brings watchdog, which `chalice local` must not see in .venv.
+DOCS_VENV := .venv-docs
+DOCS_STAMP := $(DOCS_VENV)/.requirements-installed
 MODEL_DIR ?= artifacts/model
 # DATA=PATH: the data folder (or one file) instead of training_jobs/config.py's default, which also knows the
 # folder's layout: the Makefile asks it for TEST_FILE and EXTRA_DATA (read only by the targets that use them).
@@ -31,43 +34,51 @@ $(STAMP): requirements-dev.lock
 	@printf '[download]\nno-deps = true\n' > $(VENV)/pip.conf
 	@touch $@
 
+$(DOCS_STAMP): requirements-docs.lock
+	@test -x $(DOCS_VENV)/bin/python || $(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-docs.lock
+	@touch $@
+
 # pip-compile keeps the lock's versions where they still fit (UPGRADE=1: the newest allowed) and records the sha256 of
 # every file of each version, all platforms. pip is left to the venv; torch's pin drops the +cpu of the local wheel.
 LOCK_FLAGS = --quiet --generate-hashes --strip-extras --no-header --no-emit-index-url --no-emit-find-links \
 	--unsafe-package pip $(if $(UPGRADE),--upgrade)
 
-lock: ## resolve requirements-dev.txt (serving pins held) into the hashed requirements-dev.lock, then give the image, Lambda and SageMaker requirements its versions and hashes
+lock: ## resolve requirements-dev.txt (serving pins held) and requirements-docs.txt into their hashed .lock files, then give the image, Lambda and SageMaker requirements its versions and hashes
 	@test -x $(VENV)/bin/pip-compile || { echo "pip-compile is missing: make setup"; exit 1; }
 	sed '/^[^#]/,$$d' requirements-dev.lock > requirements-dev.lock.header
 	$(VENV)/bin/pip-compile $(LOCK_FLAGS) -c model/serving/requirements-serve.txt \
 		-o requirements-dev.lock requirements-dev.txt
 	{ cat requirements-dev.lock.header; sed -E 's/^torch==([^ ]+)\+cpu /torch==\1 /' requirements-dev.lock; } > requirements-dev.lock.new
 	mv requirements-dev.lock.new requirements-dev.lock && rm requirements-dev.lock.header
+	$(VENV)/bin/pip-compile $(LOCK_FLAGS) -o requirements-docs.lock requirements-docs.txt
 	$(VENV)/bin/python -m tools.sync_pins
 
 # The docs build is strict: a broken link or anchor between pages fails it (mkdocs.yml).
-MKDOCS := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/python -m mkdocs build --strict --quiet
 
-test: setup ## ruff, then the whole pytest suite (tests/unit/test_docs.py builds the docs strictly)
+test: setup $(DOCS_STAMP) ## ruff, then the whole pytest suite (tests/unit/test_docs.py builds the docs strictly)
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
 # `slow` tests train a model or start a server or a browser (tests/conftest.py marks every test whose fixtures do).
-test-fast: setup ## ruff, then every test that needs no training, no server and no browser (-m "not slow"; under 2 minutes)
+test-fast: setup $(DOCS_STAMP) ## ruff, then every test that needs no training, no server and no browser (-m "not slow"; under 2 minutes)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -m "not slow"
 
 lint: setup ## ruff only
 	$(PY) -m ruff check .
 
-docs: setup ## build the documentation site from docs/ into site/ (MkDocs Material, strict: a broken link fails)
+docs: $(DOCS_STAMP) ## build the documentation site from docs/ into site/ (MkDocs Material in .venv-docs, strict: a broken link fails)
 	$(MKDOCS) --site-dir site
 
+# SAMPLE=N|all: rows of a single data file to train on (train.py's --sample; its default keeps a laptop near 10 minutes).
+SAMPLE ?=
 # `=`, not `:=`: EXTRA_DATA asks the venv's Python, so it may expand only in a recipe, after `setup` made the venv.
 TRAIN = $(PY) -m training_jobs.train --base-model embedded $(DATA_FLAG) $(if $(EXTRA_DATA),--extra-data $(EXTRA_DATA)) \
-	--model-dir $(MODEL_DIR)
+	$(if $(SAMPLE),--sample $(SAMPLE)) --model-dir $(MODEL_DIR)
 
-train: setup ## fine-tune the embedded encoder on NLP-100 train + corpus extras into MODEL_DIR (default artifacts/model)
+train: setup ## fine-tune the embedded encoder into MODEL_DIR (default artifacts/model): NLP-100 train + corpus extras, else a sample of the UCI corpus (downloaded when no data is found; SAMPLE=all: every row)
 	$(TRAIN)
 
 # Targets that need a model train one first when MODEL_DIR has none.
@@ -148,7 +159,7 @@ infra: setup ## STAGE=dev|prod: the stack chalice deploy does not create (table,
 infra-delete: setup ## STAGE=dev|prod: delete the infra stack (after `chalice delete`); the table is kept (AWS_ARGS="--dry-run")
 	$(PY) -m chalice_app.ops.infra delete --stage $(STAGE) $(AWS_ARGS)
 
-.PHONY: local create-table api-keys replay-unsaved bench-api
+.PHONY: local stand-ins create-table api-keys replay-unsaved bench-api
 API_PORT ?= 8000
 DYNAMODB_PORT ?= 8001
 LOCAL_STATE_DIR ?= artifacts/local
@@ -164,6 +175,13 @@ local: setup $(MODEL_DIR)/model.int8.onnx ## the whole stack offline: moto Dynam
 	$(PY) -m chalice_app.local.stack --model-dir $(MODEL_DIR) --runtime $(RUNTIME) --api-port $(API_PORT) \
 		--endpoint-port $(ENDPOINT_PORT) --dynamodb-port $(DYNAMODB_PORT) --state-dir $(LOCAL_STATE_DIR) \
 		$(foreach variant,$(VARIANTS),--variant $(variant)) $(if $(FAULTS),--faults)
+
+# `chalice local` with autoreload is the Chalice user's edit loop: these two in one terminal, the plain command in
+# another (the local stage's .chalice/local-aws-config names these ports; docs/local-stack.md).
+stand-ins: setup $(MODEL_DIR)/model.int8.onnx ## moto's DynamoDB + the local endpoint only, for `cd chalice_app && chalice local --stage local` in another terminal
+	$(PY) -m chalice_app.local.stack --stand-ins-only --model-dir $(MODEL_DIR) --runtime $(RUNTIME) \
+		--api-port $(API_PORT) --endpoint-port $(ENDPOINT_PORT) --dynamodb-port $(DYNAMODB_PORT) \
+		--state-dir $(LOCAL_STATE_DIR) $(foreach variant,$(VARIANTS),--variant $(variant)) $(if $(FAULTS),--faults)
 
 # Training writes the drift baseline; this adds it to a model folder made before that (scored as served: int8 ONNX).
 $(MODEL_DIR)/drift_baseline.json: | $(MODEL_DIR)/model.safetensors $(STAMP)

@@ -25,16 +25,22 @@ from loadtest.headlines import REPO_ROOT, read_headlines
 from loadtest.ledger import Ledger, classification_ids
 
 BATCH_SIZES = (2, 16)  # headlines per batch request, drawn uniformly
-FEEDBACK_AGREES = 0.9  # share of feedback confirming the model's label; the rest corrects it
+FEEDBACK_AGREES = 0.9  # share of transactions whose reader confirms the model's label; it corrects the rest
 REMEMBERED = 200  # transactions per user kept for look-ups and feedback
 RUN_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # X-Run-Id as openapi.yaml documents it
 
 
 @dataclass(frozen=True)
 class Transaction:
+    """A transaction a reader remembers, with the one label it gives whenever it rates it.
+
+    The label is drawn once, when the answer comes: the API keeps the first feedback and refuses a different one
+    (409 feedback_exists), so a reader that draws the same transaction again sends the same label again, a retry
+    the API answers 200 with the record as it stands.
+    """
+
     request_id: str
-    label: str | None  # None: the classification failed, there is nothing to give feedback on
-    labels: tuple[str, ...]
+    feedback: str | None  # None: the classification failed, there is nothing to give feedback on
 
 
 @dataclass
@@ -142,13 +148,11 @@ class NewsReader(FinishesItsWait, FastHttpUser):
 
     @task(5)
     def give_feedback(self) -> None:
-        answered = [t for t in self.transactions if t.label is not None]
+        answered = [t for t in self.transactions if t.feedback is not None]
         if not answered:
             return self.classify()
         transaction = random.choice(answered)
-        others = [label for label in transaction.labels if label != transaction.label]
-        label = transaction.label if random.random() < FEEDBACK_AGREES or not others else random.choice(others)
-        with self.client.post(f"/transactions/{transaction.request_id}/feedback", json={"label": label},
+        with self.client.post(f"/transactions/{transaction.request_id}/feedback", json={"label": transaction.feedback},
                               name="/transactions/{request_id}/feedback", headers=self.headers,
                               catch_response=True) as response:
             if response.status_code != 200:
@@ -176,7 +180,15 @@ class NewsReader(FinishesItsWait, FastHttpUser):
     def _remember(self, status: int, answer: Any, ids: list[str]) -> None:
         if status == 200:
             results = answer.get("results", [answer])
-            self.transactions.extend(Transaction(r["request_id"], r.get("label"), tuple(r.get("scores") or ()))
+            self.transactions.extend(Transaction(r["request_id"], _verdict(r.get("label"), r.get("scores") or {}))
                                      for r in results if isinstance(r, dict) and r.get("request_id") in ids)
         else:
-            self.transactions.extend(Transaction(request_id, None, ()) for request_id in ids)
+            self.transactions.extend(Transaction(request_id, None) for request_id in ids)
+
+
+def _verdict(label: str | None, scores: dict[str, float]) -> str | None:
+    """The label a reader gives a prediction: mostly the model's own, else another label the model scored."""
+    others = [other for other in scores if other != label]
+    if label is None or random.random() < FEEDBACK_AGREES or not others:
+        return label
+    return random.choice(others)

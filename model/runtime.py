@@ -54,8 +54,16 @@ class RuntimeUnavailable(RuntimeError):
 
 
 def available_cpus() -> int:
-    """CPUs this process may run on (container CPU sets included), not the host's core count."""
-    return len(os.sched_getaffinity(0))
+    """CPUs this process may run on (container CPU sets included), not the host's core count.
+
+    Python 3.13+ answers that itself; before it only Linux has the affinity call, so macOS falls back to the host's
+    count (it has no CPU sets to honour).
+    """
+    if hasattr(os, "process_cpu_count"):
+        return os.process_cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def recorded_runtimes(model_dir: Path) -> dict[str, list[str]]:

@@ -35,7 +35,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def data_dir() -> Path:
     path = default_data_dir()
     if not split_file(path, "train").is_file():
-        pytest.fail(f"real data not found at {path}; set NEWS_DATA_DIR to the news_aggregator folder")
+        pytest.fail(f"the tests need a data folder holding the NLP-100 split (nlp100/train.tsv ...), not found at "
+                    f"{path}; set NEWS_DATA_DIR to the news_aggregator folder")
     return path
 
 

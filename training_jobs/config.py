@@ -12,11 +12,41 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 SPLITS_FOLDER = "nlp100"  # the NLP-100 train/valid/test split inside the data folder
 EXTRA_DATA_FILE = "corpus.tsv.gz"  # rows of other publishers: training-only extras
+SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "news_aggregator"  # the team's data folder, where it exists
+CORPUS_FILE = "newsCorpora.csv"  # the UCI archive's data file (training_jobs/uci_archive.py fetches it)
+CACHE_FOLDER = "news-classifier"
+# Rows of one corpus file that local training samples by default (train.py --sample): after the publishers held out
+# (~30% of the rows) and the 80/10/10 split, ~15,600 train rows, as many as the NLP-100 recipe's 15,940, so the first
+# model takes about as long (docs/training.md#data). SageMaker jobs train on every row.
+LOCAL_SAMPLE_ROWS = 28_000
 
 
 def default_data_dir() -> Path:
-    """`NEWS_DATA_DIR`, else the shared UCI News Aggregator folder beside the repository (the Makefile asks here)."""
-    return Path(os.environ.get("NEWS_DATA_DIR", REPO_ROOT.parent / "shared" / "data" / "news_aggregator"))
+    """Where the data is when none is named (the Makefile asks here): `NEWS_DATA_DIR`; else the shared folder beside
+    the repository when it exists; else the UCI corpus in the user cache, a file that training downloads when it is
+    missing (`uci_archive.available`)."""
+    if os.environ.get("NEWS_DATA_DIR"):
+        return Path(os.environ["NEWS_DATA_DIR"])
+    return SHARED_DATA_DIR if SHARED_DATA_DIR.exists() else cached_corpus()
+
+
+def data_cache_dir() -> Path:
+    """`NEWS_CACHE_DIR`, else `news-classifier/` in the XDG cache folder (`XDG_CACHE_HOME`, else `~/.cache`): outside
+    the repository, kept across clones."""
+    if os.environ.get("NEWS_CACHE_DIR"):
+        return Path(os.environ["NEWS_CACHE_DIR"])
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / CACHE_FOLDER
+
+
+def cached_corpus() -> Path:
+    return data_cache_dir() / CORPUS_FILE
+
+
+def training_channel(data: Path) -> Path:
+    """What a SageMaker job trains on: a data folder's NLP-100 split folder, else the data file (maybe not yet
+    downloaded) itself."""
+    return splits_dir(data) if data.is_dir() else data
 
 
 def splits_dir(data: Path) -> Path:

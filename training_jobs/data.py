@@ -1,4 +1,4 @@
-"""Reading, cleaning, de-duplicating and splitting the UCI News Aggregator data.
+"""Reading, cleaning, de-duplicating, splitting and sampling the UCI News Aggregator data.
 
 Reads the raw headerless newsCorpora.csv and the header-row TSVs (docs/training.md); every problem is a
 `DataError` naming the file and line. `stream_rows` reads the same formats row by row for files too large to hold.
@@ -13,12 +13,13 @@ import io
 import random
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from model.artifact import read_metadata
+from model.encoders import file_sha256
 from model.labels import CATEGORY_TO_LABEL
 from training_jobs.config import splits_dir
 from training_jobs.holdout import choose_judge, is_held_out
@@ -30,6 +31,7 @@ _SPACE = re.compile(r"\s+")
 HEADED, UCI = "headed", "uci"
 # Undecodable bytes read with errors="surrogateescape" become these code points; valid UTF-8 never does.
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+RowT = TypeVar("RowT")
 
 
 class DataError(ValueError):
@@ -66,6 +68,8 @@ class Splits:
     held_out: list[Example] = field(default_factory=list)  # rows of held-out publishers (training_jobs.holdout)
     judge: list[Example] = field(default_factory=list)  # the story-disjoint judge (training_jobs.holdout)
     judge_stats: dict[str, Any] = field(default_factory=dict)
+    # From one data file: the rows taken (`rows` of the `of` left after cleaning), the seed, the file and its SHA-256.
+    sample: dict[str, Any] | None = None
 
     def fingerprint(self) -> str:
         """SHA-256 over every (split, category, title): identifies the exact training data."""
@@ -290,6 +294,25 @@ def split(examples: Sequence[Example], seed: int, valid: float = 0.1, test: floa
     return parts
 
 
+def stratified_sample(rows: Sequence[RowT], size: int, seed: int, category: Callable[[RowT], str]) -> list[RowT]:
+    """`size` of `rows` drawn with `seed`, each category keeping its share (largest remainders), in their order.
+
+    Whole rows are kept, whatever columns they carry (publisher, story...), so that other sets can be carved from the
+    same corpus before or after. All rows when there are no more than `size`.
+    """
+    if size >= len(rows):
+        return list(rows)
+    groups: dict[str, list[int]] = {}
+    for index, row in enumerate(rows):
+        groups.setdefault(category(row), []).append(index)
+    exact = {code: size * len(members) / len(rows) for code, members in groups.items()}
+    quota = {code: int(share) for code, share in exact.items()}
+    for code in sorted(groups, key=lambda c: (quota[c] - exact[c], c))[:size - sum(quota.values())]:
+        quota[code] += 1
+    rng = random.Random(seed)
+    return [rows[i] for i in sorted(i for code in sorted(groups) for i in rng.sample(groups[code], quota[code]))]
+
+
 def _benchmark_dir(data: Path) -> Path | None:
     for candidate in (data, splits_dir(data)):
         if all((candidate / name).is_file() for name in SPLIT_FILES):
@@ -297,9 +320,41 @@ def _benchmark_dir(data: Path) -> Path | None:
     return None
 
 
+def _data_file(data: Path) -> Path | None:
+    """`data` when it is a file, or the one file of a folder (a SageMaker channel holding newsCorpora.csv)."""
+    if data.is_file():
+        return data
+    entries = [path for path in data.iterdir() if not path.name.startswith(".")] if data.is_dir() else []
+    return entries[0] if len(entries) == 1 and entries[0].is_file() else None
+
+
+def _split_file(path: Path, seed: int, sample: int) -> Splits:
+    """One file cleaned and split; then, with `sample` below its rows, every part cut to the same share by
+    `stratified_sample`.
+
+    Splitting first nests every sample in the whole file's split: a sampled model never trained on a title of the
+    full test split, and leakage checks run on the full split (feedback, retraining) cover its valid and test.
+    """
+    examples, stats = clean(read_examples(path))
+    parts = list(split(examples, seed))
+    rows = len(examples)
+    source = f"{path} (split with seed {seed})"
+    if 0 < sample < rows:
+        parts = [stratified_sample(part, round(len(part) * sample / rows), seed, _category) for part in parts]
+        source = f"{path} (split with seed {seed}; a {sample:,}-row sample of its {rows:,})"
+    record = {"rows": sample if 0 < sample < rows else rows, "of": rows, "seed": seed, "file": path.name,
+              "file_sha256": file_sha256(path)}
+    return Splits(parts[0], parts[1], parts[2], source, {path.name: stats}, sample=record)
+
+
+def _category(example: Example) -> str:
+    return example.category
+
+
 def load_splits(data: Path, seed: int, extra: Sequence[Path] = (), holdout_share: float = 0.0,
-                judge_share: float = 0.0) -> Splits:
-    """Train/valid/test from a folder holding the NLP-100 split (used as-is) or from one file (split here).
+                judge_share: float = 0.0, sample: int = 0) -> Splits:
+    """Train/valid/test from a folder holding the NLP-100 split (used as-is) or from one file (split here, and
+    cut to a `sample` of its rows when that is set and smaller: see `_split_file`).
 
     `extra` files add training rows only; any title also in valid or test is dropped from them so
     that the held-out scores stay honest. Then `judge_share` of the candidate stories leave train and valid as the
@@ -313,11 +368,10 @@ def load_splits(data: Path, seed: int, extra: Sequence[Path] = (), holdout_share
         for name in SPLIT_FILES:
             loaded[name], stats[name] = clean(read_examples(bench / name), dedupe=False)
         splits = Splits(loaded["train.tsv"], loaded["valid.tsv"], loaded["test.tsv"], f"{bench} (NLP-100 split)", stats)
-    elif data.is_file():
-        examples, stats = clean(read_examples(data))
-        splits = Splits(*split(examples, seed), f"{data} (split with seed {seed})", {data.name: stats})
+    elif (path := _data_file(data)) is not None:
+        splits = _split_file(path, seed, sample)
     else:
-        raise DataError(f"{data}: neither a data file nor a folder holding {', '.join(SPLIT_FILES)}")
+        raise DataError(f"{data}: neither a data file nor a folder holding {', '.join(SPLIT_FILES)} or one data file")
     _add_extra(splits, extra)
     splits.judge, kept = _carve(splits.train + splits.valid, judge_share, splits)
     held_out: list[Example] = []
@@ -389,13 +443,13 @@ def _unique_titles(examples: Iterable[Example]) -> list[Example]:
 
 
 def splits_of_model(model_dir: Path, data: Path) -> Splits:
-    """The splits a model folder was trained on: its recorded seed, extra files, judge and publisher hold-out applied
-    to `data`; a DataError when the judge rebuilt there is not the one the model recorded."""
+    """The splits a model folder was trained on: its recorded seed, sample, extra files, judge and publisher hold-out
+    applied to `data`; a DataError when the judge rebuilt there is not the one the model recorded."""
     metadata = read_metadata(model_dir)
     hyperparameters, recorded = metadata["hyperparameters"], metadata.get("data", {})
     extra = [_locate_extra(Path(path), Path(data)) for path in recorded.get("extra_data", [])]
     splits = load_splits(data, hyperparameters["seed"], extra, hyperparameters.get("holdout_publishers", 0.0),
-                         hyperparameters.get("judge_stories", 0.0))
+                         hyperparameters.get("judge_stories", 0.0), recorded_sample(metadata))
     expected = recorded.get("judge", {}).get("sha256")
     if expected and splits.judge_stats["sha256"] != expected:
         raise DataError(f"{data}: the story-disjoint judge rebuilt from this data is not the one {model_dir} was "
@@ -409,6 +463,12 @@ def _locate_extra(path: Path, data: Path) -> Path:
         if candidate.is_file():
             return candidate
     raise DataError(f"{path}: the model was also trained on this file; pass the data folder that holds it")
+
+
+def recorded_sample(metadata: dict[str, Any]) -> int:
+    """The sample size a model's training.json records (0: every row)."""
+    sample = metadata.get("data", {}).get("sample") or {}
+    return sample["rows"] if sample and sample["rows"] < sample["of"] else 0
 
 
 def _keep_publishers(examples: Sequence[Example], share: float, held_out: list[Example]) -> list[Example]:

@@ -33,8 +33,9 @@ from training_jobs.config import (
     add_hyperparameter_arguments,
     default_data_dir,
     hyperparameters_from_args,
-    splits_dir,
+    training_channel,
 )
+from training_jobs.uci_archive import available
 
 log = logging.getLogger("training_jobs.launch")
 
@@ -72,8 +73,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     aws.add_argument("--max-wait", type=int, help="seconds of training plus waiting for spot (default: 2 x max-run)")
     aws.add_argument("--no-wait", dest="wait", action="store_false", help="return once the job is created")
     data = parser.add_argument_group("data channels (local paths are uploaded; s3:// URIs are used as they are)")
-    data.add_argument("--data", default=str(splits_dir(default_data_dir())),
-                      help="the `train` channel: the NLP-100 train/valid/test TSVs, or one data file to split")
+    data.add_argument("--data", default=str(training_channel(default_data_dir())),
+                      help="the `train` channel: the NLP-100 train/valid/test TSVs, or one data file to split (all of "
+                           "it: jobs take no sample)")
     data.add_argument("--test-data", help="optional `test` channel replacing the test split")
     add_hyperparameter_arguments(parser)
     return parser.parse_args(argv)
@@ -140,7 +142,8 @@ def launch(args: argparse.Namespace, boto_session: boto3.Session) -> str:
     """Start the job; return the model.tar.gz URI once it completes, or the job name with --no-wait."""
     if not args.role:
         raise LaunchError("pass --role or set SAGEMAKER_ROLE_ARN: the IAM role SageMaker runs the job as")
-    channels = [data_channel("train", args.data)] + ([data_channel("test", args.test_data)] if args.test_data else [])
+    train_data = args.data if args.data.startswith("s3://") else str(available(Path(args.data)))
+    channels = [data_channel("train", train_data)] + ([data_channel("test", args.test_data)] if args.test_data else [])
     session = Session(boto_session=boto_session, default_bucket=args.bucket)
     with tempfile.TemporaryDirectory(prefix="news-classifier-code-") as tmp:
         trainer = build_trainer(args, session, stage_source(Path(tmp)))

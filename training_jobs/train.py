@@ -40,6 +40,7 @@ from model.predict import predict_logits
 from training_jobs import teacher_scores
 from training_jobs.calibrate import fit_calibration
 from training_jobs.config import (
+    LOCAL_SAMPLE_ROWS,
     REPO_ROOT,
     Hyperparameters,
     add_hyperparameter_arguments,
@@ -62,6 +63,7 @@ from training_jobs.drift_baseline import write_baseline
 from training_jobs.evaluate import HELD_OUT, STORY_DISJOINT, evaluate_logits, format_report, write_plots
 from training_jobs.fit import Fitted, fit
 from training_jobs.tfidf_baseline import baseline_metrics
+from training_jobs.uci_archive import available
 
 log = logging.getLogger("training_jobs.train")
 MAX_LENGTH_QUANTILE = 99.9
@@ -81,10 +83,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output-data-dir", type=Path, default=env.get("SM_OUTPUT_DATA_DIR"),
                         help="also copy metrics and plots here")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N training rows (smoke runs)")
+    parser.add_argument("--sample", type=sample_size, default=0 if env.get("SM_CHANNEL_TRAIN") else LOCAL_SAMPLE_ROWS,
+                        help="with one data file: a stratified, seeded sample of this many of its rows, taken after "
+                             f"the split; `all` for every row (default: {LOCAL_SAMPLE_ROWS} locally, all on SageMaker)")
     parser.add_argument("--teacher", type=Path, help="teacher scores to distil (training_jobs.teacher; needs "
                                                      "--distill-weight above 0)")
     add_hyperparameter_arguments(parser)
     return parser.parse_args(argv)
+
+
+def sample_size(value: str) -> int:
+    """argparse type of --sample: a positive row count, or `all` (0)."""
+    if value == "all":
+        return 0
+    if not value.isdigit() or int(value) == 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of rows or `all`, got {value!r}")
+    return int(value)
 
 
 def seed_everything(seed: int) -> None:
@@ -205,9 +219,12 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def load_training_data(args: argparse.Namespace, hp: Hyperparameters) -> TrainingData:
-    """The splits (test channel and --limit applied), the encoder's tokenizer and the max length they call for."""
+    """The splits (the data downloaded first when there is none; sample, test channel and --limit applied), the
+    encoder's tokenizer and the max length they call for."""
+    data = available(args.data)
     splits = _with_test_override(
-        load_splits(args.data, hp.seed, args.extra_data, hp.holdout_publishers, hp.judge_stories), args.test_data)
+        load_splits(data, hp.seed, args.extra_data, hp.holdout_publishers, hp.judge_stories, args.sample),
+        args.test_data)
     if args.limit:
         splits.train = splits.train[: args.limit]
     encoder = resolve_encoder(hp.base_model)
@@ -267,7 +284,7 @@ def training_metadata(args: argparse.Namespace, hp: Hyperparameters, data: Train
         "max_length": data.max_length,
         "hyperparameters": hp.as_dict(),
         "teacher": data.teacher_meta,
-        "data": {"source": splits.source, "sha256": splits.fingerprint(), "limit": args.limit,
+        "data": {"source": splits.source, "sha256": splits.fingerprint(), "limit": args.limit, "sample": splits.sample,
                  "extra_data": [str(path) for path in args.extra_data], "judge": splits.judge_stats,
                  "counts": {n: category_counts(s) for n, s in (("train", splits.train), *scored.evaluated.items())},
                  "cleaning": {n: dataclasses.asdict(s) for n, s in splits.stats.items()}},

@@ -1,6 +1,7 @@
 """`make local`: the whole stack offline in one command (moto's DynamoDB, the local endpoint, `chalice local`).
 
     python -m chalice_app.local.stack [--model-dir artifacts/model] [--variant NAME=DIR:WEIGHT ...] [--faults]
+    python -m chalice_app.local.stack --stand-ins-only    # `make stand-ins`: you run `chalice local` yourself
 
 The servers are wired with the variables the AWS SDK reads on AWS too, so the API's code runs unchanged
 (docs/local-stack.md).
@@ -13,6 +14,7 @@ import fcntl
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -28,7 +30,14 @@ from chalicelib import transactions
 from chalicelib.config import MODEL_VARIANTS, ConfigError, format_model_variants, settings_problems
 from pynamodb.exceptions import PynamoDBException
 
-from chalice_app.local.state import DYNAMODB_RECORDING, FAKE_AWS, LOCK_FILE, RECORDING_VARIABLE, STATE_FILE
+from chalice_app.local.state import (
+    DYNAMODB_RECORDING,
+    FAKE_AWS,
+    LOCK_FILE,
+    RECORDING_VARIABLE,
+    STATE_FILE,
+    stage_stand_in_urls,
+)
 from chalice_app.ops.stages import CHALICE_DIR, stage_environment
 from model.tools.local_servers import NotUp, answers, unused_port, wait_until
 
@@ -38,6 +47,7 @@ LOCAL_SERVER = "chalice_app.local.server"  # `chalice local` without the 40 ms N
 LOCAL_DYNAMODB = "chalice_app.local.dynamodb"  # moto without its whole-table copy per TransactWriteItems
 DYNAMODB_FAULTS = "chalice_app.local.dynamodb_faults"  # moto behind the fault-injecting proxy (--faults)
 STAGE = "local"
+CHALICE_LOCAL_PORT = 8000  # `chalice local`'s own default
 API_LOG_FILE = "api.log"
 STARTUP_TIMEOUT_S = 180.0
 STOP_GRACE_S = 10.0
@@ -74,6 +84,7 @@ class StackConfig:
     faults: bool = False  # fault injection: the endpoint's /_faults route, moto behind local.dynamodb_faults
     api_log: bool = False  # the API's logs to STATE_DIR/api.log instead of the terminal
     variants: tuple[LocalVariant, ...] = ()  # A/B; empty: --model-dir alone, as the stage's ENDPOINT_NAME
+    with_api: bool = True  # False (make stand-ins): moto and the endpoint only, for a `chalice local` of one's own
 
     def url(self, port: int) -> str:
         return f"http://{self.host}:{port}"
@@ -90,11 +101,15 @@ class Service:
     log_path: Path | None  # None: the service writes to this terminal
 
 
+def stand_in_urls(config: StackConfig) -> dict[str, str]:
+    """The variables that point the AWS SDK at this stack's stand-ins."""
+    return {"AWS_ENDPOINT_URL_DYNAMODB": config.url(config.dynamodb_port),
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": config.url(config.endpoint_port)}
+
+
 def stack_environment(config: StackConfig) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
-    env.update(FAKE_AWS, PYTHONUNBUFFERED="1",
-               AWS_ENDPOINT_URL_DYNAMODB=config.url(config.dynamodb_port),
-               AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=config.url(config.endpoint_port))
+    env.update(FAKE_AWS, **stand_in_urls(config), PYTHONUNBUFFERED="1")
     env.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # EMF lines would drown the API's logs
     if config.variants:
         env[MODEL_VARIANTS] = config.model_variants()
@@ -109,29 +124,31 @@ def single_instance(state_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise StackError(_already_running_message(state_dir)) from None
+            raise StackError(already_running_message(state_dir)) from None
         try:
             yield
         finally:
             (state_dir / STATE_FILE).unlink(missing_ok=True)
 
 
-def _already_running_message(state_dir: Path) -> str:
+def already_running_message(state_dir: Path) -> str:
     try:
         state = json.loads((state_dir / STATE_FILE).read_text())
-        where = f" (pid {state['pid']}, API at {state['api_url']})"
+        serving = f"API at {state['api_url']}" if state.get("api_url") else f"stand-ins at {state['dynamodb_url']}"
+        where = f" (pid {state['pid']}, {serving})"
     except (OSError, ValueError, KeyError):
         where = " (still starting)"
-    return (f"make local is already running{where}. Stop it with Ctrl-C in its terminal, or start a second "
-            f"stack with other ports and its own state directory (API_PORT=... ENDPOINT_PORT=... "
-            f"DYNAMODB_PORT=... LOCAL_STATE_DIR=...).")
+    return (f"a local stack (make local or make stand-ins) is already running{where}. Stop it with Ctrl-C in its "
+            f"terminal, or start a second stack with other ports and its own state directory (API_PORT=... "
+            f"ENDPOINT_PORT=... DYNAMODB_PORT=... LOCAL_STATE_DIR=...).")
 
 
 def check_ports_free(config: StackConfig) -> None:
-    ports = {"API_PORT": config.api_port, "ENDPOINT_PORT": config.endpoint_port,
-             "DYNAMODB_PORT": config.dynamodb_port}
+    ports = {"ENDPOINT_PORT": config.endpoint_port, "DYNAMODB_PORT": config.dynamodb_port}
+    if config.with_api:
+        ports["API_PORT"] = config.api_port
     if len(set(ports.values())) < len(ports):
-        raise StackError(f"the three ports must differ: {ports}")
+        raise StackError(f"the ports must differ: {ports}")
     for variable, port in ports.items():
         with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -229,14 +246,19 @@ class Stack:
                                                   "--no-spin-wait",  # its 2 cores are shared with the API and moto
                                                   *(["--enable-fault-injection"] if config.faults else [])],
                                REPO_ROOT, "endpoint.log")
-        api = self._spawn("chalice local", [sys.executable, "-m", LOCAL_SERVER, "--project-dir", str(CHALICE_DIR),
-                                            "local", "--stage", STAGE, "--host", config.host,
-                                            "--port", str(config.api_port), "--no-autoreload"], REPO_ROOT,
-                          API_LOG_FILE if config.api_log else None)
+        # No autoreload: this API serves load, chaos and benchmark runs, which a restart would cut, and Chalice's
+        # reloader restarts on any file written under chalice_app/ (a report's bytecode too); it also starts its
+        # workers by re-running argv, which `python -m` is not. The edit loop with autoreload is `make stand-ins`
+        # and a plain `chalice local` (docs/local-stack.md).
+        api = None if not config.with_api else self._spawn(
+            "chalice local", [sys.executable, "-m", LOCAL_SERVER, "--project-dir", str(CHALICE_DIR), "local",
+                              "--stage", STAGE, "--host", config.host, "--port", str(config.api_port),
+                              "--no-autoreload"], REPO_ROOT, API_LOG_FILE if config.api_log else None)
         wait_until_ready(dynamodb, f"{config.url(config.dynamodb_port)}/moto-api/", deadline)
         create_table(self.env)
         wait_until_ready(endpoint, f"{config.url(config.endpoint_port)}/ping", deadline)
-        wait_until_ready(api, f"{config.url(config.api_port)}/health", deadline)
+        if api is not None:
+            wait_until_ready(api, f"{config.url(config.api_port)}/health", deadline)
 
     def watch(self) -> None:
         """Block until a signal arrives; a service that dies stops the stack with its reason."""
@@ -261,7 +283,9 @@ class Stack:
             service.process.wait()
 
     def state(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "api_url": self.config.url(self.config.api_port),
+        """What tools read to find this stack; without its own API (make stand-ins) there is no `api_url`."""
+        api = {"api_url": self.config.url(self.config.api_port)} if self.config.with_api else {}
+        return {"pid": os.getpid(), **api,
                 "endpoint_url": self.config.url(self.config.endpoint_port),
                 "dynamodb_url": self.config.url(self.config.dynamodb_port),
                 "faults": self.config.faults,
@@ -329,13 +353,21 @@ def banner(config: StackConfig) -> str:
     api_logs = f"log {config.state_dir / API_LOG_FILE}" if config.api_log else "its logs follow here"
     faults = [f"Fault injection on: {config.url(config.endpoint_port)}/_faults (endpoint) and "
               f"{config.url(config.dynamodb_port)}/_faults (DynamoDB proxy); see the README."] if config.faults else []
-    return "\n".join([
-        "",
-        f"Local stack ready ({models}, runtime {config.runtime}):",
-        f"  API        {api}  chalice local --stage {STAGE}; {api_logs}",
+    services = [
         f"  endpoint   {config.url(config.endpoint_port)}  log {config.state_dir / 'endpoint.log'}",
         f"  DynamoDB   {config.url(config.dynamodb_port)}  table {table} in moto, kept in "
         f"{config.state_dir / DYNAMODB_RECORDING}; log {config.state_dir / 'dynamodb.log'}",
+    ]
+    if config.with_api:
+        head = [f"Local stack ready ({models}, runtime {config.runtime}):",
+                f"  API        {api}  chalice local --stage {STAGE}; {api_logs}", *services]
+    else:
+        head = [f"Local stand-ins ready ({models}, runtime {config.runtime}):", *services,
+                "The API, with autoreload, in another terminal (the venv active):",
+                f"  {chalice_local_command(config)}"]
+    return "\n".join([
+        "",
+        *head,
         "Try:",
         f"  curl -s -X POST {api}/classify -H 'Content-Type: application/json' -d '{body}'",
         f"  curl -s {api}/transactions/<request_id from the answer>",
@@ -343,6 +375,17 @@ def banner(config: StackConfig) -> str:
         "Ctrl-C stops everything.",
         "",
     ])
+
+
+def chalice_local_command(config: StackConfig) -> str:
+    """The plain command that reaches these stand-ins; exports only for what the local stage does not name (other
+    ports, A/B variants)."""
+    variables = {name: url for name, url in stand_in_urls(config).items() if stage_stand_in_urls().get(name) != url}
+    if config.variants:
+        variables[MODEL_VARIANTS] = config.model_variants()
+    exports = " ".join(f"{name}={shlex.quote(value)}" for name, value in variables.items())
+    port = "" if config.api_port == CHALICE_LOCAL_PORT else f" --port {config.api_port}"
+    return f"cd chalice_app && {f'export {exports} && ' if exports else ''}chalice local --stage {STAGE}{port}"
 
 
 def run(config: StackConfig) -> int:
@@ -380,13 +423,17 @@ def parse_args(argv: list[str] | None = None) -> StackConfig:
     parser.add_argument("--model-dir", type=Path, default=REPO_ROOT / "artifacts" / "model")
     parser.add_argument("--runtime", default="auto", help="model runtime: auto, torch, onnx or onnx-int8")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--api-port", type=int, default=8000, help="0: a free port (the state file records it)")
+    parser.add_argument("--api-port", type=int, default=CHALICE_LOCAL_PORT,
+                        help="0: a free port (the state file records it)")
     parser.add_argument("--endpoint-port", type=int, default=8080, help="0: a free port")
     parser.add_argument("--dynamodb-port", type=int, default=8001, help="0: a free port")
     parser.add_argument("--state-dir", type=Path, default=REPO_ROOT / "artifacts" / "local",
                         help="lock, state file and service logs (one stack per directory)")
     parser.add_argument("--faults", action="store_true",
                         help="local testing only: fault injection in the endpoint and a DynamoDB fault proxy")
+    parser.add_argument("--stand-ins-only", action="store_true",
+                        help="moto and the endpoint only (make stand-ins); the banner says how to run `chalice "
+                             "local` against them, on --api-port")
     parser.add_argument("--api-log", action="store_true",
                         help=f"the API's logs to STATE_DIR/{API_LOG_FILE} instead of this terminal")
     parser.add_argument("--variant", type=local_variant, action="append", default=[], metavar="NAME=DIR:WEIGHT",
@@ -398,7 +445,7 @@ def parse_args(argv: list[str] | None = None) -> StackConfig:
     config = StackConfig(model_dir=args.model_dir, runtime=args.runtime, host=args.host, api_port=api_port,
                          endpoint_port=endpoint_port, dynamodb_port=dynamodb_port,
                          state_dir=args.state_dir, faults=args.faults, api_log=args.api_log,
-                         variants=tuple(args.variant))
+                         variants=tuple(args.variant), with_api=not args.stand_ins_only)
     names = [v.name for v in config.variants]
     if len(set(names)) < len(names):
         parser.error(f"--variant: endpoint names must be unique, got {', '.join(names)}")

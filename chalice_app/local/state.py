@@ -1,5 +1,6 @@
 """What a running local stack shares with the tools that use it: the state file it writes once every service
-answers (URLs, process groups), and the fake credentials that keep every local AWS call away from AWS."""
+answers (URLs, process groups), the fake credentials that keep every local AWS call away from AWS, and where the
+local stage's own configuration expects the stand-ins (a plain `chalice local --stage local` finds them there)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from botocore.configloader import load_config
+
+from chalice_app.ops.stages import CHALICE_DIR, stage_environment
 from model.tools.local_servers import NotUp, wait_until
 
 STATE_FILE = "local_stack.json"  # in the stack's --state-dir (make local: LOCAL_STATE_DIR, artifacts/local)
@@ -18,6 +22,21 @@ RECORDING_VARIABLE = "MOTO_RECORDER_FILEPATH"  # where moto's recorder writes (r
 # The local stack must never reach AWS: its services get these instead of the caller's AWS_* variables.
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_REGION": "us-east-1"}
+
+
+STAND_IN_SERVICES = {"AWS_ENDPOINT_URL_DYNAMODB": "dynamodb",  # the variable boto3 reads -> the config file's key
+                     "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": "sagemaker_runtime"}
+
+
+def stage_stand_in_urls(stage: str = "local") -> dict[str, str]:
+    """Where the stage's AWS config file (its AWS_CONFIG_FILE, relative to the Chalice project, where `chalice local`
+    runs) sends each stand-in's service, by the variable that overrides it; empty when the stage names no file."""
+    relative = stage_environment(stage).get("AWS_CONFIG_FILE")
+    if relative is None:
+        return {}
+    config = load_config(str(CHALICE_DIR / relative))
+    services = config["services"].get(config["profiles"]["default"].get("services", ""), {})
+    return {name: services[key]["endpoint_url"] for name, key in STAND_IN_SERVICES.items() if key in services}
 
 
 def fake_client_arguments() -> dict[str, str]:

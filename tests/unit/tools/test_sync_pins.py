@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
@@ -20,6 +21,8 @@ from tools import sync_pins
 from tools.sync_pins import canonical
 
 LOCK = REPO_ROOT / "requirements-dev.lock"
+# The docs tools' own lock, for their own venv (.venv-docs): requirement file -> its lock.
+LOCKS = {"requirements-dev.txt": LOCK, "requirements-docs.txt": REPO_ROOT / "requirements-docs.lock"}
 SUBSET_FILES = list(sync_pins.SUBSET_FILES)
 PINNED_FILES = ["requirements-dev.txt", *SUBSET_FILES]
 SAGEMAKER = REPO_ROOT / "training_jobs/requirements-sagemaker.txt"
@@ -28,11 +31,12 @@ TRAINING_IMAGE_PYTHON = {"python_version": "3.12", "python_full_version": "3.12.
                          "platform_system": "Linux", "platform_machine": "x86_64"}
 
 
-def test_the_lock_pins_every_entry_to_one_version_with_hashes() -> None:
-    entries = sync_pins.entries(LOCK.read_text())
+@pytest.mark.parametrize("lock", LOCKS.values(), ids=lambda lock: lock.name)
+def test_the_lock_pins_every_entry_to_one_version_with_hashes(lock: Path) -> None:
+    entries = sync_pins.entries(lock.read_text())
     pattern = r"[A-Za-z0-9_.\-]+==[A-Za-z0-9_.]+( --hash=sha256:[0-9a-f]{64})+"
     assert entries and [entry for entry in entries if not re.fullmatch(pattern, entry)] == []
-    assert len(pins(LOCK)) == len(entries), "a distribution is locked twice"
+    assert len(pins(lock)) == len(entries), "a distribution is locked twice"
 
 
 @pytest.mark.parametrize("requirements", PINNED_FILES)
@@ -62,15 +66,17 @@ def test_a_changed_version_or_hash_is_replaced_by_the_locks() -> None:
         sync_pins.synced("absent-package==1.0\n", lock)
 
 
-def test_every_direct_requirement_is_locked() -> None:
-    direct = {sync_pins.requirement_name(entry) for entry in sync_pins.entries((REPO_ROOT / "requirements-dev.txt")
-                                                                                .read_text())}
-    assert direct - set(pins(LOCK)) == set()
+@pytest.mark.parametrize("requirements", LOCKS)
+def test_every_direct_requirement_is_locked(requirements: str) -> None:
+    direct = {sync_pins.requirement_name(entry) for entry in sync_pins.entries((REPO_ROOT / requirements).read_text())}
+    assert direct - set(pins(LOCKS[requirements])) == set()
 
 
 def test_make_setup_installs_the_lock_with_hash_checking() -> None:
     makefile = (REPO_ROOT / "Makefile").read_text()
     assert re.search(r"\n\t\$\(PY\) -m pip install .*--require-hashes -r requirements-dev\.lock\n", makefile)
+    assert re.search(r"\n\t\$\(DOCS_VENV\)/bin/python -m pip install .*--require-hashes -r requirements-docs\.lock\n",
+                     makefile)
 
 
 def _closure(names: list[str]) -> set[str]:

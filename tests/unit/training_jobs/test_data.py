@@ -1,13 +1,16 @@
-"""Parsing, cleaning and splitting the UCI data: both real formats and every kind of bad input."""
+"""Parsing, cleaning, splitting and sampling the UCI data: both real formats and every kind of bad input."""
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from model.artifact import read_metadata, write_metadata
 from training_jobs.config import splits_dir
 from training_jobs.data import (
     DataError,
@@ -16,7 +19,10 @@ from training_jobs.data import (
     load_splits,
     normalise_title,
     read_examples,
+    recorded_sample,
     split,
+    splits_of_model,
+    stratified_sample,
 )
 
 HEADER = "category\ttitle\tpublisher\tid\tstory\thostname\ttimestamp\turl\n"
@@ -198,3 +204,60 @@ def test_the_judge_is_the_same_set_whatever_the_seed_and_row_order(tmp_path: Pat
     second = load_splits(data, seed=7, extra=[extra], judge_share=0.5)
     assert first.judge_stats["sha256"] == second.judge_stats["sha256"]
     assert {ex.title for ex in first.judge} == {ex.title for ex in second.judge}
+
+
+def test_stratified_sample_keeps_each_class_share_whole_rows_and_is_seeded() -> None:
+    rows = [{"category": "betm"[i % 10 % 4], "story": f"s{i}", "publisher": f"p{i % 7}"} for i in range(1000)]
+    shares = Counter(row["category"] for row in rows)  # b 300, e 300, t 200, m 200
+    sample = stratified_sample(rows, 101, seed=5, category=lambda row: row["category"])
+    assert len(sample) == 101
+    assert {code: n / 101 for code, n in Counter(r["category"] for r in sample).items()} == pytest.approx(
+        {code: n / 1000 for code, n in shares.items()}, abs=0.01)
+    assert all(row in rows for row in sample) and sample == sorted(sample, key=rows.index)  # whole rows, file order
+    assert sample == stratified_sample(rows, 101, seed=5, category=lambda row: row["category"])
+    assert sample != stratified_sample(rows, 101, seed=6, category=lambda row: row["category"])
+    assert stratified_sample(rows, 1000, seed=5, category=lambda row: row["category"]) == rows
+
+
+def uci_file(path: Path, rows: int) -> Path:
+    """A raw newsCorpora.csv: every class, 30 publishers, distinct titles."""
+    return write(path, "".join(f"{i}\tHeadline {i} on {'betm'[i % 4]}\tu\tPaper {i % 30}\t{'betm'[i % 4]}\ts\th\t1\n"
+                               for i in range(rows)))
+
+
+def test_a_sample_of_one_file_nests_in_its_full_split(tmp_path: Path) -> None:
+    path = uci_file(tmp_path / "newsCorpora.csv", 4000)
+    full = load_splits(path, seed=3, holdout_share=0.3)
+    sampled = load_splits(path, seed=3, holdout_share=0.3, sample=1000)
+    for part in ("train", "valid", "test", "held_out"):
+        rows = getattr(sampled, part)
+        assert {ex.title for ex in rows} <= {ex.title for ex in getattr(full, part)}, part
+        # The split is cut to a quarter; held-out publishers then leave each part (about a quarter of theirs too).
+        assert len(rows) == pytest.approx(len(getattr(full, part)) / 4, rel=0.15), part
+    assert sampled.sample == {"rows": 1000, "of": 4000, "seed": 3, "file": "newsCorpora.csv",
+                              "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    assert full.sample is not None and full.sample["rows"] == full.sample["of"] == 4000
+    assert "a 1,000-row sample of its 4,000" in sampled.source
+    assert load_splits(path, seed=3, sample=1000).train == load_splits(path, seed=3, sample=1000).train
+
+
+def test_a_folder_holding_one_data_file_is_that_file(tmp_path: Path) -> None:
+    """A SageMaker channel: the job's train folder holds the uploaded newsCorpora.csv."""
+    uci_file(tmp_path / "newsCorpora.csv", 200)
+    assert load_splits(tmp_path, seed=0).sample["file"] == "newsCorpora.csv"  # type: ignore[index]
+    (tmp_path / "other.csv").write_text("")
+    with pytest.raises(DataError, match="or one data file"):
+        load_splits(tmp_path, seed=0)
+
+
+def test_a_models_recorded_sample_rebuilds_its_splits(tmp_path: Path) -> None:
+    path = uci_file(tmp_path / "newsCorpora.csv", 2000)
+    splits = load_splits(path, seed=13, holdout_share=0.3, sample=600)
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    write_metadata(model_dir, {"hyperparameters": {"seed": 13, "holdout_publishers": 0.3},
+                               "data": {"sample": splits.sample}})
+    assert recorded_sample(read_metadata(model_dir)) == 600
+    assert splits_of_model(model_dir, path).fingerprint() == splits.fingerprint()
+    assert recorded_sample({"data": {"sample": {"rows": 2000, "of": 2000}}}) == 0
+    assert recorded_sample({"data": {"sample": None}}) == recorded_sample({}) == 0

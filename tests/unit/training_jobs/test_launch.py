@@ -15,8 +15,11 @@ import pytest
 from sagemaker.core.training.configs import StoppingCondition
 from sagemaker.train.container_drivers.common.utils import hyperparameters_to_cli_args
 
+from tests.support.archive_server import Answer, archive_server, corpus_text, uci_zip
 from tools.sync_pins import pins
+from training_jobs import config
 from training_jobs.config import Hyperparameters, splits_dir
+from training_jobs.data import load_splits
 from training_jobs.launch import (
     LaunchError,
     launch,
@@ -26,6 +29,7 @@ from training_jobs.launch import (
     training_image,
     uses_torchrun,
 )
+from training_jobs.train import parse_args as train_parse_args
 
 BUCKET = "news-training"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerTraining"
@@ -163,6 +167,27 @@ def test_shipped_code_trains_as_the_container_runs_it(aws: boto3.Session, data_d
     assert metadata["data"]["counts"]["train"] and sum(metadata["data"]["counts"]["train"].values()) <= 240
     assert (tmp_path / "output" / "metrics.json").is_file()
     assert (tmp_path / "model" / "code" / "inference.py").is_file()
+
+
+def test_without_data_a_job_trains_on_the_whole_downloaded_corpus(aws: boto3.Session, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """No data folder: the launcher fetches the UCI corpus (here from a local stand-in) and uploads the file whole;
+    in the job's channel folder it is the data, unsampled."""
+    monkeypatch.delenv("NEWS_DATA_DIR", raising=False)
+    monkeypatch.setattr(config, "SHARED_DATA_DIR", tmp_path / "no-shared")
+    monkeypatch.setenv("NEWS_CACHE_DIR", str(tmp_path / "cache"))
+    with archive_server() as server:
+        server.answers["/news+aggregator.zip"] = Answer(uci_zip(corpus_text(500)))
+        monkeypatch.setenv("NEWS_CORPUS_URL", server.url("/news+aggregator.zip"))
+        _, job, _ = launch_job(aws, ["--instance-type", "ml.m5.xlarge", "--image-uri", "my/cpu-image:1"])
+    bucket, _, key = channel_uris(job)["train"].removeprefix("s3://").partition("/")
+    assert key.endswith("/newsCorpora.csv")  # the prefix is the one object: the job's folder holds it by its name
+    channel = tmp_path / "input" / "train"
+    channel.mkdir(parents=True)
+    aws.client("s3").download_file(bucket, key, str(channel / "newsCorpora.csv"))
+    monkeypatch.setenv("SM_CHANNEL_TRAIN", str(channel))
+    splits = load_splits(channel, seed=13, sample=train_parse_args([]).sample)
+    assert splits.sample is not None and splits.sample["rows"] == splits.sample["of"] == 500
 
 
 def test_torchrun_for_gpus_and_several_instances() -> None:

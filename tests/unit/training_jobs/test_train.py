@@ -1,9 +1,11 @@
-"""Training end to end on a tiny DistilBERT: artifact contents, label names, hyperparameters, entry points."""
+"""Training end to end on a tiny DistilBERT: artifact contents, label names, hyperparameters, entry points, and a
+first run with no data (the corpus fetched from a local stand-in for UCI, or one message when it cannot be)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 from pathlib import Path
 
@@ -12,9 +14,13 @@ import pytest
 from model import encoders
 from model.labels import LabelMap
 from model.predict import TorchPredictor
-from training_jobs.config import Hyperparameters
+from model.tools.local_servers import unused_port
+from tests.support.archive_server import Answer, archive_server, corpus_text, uci_zip
+from training_jobs import config
+from training_jobs.config import LOCAL_SAMPLE_ROWS, Hyperparameters
 from training_jobs.fit import build_optimizer, training_batches
 from training_jobs.train import choose_max_length, main, parse_args, train
+from training_jobs.uci_archive import UCI_PAGE, UCI_URL
 
 HEADER = "category\ttitle\n"
 TOY_WORDS = {"b": ["stocks", "profit", "shares", "bank"], "t": ["software", "google", "nasa", "smartphone"],
@@ -85,6 +91,53 @@ def test_sagemaker_environment_supplies_the_defaults(monkeypatch: pytest.MonkeyP
     assert (args.data, args.test_data, args.model_dir, args.output_data_dir) == (
         tmp_path / "train", tmp_path / "test", tmp_path / "model", tmp_path / "out")
     assert (args.epochs, args.learning_rate, args.freeze_embeddings) == (2, 2e-4, False)
+    assert args.sample == 0  # a job trains on every row of its channel
+
+
+def test_a_local_run_samples_one_corpus_file_unless_told_all() -> None:
+    assert parse_args([]).sample == LOCAL_SAMPLE_ROWS
+    assert parse_args(["--sample", "all"]).sample == 0
+    assert parse_args(["--sample", "5000"]).sample == 5000
+    for bad in ("0", "-3", "lots"):
+        with pytest.raises(SystemExit):
+            parse_args(["--sample", bad])
+
+
+@pytest.fixture
+def fresh_clone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No NEWS_DATA_DIR, no shared folder, an empty user cache (returned): a user's first run."""
+    monkeypatch.delenv("NEWS_DATA_DIR", raising=False)
+    monkeypatch.setattr(config, "SHARED_DATA_DIR", tmp_path / "shared" / "data" / "news_aggregator")
+    monkeypatch.setenv("NEWS_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_no_data_and_no_network_stops_with_one_message_naming_the_manual_path(
+        fresh_clone: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("NEWS_CORPUS_URL", f"http://127.0.0.1:{unused_port()}/news+aggregator.zip")  # nobody there
+    assert main(["--model-dir", str(tmp_path / "model")]) == 2
+    (error,) = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert error.exc_info is None
+    for named in ("cannot reach", UCI_URL, UCI_PAGE, "make local DATA=/path/to/newsCorpora.csv", "NEWS_DATA_DIR=",
+                  str(fresh_clone / "newsCorpora.csv")):
+        assert named in error.getMessage()
+    assert not (tmp_path / "model").exists() and list(fresh_clone.iterdir()) == []
+
+
+@pytest.mark.slow  # trains
+def test_a_first_run_downloads_the_corpus_and_trains_on_a_recorded_sample(
+        fresh_clone: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_encoder_dir: Path) -> None:
+    with archive_server() as server:
+        server.answers["/news+aggregator.zip"] = Answer(uci_zip(corpus_text(1200)))
+        monkeypatch.setenv("NEWS_CORPUS_URL", server.url("/news+aggregator.zip"))
+        result = train(parse_args(["--base-model", str(tiny_encoder_dir), "--model-dir", str(tmp_path / "model"),
+                                   "--epochs", "1", "--max-length", "32", "--sample", "400"]))
+    data = result["metadata"]["data"]
+    corpus = fresh_clone / "newsCorpora.csv"
+    assert data["sample"] == {"rows": 400, "of": 1200, "seed": 13, "file": "newsCorpora.csv",
+                              "file_sha256": hashlib.sha256(corpus.read_bytes()).hexdigest()}
+    assert sum(sum(counts.values()) for counts in data["counts"].values()) == pytest.approx(400, abs=2)
+    assert str(corpus) in data["source"]
 
 
 def test_every_hyperparameter_has_a_flag() -> None:

@@ -4,16 +4,21 @@ Unicode (lone surrogates), JSON nested too deeply, integers too long to convert;
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from model.labels import LabelMap
 from model.serving.inference import InvalidInput, input_fn
+from model.tools.local_endpoint import running_endpoint
 from tests.support.text_strategies import headline_texts
+from tests.support.untrained_model import untrained_model_folder
 
 FUZZ = settings(max_examples=80, deadline=None, derandomize=True)
 JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | headline_texts(),
@@ -70,3 +75,19 @@ def test_the_server_answers_any_text_or_refuses_it_as_invalid_input(endpoint_url
     # SageMaker Runtime wraps the container's refusal in a 424 ModelError that carries the original 400
     assert (runtime_status, runtime_answer.get("OriginalStatusCode")) in {(200, None), (424, 400)}
     assert (runtime_status == 200) == (status == 200)
+
+
+def test_the_server_starts_and_answers_from_a_folder_built_without_training(tiny_encoder_dir: Path,
+                                                                           tmp_path: Path) -> None:
+    """The fast tests' one server start (their only one on the macOS runner, where no model is trained): the real
+    `python -m model.serving.server` on a free port, loading a folder built here, answers one headline."""
+    folder = untrained_model_folder(tiny_encoder_dir, tmp_path / "model")
+    started = time.monotonic()
+    with running_endpoint(folder, startup_timeout_s=60) as url:
+        status, answer = _post(f"{url}/invocations", json.dumps({"inputs": "Fed holds rates as stocks rally"}).encode())
+    assert status == 200, answer
+    (prediction,) = answer["predictions"]
+    assert prediction["label"] in LabelMap.default().names
+    assert sum(prediction["scores"].values()) == pytest.approx(1, abs=1e-4)
+    assert answer["model_version"] == "untrained-tiny"
+    assert time.monotonic() - started < 60

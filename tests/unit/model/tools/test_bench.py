@@ -1,14 +1,18 @@
-"""`make bench`'s file-to-file row: classify_file run as users run it, read against the same run's batch-32 row."""
+"""`make bench`'s file-to-file row: classify_file run as users run it, read against the same run's batch-32 row;
+its memory reading where there is no /proc."""
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
+import psutil
 import pytest
 
 from model.runtime import ONNX_INT8
-from model.tools.bench import FILE_TO_FILE_SHARE, file_to_file_checks, measure_file_to_file
+from model.tools import bench
+from model.tools.bench import FILE_TO_FILE_SHARE, file_to_file_checks, measure_file_to_file, peak_rss_mb
 from training_jobs.config import split_file
 
 
@@ -27,3 +31,9 @@ def test_file_to_file_row_labels_the_whole_split_and_is_checked_against_batch_32
     (missed,) = file_to_file_checks(report(row["headlines_per_s"] / FILE_TO_FILE_SHARE * 1.01))
     assert met["met"] and not missed["met"]
     assert met["measured"] == pytest.approx(FILE_TO_FILE_SHARE)
+
+
+def test_peak_rss_without_proc_is_the_resident_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """macOS has no /proc/<pid>/status: the bench reads the process's resident set instead of failing."""
+    monkeypatch.setattr(bench, "PROC", tmp_path)
+    assert peak_rss_mb(os.getpid()) == pytest.approx(psutil.Process().memory_info().rss / 2**20, rel=0.05)
