@@ -2,10 +2,11 @@
 
 NLP-100 test shares its five publishers with training, and rows of other publishers from the stories training saw
 are nearly as easy (TF-IDF scores like the model there). A feed brings stories the model never saw, so the judge
-sets aside whole UCI stories (`story` ids) and every publisher that wrote in them (docs/training.md). A story is
-chosen by a salted SHA-256 of its id, ranked within its category so that every category is judged; only stories
-with rows from outside NLP-100's five publishers are candidates, since only those rows can be judged. The choice
-depends on the ids alone: the same on every machine, seed and run.
+sets aside whole UCI stories (`story` ids) and whole publishers (docs/training.md). A story is chosen by a salted
+SHA-256 of its id, ranked within its category so that every category is judged; only stories with rows from outside
+NLP-100's five publishers are candidates, since only those rows can be judged. Each other publisher then goes wholly
+to the side that holds most of its rows, so that neither side loses a large publisher. The choice depends on the
+ids alone: the same on every machine, seed and run.
 """
 
 from __future__ import annotations
@@ -50,14 +51,14 @@ def is_held_out(publisher: str, share: float) -> bool:
 
 @dataclass(frozen=True)
 class Judge:
-    """The judged stories and the publishers of their judged rows; neither may train, tune or calibrate."""
+    """The judged stories and the judge's publishers; neither may train, tune or calibrate."""
 
     stories: frozenset[str]
     publishers: frozenset[str]
 
     def judges(self, row: Placed) -> bool:
-        """A row of the judge: a judged story, written outside NLP-100's five publishers."""
-        return row.story in self.stories and row.publisher not in NLP100_PUBLISHERS
+        """A row of the judge: a judged story, written by a judge publisher."""
+        return row.story in self.stories and row.publisher in self.publishers
 
     def may_train(self, row: Placed) -> bool:
         """Neither a judged story nor a judge publisher (rows with no story id cannot be placed: they may)."""
@@ -89,8 +90,13 @@ def judged_stories(rows: Iterable[Placed], share: float) -> frozenset[str]:
 
 
 def choose_judge(rows: Iterable[Placed], share: float) -> Judge:
-    """The judge of a pool of rows: its judged stories and the publishers of the rows they judge."""
+    """The judge of a pool of rows: its judged stories, and the publishers (outside NLP-100's five) with more rows
+    in judged stories than in the others (ties train). Rows that cross the sides neither train nor judge."""
     rows = list(rows)
     stories = judged_stories(rows, share)
-    return Judge(stories, frozenset(row.publisher for row in rows if row.publisher and row.story in stories
-                                    and row.publisher not in NLP100_PUBLISHERS))
+    inside: Counter[str] = Counter()
+    outside: Counter[str] = Counter()
+    for row in rows:
+        if row.publisher and row.publisher not in NLP100_PUBLISHERS:
+            (inside if row.story in stories else outside)[row.publisher] += 1
+    return Judge(stories, frozenset(publisher for publisher, count in inside.items() if count > outside[publisher]))

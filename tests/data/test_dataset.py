@@ -67,7 +67,7 @@ def test_the_story_disjoint_judge_shares_no_story_publisher_or_title_with_traini
 
     splits = load_splits(data_dir, seed=0, extra=[data_dir / CORPUS], judge_share=Hyperparameters.judge_stories)
     judge, tuned = splits.judge, splits.train + splits.valid
-    assert len(judge) > 3000 and splits.judge_stats["stories"] >= 40 and splits.judge_stats["publishers"] > 1000
+    assert len(judge) > 2500 and splits.judge_stats["stories"] >= 40 and splits.judge_stats["publishers"] > 1000
     assert min(category_counts(judge).values()) > 0  # every class is judged
     assert not {ex.story for ex in judge} & {ex.story for ex in tuned}
     named = {ex.publisher for ex in judge} - {""}  # a few rows name no publisher

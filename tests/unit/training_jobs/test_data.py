@@ -161,7 +161,8 @@ def test_held_out_publishers_never_train_and_form_their_own_set(tmp_path: Path) 
 
 
 def _judge_fixture(tmp_path: Path) -> tuple[Path, Path]:
-    """An NLP-100-like folder and an extra file of two business stories: one judged at share 0.5, one not."""
+    """An NLP-100-like folder and an extra file of two business stories, one judged at share 0.5: Paper A writes
+    mostly in it, Paper B only there, Paper C only in the other."""
     from training_jobs.holdout import STORY_SALT, unit
 
     judged, trained = sorted(["story-x", "story-y"], key=lambda story: unit(STORY_SALT, story))
@@ -174,6 +175,7 @@ def _judge_fixture(tmp_path: Path) -> tuple[Path, Path]:
     write(bench / "test.tsv", HEADER + f"b\tTest row of the judged story\tReuters\t5\t{judged}\th\t1\tu\n")
     extra = write(tmp_path / "extra.tsv", HEADER
                   + f"b\tPaper A on the judged story\tPaper A\t6\t{judged}\th\t1\tu\n"
+                  + f"b\tPaper A again on the judged story\tPaper A\t10\t{judged}\th\t1\tu\n"
                   + f"b\tPaper B on the judged story\tPaper B\t7\t{judged}\th\t1\tu\n"
                   + f"b\tPaper A on the other story\tPaper A\t8\t{trained}\th\t1\tu\n"
                   + f"b\tPaper C on the other story\tPaper C\t9\t{trained}\th\t1\tu\n"
@@ -185,14 +187,15 @@ def _judge_fixture(tmp_path: Path) -> tuple[Path, Path]:
 def test_the_judge_is_whole_stories_and_publishers_that_never_train_or_tune(tmp_path: Path) -> None:
     data, extra = _judge_fixture(tmp_path)
     splits = load_splits(data, seed=0, extra=[extra], judge_share=0.5)
-    assert sorted(ex.title for ex in splits.judge) == ["Paper A on the judged story", "Paper B on the judged story"]
+    assert sorted(ex.title for ex in splits.judge) == ["Paper A again on the judged story",
+                                                       "Paper A on the judged story", "Paper B on the judged story"]
     assert sorted(ex.title for ex in splits.train) == ["A title-only row", "Paper C on the other story",
                                                        "Reuters on the other story"]
     assert [ex.title for ex in splits.valid] == ["Valid row elsewhere"]  # valid tunes and calibrates: judged too
     assert len(splits.test) == 1  # the benchmark never changes
     assert [ex.title for ex in splits.held_out] == ["Paper A on the other story"]  # a judge publisher, seen story
     assert splits.judge_stats | {"sha256": ""} == {
-        "share": 0.5, "sha256": "", "stories": 1, "publishers": 2, "rows": 2, "dropped_from_training": 3,
+        "share": 0.5, "sha256": "", "stories": 1, "publishers": 2, "rows": 3, "dropped_from_training": 3,
         "trained_without_story_id": 1}
     assert "story-disjoint judge at share 0.5" in splits.source
     assert load_splits(data, seed=0, extra=[extra]).judge == []

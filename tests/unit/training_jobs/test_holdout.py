@@ -56,12 +56,13 @@ def test_a_storys_category_is_its_rows_majority() -> None:
     assert judged_stories(rows, 0.5) == {"s1", "s2"}  # one story per category, each rounds up to itself
 
 
-def test_the_judge_takes_whole_stories_and_every_publisher_that_wrote_in_them() -> None:
+def test_each_publisher_goes_wholly_to_the_side_holding_most_of_its_rows() -> None:
     judged, other = sorted(["s1", "s2"], key=lambda story: unit(STORY_SALT, story))  # the lower unit is judged
-    rows = [Row("b", "Paper A", judged), Row("b", "Reuters", judged), Row("b", "Paper A", other),
-            Row("b", "Paper B", other), Row("b", "", "")]
+    rows = [Row("b", "Paper A", judged), Row("b", "Paper A", judged), Row("b", "Paper A", other),
+            Row("b", "Paper B", judged), Row("b", "Paper B", other),  # a tie trains
+            Row("b", "Reuters", judged), Row("b", "Reuters", judged), Row("b", "Paper C", other), Row("b", "", "")]
     judge = choose_judge(rows, 0.5)
-    assert judge == Judge(frozenset({judged}), frozenset({"Paper A"}))
-    assert [judge.judges(row) for row in rows] == [True, False, False, False, False]  # NLP-100 rows never judge
-    assert [judge.may_train(row) for row in rows] == [False, False, False, True, True]  # no story id: unplaced
-    assert [judge.holds_out_publisher(row) for row in rows] == [False, False, True, False, False]
+    assert judge == Judge(frozenset({judged}), frozenset({"Paper A"}))  # NLP-100 publishers never judge
+    assert [judge.judges(row) for row in rows] == [True, True, False, False, False, False, False, False, False]
+    assert [judge.may_train(row) for row in rows] == [False, False, False, False, True, False, False, True, True]
+    assert [judge.holds_out_publisher(row) for row in rows] == [False, False, True] + [False] * 6
