@@ -21,6 +21,9 @@ from typing import Protocol
 NLP100_PUBLISHERS = frozenset({"Reuters", "Huffington Post", "Businessweek", "Contactmusic.com", "Daily Mail"})
 PUBLISHER_SALT = "publisher-holdout"
 STORY_SALT = "story-holdout"
+# At most this many candidate rows are judged: a few thousand headlines measure a model to about a point, and a
+# large corpus (all of newsCorpora.csv) keeps the rest of its stories for training.
+JUDGE_MAX_ROWS = 4000
 
 
 class Placed(Protocol):
@@ -69,31 +72,39 @@ class Judge:
         return row.story not in self.stories and row.publisher in self.publishers
 
 
-def judged_stories(rows: Iterable[Placed], share: float) -> frozenset[str]:
-    """The lowest-ranked `share` of each category's candidate stories (a story's category: its rows' majority)."""
+def judged_stories(rows: Iterable[Placed], share: float, max_rows: int = 0) -> frozenset[str]:
+    """The lowest-ranked `share` of each category's candidate stories (a story's category: its rows' majority),
+    every category's share lowered alike when their candidate rows would pass `max_rows` (0: no cap)."""
     _check_share(share)
     categories: dict[str, Counter[str]] = defaultdict(Counter)
-    candidates: set[str] = set()
+    candidates: Counter[str] = Counter()  # story -> its rows from outside NLP-100's five publishers
     for row in rows:
         if row.story:
             categories[row.story][row.category] += 1
             if row.publisher and row.publisher not in NLP100_PUBLISHERS:
-                candidates.add(row.story)
+                candidates[row.story] += 1
     by_category: dict[str, list[str]] = defaultdict(list)
     for story in candidates:
         by_category[categories[story].most_common(1)[0][0]].append(story)
-    chosen: set[str] = set()
     for stories in by_category.values():
         stories.sort(key=lambda story: unit(STORY_SALT, story))
-        chosen.update(stories[:math.floor(share * len(stories) + 0.5)])  # half rounds up: one of one at 0.5
+    chosen = _first_share(by_category, share)
+    taken = sum(candidates[story] for story in chosen)
+    if max_rows and taken > max_rows:
+        chosen = _first_share(by_category, share * max_rows / taken)
     return frozenset(chosen)
 
 
-def choose_judge(rows: Iterable[Placed], share: float) -> Judge:
+def _first_share(by_category: dict[str, list[str]], share: float) -> set[str]:
+    return {story for stories in by_category.values()
+            for story in stories[:math.floor(share * len(stories) + 0.5)]}  # half rounds up: one of one at 0.5
+
+
+def choose_judge(rows: Iterable[Placed], share: float, max_rows: int = JUDGE_MAX_ROWS) -> Judge:
     """The judge of a pool of rows: its judged stories, and the publishers (outside NLP-100's five) with more rows
     in judged stories than in the others (ties train). Rows that cross the sides neither train nor judge."""
     rows = list(rows)
-    stories = judged_stories(rows, share)
+    stories = judged_stories(rows, share, max_rows)
     inside: Counter[str] = Counter()
     outside: Counter[str] = Counter()
     for row in rows:

@@ -66,3 +66,10 @@ def test_each_publisher_goes_wholly_to_the_side_holding_most_of_its_rows() -> No
     assert [judge.judges(row) for row in rows] == [True, True, False, False, False, False, False, False, False]
     assert [judge.may_train(row) for row in rows] == [False, False, False, False, True, False, False, True, True]
     assert [judge.holds_out_publisher(row) for row in rows] == [False, False, True] + [False] * 6
+
+
+def test_a_large_corpus_keeps_most_of_its_stories_for_training() -> None:
+    rows = [Row(category, f"Paper {i % 7}", f"{category}{i}") for category in "btem" for i in range(100)]
+    uncapped, capped = judged_stories(rows, 0.5), judged_stories(rows, 0.5, max_rows=40)
+    assert len(uncapped) == 200 and len(capped) == 40  # every category lowered alike: 10 stories of each
+    assert capped <= uncapped and {story[0] for story in capped} == set("btem")
