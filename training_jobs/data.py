@@ -403,7 +403,8 @@ def _carve(pool: Sequence[Example], share: float, splits: Splits) -> tuple[list[
     """(the judge, the rows that may still train) of a pool: whole judged stories and their publishers leave it.
 
     The judge publishers' rows of other stories go to `splits.held_out` (other publishers, stories training saw);
-    rows with no story id stay unless their title is judged. Counts land in `splits.judge_stats`.
+    rows that cross the sides are left out; rows with no story id stay unless their title is judged. Counts land in
+    `splits.judge_stats`.
     """
     if not share:
         return [], list(pool)
@@ -411,10 +412,11 @@ def _carve(pool: Sequence[Example], share: float, splits: Splits) -> tuple[list[
     judge = _unique_titles([ex for ex in pool if judge_rule.judges(ex)])
     judged = {normalise_title(ex.title) for ex in judge}
     kept = [ex for ex in pool if judge_rule.may_train(ex) and normalise_title(ex.title) not in judged]
-    splits.held_out += [ex for ex in pool if judge_rule.holds_out_publisher(ex)]
+    held_out = [ex for ex in pool if judge_rule.holds_out_publisher(ex)]
+    splits.held_out += held_out
     splits.judge_stats = {"share": share, "sha256": _fingerprint(judge), "stories": len({ex.story for ex in judge}),
                           "publishers": len(judge_rule.publishers), "rows": len(judge),
-                          "dropped_from_training": len(pool) - len(kept) - len(judge),
+                          "left_out": len(pool) - len(kept) - len(judge) - len(held_out),
                           "trained_without_story_id": sum(not ex.story for ex in kept)}
     splits.source += f" - story-disjoint judge at share {share:g}"
     return judge, kept

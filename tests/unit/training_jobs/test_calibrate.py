@@ -11,6 +11,7 @@ import pytest
 
 from model.calibration import CALIBRATION_FILE, Calibration, softmax
 from training_jobs.calibrate import fit_calibration, main, temperature_nll
+from training_jobs.data import splits_of_model
 from training_jobs.reliability import brier_score, expected_calibration_error
 
 
@@ -41,9 +42,11 @@ def test_calibrated_scores_keep_every_label_and_fix_the_overconfidence() -> None
     assert brier_score(calibrated, labels) < brier_score(raw, labels)
 
 
-def test_training_writes_the_calibration_and_its_report(tiny_model_dir: Path) -> None:
+def test_training_writes_the_calibration_and_its_report(tiny_model_dir: Path, data_dir: Path) -> None:
     stored = json.loads((tiny_model_dir / CALIBRATION_FILE).read_text())
-    assert stored["method"] == "temperature" and stored["fitted_on"] == "valid" and stored["n"] == 1336
+    valid = splits_of_model(tiny_model_dir, data_dir).valid
+    assert stored["method"] == "temperature" and stored["fitted_on"] == "valid" and stored["n"] == len(valid)
+    assert 1300 < len(valid) < 1336  # NLP-100 valid minus the judged stories' rows
     metrics = json.loads((tiny_model_dir / "metrics.json").read_text())
     for split in ("valid", "test"):
         before, after = metrics[split]["calibration"]["before"], metrics[split]["calibration"]["after"]

@@ -195,7 +195,7 @@ def test_the_judge_is_whole_stories_and_publishers_that_never_train_or_tune(tmp_
     assert len(splits.test) == 1  # the benchmark never changes
     assert [ex.title for ex in splits.held_out] == ["Paper A on the other story"]  # a judge publisher, seen story
     assert splits.judge_stats | {"sha256": ""} == {
-        "share": 0.5, "sha256": "", "stories": 1, "publishers": 2, "rows": 3, "dropped_from_training": 3,
+        "share": 0.5, "sha256": "", "stories": 1, "publishers": 2, "rows": 3, "left_out": 2,
         "trained_without_story_id": 1}
     assert "story-disjoint judge at share 0.5" in splits.source
     assert load_splits(data, seed=0, extra=[extra]).judge == []
