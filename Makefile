@@ -18,41 +18,56 @@ TEST_FILE ?= $(call DATA_PATH,test-split)
 EXTRA_DATA ?= $(call DATA_PATH,extra-data)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock test test-fast lint docs train evaluate error-analysis calibrate eda artifact clean
+.PHONY: help setup lock check-lock test test-fast lint docs train evaluate error-analysis calibrate eda artifact clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## create .venv and install requirements-dev.lock, every file checked against its locked hash (no-op when up to date)
 
+# The lock covers Linux x86_64 and macOS arm64 with Python 3.11 and 3.12 (tools/platforms.py says so plainly and stops
+# elsewhere). On Linux its torch is the PyTorch CPU index's +cpu build, which PyPI lacks: that entry goes first, alone,
+# from a wheel this pip finds without any index (its find-links, or already installed) or else from CPU_INDEX; the
+# whole lock then comes from PyPI. Putting the CPU index in front of every package would query it for each of them.
 # `pip download` in this venv fetches no dependencies: that is how Chalice resolves chalice_app/requirements.txt
 # (already the whole closure minus boto3/botocore, which the Lambda runtime has), so a plain `chalice deploy` or
 # `chalice package` from here builds the ~1 MB Lambda zip, not 18 MB with botocore. `pip install` is unaffected.
+CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+# `PYTHON $(PIP_INSTALL)`: pip in hash-checking mode, so every file, direct or transitive, needs its sha256 in the lock.
+PIP_INSTALL = -m pip install --quiet --disable-pip-version-check --require-hashes
+
+# $(call venv,DIR) makes the venv DIR (.venv, .venv-docs) unless it exists, after asking its interpreter (the venv's own
+# once it exists) whether the locks cover it.
+define venv
+	@$(if $(wildcard $(1)/bin/python),$(1)/bin/python,$(PYTHON)) -m tools.platforms
+	@test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+endef
+
 $(STAMP): requirements-dev.lock
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	$(call venv,$(VENV))
+	@$(PY) -m tools.lockfile cpu-index requirements-dev.lock > $(VENV)/cpu-index.lock
+	$(PY) $(PIP_INSTALL) --no-deps --no-index -r $(VENV)/cpu-index.lock 2>/dev/null || \
+		$(PY) $(PIP_INSTALL) --no-deps --index-url $(CPU_INDEX) -r $(VENV)/cpu-index.lock
+	$(PY) $(PIP_INSTALL) -r requirements-dev.lock
 	@printf '[download]\nno-deps = true\n' > $(VENV)/pip.conf
 	@touch $@
 
 $(DOCS_STAMP): requirements-docs.lock
-	@test -x $(DOCS_VENV)/bin/python || $(PYTHON) -m venv $(DOCS_VENV)
-	$(DOCS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-docs.lock
+	$(call venv,$(DOCS_VENV))
+	$(DOCS_VENV)/bin/python $(PIP_INSTALL) -r requirements-docs.lock
 	@touch $@
 
-# pip-compile keeps the lock's versions where they still fit (UPGRADE=1: the newest allowed) and records the sha256 of
-# every file of each version, all platforms. pip is left to the venv; torch's pin drops the +cpu of the local wheel.
-LOCK_FLAGS = --quiet --generate-hashes --strip-extras --no-header --no-emit-index-url --no-emit-find-links \
-	--unsafe-package pip $(if $(UPGRADE),--upgrade)
+# Each X.lock is resolved from X.txt by uv for every supported platform × Python (tools/lock.py, which also holds the
+# serving pins in requirements-dev.lock); it keeps the lock's versions where they still fit (UPGRADE=1: the newest
+# allowed).
+LOCKS ?= requirements-dev.lock requirements-docs.lock
 
-lock: ## resolve requirements-dev.txt (serving pins held) and requirements-docs.txt into their hashed .lock files, then give the image, Lambda and SageMaker requirements its versions and hashes
-	@test -x $(VENV)/bin/pip-compile || { echo "pip-compile is missing: make setup"; exit 1; }
-	sed '/^[^#]/,$$d' requirements-dev.lock > requirements-dev.lock.header
-	$(VENV)/bin/pip-compile $(LOCK_FLAGS) -c model/serving/requirements-serve.txt \
-		-o requirements-dev.lock requirements-dev.txt
-	{ cat requirements-dev.lock.header; sed -E 's/^torch==([^ ]+)\+cpu /torch==\1 /' requirements-dev.lock; } > requirements-dev.lock.new
-	mv requirements-dev.lock.new requirements-dev.lock && rm requirements-dev.lock.header
-	$(VENV)/bin/pip-compile $(LOCK_FLAGS) -o requirements-docs.lock requirements-docs.txt
-	$(VENV)/bin/python -m tools.sync_pins
+lock: setup ## resolve each of LOCKS (X.lock from X.txt, hashed, every supported platform), then give the image, Lambda and SageMaker requirements their versions and hashes
+	$(PY) -m tools.lock $(if $(UPGRADE),--upgrade) $(LOCKS)
+	$(PY) -m tools.sync_pins
+
+check-lock: setup ## prove each of LOCKS installs on every supported platform × Python from the public indexes, every file's sha256 locked
+	$(PY) -m tools.check_lock $(LOCKS)
 
 # The docs build is strict: a broken link or anchor between pages fails it (mkdocs.yml).
 MKDOCS := NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/python -m mkdocs build --strict --quiet
@@ -268,5 +283,5 @@ local-canary: setup ## make local serving the last local promotion's A/B split (
 canary: setup ## STAGE=dev|prod ENDPOINT=... CANARY_WEIGHT=0.5: that share of STAGE's traffic to ENDPOINT, API redeployed (AWS_ARGS="--dry-run")
 	$(PY) -m chalice_app.ops.canary --stage $(STAGE) --endpoint $(ENDPOINT) --weight $(CANARY_WEIGHT) --apply $(AWS_ARGS)
 
-clean: ## remove caches and the built docs site (keeps .venv and trained models)
-	rm -rf .pytest_cache .ruff_cache site $$(find . -name __pycache__ -not -path './.venv/*')
+clean: ## remove caches and the built docs site (keeps .venv, .venv-docs and trained models)
+	rm -rf .pytest_cache .ruff_cache site $$(find . -name __pycache__ -not -path './.venv*/*')

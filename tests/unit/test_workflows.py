@@ -1,5 +1,6 @@
 """The GitHub workflows (.github/workflows/), checked offline: actionlint (its binary comes with the dev
-requirements) on every workflow, then what they must do: tests on pull requests, main and tags; main deployed to
+requirements) on every workflow, then what they must do: tests on pull requests, main and tags (the whole suite in
+CI's container, set-up and the fast tests on each supported platform and Python, the lock check); main deployed to
 dev after the tests pass; a version tag tested again and deployed to prod behind an environment; AWS credentials
 only through GitHub's OIDC provider and a role, never stored keys."""
 
@@ -14,9 +15,11 @@ import pytest
 import yaml
 
 from tests.support import REPO_ROOT
+from tools.platforms import PYTHONS
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
-DEPLOY_ACTION = REPO_ROOT / ".github" / "actions" / "deploy" / "action.yml"
+ACTIONS = REPO_ROOT / ".github" / "actions"
+DEPLOY_ACTION = ACTIONS / "deploy" / "action.yml"
 ACTIONLINT = Path(sys.executable).with_name("actionlint")
 
 
@@ -51,10 +54,34 @@ def test_tests_run_on_pull_requests_main_and_tags_through_the_ci_entry_point() -
     workflow = load(WORKFLOWS / "test.yml")
     assert set(workflow["on"]) == {"pull_request", "push", "workflow_call"}
     assert workflow["on"]["push"] == {"branches": ["main"], "tags": ["v*"]}
-    (job,) = workflow["jobs"].values()
+    job = workflow["jobs"]["test"]
     assert [step.get("run") for step in job["steps"]][-1] == "bash .ci/run"  # .ci/run is `make test`
     assert "make test" in (REPO_ROOT / ".ci" / "run").read_text()
     assert workflow["permissions"] == {"contents": "read"}
+
+
+def test_set_up_and_the_fast_tests_run_on_every_supported_platform_and_python() -> None:
+    """GitHub's ubuntu-latest is Linux x86_64 and macos-latest macOS arm64: the lock's two platforms."""
+    job = load(WORKFLOWS / "test.yml")["jobs"]["fast"]
+    assert job["runs-on"] == "${{ matrix.os }}"
+    assert job["strategy"]["matrix"] == {"os": ["ubuntu-latest", "macos-latest"], "python": list(PYTHONS)}
+    (python,) = [step for step in job["steps"] if step.get("uses", "").startswith("actions/setup-python")]
+    assert python["with"]["python-version"] == "${{ matrix.python }}"
+    assert [step["run"] for step in job["steps"] if "run" in step] == ["make setup PYTHON=python",
+                                                                       "make test-fast PYTHON=python"]
+
+
+def test_the_lock_is_checked_where_the_pytorch_cpu_index_is_reachable() -> None:
+    job = load(WORKFLOWS / "test.yml")["jobs"]["lock"]
+    assert job["runs-on"] == "ubuntu-latest" and job["steps"][-1]["run"] == "make check-lock PYTHON=python"
+
+
+def test_no_job_needs_an_index_setting_the_lock_does_not_bring() -> None:
+    text = "".join(path.read_text() for path in [*WORKFLOWS.glob("*.yml"), *ACTIONS.glob("*/action.yml")])
+    assert "INDEX_URL" not in text and "index-url" not in text
+    data = [step for job in load(WORKFLOWS / "test.yml")["jobs"].values() for step in job["steps"]
+            if step.get("uses") == "./.github/actions/news-data"]
+    assert len(data) == 2 and all(step["with"] == {"url": "${{ vars.NEWS_DATA_URL }}"} for step in data)
 
 
 def test_main_goes_to_dev_after_the_tests_and_tags_to_prod_behind_an_environment() -> None:

@@ -9,74 +9,101 @@ or when the running environment is not the lock (the suite's result would say no
 from __future__ import annotations
 
 import re
+import sys
 from importlib import metadata
 from pathlib import Path
 
 import pytest
+from chalice.config import Config
+from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
 from model.tools.local_endpoint import REPO_ROOT
-from tests.support.pins import pins
-from tools import sync_pins
-from tools.sync_pins import canonical
+from tests.support.pins import LOCKS, pins
+from tools import lockfile, sync_pins
+from tools.lockfile import canonical, for_environment, parse
+from tools.platforms import PYTHONS, marker_environment, targets
+from training_jobs.launch import TRAINING_IMAGE
 
 LOCK = REPO_ROOT / "requirements-dev.lock"
-# The docs tools' own lock, for their own venv (.venv-docs): requirement file -> its lock.
-LOCKS = {"requirements-dev.txt": LOCK, "requirements-docs.txt": REPO_ROOT / "requirements-docs.lock"}
 SUBSET_FILES = list(sync_pins.SUBSET_FILES)
-PINNED_FILES = ["requirements-dev.txt", *SUBSET_FILES]
 SAGEMAKER = REPO_ROOT / "training_jobs/requirements-sagemaker.txt"
 TRAINING_IMAGE_BRINGS = ["torch", "transformers", "tokenizers", "safetensors", "numpy", "tqdm"]
-TRAINING_IMAGE_PYTHON = {"python_version": "3.12", "python_full_version": "3.12.0", "sys_platform": "linux",
-                         "platform_system": "Linux", "platform_machine": "x86_64"}
+(TRAINING_PYTHON,) = sync_pins.RUNTIME_PYTHONS["training_jobs/requirements-sagemaker.txt"]
+TRAINING_IMAGE_PYTHON = marker_environment(sync_pins.LINUX, TRAINING_PYTHON)
 
 
-@pytest.mark.parametrize("lock", LOCKS.values(), ids=lambda lock: lock.name)
-def test_the_lock_pins_every_entry_to_one_version_with_hashes(lock: Path) -> None:
-    entries = sync_pins.entries(lock.read_text())
-    pattern = r"[A-Za-z0-9_.\-]+==[A-Za-z0-9_.]+( --hash=sha256:[0-9a-f]{64})+"
+def locked(relative: str) -> dict[str, str]:
+    return {name: entry.version for name, entry in sync_pins.locked_for(relative, LOCK.read_text()).items()}
+
+
+@pytest.mark.parametrize("lock", LOCKS, ids=lambda lock: lock.name)
+def test_the_lock_pins_every_entry_to_one_version_with_hashes_once_per_platform(lock: Path) -> None:
+    entries = lockfile.entries(lock.read_text())
+    pattern = r"[A-Za-z0-9_.\-]+==[A-Za-z0-9_.+]+( ; [^-]+)?( --hash=sha256:[0-9a-f]{64})+"
     assert entries and [entry for entry in entries if not re.fullmatch(pattern, entry)] == []
-    assert len(pins(lock)) == len(entries), "a distribution is locked twice"
+    for platform, python in targets():
+        for_environment(parse(lock.read_text()), marker_environment(platform, python))  # raises on a name twice
 
 
-@pytest.mark.parametrize("requirements", PINNED_FILES)
-def test_pins_agree_with_the_lock(requirements: str) -> None:
-    locked = pins(LOCK)
-    pinned = pins(REPO_ROOT / requirements)
-    assert pinned, f"{requirements} pins nothing"
-    assert {name: (version, locked.get(name)) for name, version in pinned.items() if locked.get(name) != version} == {}
+def test_requirements_dev_pins_agree_with_the_lock_on_every_platform() -> None:
+    """Linux's torch is the CPU index's build of the pinned version: its local label `+cpu` is not a difference."""
+    for platform, python in targets():
+        chosen = for_environment(parse(LOCK.read_text()), marker_environment(platform, python))
+        pinned = pins(REPO_ROOT / "requirements-dev.txt")
+        assert {name: version for name, version in pinned.items()
+                if chosen[name].version.split("+")[0] != version} == {}, (platform.name, python)
 
 
 @pytest.mark.parametrize("requirements", SUBSET_FILES)
-def test_every_entry_carries_the_locks_hashes(requirements: str) -> None:
+def test_every_subset_entry_carries_the_version_and_hashes_locked_for_its_runtime(requirements: str) -> None:
     """Hashes on every entry put pip in hash-checking mode; they are the lock's, so `make lock` refreshes them."""
     text = (REPO_ROOT / requirements).read_text()
-    assert len(pins(REPO_ROOT / requirements)) == len(sync_pins.entries(text)), "an entry without a version"
-    locked = sync_pins.hashes(LOCK.read_text())
-    assert {name: digests for name, digests in sync_pins.hashes(text).items() if digests != locked[name]} == {}
-    assert sync_pins.synced(text, LOCK.read_text()) == text, "run `make lock`"
+    assert pins(REPO_ROOT / requirements), f"{requirements} pins nothing"
+    assert len(pins(REPO_ROOT / requirements)) == len(lockfile.entries(text)), "an entry without a version"
+    assert {name: version for name, version in pins(REPO_ROOT / requirements).items()
+            if locked(requirements).get(name) != version} == {}
+    assert sync_pins.synced(text, sync_pins.locked_for(requirements, LOCK.read_text())) == text, "run `make lock`"
 
 
 def test_a_changed_version_or_hash_is_replaced_by_the_locks() -> None:
     lock = "six==1.17.0 \\\n    --hash=sha256:" + "a" * 64 + "\n    # via python-dateutil\n"
+    entries = sync_pins.locked_for("chalice_app/requirements.txt", lock)
     stale = "# comment\nsix==1.16.0 \\\n    --hash=sha256:" + "b" * 64 + "\n"
-    assert sync_pins.synced(stale, lock) == "# comment\nsix==1.17.0 \\\n    --hash=sha256:" + "a" * 64 + "\n"
-    assert sync_pins.synced("Six\n", lock) == "Six==1.17.0 \\\n    --hash=sha256:" + "a" * 64 + "\n"
+    assert sync_pins.synced(stale, entries) == "# comment\nsix==1.17.0 \\\n    --hash=sha256:" + "a" * 64 + "\n"
+    assert sync_pins.synced("Six\n", entries) == "Six==1.17.0 \\\n    --hash=sha256:" + "a" * 64 + "\n"
     with pytest.raises(SystemExit, match="absent-package is not in"):
-        sync_pins.synced("absent-package==1.0\n", lock)
+        sync_pins.synced("absent-package==1.0\n", entries)
 
 
-@pytest.mark.parametrize("requirements", LOCKS)
-def test_every_direct_requirement_is_locked(requirements: str) -> None:
-    direct = {sync_pins.requirement_name(entry) for entry in sync_pins.entries((REPO_ROOT / requirements).read_text())}
-    assert direct - set(pins(LOCKS[requirements])) == set()
+def test_a_subset_takes_the_entry_locked_for_its_runtime_python() -> None:
+    """A universal lock may hold two versions of a name apart by Python; a file installed on 3.11 and on 3.12
+    alike (the Lambda package) cannot take either."""
+    lock = "".join(f"six=={version} ; {marker} \\\n    --hash=sha256:{digit * 64}\n" for version, marker, digit in
+                   [("1.16.0", "python_full_version < '3.12'", "a"), ("1.17.0", "python_full_version >= '3.12'", "b")])
+    assert sync_pins.synced("six\n", sync_pins.locked_for("model/serving/requirements-serve.txt", lock)) == \
+        "six==1.16.0 \\\n    --hash=sha256:" + "a" * 64 + "\n"
+    assert sync_pins.synced("six\n", sync_pins.locked_for("training_jobs/requirements-sagemaker.txt", lock)) == \
+        "six==1.17.0 \\\n    --hash=sha256:" + "b" * 64 + "\n"
+    with pytest.raises(SystemExit, match="once, for every Python"):
+        sync_pins.synced("six\n", sync_pins.locked_for("chalice_app/requirements.txt", lock))
 
 
-def test_make_setup_installs_the_lock_with_hash_checking() -> None:
-    makefile = (REPO_ROOT / "Makefile").read_text()
-    assert re.search(r"\n\t\$\(PY\) -m pip install .*--require-hashes -r requirements-dev\.lock\n", makefile)
-    assert re.search(r"\n\t\$\(DOCS_VENV\)/bin/python -m pip install .*--require-hashes -r requirements-docs\.lock\n",
-                     makefile)
+def test_each_subset_is_synced_for_the_python_its_runtime_runs() -> None:
+    dockerfile = (REPO_ROOT / "model/serving/Dockerfile").read_text()
+    (base,) = re.findall(r"^FROM python:(\d+\.\d+)\.", dockerfile, flags=re.M)
+    assert sync_pins.RUNTIME_PYTHONS["model/serving/requirements-serve.txt"] == (base,)
+    major, minor = re.fullmatch(r"py(\d)(\d+)", TRAINING_IMAGE["py_version"]).groups()
+    assert sync_pins.RUNTIME_PYTHONS["training_jobs/requirements-sagemaker.txt"] == (f"{major}.{minor}",)
+    # Chalice picks the Lambda runtime from the Python that runs it: any supported one may deploy.
+    assert Config().lambda_python_version == "python{}.{}".format(*sys.version_info[:2])
+    assert sync_pins.RUNTIME_PYTHONS["chalice_app/requirements.txt"] == PYTHONS
+
+
+@pytest.mark.parametrize("lock", LOCKS, ids=lambda lock: lock.name)
+def test_every_direct_requirement_is_locked(lock: Path) -> None:
+    direct = {lockfile.requirement_name(entry) for entry in lockfile.entries(lock.with_suffix(".txt").read_text())}
+    assert direct - {entry.name for entry in parse(lock.read_text())} == set()
 
 
 def _closure(names: list[str]) -> set[str]:
@@ -104,7 +131,7 @@ def test_sagemaker_requirements_hold_every_dependency_the_training_image_lacks()
 
 def test_the_environment_is_the_lock() -> None:
     """`make setup` installs the lock; a different version here means the suite is not testing it."""
-    installed = {name: metadata.version(name) for name in pins(LOCK)}
-    drift = {name: (version, installed[name].split("+")[0]) for name, version in pins(LOCK).items()
-             if installed[name].split("+")[0] != version}
+    chosen = for_environment(parse(LOCK.read_text()), default_environment())
+    drift = {name: (entry.version, metadata.version(name)) for name, entry in chosen.items()
+             if metadata.version(name) != entry.version}
     assert drift == {}, "run `make setup` (versions: locked, installed)"

@@ -32,8 +32,8 @@ from model.tools.image import DOCKERFILE, copied_files, dockerfile_copies, instr
 from model.tools.local_endpoint import REPO_ROOT, running_server
 from model.tools.local_servers import unused_port
 from tests.support.pins import pins
-from tools import sync_pins
-from tools.sync_pins import canonical
+from tools import lockfile
+from tools.lockfile import canonical
 
 pytestmark = pytest.mark.slow
 SERVE_REQUIREMENTS = REPO_ROOT / "model" / "serving" / "requirements-serve.txt"
@@ -160,7 +160,7 @@ def test_serve_in_the_image_answers_ping_and_invocations_like_a_sagemaker_contai
 def test_the_serve_requirements_pin_every_line_and_leave_out_the_training_stack() -> None:
     """Their versions are the tested ones by tests/unit/tools/test_sync_pins.py; here, what --no-deps needs (a version
     on every line) and what the image must not carry."""
-    entries = sync_pins.entries(SERVE_REQUIREMENTS.read_text())
+    entries = lockfile.entries(SERVE_REQUIREMENTS.read_text())
     assert len(pins(SERVE_REQUIREMENTS)) == len(entries), entries
     assert not {"torch", "transformers", "safetensors", "huggingface-hub"} & set(pins(SERVE_REQUIREMENTS))
 
