@@ -26,7 +26,7 @@ import numpy as np
 from model.classifier import HeadlineClassifier
 from model.labels import LabelMap
 from model.predict import predict_logits
-from training_jobs.calibrate import fit_calibration
+from training_jobs.calibrate import fit_valid_calibration
 from training_jobs.config import Hyperparameters, hyperparameters_from_args
 from training_jobs.data import Example, normalise_title
 from training_jobs.distributed import init_distributed
@@ -62,7 +62,7 @@ def encoder_scores(data: TrainingData, fold: int, folds: int, labels: LabelMap, 
     def scored(rows: Sequence[Example]) -> np.ndarray:
         return predict_logits(model, data.tokenizer, [ex.title for ex in rows], data.max_length, hp.eval_batch_size)
 
-    calibration = fit_calibration(scored(splits.valid), [labels.index_of_category(ex.category) for ex in splits.valid])
+    calibration = fit_valid_calibration(scored(splits.valid), others, labels)
     return calibration.probabilities(scored(inside)), calibration.probabilities(scored(splits.judge))
 
 

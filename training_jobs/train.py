@@ -38,7 +38,7 @@ from model.encoders import EncoderUnavailable, resolve_encoder, weights_sha256
 from model.labels import LabelMap
 from model.predict import predict_logits
 from training_jobs import teacher_scores
-from training_jobs.calibrate import fit_calibration
+from training_jobs.calibrate import fit_valid_calibration
 from training_jobs.config import (
     LOCAL_SAMPLE_ROWS,
     REPO_ROOT,
@@ -257,9 +257,10 @@ def score(model: HeadlineClassifier, data: TrainingData, labels: LabelMap, hp: H
                  **{name: rows for name, rows in ((STORY_DISJOINT, splits.judge), (HELD_OUT, splits.held_out)) if rows}}
     logits = {name: predict_logits(model, data.tokenizer, [ex.title for ex in examples], data.max_length,
                                    hp.eval_batch_size) for name, examples in evaluated.items()}
-    calibration = fit_calibration(logits["valid"], [labels.index_of_category(ex.category) for ex in splits.valid])
-    log.info("calibration: temperature %.4f, validation NLL %.4f -> %.4f", calibration.temperature,
-             calibration.details["nll_before"], calibration.details["nll_after"])
+    calibration = fit_valid_calibration(logits["valid"], splits, labels)
+    log.info("calibration on %d %s: temperature %.4f, NLL %.4f -> %.4f", calibration.details["n"],
+             calibration.details["fitted_on"], calibration.temperature, calibration.details["nll_before"],
+             calibration.details["nll_after"])
     metrics: dict[str, Any] = {name: evaluate_logits(logits[name], examples, labels, calibration)
                                for name, examples in evaluated.items()}
     metrics["baseline_tfidf_logreg"] = baseline_metrics(splits.train, evaluated, labels)
