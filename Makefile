@@ -18,7 +18,7 @@ TEST_FILE ?= $(call DATA_PATH,test-split)
 EXTRA_DATA ?= $(call DATA_PATH,extra-data)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock check-lock test test-fast lint docs train evaluate error-analysis calibrate eda artifact clean
+.PHONY: help setup lock check-lock test test-fast lint docs teacher train evaluate error-analysis calibrate eda artifact clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -92,6 +92,12 @@ SAMPLE ?=
 # `=`, not `:=`: EXTRA_DATA asks the venv's Python, so it may expand only in a recipe, after `setup` made the venv.
 TRAIN = $(PY) -m training_jobs.train --base-model embedded $(DATA_FLAG) $(if $(EXTRA_DATA),--extra-data $(EXTRA_DATA)) \
 	$(if $(SAMPLE),--sample $(SAMPLE)) --model-dir $(MODEL_DIR)
+
+# The distillation teacher's scores, rebuilt from the same data as `make train` (cross-fitted encoders: slow, run once).
+TEACHER_FOLDS ?= 4
+teacher: setup ## rebuild training_jobs/teacher_scores.npz, the out-of-fold scores that training distils (4 encoders + TF-IDF)
+	$(PY) -m training_jobs.teacher --output training_jobs/teacher_scores.npz --folds $(TEACHER_FOLDS) --base-model embedded \
+		$(DATA_FLAG) $(if $(EXTRA_DATA),--extra-data $(EXTRA_DATA)) $(if $(SAMPLE),--sample $(SAMPLE))
 
 train: setup ## fine-tune the embedded encoder into MODEL_DIR (default artifacts/model): NLP-100 train + corpus extras, else a sample of the UCI corpus (downloaded when no data is found; SAMPLE=all: every row)
 	$(TRAIN)

@@ -19,6 +19,8 @@ CACHE_FOLDER = "news-classifier"
 # (~30% of the rows) and the 80/10/10 split, ~15,600 train rows, as many as the NLP-100 recipe's 15,940, so the first
 # model takes about as long (docs/training.md#data). SageMaker jobs train on every row.
 LOCAL_SAMPLE_ROWS = 28_000
+# The distillation teacher's scores for the training rows of the default data (`make teacher` rebuilds it).
+TEACHER_FILE = REPO_ROOT / "training_jobs" / "teacher_scores.npz"
 
 
 def default_data_dir() -> Path:
@@ -88,12 +90,12 @@ class Hyperparameters:
     word_dropout: float = 0.0  # share of a headline's inner tokens left out each time it trains (augmentation)
     average_epochs: int = 1  # >1: serve the mean of the last N epochs' weights (checkpoint averaging)
     # Knowledge distillation (training_jobs.teacher): the loss's share given to the teacher's softened scores.
-    distill_weight: float = 0.0
+    distill_weight: float = 0.5
     distill_temperature: float = 2.0
     freeze_embeddings: bool = True
     seed: int = 13
     # This share of the publishers (training_jobs.holdout) never trains: their rows are the publisher-held-out check.
-    holdout_publishers: float = 0.3
+    holdout_publishers: float = 0.0
     # This share of the candidate stories, with every publisher that wrote in them, is the story-disjoint judge.
     judge_stories: float = 0.5
 

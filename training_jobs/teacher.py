@@ -1,6 +1,8 @@
 """The distillation teacher: out-of-fold scores of an ensemble for every training row, written as a versioned file.
 
-    python -m training_jobs.teacher --output artifacts/teacher.npz [--folds 4 --seeds 1 2] [train flags]
+    python -m training_jobs.teacher --output training_jobs/teacher_scores.npz [--folds 4 --seeds 1 2] [train flags]
+
+(`make teacher` runs it with `make train`'s data and writes the file training distils by default.)
 
 A model's scores on rows it trained on are nearly one-hot; scores from models that never saw a row's story say how
 much the headline looks like each class, which the story-cluster label alone does not. Whole stories (else titles)
@@ -107,11 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
     own, rest = parser.parse_known_args(argv)
     args = parse_args(rest)
-    hp = hyperparameters_from_args(args)
+    hp = replace(hyperparameters_from_args(args), distill_weight=0.0)  # the members learn from the labels alone
     data = load_training_data(args, hp)
     built = build(data, hp, own.folds, own.seeds)
     meta = {"labels": LabelMap.default().categories, "folds": own.folds, "seeds": own.seeds,
             "tfidf_weight": TFIDF_WEIGHT, "recipe": hp.as_dict(), "data_sha256": data.splits.fingerprint(),
+            "judge_sha256": data.splits.judge_stats.get("sha256"),
             "rows": len(built["keys"]), "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             **built["report"]}
     save(own.output, built["keys"], built["probabilities"], meta)

@@ -42,6 +42,7 @@ from training_jobs.calibrate import fit_valid_calibration
 from training_jobs.config import (
     LOCAL_SAMPLE_ROWS,
     REPO_ROOT,
+    TEACHER_FILE,
     Hyperparameters,
     add_hyperparameter_arguments,
     default_data_dir,
@@ -86,8 +87,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sample", type=sample_size, default=0 if env.get("SM_CHANNEL_TRAIN") else LOCAL_SAMPLE_ROWS,
                         help="with one data file: a stratified, seeded sample of this many of its rows, taken after "
                              f"the split; `all` for every row (default: {LOCAL_SAMPLE_ROWS} locally, all on SageMaker)")
-    parser.add_argument("--teacher", type=Path, help="teacher scores to distil (training_jobs.teacher; needs "
-                                                     "--distill-weight above 0)")
+    parser.add_argument("--teacher", type=Path, default=TEACHER_FILE,
+                        help="teacher scores to distil when --distill-weight is above 0 (`make teacher` rebuilds the "
+                             "default file)")
     add_hyperparameter_arguments(parser)
     return parser.parse_args(argv)
 
@@ -231,21 +233,32 @@ def load_training_data(args: argparse.Namespace, hp: Hyperparameters) -> Trainin
     tokenizer = load_tokenizer(encoder)
     untruncated = [len(ids) for ids in tokenizer([ex.title for ex in splits.train])["input_ids"]]
     data = TrainingData(splits, encoder, tokenizer, hp.max_length or choose_max_length(untruncated))
-    if getattr(args, "teacher", None) and hp.distill_weight:
-        data.teacher, data.teacher_meta = read_teacher(args.teacher, splits.train, LabelMap.default())
+    if hp.distill_weight:
+        data.teacher, data.teacher_meta = read_teacher(args.teacher, splits, LabelMap.default())
     return data
 
 
-def read_teacher(path: Path, train: Sequence[Example], labels: LabelMap) -> tuple[np.ndarray, dict[str, Any]]:
-    """The teacher file's probabilities for the training rows, and what to record of it in training.json."""
+def read_teacher(path: Path, splits: Splits, labels: LabelMap) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """The teacher file's probabilities for the training rows, and what to record of it in training.json.
+
+    A teacher built around another judge (other data, or another judge share) has trained on rows that may be in
+    this run's judge, so distilling it would leak the judge into training: the run trains on the labels alone."""
+    if not path.is_file():
+        raise DataError(f"{path}: no teacher scores to distil; `make teacher` builds them, or train with "
+                        "--distill-weight 0")
     try:
-        scores, meta = teacher_scores.load(path, train, labels)
+        scores, meta = teacher_scores.load(path, splits.train, labels)
     except (OSError, ValueError, KeyError) as exc:
         raise DataError(f"{path}: cannot read the teacher's scores ({exc})") from exc
+    record = {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+              "judge_sha256": meta.get("judge_sha256")}
+    if meta.get("judge_sha256") != splits.judge_stats.get("sha256"):
+        log.warning("teacher %s was built around another story-disjoint judge: training on the labels alone "
+                    "(`make teacher` builds one for this data)", path)
+        return None, {**record, "used": False, "reason": "built around another judge"}
     taught = float((~np.isnan(scores).any(axis=1)).mean())
     log.info("teacher %s covers %.1f%% of the training rows", path, 100 * taught)
-    return scores, {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                    "data_sha256": meta.get("data_sha256"), "coverage": round(taught, 4)}
+    return scores, {**record, "used": True, "coverage": round(taught, 4)}
 
 
 def score(model: HeadlineClassifier, data: TrainingData, labels: LabelMap, hp: Hyperparameters,
