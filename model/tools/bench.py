@@ -223,20 +223,18 @@ def measure_endpoint(model_dir: Path, args: argparse.Namespace, titles: Sequence
     from botocore.config import Config
 
     from model.tools.local_endpoint import running_server, serve_command
-    from model.tools.local_servers import unused_port
 
-    port = unused_port()
-    url = f"http://127.0.0.1:{port}"
-    command = serve_command(model_dir, "127.0.0.1", port, args=["--runtime", ONNX_INT8, "--threads", str(args.threads)])
-    client = boto3.client("sagemaker-runtime", endpoint_url=url, region_name="us-east-1", aws_access_key_id="bench",
-                          aws_secret_access_key="bench", config=Config(max_pool_connections=32))
-
-    def invoke(headlines: Sequence[str]) -> None:
-        client.invoke_endpoint(EndpointName="news-classifier", ContentType=JSON,
-                               Body=request_body(headlines))["Body"].read()
-
+    command = serve_command(model_dir, "127.0.0.1", 0, args=["--runtime", ONNX_INT8, "--threads", str(args.threads)])
     started = time.perf_counter()
-    with running_server(command, url) as process:
+    with running_server(command) as server:
+        client = boto3.client("sagemaker-runtime", endpoint_url=server.url, region_name="us-east-1",
+                              aws_access_key_id="bench", aws_secret_access_key="bench",
+                              config=Config(max_pool_connections=32))
+
+        def invoke(headlines: Sequence[str]) -> None:
+            client.invoke_endpoint(EndpointName="news-classifier", ContentType=JSON,
+                                   Body=request_body(headlines))["Body"].read()
+
         invoke(titles[:1])
         cold_start = time.perf_counter() - started
         for title in titles[:3]:
@@ -244,7 +242,7 @@ def measure_endpoint(model_dir: Path, args: argparse.Namespace, titles: Sequence
         latencies = [timed(lambda t=title: invoke([t]))[0] for title in islice(cycle(titles), args.latency_requests)]
         with ThreadPoolExecutor(16) as pool:
             concurrent_s, _ = timed(lambda: list(pool.map(lambda t: invoke([t]), titles)))
-        rss = peak_rss_mb(process.pid)
+        rss = peak_rss_mb(server.process.pid)
     return {"cold_start_s": cold_start, "p50_ms": float(np.percentile(latencies, 50) * 1000),
             "p95_ms": float(np.percentile(latencies, 95) * 1000), "latency_requests": len(latencies),
             "concurrent_clients": 16, "concurrent_headlines_per_s": len(titles) / concurrent_s,

@@ -34,8 +34,10 @@ from model.tools.image import (
     ImageError,
     ServingImage,
     build_command,
+    by_digest,
     choose,
     content_tag,
+    ecr_image,
     login_command,
     push_command,
     repository_name,
@@ -380,20 +382,39 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def planned_digest(tag: str) -> str:
+    """What a dry run writes for the digest ECR would answer."""
+    return f"<digest of {tag}>"
+
+
 def image_plan(region: str, repository: str) -> tuple[str, list[Call]]:
-    """The slim image's URI and the calls that build and push it, without AWS (the account may be unknown)."""
+    """The slim image (by the digest ECR would answer) and the calls that build and push it, without AWS (the
+    account may be unknown)."""
     name = repository_name(repository)
     uri = repository if "/" in repository else f"<account>.dkr.ecr.{region}.amazonaws.com/{name}"
     tag = content_tag()
     image = f"{uri}:{tag}"
-    return image, [
+    describe_images = {"repositoryName": name, "imageIds": [{"imageTag": tag}]}
+    return by_digest(uri, planned_digest(tag)), [
         Call("ecr", "describe_repositories", {"repositoryNames": [name]}),
-        Call("ecr", "describe_images", {"repositoryName": name, "imageIds": [{"imageTag": tag}]},
-             "the build and push below only if this tag is not there yet"),
+        Call("ecr", "describe_images", describe_images,
+             "the build and push below only if this tag is not there yet; else its imageDigest is the image"),
         Call("docker", "build", {"command": build_command(image)}),
         Call("ecr", "get_authorization_token", {}),
         Call("docker", "login", {"command": login_command("<proxyEndpoint>", "AWS")}, "password on stdin"),
-        Call("docker", "push", {"command": push_command(image)})]
+        Call("docker", "push", {"command": push_command(image)}),
+        Call("ecr", "describe_images", describe_images, "after the push: its imageDigest is the image the Model "
+                                                        "names (the repository's tags are immutable)")]
+
+
+def pin_plan(image_uri: str) -> tuple[str, list[Call]]:
+    """An --image-uri by tag, as a dry run names it (by the digest ECR would answer), and the call that resolves it."""
+    found = ecr_image(image_uri)
+    if found["digest"]:
+        return image_uri, []
+    params = {"registryId": found["account"], "repositoryName": found["name"], "imageIds": [{"imageTag": found["tag"]}]}
+    return (by_digest(found["repository"], planned_digest(found["tag"])),
+            [Call("ecr", "describe_images", params, "the Model names the image by this imageDigest")])
 
 
 def serving_image(args: argparse.Namespace) -> tuple[ServingImage, list[Call]]:
@@ -408,7 +429,12 @@ def serving_image(args: argparse.Namespace) -> tuple[ServingImage, list[Call]]:
         plan.extend(calls)
         return image
 
-    return choose(args.region, lambda: None, image_uri, args.ecr_repository, build=planned), plan
+    def planned_pin(_ecr: Any, uri: str) -> str:
+        image, calls = pin_plan(uri)
+        plan.extend(calls)
+        return image
+
+    return choose(args.region, lambda: None, image_uri, args.ecr_repository, build=planned, pin=planned_pin), plan
 
 
 def check_release_inputs(args: argparse.Namespace) -> str:

@@ -2,9 +2,11 @@
 
 The slim image (`model/serving/Dockerfile`: ONNX Runtime int8, tokenizers and the serving code, no torch) is the
 default on AWS. It is tagged with a digest of everything its build copies, so an unchanged image is not rebuilt or
-pushed twice and a changed one gets a new tag. Where docker is missing or its daemon does not answer, the
-endpoint falls back to the Hugging Face PyTorch inference image, which has no onnxruntime and serves the
-PyTorch fp32 model through `code/inference.py`; the caller is told which image it got and why.
+pushed twice and a changed one gets a new tag; the repository's tags are immutable (infra/stack.yaml). The Model
+names the image by the registry's digest (`REPOSITORY@sha256:...`), never by tag, so what an endpoint serves is
+exactly what was pushed. Where docker is missing or its daemon does not answer, the endpoint falls back to the
+Hugging Face PyTorch inference image, which has no onnxruntime and serves the PyTorch fp32 model through
+`code/inference.py`; the caller is told which image it got and why.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import base64
 import glob
 import hashlib
 import logging
+import re
 import shlex
 import shutil
 import subprocess
@@ -36,6 +39,9 @@ HUGGING_FACE_IMAGE = {"framework": "huggingface", "version": "5.5.3", "base_fram
                       "py_version": "py312", "image_scope": "inference"}
 # Its model server: one worker, since a serverless container's memory holds one copy of the model.
 HUGGING_FACE_ENVIRONMENT = {"SAGEMAKER_MODEL_SERVER_WORKERS": "1", "HF_HUB_OFFLINE": "1"}
+# ACCOUNT.dkr.ecr.REGION.amazonaws.com[.cn]/NAME, then :TAG or @sha256:DIGEST
+ECR_IMAGE = re.compile(r"^(?P<repository>(?P<account>\d{12})\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/"
+                       r"(?P<name>[^:@]+))(?::(?P<tag>[\w.-]+)|@(?P<digest>sha256:[0-9a-f]{64}))$")
 
 
 class ImageError(RuntimeError):
@@ -161,12 +167,43 @@ def repository_uri(ecr: Any, repository: str) -> str:
                          f"(make infra STAGE=...)") from exc
 
 
-def is_pushed(ecr: Any, repository: str, tag: str) -> bool:
+def pushed_digest(ecr: Any, repository: str, tag: str, registry_id: str | None = None) -> str | None:
+    """The registry's digest of the image the tag names (`sha256:...`); None when the tag is not there."""
+    account = {"registryId": registry_id} if registry_id else {}
     try:
-        ecr.describe_images(repositoryName=repository_name(repository), imageIds=[{"imageTag": tag}])
+        described = ecr.describe_images(repositoryName=repository_name(repository), imageIds=[{"imageTag": tag}],
+                                        **account)
     except ecr.exceptions.ImageNotFoundException:
-        return False
-    return True
+        return None
+    return described["imageDetails"][0]["imageDigest"]
+
+
+def by_digest(repository_uri: str, digest: str) -> str:
+    """`REPOSITORY@sha256:...`: the reference a Model keeps, which no later push can change."""
+    return f"{repository_uri}@{digest}"
+
+
+def ecr_image(image_uri: str) -> re.Match[str]:
+    """The parts of an ECR image reference (account, name, tag or digest); SageMaker serves nothing else."""
+    found = ECR_IMAGE.match(image_uri)
+    if not found:
+        raise ImageError(f"--image-uri {image_uri!r}: not an ECR image (ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME"
+                         f":TAG or @sha256:DIGEST), which is all SageMaker serves")
+    return found
+
+
+def pinned(ecr: Any, image_uri: str) -> str:
+    """An ECR image given by tag, as the digest the tag names now; one given by digest, as it is."""
+    found = ecr_image(image_uri)
+    if found["digest"]:
+        return image_uri
+    try:
+        digest = pushed_digest(ecr, found["name"], found["tag"], found["account"])
+    except ecr.exceptions.RepositoryNotFoundException:
+        raise ImageError(f"--image-uri {image_uri!r}: ECR has no repository {found['name']!r}") from None
+    if digest is None:
+        raise ImageError(f"--image-uri {image_uri!r}: ECR has no image tagged {found['tag']!r} in {found['name']!r}")
+    return by_digest(found["repository"], digest)
 
 
 def registry_login(ecr: Any) -> tuple[str, str, str]:
@@ -195,33 +232,42 @@ def docker(command: Sequence[str], run: Runner, stdin: str | None = None) -> Non
 
 
 def build_and_push(ecr: Any, repository: str, run: Runner = subprocess.run) -> str:
-    """Build the slim image and push it to the repository, unless this content's tag is there already."""
+    """Build the slim image and push it to the repository, unless this content's tag is there already; the image
+    by the digest ECR holds for that tag."""
     tag = content_tag()
-    image = f"{repository_uri(ecr, repository)}:{tag}"
-    if is_pushed(ecr, repository, tag):
-        log.info("%s is already in ECR: nothing to build", image)
-        return image
+    uri = repository_uri(ecr, repository)
+    image = f"{uri}:{tag}"
+    digest = pushed_digest(ecr, repository, tag)
+    if digest is not None:
+        log.info("%s is already in ECR (%s): nothing to build", image, digest)
+        return by_digest(uri, digest)
     docker(build_command(image), run)
     registry, user, password = registry_login(ecr)
     docker(login_command(registry, user), run, stdin=password)
     docker(push_command(image), run)
-    return image
+    digest = pushed_digest(ecr, repository, tag)
+    if digest is None:
+        raise ImageError(f"`docker push {image}` succeeded but ECR has no image tagged {tag!r}")
+    return by_digest(uri, digest)
 
 
 def choose(region: str, ecr: Callable[[], Any], image_uri: str | None, ecr_repository: str | None,
            build: Callable[[Any, str], str] = build_and_push,
-           problem: Callable[[], str | None] = docker_problem) -> ServingImage:
+           problem: Callable[[], str | None] = docker_problem,
+           pin: Callable[[Any, str], str] = pinned) -> ServingImage:
     """The image to serve with, building and pushing the slim one when docker can; logs which and why.
 
-    `image_uri` is a slim image pushed before, or the region's Hugging Face image named outright. `ecr` makes
-    the ECR client only when needed, so the fallback needs no credentials.
+    `image_uri` is a slim image pushed before (by tag or digest; a tag is resolved to its digest), or the region's
+    Hugging Face image named outright (AWS's own, by its tag). `ecr` makes the ECR client only when needed, so the
+    fallback needs no credentials.
     """
     fallback = huggingface_image(region)
     if image_uri == fallback.uri:
         return fallback
     if image_uri:
-        log.info("serving image: %s (slim, %s)", image_uri, ONNX_INT8)
-        return slim_image(image_uri)
+        uri = pin(ecr(), image_uri)
+        log.info("serving image: %s (slim, %s)", uri, ONNX_INT8)
+        return slim_image(uri)
     reason = "no ECR repository given (--ecr-repository)" if not ecr_repository else problem()
     if reason:
         log.warning("%s: falling back to the Hugging Face PyTorch image %s, which serves PyTorch fp32 (no "

@@ -9,6 +9,7 @@ import pytest
 
 from training_jobs.holdout import (
     NLP100_PUBLISHERS,
+    PUBLISHER_SALT,
     STORY_SALT,
     Judge,
     choose_judge,
@@ -30,6 +31,8 @@ def test_the_unit_is_sha256_of_the_salted_name_so_every_machine_agrees() -> None
     assert unit(STORY_SALT, "dQ3Y2yMGIfEBQTMPmsy2ZGFJ8M2zM") == pytest.approx(
         int(hashlib.sha256(b"story-holdout:dQ3Y2yMGIfEBQTMPmsy2ZGFJ8M2zM").hexdigest()[:12], 16) / 16 ** 12)
     assert unit(STORY_SALT, "a") == pytest.approx(0.4643, abs=1e-4)
+    assert unit(PUBLISHER_SALT, "Some Paper") == pytest.approx(0.918619, abs=1e-6)
+    assert [is_held_out(p, 0.3) for p in ("Some Paper", "Los Angeles Times")] == [False, True]  # 0.264309
 
 
 def test_the_nlp100_publishers_and_bad_shares_are_never_held_out() -> None:

@@ -27,10 +27,11 @@ def test_file_to_file_row_labels_the_whole_split_and_is_checked_against_batch_32
     def report(batch_32: float) -> dict:
         return {"file_to_file": {"tiny": dict(row)}, "models": {"tiny": {ONNX_INT8: {"headlines_per_s": batch_32}}}}
 
-    (met,) = file_to_file_checks(report(row["headlines_per_s"] / FILE_TO_FILE_SHARE))
+    # 1% either side of the limit: exactly on it, float rounding decides (CI once saw 0.8499999).
+    (met,) = file_to_file_checks(report(row["headlines_per_s"] / FILE_TO_FILE_SHARE * 0.99))
     (missed,) = file_to_file_checks(report(row["headlines_per_s"] / FILE_TO_FILE_SHARE * 1.01))
     assert met["met"] and not missed["met"]
-    assert met["measured"] == pytest.approx(FILE_TO_FILE_SHARE)
+    assert met["measured"] == pytest.approx(FILE_TO_FILE_SHARE / 0.99)
 
 
 def test_peak_rss_without_proc_is_the_resident_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
