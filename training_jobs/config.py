@@ -86,9 +86,6 @@ class Hyperparameters:
     max_grad_norm: float = 1.0
     max_length: int = 0  # 0: chosen from the measured token-length distribution
     dropout: float = 0.3
-    label_smoothing: float = 0.0
-    word_dropout: float = 0.0  # share of a headline's inner tokens left out each time it trains (augmentation)
-    average_epochs: int = 1  # >1: serve the mean of the last N epochs' weights (checkpoint averaging)
     # Knowledge distillation (training_jobs.teacher): the loss's share given to the teacher's softened scores.
     distill_weight: float = 0.5
     distill_temperature: float = 2.0

@@ -45,25 +45,23 @@ def fit(model: HeadlineClassifier, tokenizer: PreTrainedTokenizerBase, splits: S
     optimizer = build_optimizer(model, hp)
     train_ids = _encode(tokenizer, splits.train, max_length)
     targets = torch.tensor([labels.index_of_category(ex.category) for ex in splits.train])
-    soft = torch.full((len(targets), len(labels)), float("nan")) if teacher is None else torch.from_numpy(teacher)
+    soft = None if teacher is None else torch.from_numpy(teacher)
     steps_per_epoch = math.ceil(len(train_ids) / hp.train_batch_size) // ddp.world_size
     total_steps = steps_per_epoch * hp.epochs
     step = TrainingStep(ddp.wrap(model), model, optimizer,
                         get_linear_schedule_with_warmup(optimizer, int(hp.warmup_ratio * total_steps), total_steps),
                         torch.amp.GradScaler("cuda", enabled=ddp.device.type == "cuda"), hp.max_grad_norm, ddp.device,
-                        TargetLoss(hp.label_smoothing, hp.distill_weight, hp.distill_temperature))
-    rng, drop_rng = random.Random(hp.seed), random.Random(hp.seed + 1)
+                        TargetLoss(hp.distill_weight, hp.distill_temperature))
+    rng = random.Random(hp.seed)
     fitted, best_f1 = Fitted(), -1.0
-    averaged: list[dict[str, torch.Tensor]] = []
     started = time.monotonic()
     for epoch in tqdm(range(1, hp.epochs + 1), desc="epochs", unit="epoch"):
         model.train()
         batches = ddp.shard(training_batches([len(ids) for ids in train_ids], hp.train_batch_size, rng))
         epoch_loss = 0.0
         for batch in tqdm(batches, desc=f"epoch {epoch}", unit="step", leave=False):
-            ids = [word_dropout(train_ids[i], hp.word_dropout, drop_rng) for i in batch]
-            padded = tokenizer.pad({"input_ids": ids}, return_tensors="pt")
-            loss = step(padded, targets[batch], soft[batch])
+            padded = tokenizer.pad({"input_ids": [train_ids[i] for i in batch]}, return_tensors="pt")
+            loss = step(padded, targets[batch], None if soft is None else soft[batch])
             fitted.step_losses.append(loss)
             epoch_loss += loss * len(batch)
         if not ddp.is_main:
@@ -73,25 +71,32 @@ def fit(model: HeadlineClassifier, tokenizer: PreTrainedTokenizerBase, splits: S
                                "valid_accuracy": valid["accuracy"], "valid_macro_f1": valid["macro_f1"]})
         log.info("epoch %d/%d: train loss %.4f, valid accuracy %.4f, valid macro-F1 %.4f",
                  epoch, hp.epochs, fitted.history[-1]["train_loss"], valid["accuracy"], valid["macro_f1"])
-        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        if epoch > hp.epochs - hp.average_epochs:
-            averaged.append(state)
         if valid["macro_f1"] > best_f1:
             best_f1 = valid["macro_f1"]
-            fitted.best_state = state
-    if ddp.is_main and hp.average_epochs > 1:
-        fitted.best_state = {k: torch.stack([s[k].float() for s in averaged]).mean(0).to(averaged[0][k].dtype)
-                             for k in averaged[0]}
+            fitted.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     fitted.seconds = time.monotonic() - started
     return fitted
 
 
-def word_dropout(ids: list[int], share: float, rng: random.Random) -> list[int]:
-    """The token ids without a random `share` of the inner tokens (the first and last, [CLS] and [SEP], stay)."""
-    if not share or len(ids) <= 3:
-        return ids
-    inner = [token for token in ids[1:-1] if rng.random() >= share]
-    return [ids[0], *(inner or ids[1:-1]), ids[-1]]
+@dataclass(frozen=True)
+class TargetLoss:
+    """Cross-entropy on the labels, mixed with distillation where a row has teacher scores:
+    (1 - w) * CE + w * T^2 * KL(teacher_T || student_T), as in Hinton et al. (2015)."""
+
+    distill_weight: float = 0.0
+    temperature: float = 2.0
+
+    def __call__(self, logits: torch.Tensor, targets: torch.Tensor, soft: torch.Tensor | None = None) -> torch.Tensor:
+        hard = nn.functional.cross_entropy(logits, targets, reduction="none")
+        taught = torch.zeros_like(targets, dtype=torch.bool) if soft is None else ~soft.isnan().any(dim=1)
+        if not self.distill_weight or not taught.any():
+            return hard.mean()
+        teacher = nn.functional.log_softmax(soft[taught].clamp_min(1e-8).log() / self.temperature, dim=1)
+        student = nn.functional.log_softmax(logits[taught] / self.temperature, dim=1)
+        kl = nn.functional.kl_div(student, teacher, log_target=True, reduction="none").sum(dim=1)
+        mixed = hard.clone()
+        mixed[taught] = (1 - self.distill_weight) * hard[taught] + self.distill_weight * self.temperature ** 2 * kl
+        return mixed.mean()
 
 
 @dataclass
@@ -105,13 +110,14 @@ class TrainingStep:
     scaler: torch.amp.GradScaler
     max_grad_norm: float
     device: torch.device
-    loss_fn: TargetLoss
+    loss_fn: TargetLoss = field(default_factory=TargetLoss)
 
-    def __call__(self, padded: Mapping[str, torch.Tensor], targets: torch.Tensor, soft: torch.Tensor) -> float:
-        """The batch's mean loss, after the step."""
+    def __call__(self, padded: Mapping[str, torch.Tensor], targets: torch.Tensor,
+                 soft: torch.Tensor | None = None) -> float:
+        """The batch's mean loss, after the step; `soft`: the teacher's probabilities per row (NaN where none)."""
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.device.type == "cuda"):
             logits = self.replica(padded["input_ids"].to(self.device), padded["attention_mask"].to(self.device))
-            loss = self.loss_fn(logits.float(), targets.to(self.device), soft.to(self.device))
+            loss = self.loss_fn(logits.float(), targets.to(self.device), None if soft is None else soft.to(self.device))
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
@@ -120,28 +126,6 @@ class TrainingStep:
         self.scaler.update()
         self.scheduler.step()
         return loss.item()
-
-
-@dataclass(frozen=True)
-class TargetLoss:
-    """Cross-entropy on the labels (optionally smoothed), mixed with distillation where a row has teacher scores:
-    (1 - w) * CE + w * T^2 * KL(teacher_T || student_T), as in Hinton et al. (2015)."""
-
-    label_smoothing: float = 0.0
-    distill_weight: float = 0.0
-    temperature: float = 2.0
-
-    def __call__(self, logits: torch.Tensor, targets: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
-        hard = nn.functional.cross_entropy(logits, targets, label_smoothing=self.label_smoothing, reduction="none")
-        taught = ~soft.isnan().any(dim=1)
-        if not self.distill_weight or not taught.any():
-            return hard.mean()
-        teacher = nn.functional.log_softmax(soft[taught].clamp_min(1e-8).log() / self.temperature, dim=1)
-        student = nn.functional.log_softmax(logits[taught] / self.temperature, dim=1)
-        kl = nn.functional.kl_div(student, teacher, log_target=True, reduction="none").sum(dim=1)
-        mixed = hard.clone()
-        mixed[taught] = (1 - self.distill_weight) * hard[taught] + self.distill_weight * self.temperature ** 2 * kl
-        return mixed.mean()
 
 
 def training_batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
