@@ -112,7 +112,7 @@ lint: setup ## ruff only
 	$(PY) -m ruff check .
 
 ##@ training and evaluation: docs/training.md
-.PHONY: train evaluate error-analysis eda artifact
+.PHONY: teacher train evaluate error-analysis eda artifact
 # SAMPLE=N|all: rows of a single data file to train on (train.py's --sample; its default keeps a laptop's run short).
 SAMPLE ?=
 # `=`, not `:=`: EXTRA_DATA asks the venv's Python, so it may expand only in a recipe, after `setup` made the venv.
@@ -123,6 +123,13 @@ TRAIN = $(PY) -m training_jobs.train --base-model embedded $(DATA_FLAG) $(if $(E
 train: setup ## fine-tune the embedded encoder into MODEL_DIR (DATA=..., SAMPLE=N|all)
 	$(TRAIN)
 
+# The distillation teacher's scores, rebuilt from the same data as `make train` (cross-fitted encoders: slow, run
+# once, offline; docs/training.md#distillation-from-an-offline-teacher).
+TEACHER_FOLDS ?= 4
+teacher: setup ## rebuild training_jobs/teacher_scores.npz, the scores that training distils
+	$(PY) -m training_jobs.teacher --output training_jobs/teacher_scores.npz --folds $(TEACHER_FOLDS) \
+		--base-model embedded $(DATA_FLAG) $(if $(EXTRA_DATA),--extra-data $(EXTRA_DATA)) $(if $(SAMPLE),--sample $(SAMPLE))
+
 # Targets that need a model train one first when MODEL_DIR has none.
 $(MODEL_DIR)/model.safetensors: | $(STAMP)
 	$(TRAIN)
@@ -131,15 +138,16 @@ $(MODEL_DIR)/model.safetensors: | $(STAMP)
 $(MODEL_DIR)/drift_baseline.json: | $(MODEL_DIR)/model.safetensors $(STAMP)
 	$(PY) -m training_jobs.drift_baseline --model-dir $(MODEL_DIR) $(DATA_FLAG)
 
-# The report, ECE before and after calibration and PNGs into MODEL_DIR.
-evaluate: setup ## evaluate MODEL_DIR on the NLP-100 test split, then error-analysis
+# The report, ECE before and after calibration and PNGs into MODEL_DIR, for the test split and the story-disjoint judge.
+evaluate: setup ## evaluate MODEL_DIR on NLP-100 test and its judge, then error-analysis
 	$(PY) -m training_jobs.evaluate --model-dir $(MODEL_DIR) --data $(TEST_FILE) --plot
+	$(PY) -m training_jobs.evaluate --model-dir $(MODEL_DIR) --data $(call DATA_PATH,data-dir) --story-disjoint --plot
 	$(MAKE) --no-print-directory error-analysis
 
-# Confusion pairs, confident mistakes, publishers, per-class calibration (test split + held-out publishers), PNGs.
+# Confusion pairs, confident mistakes, publishers, per-class calibration (test, judge, held-out publishers), PNGs.
 error-analysis: setup ## write MODEL_DIR/error_analysis.md: where and how the model is wrong
 	$(PY) -m training_jobs.error_analysis --model-dir $(MODEL_DIR) --data $(TEST_FILE) \
-		$(if $(EXTRA_DATA),--held-out-data $(EXTRA_DATA))
+		--training-data $(call DATA_PATH,data-dir)
 
 eda: setup ## data report with histograms into artifacts/eda/
 	$(PY) -m training_jobs.eda $(DATA_FLAG) --output artifacts/eda

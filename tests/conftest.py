@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from training_jobs.config import default_data_dir, split_file
+from training_jobs.config import default_data_dir, extra_data, split_file
 
 # The API fixtures (the app under Chalice's test client, moto's table, fake endpoints) serve tests/api/ and the unit
 # tests of the API's modules alike.
@@ -63,10 +63,11 @@ def _train(args: list[str]) -> dict:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: Path, data_dir: Path) -> Path:
-    """A complete model folder (tiny DistilBERT, 1 epoch on 400 real rows): for plumbing, not accuracy."""
+    """A complete model folder (tiny DistilBERT, 1 epoch on 400 real rows, with the corpus so that it has a judge):
+    for plumbing, not accuracy."""
     folder = tmp_path_factory.mktemp("tiny_model")
     _train(["--base-model", str(tiny_encoder_dir), "--data", str(data_dir), "--model-dir", str(folder),
-            "--limit", "400", "--epochs", "1", "--max-length", "32"])
+            "--extra-data", str(extra_data(data_dir)[0]), "--limit", "400", "--epochs", "1", "--max-length", "32"])
     return folder
 
 
