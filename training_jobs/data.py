@@ -445,13 +445,15 @@ def _unique_titles(examples: Iterable[Example]) -> list[Example]:
 
 
 def splits_of_model(model_dir: Path, data: Path) -> Splits:
-    """The splits a model folder was trained on: its recorded seed, sample, extra files, judge and publisher hold-out
-    applied to `data`; a DataError when the judge rebuilt there is not the one the model recorded."""
+    """The splits a model folder was trained on: its recorded seed, sample, extra files, judge, publisher hold-out and
+    row limit applied to `data`; a DataError when the judge rebuilt there is not the one the model recorded."""
     metadata = read_metadata(model_dir)
     hyperparameters, recorded = metadata["hyperparameters"], metadata.get("data", {})
     extra = [_locate_extra(Path(path), Path(data)) for path in recorded.get("extra_data", [])]
     splits = load_splits(data, hyperparameters["seed"], extra, hyperparameters.get("holdout_publishers", 0.0),
                          hyperparameters.get("judge_stories", 0.0), recorded_sample(metadata))
+    if recorded.get("limit"):
+        splits.train = splits.train[: recorded["limit"]]  # as train.py --limit cut it: its calibration rows follow
     expected = recorded.get("judge", {}).get("sha256")
     if expected and splits.judge_stats["sha256"] != expected:
         raise DataError(f"{data}: the story-disjoint judge rebuilt from this data is not the one {model_dir} was "
