@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from model.tools.local_servers import unused_port
 from training_jobs.config import default_data_dir, split_file
 
 # The API fixtures (the app under Chalice's test client, moto's table, fake endpoints) serve tests/api/ and the unit
@@ -102,9 +101,9 @@ def moto_server() -> Iterator[str]:
     (tests/support/moto_aws.py); yields its URL."""
     from tests.support.moto_aws import start
 
-    port = unused_port()
-    server = start(port)
-    yield f"http://127.0.0.1:{port}"
+    server = start(port=0)  # the port moto binds, not one picked before that another program may take
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
     server.stop()
 
 
@@ -145,7 +144,7 @@ def endpoint_url(tiny_model_dir: Path) -> Iterator[str]:
     """
     from model.tools.local_endpoint import running_endpoint
 
-    with running_endpoint(tiny_model_dir, endpoint_name="news-classifier", port=unused_port()) as url:
+    with running_endpoint(tiny_model_dir, endpoint_name="news-classifier") as url:
         yield url
 
 
@@ -158,8 +157,7 @@ def fault_endpoint_url(tiny_model_dir: Path) -> Iterator[str]:
     """
     from model.tools.local_endpoint import running_endpoint
 
-    with running_endpoint(tiny_model_dir, endpoint_name="news-classifier", port=unused_port(),
-                          args=["--enable-fault-injection"]) as url:
+    with running_endpoint(tiny_model_dir, endpoint_name="news-classifier", args=["--enable-fault-injection"]) as url:
         yield url
 
 
