@@ -26,7 +26,7 @@ from chalice_app.ops.stages import baseline_location, stage_environment  # the A
 from model.artifact import read_metadata
 from model.encoders import EncoderUnavailable
 from model.onnx_export import export_model_folder
-from model.tools.deploy import NAME as ENDPOINT_NAME_PATTERN
+from model.tools.release import NAME as ENDPOINT_NAME_PATTERN
 from training_jobs import train
 from training_jobs.config import REPO_ROOT, default_data_dir, default_model_dir, split_file
 from training_jobs.data import DataError, Example, clean, read_examples

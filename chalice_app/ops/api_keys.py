@@ -21,7 +21,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalice_app.ops.deploy import DeployError, deployed_rest_api
+from chalice_app.ops.aws_stage import DeployError
+from chalice_app.ops.chalice_deploy import deployed_rest_api
 from chalice_app.ops.stages import (
     CHALICE_DIR,
     CONFIG_FILE,

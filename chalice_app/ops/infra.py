@@ -14,13 +14,14 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.config import SERVICE_NAME
 
-from chalice_app.ops.stacks import StackError, change_set_request, delete_stack, deploy_stack, stack_status
+from chalice_app.ops.stacks import StackError, delete_stack, deploy_calls, deploy_stack, stack_status
 from chalice_app.ops.stages import (
     CHALICE_DIR,
     DRIFT_HANDLER,
@@ -29,6 +30,7 @@ from chalice_app.ops.stages import (
     stage_config,
     stage_environment,
 )
+from model.tools.plan import Call, Step, as_comment, execute, show
 
 TEMPLATE = CHALICE_DIR / "infra" / "stack.yaml"
 PARAMETERS_DIR = CHALICE_DIR / "infra"
@@ -36,6 +38,20 @@ PARAMETERS_DIR = CHALICE_DIR / "infra"
 
 class InfraError(RuntimeError):
     """The infra stack cannot be deployed as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Clients:
+    """The AWS clients of the ops plans: the infra stack's, and the deployment chain's."""
+
+    cloudformation: Any
+    apigateway: Any
+    s3: Any  # the API's package on the CloudFormation path
+
+    @classmethod
+    def create(cls, region: str) -> Clients:
+        session = boto3.Session(region_name=region)
+        return cls(session.client("cloudformation"), session.client("apigateway"), session.client("s3"))
 
 
 def stack_name(stage: str) -> str:
@@ -105,35 +121,25 @@ def delete(cfn: Any, apigateway: Any, stage: str, poll_seconds: float = 10) -> b
     return delete_stack(cfn, name, poll_seconds)
 
 
-def planned_deploy(stage: str) -> list[tuple[str, Any]]:
-    """What `deploy` does, with the exact requests it sends (the template's text abbreviated)."""
-    name, change_set = stack_name(stage), change_set_name(stage)
-    request = change_set_request(name, {"TemplateBody": f"<{TEMPLATE.relative_to(CHALICE_DIR.parent)}>"},
-                                 parameters(stage), False, change_set)
-    return [
-        ("cloudformation.describe_stacks (ChangeSetType UPDATE if the stack exists)", {"StackName": name}),
-        ("cloudformation.create_change_set", request),
-        ("cloudformation.describe_change_set until CREATE_COMPLETE, then execute_change_set "
-         "(a change set without changes is deleted instead)", {"StackName": name, "ChangeSetName": change_set}),
-        ("cloudformation.describe_stacks until CREATE_COMPLETE or UPDATE_COMPLETE; read the outputs",
-         {"StackName": name}),
-    ]
+def deploy_step(stage: str, poll_seconds: float = 10) -> Step[Clients]:
+    """`deploy` as a step (the template's text abbreviated); its result is the stack's outputs."""
+    shown = {"TemplateBody": f"<{TEMPLATE.relative_to(CHALICE_DIR.parent)}>"}
+    return Step("infra", deploy_calls(stack_name(stage), shown, parameters(stage), change_set_name(stage)),
+                lambda clients, _: deploy(clients.cloudformation, stage, poll_seconds),
+                title=f"infra: python -m chalice_app.ops.infra deploy --stage {stage}")
 
 
-def planned_delete(stage: str) -> list[tuple[str, Any]]:
-    name = stack_name(stage)
-    return [
-        ("cloudformation.describe_stacks: the UsagePlanId output", {"StackName": name}),
-        ("apigateway.get_usage_plan, then update_usage_plan removing every /apiStages entry",
-         {"usagePlanId": "<UsagePlanId>"}),
-        ("cloudformation.delete_stack, then describe_stacks until DELETE_COMPLETE (the table is retained)",
-         {"StackName": name}),
-    ]
-
-
-def print_plan(calls: list[tuple[str, Any]]) -> None:
-    for title, detail in calls:
-        print(f"# {title}", detail if isinstance(detail, str) else json.dumps(detail, indent=2), sep="\n")
+def delete_step(stage: str, poll_seconds: float = 10) -> Step[Clients]:
+    """`delete` as a step; its result says whether there was a stack."""
+    name, plan = stack_name(stage), {"usagePlanId": "<UsagePlanId output>"}
+    unbind = [{"op": "remove", "path": "/apiStages", "value": "<rest_api_id>:<stage>"}]
+    return Step("infra", [
+        Call("cloudformation", "describe_stacks", {"StackName": name}, "(does it exist? its UsagePlanId output)"),
+        Call("apigateway", "get_usage_plan", plan),
+        Call("apigateway", "update_usage_plan", {**plan, "patchOperations": unbind}, "removing every /apiStages entry"),
+        Call("cloudformation", "delete_stack", {"StackName": name}),
+        Call("cloudformation", "describe_stacks", {"StackName": name}, "until DELETE_COMPLETE (the table is retained)"),
+    ], lambda clients, _: delete(clients.cloudformation, clients.apigateway, stage, poll_seconds))
 
 
 def report(stage: str, outputs: dict[str, str], region: str) -> str:
@@ -161,18 +167,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         check_stage(args.stage)
+        step = (deploy_step if args.action == "deploy" else delete_step)(args.stage, args.poll_seconds)
         if args.dry_run:
-            print_plan(planned_deploy(args.stage) if args.action == "deploy" else planned_delete(args.stage))
+            show([step], as_comment)
             return 0
         if not args.region:
             raise InfraError("pass --region or set AWS_REGION")
-        session = boto3.Session(region_name=args.region)
-        cfn = session.client("cloudformation")
+        done = execute([step], Clients.create(args.region))[step.name]
         if args.action == "deploy":
-            print(report(args.stage, deploy(cfn, args.stage, args.poll_seconds), args.region))
+            print(report(args.stage, done, args.region))
         else:
-            deleted = delete(cfn, session.client("apigateway"), args.stage, args.poll_seconds)
-            print(f"{stack_name(args.stage)}: {'deleted' if deleted else 'no such stack'}; the table, if any, stays")
+            print(f"{stack_name(args.stage)}: {'deleted' if done else 'no such stack'}; the table, if any, stays")
     except (InfraError, StackError, ValueError) as exc:
         print(f"infra: {exc}", file=sys.stderr)
         return 2

@@ -7,6 +7,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError, WaiterError
 
+from model.tools.plan import Call
+
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]  # roles; SAM's transform
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 TAGS = [{"Key": "project", "Value": "news-classifier"}]
@@ -64,6 +66,22 @@ def deploy_stack(cfn: Any, stack_name: str, template: dict[str, str], parameters
         except WaiterError as exc:
             raise StackError(f"stack {stack_name} did not deploy ({exc}); see its events in the console") from exc
     return outputs(cfn, stack_name)
+
+
+def deploy_calls(stack_name: str, template: dict[str, str], parameters: dict[str, str],
+                 change_set_name: str) -> list[Call]:
+    """The calls of `deploy_stack`, with its change set request as it would create the stack."""
+    names = {"StackName": stack_name, "ChangeSetName": change_set_name}
+    return [
+        Call("cloudformation", "describe_stacks", {"StackName": stack_name}, "(ChangeSetType UPDATE if it exists)"),
+        Call("cloudformation", "create_change_set",
+             change_set_request(stack_name, template, parameters, False, change_set_name)),
+        Call("cloudformation", "describe_change_set", names, "until CREATE_COMPLETE"),
+        Call("cloudformation", "execute_change_set", names, "if it has changes"),
+        Call("cloudformation", "delete_change_set", names, "if it has none"),
+        Call("cloudformation", "describe_stacks", {"StackName": stack_name},
+             "until CREATE_COMPLETE or UPDATE_COMPLETE; read the outputs"),
+    ]
 
 
 def delete_stack(cfn: Any, stack_name: str, poll_seconds: float = 10) -> bool:

@@ -24,8 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import boto3
+
 from model.runtime import ONNX_INT8, TORCH
 from model.serving.inference import RUNTIME_ENV
+from model.tools.plan import Call, Done, Step, execute
 
 log = logging.getLogger("model.tools.image")
 
@@ -231,41 +234,96 @@ def docker(command: Sequence[str], run: Runner, stdin: str | None = None) -> Non
         raise ImageError(f"`{shlex.join(command)}` failed")
 
 
-def build_and_push(ecr: Any, repository: str, run: Runner = subprocess.run) -> str:
-    """Build the slim image and push it to the repository, unless this content's tag is there already; the image
-    by the digest ECR holds for that tag."""
-    tag = content_tag()
-    uri = repository_uri(ecr, repository)
-    image = f"{uri}:{tag}"
-    digest = pushed_digest(ecr, repository, tag)
-    if digest is not None:
-        log.info("%s is already in ECR (%s): nothing to build", image, digest)
-        return by_digest(uri, digest)
-    docker(build_command(image), run)
-    registry, user, password = registry_login(ecr)
-    docker(login_command(registry, user), run, stdin=password)
-    docker(push_command(image), run)
-    digest = pushed_digest(ecr, repository, tag)
-    if digest is None:
-        raise ImageError(f"`docker push {image}` succeeded but ECR has no image tagged {tag!r}")
-    return by_digest(uri, digest)
+class Registry(NamedTuple):
+    """What an image's plan acts through: ECR, and the runner of docker commands."""
+
+    ecr: Any
+    run: Runner = subprocess.run
 
 
-def choose(region: str, ecr: Callable[[], Any], image_uri: str | None, ecr_repository: str | None,
-           build: Callable[[Any, str], str] = build_and_push,
-           problem: Callable[[], str | None] = docker_problem,
-           pin: Callable[[Any, str], str] = pinned) -> ServingImage:
-    """The image to serve with, building and pushing the slim one when docker can; logs which and why.
+ImagePlan = tuple[str, list[Step[Registry]]]  # the image as a dry run names it; the steps whose last ("image") finds it
 
-    `image_uri` is a slim image pushed before (by tag or digest; a tag is resolved to its digest), or the region's
-    Hugging Face image named outright (AWS's own, by its tag). `ecr` makes the ECR client only when needed, so the
-    fallback needs no credentials.
+
+def shown_uri(repository: str, region: str) -> str:
+    """The repository's URI as a dry run shows it: without credentials the account is not known."""
+    if "/" in repository:
+        return repository
+    return f"<account>.dkr.ecr.{region}.amazonaws.com/{repository_name(repository)}"
+
+
+def planned_digest(tag: str) -> str:
+    """What a dry run writes for the digest ECR would answer."""
+    return f"<digest of {tag}>"
+
+
+def push_plan(repository: str, region: str) -> ImagePlan:
+    """Build the slim image and push it to the repository, unless this content's tag is there already; the last
+    step's result is the image by the digest ECR holds for that tag."""
+    name, tag = repository_name(repository), content_tag()
+    shown = f"{shown_uri(repository, region)}:{tag}"
+    describe_images = {"repositoryName": name, "imageIds": [{"imageTag": tag}]}
+
+    def build_and_push(registry: Registry, done: Done) -> None:
+        image = f"{done['repository']}:{tag}"
+        if done["pushed"] is not None:
+            log.info("%s is already in ECR (%s): nothing to build", image, done["pushed"])
+            return
+        docker(build_command(image), registry.run)
+        url, user, password = registry_login(registry.ecr)
+        docker(login_command(url, user), registry.run, stdin=password)
+        docker(push_command(image), registry.run)
+
+    def digest_uri(registry: Registry, done: Done) -> str:
+        digest = done["pushed"] or pushed_digest(registry.ecr, repository, tag)
+        if digest is None:
+            raise ImageError(f"`docker push {done['repository']}:{tag}` succeeded but ECR has no image tagged {tag!r}")
+        return by_digest(done["repository"], digest)
+
+    return by_digest(shown_uri(repository, region), planned_digest(tag)), [
+        Step("repository", [Call("ecr", "describe_repositories", {"repositoryNames": [name]})],
+             lambda registry, _: repository_uri(registry.ecr, repository)),
+        Step("pushed", [Call("ecr", "describe_images", describe_images,
+                             "the build and push below only if this tag is not there yet; else its imageDigest is "
+                             "the image")],
+             lambda registry, _: pushed_digest(registry.ecr, repository, tag)),
+        Step("push", [Call("docker", "build", {"command": build_command(shown)}),
+                      Call("ecr", "get_authorization_token", {}),
+                      Call("docker", "login", {"command": login_command("<proxyEndpoint>", "AWS")},
+                           "password on stdin"),
+                      Call("docker", "push", {"command": push_command(shown)})], build_and_push),
+        Step("image", [Call("ecr", "describe_images", describe_images,
+                            "after the push: its imageDigest is the image the Model names (the repository's tags are "
+                            "immutable)")], digest_uri),
+    ]
+
+
+def pin_plan(image_uri: str) -> ImagePlan:
+    """An --image-uri by tag resolved to the digest the tag names now, by one ECR call; one by digest, as it is. A
+    URI that is not ECR's is refused here, before any step runs."""
+    found = ecr_image(image_uri)
+
+    def pin(registry: Registry, _: Done) -> str:
+        return pinned(registry.ecr, image_uri)
+
+    if found["digest"]:
+        return image_uri, [Step("image", [], pin)]
+    params = {"registryId": found["account"], "repositoryName": found["name"], "imageIds": [{"imageTag": found["tag"]}]}
+    return by_digest(found["repository"], planned_digest(found["tag"])), [
+        Step("image", [Call("ecr", "describe_images", params, "the Model names the image by this imageDigest")], pin)]
+
+
+def choose(region: str, image_uri: str | None, ecr_repository: str | None, build: Callable[[str], str],
+           pin: Callable[[str], str], problem: Callable[[], str | None] = docker_problem) -> ServingImage:
+    """The image to serve with, the slim one from `build(repository)` when docker can build; logs which and why.
+
+    `image_uri` is a slim image pushed before (by tag or digest; `pin` names it by digest), or the region's Hugging
+    Face image named outright (AWS's own, by its tag). The fallback needs no credentials.
     """
     fallback = huggingface_image(region)
     if image_uri == fallback.uri:
         return fallback
     if image_uri:
-        uri = pin(ecr(), image_uri)
+        uri = pin(image_uri)
         log.info("serving image: %s (slim, %s)", uri, ONNX_INT8)
         return slim_image(uri)
     reason = "no ECR repository given (--ecr-repository)" if not ecr_repository else problem()
@@ -274,6 +332,23 @@ def choose(region: str, ecr: Callable[[], Any], image_uri: str | None, ecr_repos
                     "onnxruntime) and starts slower; the slim ONNX int8 image needs docker and --ecr-repository",
                     reason, fallback.uri)
         return fallback
-    image = slim_image(build(ecr(), ecr_repository))
+    image = slim_image(build(ecr_repository))
     log.info("serving image: %s (slim, %s)", image.uri, image.runtime)
     return image
+
+
+def serving_image(region: str, image_uri: str | None, ecr_repository: str | None,
+                  dry_run: bool) -> tuple[ServingImage, list[Step[Registry]]]:
+    """The image to serve with, by digest. The slim one is built and pushed here, an --image-uri by tag resolved to
+    its digest; in a dry run their plans are returned for printing instead, and the image is named as it would be."""
+    shown: list[Step[Registry]] = []
+
+    def planned(plan: ImagePlan) -> str:
+        name, steps = plan
+        if dry_run:
+            shown.extend(steps)
+            return name
+        return execute(steps, Registry(boto3.Session(region_name=region).client("ecr")))["image"]
+
+    return choose(region, image_uri, ecr_repository, lambda repository: planned(push_plan(repository, region)),
+                  lambda uri: planned(pin_plan(uri))), shown

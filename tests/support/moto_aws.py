@@ -8,7 +8,8 @@ with "Only OpenAPI 3.x.x are currently supported"), requires `info.description`,
 a change set has no outputs. Here the Swagger document Chalice sends is imported through moto's own code path,
 each operation that AWS would mark apiKeyRequired (security `api_key`) is marked so, those three resource types
 are created in moto's API Gateway backend, as AWS would, and an executed change set leaves the stack with its
-outputs. Everything else is moto's own (IAM policy syntax checks included).
+outputs. SageMaker's UpdateEndpoint, which moto lacks, switches the endpoint to the new config at once (as moto
+creates endpoints InService at once). Everything else is moto's own (IAM policy syntax checks included).
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ from moto.apigateway.models import APIGatewayBackend, apigateway_backends
 from moto.cloudformation import parsing
 from moto.cloudformation.models import CloudFormationBackend
 from moto.core.common_models import CloudFormationModel
+from moto.core.responses import ActionResult
+from moto.core.utils import utcnow
+from moto.sagemaker.exceptions import ValidationError
+from moto.sagemaker.models import FakeEndpoint, SageMakerModelBackend
+from moto.sagemaker.responses import SageMakerResponse
 from moto.server import ThreadedMotoServer
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch"}
@@ -68,6 +74,26 @@ def _execute_change_set(self: CloudFormationBackend, change_set_name: str, stack
     stack = self.stacks[change_set.stack_id]
     stack._parse_template()
     stack.output_map = stack._create_output_map()
+
+
+def _update_endpoint(self: SageMakerModelBackend, endpoint_name: str, endpoint_config_name: str) -> FakeEndpoint:
+    """The endpoint on the new config's variants; SageMaker's errors for an unknown endpoint or config."""
+    config = self.describe_endpoint_config(endpoint_config_name)
+    try:
+        endpoint = self.endpoints[endpoint_name]
+    except KeyError:
+        arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
+        raise ValidationError(message=f"Could not find endpoint '{arn}'.") from None
+    endpoint.endpoint_config_name = endpoint_config_name
+    endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
+    endpoint.last_modified_time = utcnow()
+    return endpoint
+
+
+def _update_endpoint_action(self: SageMakerResponse) -> ActionResult:
+    endpoint = _update_endpoint(self.sagemaker_backend, self._get_param("EndpointName"),
+                                self._get_param("EndpointConfigName"))
+    return ActionResult({"EndpointArn": endpoint.arn})
 
 
 class _ApiGatewayResource:
@@ -161,6 +187,7 @@ def install() -> None:
     APIGatewayBackend.import_rest_api = _import_rest_api  # type: ignore[method-assign]
     APIGatewayBackend.put_rest_api = _put_rest_api  # type: ignore[method-assign]
     CloudFormationBackend.execute_change_set = _execute_change_set  # type: ignore[method-assign]
+    SageMakerResponse.update_endpoint = _update_endpoint_action  # type: ignore[attr-defined]
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()  # the model list is read once, from CloudFormationModel's subclasses
 

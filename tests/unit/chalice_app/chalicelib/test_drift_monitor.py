@@ -18,7 +18,7 @@ from chalicelib.drift import ALARM, STABLE, DriftThresholds
 from chalicelib.drift_monitor import measure
 from chalicelib.transactions import Outcome, TransactionRecord
 
-from model.tools.deploy import artifact_location, baseline_key
+from model.tools.release import artifact_location, baseline_key
 from tests.support.api_testing import LogCapture
 from tests.support.drift_streams import LABELS, baseline, probabilities, streams
 from training_jobs.data import Example

@@ -16,8 +16,21 @@ from botocore.stub import ANY, Stubber
 
 from chalice_app.ops import deploy as chain
 from chalice_app.ops import infra
-from chalice_app.ops.deploy import Clients, DeployError, Options, Stage, bind_usage_plan, main, smoke_test
+from chalice_app.ops.api_gateway import bind_usage_plan, smoke_test
+from chalice_app.ops.aws_stage import DeployError, Stage
+from chalice_app.ops.chalice_deploy import clear_package_cache
+from chalice_app.ops.deploy import Options, main
+from chalice_app.ops.infra import Clients
 from chalice_app.ops.stacks import CAPABILITIES
+from tests.support.recorded_calls import (
+    CallLog,
+    assert_all_made,
+    assert_printed,
+    command_call,
+    printed_calls,
+    recorded_calls,
+    run_then_dry_run,
+)
 
 STACK = "news-classifier-api-dev"
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS.{2}CloudWatch.{2}Alarm")  # moto's CloudFormation
@@ -34,17 +47,20 @@ def rest_api_with_stage(apigateway: Any) -> str:
 
 
 class Recorder:
-    """Records each command (command, cwd, env) in order. `chalice deploy` creates a REST API on moto and records
-    it in .chalice/deployed/<stage>.json as Chalice does; `chalice package` writes a stand-in zip and template."""
+    """Records each command (command, cwd, env) in order, and in `log` as the call a dry run names. `chalice deploy`
+    creates a REST API on moto and records it in .chalice/deployed/<stage>.json as Chalice does; `chalice package`
+    writes a stand-in zip and template."""
 
-    def __init__(self, apigateway: Any = None) -> None:
-        self.apigateway = apigateway
+    def __init__(self, apigateway: Any = None, log: CallLog | None = None) -> None:
+        self.apigateway, self.log = apigateway, log if log is not None else CallLog()
         self.calls: list[tuple[list[str], Path, dict[str, str] | None]] = []
 
     def __call__(self, command: Sequence[str], cwd: Path, env: dict[str, str] | None) -> None:
         self.calls.append((list(command), cwd, env))
+        self.log.append(command_call(command))
         if "deploy" in command and "--stage" in command and "model.tools.deploy" not in command:
-            api = {"id": rest_api_with_stage(self.apigateway)}
+            with self.log.paused():
+                api = {"id": rest_api_with_stage(self.apigateway)}
             deployed = cwd / ".chalice" / "deployed"
             deployed.mkdir(parents=True, exist_ok=True)
             (deployed / "dev.json").write_text(json.dumps({"resources": [
@@ -62,14 +78,16 @@ class Recorder:
 
 
 class FakeApi:
-    """The deployed API as the smoke test sees it; answers 403 to /classify `refusals` times (binding delay)."""
+    """The deployed API as the smoke test sees it; answers 403 to /classify `refusals` times (binding delay). Each
+    request also goes to `log` as the call a dry run names."""
 
-    def __init__(self, refusals: int = 0) -> None:
-        self.refusals = refusals
+    def __init__(self, refusals: int = 0, log: CallLog | None = None) -> None:
+        self.refusals, self.log = refusals, log if log is not None else CallLog()
         self.requests: list[tuple[str, bytes | None, dict[str, str]]] = []
 
     def __call__(self, url: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, Any]:
         self.requests.append((url, body, headers))
+        self.log.append(("http", "GET" if body is None else "POST"))
         if url.endswith("/health"):
             return 200, {"status": "ok"}
         if self.refusals:
@@ -146,17 +164,22 @@ def test_smoke_test_fails_clearly_when_the_key_is_never_accepted() -> None:
         smoke_test("https://api/dev/", "k", lambda url, body, headers: (200, {}), timeout_s=1, sleep=lambda s: None)
 
 
-def test_cloudformation_path_uploads_the_package_with_every_function_on_it(
-        moto_url: str, aws_credentials: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def deploy_via_cloudformation(moto_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                              log: CallLog) -> tuple[Clients, Recorder, dict[str, str], str]:
+    """The chain on the CloudFormation path, the infra stack's outputs given: uploads to moto's S3, the API stack
+    through Stubber (moto has no SAM transform), the usage plan on moto. Returns the clients, the commands run, the
+    outputs and the REST API's id."""
     clients = moto_clients(moto_url)
     bucket, _ = Stage.load("dev").artifacts
-    clients.s3.create_bucket(Bucket=bucket)
-    outputs = {"UsagePlanId": clients.apigateway.create_usage_plan(name="plan")["id"], "RepositoryUri": "repo",
-               "ApiKeyId": clients.apigateway.create_api_key(name="k", enabled=True)["id"],
-               "TransactionsTableName": "t", "DashboardName": "d", "AlarmTopicArn": "a", "StageRateLimit": "100",
-               "StageBurstLimit": "200", "ApiAccessLogGroupArn": "arn:aws:logs:us-east-1:123456789012:log-group:g:*"}
+    with log.paused():
+        clients.s3.create_bucket(Bucket=bucket)
+        outputs = {"UsagePlanId": clients.apigateway.create_usage_plan(name="plan")["id"], "RepositoryUri": "repo",
+                   "ApiKeyId": clients.apigateway.create_api_key(name="k", enabled=True)["id"],
+                   "TransactionsTableName": "t", "DashboardName": "d", "AlarmTopicArn": "a", "StageRateLimit": "100",
+                   "StageBurstLimit": "200",
+                   "ApiAccessLogGroupArn": "arn:aws:logs:us-east-1:123456789012:log-group:g:*"}
+        rest_api_id = rest_api_with_stage(clients.apigateway)
     monkeypatch.setattr(infra, "deploy", lambda cfn, stage, poll_seconds: outputs)
-    rest_api_id = rest_api_with_stage(clients.apigateway)
     stack_outputs = {"RestAPIId": rest_api_id, "EndpointURL": f"https://{rest_api_id}.example/dev/"}
     cfn = boto3.client("cloudformation", region_name="us-east-1")
     with Stubber(cfn) as stub:
@@ -172,10 +195,17 @@ def test_cloudformation_path_uploads_the_package_with_every_function_on_it(
                                    "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in stack_outputs.items()]}]}
         stub.add_response("describe_stacks", description, {"StackName": STACK})
         stub.add_response("describe_stacks", description, {"StackName": STACK})
-        run = Recorder()
+        run = Recorder(log=log)
         chain.deploy(options(tmp_path, skip_endpoint=True, via="cloudformation"),
-                     Clients(cfn, clients.apigateway, clients.s3), run, FakeApi())
+                     Clients(cfn, clients.apigateway, clients.s3), run, FakeApi(log=log))
         stub.assert_no_pending_responses()
+    return clients, run, outputs, rest_api_id
+
+
+def test_cloudformation_path_uploads_the_package_with_every_function_on_it(
+        moto_url: str, aws_credentials: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clients, run, outputs, rest_api_id = deploy_via_cloudformation(moto_url, tmp_path, monkeypatch, CallLog())
+    bucket, _ = Stage.load("dev").artifacts
     ((package, _, env),) = run.calls
     assert package[1:6] == ["package", "--stage", "dev", "--merge-template", "infra/function-names.yaml"]
     assert env is not None and env["PIP_NO_DEPS"] == "1"
@@ -186,6 +216,48 @@ def test_cloudformation_path_uploads_the_package_with_every_function_on_it(
     assert [f["Properties"]["CodeUri"] for f in functions] == [{"Bucket": bucket, "Key": keys[1]}] * 2
     plan = clients.apigateway.get_usage_plan(usagePlanId=outputs["UsagePlanId"])
     assert [(s["apiId"], s["stage"]) for s in plan["apiStages"]] == [(rest_api_id, "dev")]
+
+
+def dry_run_calls(opts: Options, capsys: pytest.CaptureFixture[str]) -> list[tuple[str, str]]:
+    """The calls the chain's dry run prints for `opts` (its endpoint step's own dry run recorded, not run); it sends
+    no AWS request."""
+    capsys.readouterr()
+    with recorded_calls() as sent:
+        chain.dry_run(opts, Recorder())
+    assert sent == []
+    return printed_calls(capsys.readouterr().out, commented=True)
+
+
+def test_a_dry_run_prints_every_call_that_the_chain_makes(moto_url: str, aws_credentials: None, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Two real runs of `make deploy`'s chain on moto, the second finding the infra stack unchanged (its change set is
+    deleted, not executed) and a REST API bound already: each makes only calls that the dry run of the same options
+    prints, in the printed order; every call the dry run prints, one of the runs makes."""
+    clients, opts = moto_clients(moto_url), options(tmp_path)
+    printed = dry_run_calls(opts, capsys)
+    made: list[tuple[str, str]] = []
+    for _ in range(2):
+        with recorded_calls() as calls:
+            chain.deploy(opts, clients, Recorder(clients.apigateway, calls), FakeApi(log=calls), smoke_timeout_s=30)
+        assert_printed(calls, printed)
+        made += calls
+    assert {("cloudformation", "delete_change_set"), ("apigateway", "get_rest_api")} <= set(made)
+    assert_all_made(printed, made)
+
+
+def test_a_dry_run_prints_every_call_of_the_cloudformation_path(
+        moto_url: str, aws_credentials: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The same on the CloudFormation path, whose run here starts after the infra stack: its calls are the ones the
+    dry run prints after the infra step's, in that order, and it makes every call that only this path prints."""
+    printed = dry_run_calls(options(tmp_path, skip_endpoint=True, via="cloudformation"), capsys)
+    assert infra.main(["deploy", "--stage", "dev", "--dry-run"]) == 0
+    infra_step = printed_calls(capsys.readouterr().out, commented=True)
+    assert printed[:len(infra_step)] == infra_step
+    with recorded_calls() as made:
+        deploy_via_cloudformation(moto_url, tmp_path, monkeypatch, made)
+    assert_printed(made, printed[len(infra_step):])
+    assert_all_made([call for call in printed if call not in dry_run_calls(options(tmp_path), capsys)], made)
 
 
 def test_dry_run_prints_every_step_in_order_without_credentials(tiny_model_dir: Path,
@@ -220,10 +292,26 @@ def test_infra_dry_runs_print_the_stack_and_its_deletion(capsys: pytest.CaptureF
     assert "update_usage_plan removing every /apiStages entry" in out and "cloudformation.delete_stack" in out
 
 
+def test_a_dry_run_prints_every_call_that_deleting_the_infra_stack_makes(
+        moto_url: str, aws_credentials: None, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`make infra-delete` on moto, a REST API stage bound to the stack's usage plan: it makes only calls that its dry
+    run prints, in the printed order, and all of them; the dry run sends none."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    assert infra.main(["deploy", "--stage", "dev", "--poll-seconds", "0"]) == 0
+    clients = moto_clients(moto_url)
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in clients.cloudformation.describe_stacks(
+        StackName=infra.stack_name("dev"))["Stacks"][0]["Outputs"]}
+    bind_usage_plan(clients.apigateway, outputs["UsagePlanId"], rest_api_with_stage(clients.apigateway), "dev")
+    made, printed = run_then_dry_run(infra.main, ["delete", "--stage", "dev", "--poll-seconds", "0"], capsys,
+                                     commented=True)
+    assert_all_made(printed, made)
+
+
 def test_only_chalices_zip_cache_is_cleared(tmp_path: Path) -> None:
     """The chain clears Chalice's zip cache of the project it deploys, nothing else."""
     project = tmp_path / "p"
     (project / ".chalice" / "deployments").mkdir(parents=True)
     (project / ".chalice" / "config.json").write_text("{}")
-    chain.clear_package_cache(project)
+    clear_package_cache(project)
     assert sorted(p.name for p in (project / ".chalice").iterdir()) == ["config.json"]

@@ -14,9 +14,11 @@ from chalicelib.drift import DriftThresholds
 from chalicelib.drift_monitor import JOB
 from chalicelib.transactions import DAY_INDEX
 
-from chalice_app.ops.deploy import Stage, package_api
+from chalice_app.ops.aws_stage import Stage
+from chalice_app.ops.chalice_deploy import package_api
 from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE, DRIFT_HANDLER, function_environment, function_name
-from model.tools.deploy import artifact_location, baseline_key, main
+from model.tools.deploy import main
+from model.tools.release import artifact_location, baseline_key
 from tests.support.aws_stages import as_list, infra_template, policy
 
 AWS_STAGES = ["dev", "prod"]

@@ -12,8 +12,8 @@ import pytest
 from chalice.config import Config
 from chalicelib.config import access_settings, api_key_required, settings_problems
 
-from chalice_app.ops import deploy, infra, policies
-from chalice_app.ops.deploy import DeployError, Stage
+from chalice_app.ops import aws_stage, infra, policies
+from chalice_app.ops.aws_stage import DeployError, Stage
 from chalice_app.ops.stages import (
     API_HANDLER,
     CHALICE_DIR,
@@ -23,12 +23,12 @@ from chalice_app.ops.stages import (
     function_name,
     stage_environment,
 )
-from model.tools.deploy import NAME
+from model.tools.release import NAME
 from tests.support.aws_stages import as_list, infra_template, policy, stage_config
 
 AWS_STAGES = ["dev", "prod"]
 API_GATEWAY_TIMEOUT_S = 29
-MAX_ENDPOINT_NAME = 26  # model/tools/deploy.py names configs <endpoint>-<model_version>-<digest>, at most 63 characters
+MAX_ENDPOINT_NAME = 26  # model/tools/release.py names configs <endpoint>-<model_version>-<digest>: 63 characters
 CLOUDFORMATION_SYNTAX = ("Fn::", "Ref", "${AWS::")
 
 
@@ -164,7 +164,7 @@ def test_every_stage_has_settings_the_api_accepts(stage: str) -> None:
 def test_a_stage_the_api_would_refuse_is_not_deployed(monkeypatch: pytest.MonkeyPatch, variable: str,
                                                       value: str) -> None:
     broken = {**stage_environment("dev"), variable: value}
-    monkeypatch.setattr(deploy, "stage_environment", lambda name: broken)
+    monkeypatch.setattr(aws_stage, "stage_environment", lambda name: broken)
     with pytest.raises(DeployError, match=f"stage 'dev' .* the API would refuse {variable}"):
         Stage.load("dev")
 
@@ -184,7 +184,7 @@ def test_a_stage_that_forgets_the_key_setting_requires_keys() -> None:
 @pytest.mark.parametrize(("variable", "value"), [("API_KEY_REQUIRED", "false"), ("OPERATOR_KEY_IDS", "*")])
 def test_a_stage_open_to_anyone_is_not_deployed(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
     opened = {**stage_environment("dev"), variable: value}
-    monkeypatch.setattr(deploy, "stage_environment", lambda name: opened)
+    monkeypatch.setattr(aws_stage, "stage_environment", lambda name: opened)
     with pytest.raises(DeployError, match=f"stage 'dev' .* would be open on AWS: {re.escape(variable)}"):
         Stage.load("dev")
 

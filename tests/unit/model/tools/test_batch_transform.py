@@ -1,5 +1,6 @@
 """`make batch-transform`: the CreateTransformJob request on moto's server and through Stubber, the dry run without
-credentials, and the Transform contract end to end offline (line split, mini-batches, /invocations, assembly)."""
+credentials and against the calls a run makes, and the Transform contract end to end offline (line split,
+mini-batches, /invocations, assembly)."""
 
 from __future__ import annotations
 
@@ -15,19 +16,15 @@ from botocore.stub import Stubber
 
 from model.artifact import read_metadata
 from model.serving.inference import JSON_LINES
-from model.tools import batch_transform
-from model.tools.batch_transform import (
-    LOG_GROUP,
-    Settings,
-    TransformError,
-    TransformJob,
-    main,
-    mini_batches,
-    run_local,
-    run_transform,
-)
-from model.tools.deploy import Clients, Release, Serverless
+from model.tools import transform_job
+from model.tools.batch_transform import main
+from model.tools.endpoint import Clients
 from model.tools.image import huggingface_image
+from model.tools.release import Release, Serverless
+from model.tools.transform_contract import Settings, TransformError, count_answers
+from model.tools.transform_job import LOG_GROUP, TransformJob, run_transform
+from model.tools.transform_local import mini_batches, run_local
+from tests.support.recorded_calls import assert_all_made, run_then_dry_run
 
 BUCKET = "news-data"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerInference"
@@ -87,7 +84,7 @@ def test_transform_job_runs_the_endpoints_artifact_with_the_line_contract(
     def no_second_upload(*args: Any) -> None:
         raise AssertionError("the artifact of this version is already in S3")
 
-    monkeypatch.setattr(batch_transform, "upload_artifact", no_second_upload)
+    monkeypatch.setattr(transform_job, "upload_artifact", no_second_upload)
     assert main(transform_argv(tiny_model_copy, "--job-name", "second-run", "--image-uri", SLIM_IMAGE)) == 0
     assert sm.describe_transform_job(TransformJobName="second-run")["ModelName"] == job["ModelName"]
     assert len(sm.list_models()["Models"]) == 1
@@ -114,6 +111,20 @@ def test_dry_run_prints_the_requests_without_credentials(tiny_model_copy: Path, 
     assert len(request["TransformJobName"]) <= 63
 
 
+def test_a_dry_run_prints_every_call_that_a_transform_job_makes(
+        aws: boto3.Session, tiny_onnx_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Real runs on moto, the first uploading the artifact and the second finding it: each makes only calls that the
+    dry run of the same command prints, in the printed order, and the dry run sends none; every call the dry run
+    prints, one of the runs makes."""
+    aws.client("s3").put_object(Bucket=BUCKET, Key="labelled/day.jsonl.out", Body=json.dumps({"label": "Health"}))
+    made: list[tuple[str, str]] = []
+    for name in ("first-run", "second-run"):
+        calls, printed = run_then_dry_run(main, transform_argv(tiny_onnx_model_dir, "--image-uri", SLIM_IMAGE,
+                                                               "--job-name", name), capsys)
+        made += calls
+    assert_all_made(printed, made)
+
+
 def stub_job() -> TransformJob:
     version = "news-20250101-000000-abcdef12"
     release = Release("news-classifier-batch", version,
@@ -125,12 +136,11 @@ def stub_job() -> TransformJob:
 def test_a_failed_job_reports_its_reason_after_streaming_its_logs(capsys: pytest.CaptureFixture[str]) -> None:
     job = stub_job()
     session = boto3.Session(region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    clients = Clients(session.client("s3"), session.client("sagemaker"), session.client("sagemaker-runtime"))
-    logs = session.client("logs")
+    clients = Clients(session.client("s3"), session.client("sagemaker"), logs=session.client("logs"))
     status = {"TransformJobName": "job-1", "TransformJobArn": "arn:aws:sagemaker:us-east-1:1:transform-job/job-1",
               "ModelName": job.release.name, "TransformInput": job.request()["TransformInput"],
               "TransformResources": job.request()["TransformResources"], "CreationTime": "2025-01-01T00:00:00Z"}
-    with Stubber(clients.s3) as s3, Stubber(clients.sagemaker) as sm, Stubber(logs) as cw:
+    with Stubber(clients.s3) as s3, Stubber(clients.sagemaker) as sm, Stubber(clients.logs) as cw:
         key = job.release.artifact_uri.removeprefix(f"s3://{BUCKET}/")
         s3.add_response("head_object", {"ContentLength": 1}, {"Bucket": BUCKET, "Key": key})
         model = {"ModelName": job.release.name, "ModelArn": "arn:aws:sagemaker:us-east-1:1:model/m",
@@ -147,7 +157,7 @@ def test_a_failed_job_reports_its_reason_after_streaming_its_logs(capsys: pytest
             {"logStreamName": "job-1/i-0abc-AlgoOperations", "timestamp": 1, "message": "model server failed\n",
              "eventId": "1"}]}, {"logGroupName": LOG_GROUP, "logStreamNamePrefix": "job-1/", "startTime": 0})
         with pytest.raises(TransformError, match="job-1: Failed: ClientError: See job logs"):
-            run_transform(clients, logs, job, Path("unused"), BUCKET, key, poll_seconds=0)
+            run_transform(clients, job, Path("unused"), BUCKET, key, poll_seconds=0)
     assert "[i-0abc-AlgoOperations] model server failed" in capsys.readouterr().out
 
 
@@ -155,7 +165,7 @@ def test_a_failed_job_reports_its_reason_after_streaming_its_logs(capsys: pytest
 
 def test_answers_are_counted_with_their_errors() -> None:
     lines = [b'{"label": "Business"}', b"", b'{"error": {"message": "blank line"}}', b"<html>", b"[1]", "{}"]
-    counts = batch_transform.count_answers(lines)
+    counts = count_answers(lines)
     assert (counts.objects, counts.lines, counts.errors) == (1, 5, 3)
 
 

@@ -1,5 +1,6 @@
-"""`model.tools.deploy`: create, re-run, delete against moto's server (S3, ECR, SageMaker, SageMaker Runtime); the
-update, failure and rollback paths, which moto does not implement, as exact requests through botocore's Stubber. Docker
+"""`model.tools.deploy`: create, re-run, update, delete against moto's server (S3, ECR, SageMaker, SageMaker Runtime,
+with tests/support/moto_aws.py's UpdateEndpoint); the failure and rollback paths, which moto cannot produce, as exact
+requests through botocore's Stubber; each run's calls against its dry run's. Docker
 cannot run here: the slim image's build and push are checked as the exact commands given to a `docker` on PATH
 that records them (the image itself is proven in test_image_build.py)."""
 
@@ -25,18 +26,9 @@ from botocore.stub import Stubber
 from model.artifact import read_metadata
 from model.labels import LabelMap
 from model.runtime import ONNX_INT8, TORCH
-from model.serving.inference import input_fn, model_fn, output_fn, predict_fn
-from model.tools.deploy import (
-    JSON,
-    SMOKE_HEADLINE,
-    Clients,
-    DeployError,
-    Release,
-    Serverless,
-    deploy,
-    main,
-    update_endpoint,
-)
+from model.serving.inference import JSON, input_fn, model_fn, output_fn, predict_fn
+from model.tools.deploy import main
+from model.tools.endpoint import SMOKE_HEADLINE, Clients, deploy, update_endpoint
 from model.tools.image import (
     DOCKERFILE,
     HUGGING_FACE_ENVIRONMENT,
@@ -45,6 +37,8 @@ from model.tools.image import (
     huggingface_image,
     slim_image,
 )
+from model.tools.release import DeployError, Release, Serverless
+from tests.support.recorded_calls import assert_all_made, assert_printed, run_then_dry_run
 
 BUCKET = "news-models"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerInference"
@@ -532,7 +526,8 @@ def no_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(botocore.endpoint.Endpoint, "make_request", refuse)
 
 
-DEPLOY_CALLS = ["s3.upload_file", "s3.upload_file", "sagemaker.create_model", "sagemaker.create_endpoint_config",
+DEPLOY_CALLS = ["s3.upload_file", "s3.upload_file", "sagemaker.describe_model", "sagemaker.create_model",
+                "sagemaker.describe_endpoint_config", "sagemaker.create_endpoint_config",
                 "sagemaker.describe_endpoint", "sagemaker.create_endpoint", "sagemaker.update_endpoint",
                 "sagemaker.describe_endpoint", "sagemaker-runtime.invoke_endpoint"]
 
@@ -603,3 +598,34 @@ def test_folder_without_a_model_is_a_clear_error(no_aws: None, tmp_path: Path,
     assert main(["deploy", "--dry-run", "--region", "us-east-1", "--model-dir", str(tmp_path),
                  "--endpoint", ENDPOINT, "--bucket", BUCKET, "--role", ROLE]) == 2
     assert "training.json: missing" in caplog.text
+
+
+# --- one code path: what a run makes is what its dry run prints ------------------------------------------------
+
+def docker_calls(log: Path, since: int) -> list[tuple[str, str]]:
+    """The docker commands run after the first `since`, but for `docker info`: the probe that picks the image, which
+    a dry run makes too."""
+    entries = json.loads(log.read_text())[since:] if log.exists() else []
+    return [("docker", entry["argv"][0]) for entry in entries if entry["argv"][0] != "info"]
+
+
+def test_a_dry_run_prints_every_call_that_deploying_and_deleting_make(
+        aws: boto3.Session, moto_url: str, tiny_onnx_model_copy: Path, docker_log: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Real runs on moto: a first deployment (the slim image built and pushed), an update to new settings, the
+    deletion. Each makes only calls that the dry run of the same command prints, in the printed order, and the dry run
+    sends none; every call the dry runs print, one of the runs makes."""
+    aws.client("ecr").create_repository(repositoryName=REPOSITORY)
+    answer_like_the_container(moto_url, tiny_onnx_model_copy)
+    deploy_args = deploy_argv(tiny_onnx_model_copy, "--ecr-repository", REPOSITORY)
+    delete_args = ["delete", "--endpoint", ENDPOINT, "--poll-seconds", "0"]
+    made: list[tuple[str, str]] = []
+    printed: list[tuple[str, str]] = []
+    for argv in (deploy_args, [*deploy_args, "--memory", "2048"], delete_args):
+        commands = len(json.loads(docker_log.read_text())) if docker_log.exists() else 0
+        calls, shown = run_then_dry_run(main, argv, capsys)
+        assert_printed(docker_calls(docker_log, commands), shown)
+        made += [*calls, *docker_calls(docker_log, commands)]
+        printed += shown
+    assert ("sagemaker", "update_endpoint") in made
+    assert_all_made(printed, made)
