@@ -21,7 +21,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.config import SERVICE_NAME
 
-from chalice_app.ops.stacks import StackError, delete_stack, deploy_calls, deploy_stack, stack_status
+from chalice_app.ops.stacks import StackError, delete_stack, deploy_calls, deploy_stack, described_stack, outputs_of
 from chalice_app.ops.stages import (
     CHALICE_DIR,
     DRIFT_HANDLER,
@@ -112,13 +112,14 @@ def delete(cfn: Any, apigateway: Any, stage: str, poll_seconds: float = 10) -> b
     """Unbind the usage plan, then delete the stack (the table is retained); False when there was none."""
     check_stage(stage)
     name = stack_name(stage)
-    if stack_status(cfn, name) is None:
+    stack = described_stack(cfn, name)
+    if stack is None:
         return False
-    plan = next((o["OutputValue"] for o in cfn.describe_stacks(StackName=name)["Stacks"][0].get("Outputs", [])
-                 if o["OutputKey"] == "UsagePlanId"), None)
+    plan = outputs_of(stack).get("UsagePlanId")
     if plan:
         unbind_usage_plan(apigateway, plan)
-    return delete_stack(cfn, name, poll_seconds)
+    delete_stack(cfn, name, poll_seconds)
+    return True
 
 
 def deploy_step(stage: str, poll_seconds: float = 10) -> Step[Clients]:

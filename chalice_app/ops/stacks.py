@@ -18,16 +18,16 @@ class StackError(RuntimeError):
     """A stack did not deploy or delete; the message says which and why."""
 
 
-def stack_status(cfn: Any, stack_name: str) -> str | None:
-    """The stack's status; None when there is none (or only a change set that was never executed)."""
+def described_stack(cfn: Any, stack_name: str) -> dict[str, Any] | None:
+    """The stack's description (status and outputs); None when there is none (or only a change set that was never
+    executed)."""
     try:
-        stacks = cfn.describe_stacks(StackName=stack_name)["Stacks"]
+        stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
     except ClientError as exc:
         if "does not exist" in exc.response.get("Error", {}).get("Message", ""):
             return None
         raise
-    status = stacks[0]["StackStatus"]
-    return None if status == "REVIEW_IN_PROGRESS" else status
+    return None if stack["StackStatus"] == "REVIEW_IN_PROGRESS" else stack
 
 
 def change_set_request(stack_name: str, template: dict[str, str], parameters: dict[str, str], exists: bool,
@@ -39,15 +39,18 @@ def change_set_request(stack_name: str, template: dict[str, str], parameters: di
             "Tags": TAGS}
 
 
+def outputs_of(stack: dict[str, Any]) -> dict[str, str]:
+    return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
+
+
 def outputs(cfn: Any, stack_name: str) -> dict[str, str]:
-    described = cfn.describe_stacks(StackName=stack_name)["Stacks"][0].get("Outputs", [])
-    return {output["OutputKey"]: output["OutputValue"] for output in described}
+    return outputs_of(cfn.describe_stacks(StackName=stack_name)["Stacks"][0])
 
 
 def deploy_stack(cfn: Any, stack_name: str, template: dict[str, str], parameters: dict[str, str],
                  change_set_name: str, poll_seconds: float = 10) -> dict[str, str]:
     """Create or update the stack through a change set; return its outputs. No changes is not an error."""
-    exists = stack_status(cfn, stack_name) is not None
+    exists = described_stack(cfn, stack_name) is not None
     cfn.create_change_set(**change_set_request(stack_name, template, parameters, exists, change_set_name))
     waiter_config = {"Delay": poll_seconds, "MaxAttempts": 360}
     try:
@@ -84,14 +87,11 @@ def deploy_calls(stack_name: str, template: dict[str, str], parameters: dict[str
     ]
 
 
-def delete_stack(cfn: Any, stack_name: str, poll_seconds: float = 10) -> bool:
-    """Delete the stack and wait; False when there was none."""
-    if stack_status(cfn, stack_name) is None:
-        return False
+def delete_stack(cfn: Any, stack_name: str, poll_seconds: float = 10) -> None:
+    """Delete the stack (which `described_stack` found) and wait until it is gone."""
     cfn.delete_stack(StackName=stack_name)
     try:
         cfn.get_waiter("stack_delete_complete").wait(StackName=stack_name,
                                                      WaiterConfig={"Delay": poll_seconds, "MaxAttempts": 360})
     except WaiterError as exc:
         raise StackError(f"stack {stack_name} was not deleted ({exc}); see its events in the console") from exc
-    return True

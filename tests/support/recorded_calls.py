@@ -107,14 +107,20 @@ def first_seen(calls: Sequence[Call]) -> list[Call]:
     return list(dict.fromkeys(calls))
 
 
-def assert_printed(made: Sequence[Call], printed: Sequence[Call], in_order: bool = True) -> None:
-    """Every call a run made is one its dry run printed, and (`in_order`) they came in the printed order, each
-    taken at its first time."""
-    made, printed = first_seen(made), first_seen(printed)
-    unprinted = [call for call in made if call not in printed]
-    assert not unprinted, f"{unprinted} made, but not in the dry run, which prints {printed}"
-    order = [printed.index(call) for call in made]
-    assert not in_order or order == sorted(order), f"made in the order {made}, printed in the order {printed}"
+def assert_printed(made: Sequence[Call], printed: Sequence[Call]) -> None:
+    """Every call a run made is one its dry run printed, and the run went through the printed list forwards: each
+    call is a printed one at or after the place of the call before it (a call may repeat in place, as a wait polls or
+    a loop goes over items). So a call made again after the plan has moved past it is a call the plan does not
+    print there, and fails too."""
+    unprinted = [call for call in first_seen(made) if call not in printed]
+    assert not unprinted, f"{unprinted} made, but not in the dry run, which prints {list(printed)}"
+    place = 0
+    for number, call in enumerate(made):
+        try:
+            place = list(printed).index(call, place)
+        except ValueError:
+            raise AssertionError(f"{call} made (call {number + 1} of {list(made)}) after the point where the dry run "
+                                 f"prints it, in {list(printed)}") from None
 
 
 def assert_all_made(printed: Sequence[Call], made: Sequence[Call]) -> None:
