@@ -19,6 +19,7 @@ KEYED = api_key_required()  # every route but /health and the console's static f
 
 
 def _client_and_caller() -> tuple[Client, callers.Caller]:
+    """Who is asking, before what they sent is read: a request without an identity is a 403 whatever its body."""
     request = app.current_request
     client = validation.client(request.headers, request.context)
     return client, callers.caller(client, request.context)
@@ -27,16 +28,16 @@ def _client_and_caller() -> tuple[Client, callers.Caller]:
 @app.route("/classify", methods=["POST"], api_key_required=KEYED)
 def classify() -> dict[str, Any]:
     request = app.current_request
-    headline = validation.classify_request(validation.json_object(request.raw_body))
     client, caller = _client_and_caller()
+    headline = validation.classify_request(validation.json_object(request.raw_body))
     return classification.classify([headline], validation.run_id(request.headers), client, caller.key_id)[0]
 
 
 @app.route("/classify/batch", methods=["POST"], api_key_required=KEYED)
 def classify_batch() -> dict[str, Any]:
     request = app.current_request
-    headlines = validation.batch_request(validation.json_object(request.raw_body))
     client, caller = _client_and_caller()
+    headlines = validation.batch_request(validation.json_object(request.raw_body))
     return {"results": classification.classify(headlines, validation.run_id(request.headers), client, caller.key_id)}
 
 
@@ -52,9 +53,10 @@ def get_transaction(request_id: str) -> dict[str, Any]:
 
 @app.route("/transactions/{request_id}/feedback", methods=["POST"], api_key_required=KEYED)
 def give_feedback(request_id: str) -> dict[str, Any]:
+    caller = _client_and_caller()[1]
     request_id = validation.request_id(request_id)
     label = validation.feedback_request(validation.json_object(app.current_request.raw_body))
-    return transactions.record_feedback(_client_and_caller()[1], request_id, label).to_simple_dict()
+    return transactions.record_feedback(caller, request_id, label).to_simple_dict()
 
 
 @app.route("/health", methods=["GET"])

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from chalice_app.local.state import DYNAMODB_RECORDING, STATE_FILE, wait_for_state
+from chalice_app.local.state import STATE_FILE, delete_local_table, wait_for_state
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_STACK = "chalice_app.local.stack"  # run from REPO_ROOT
@@ -68,14 +68,16 @@ def running_stack(state_dir: Path = MAKE_LOCAL_STATE_DIR) -> LocalStack | None:
 
 @contextmanager
 def own_stack(model_dir: Path, runtime: str, state_dir: Path, extra_args: Sequence[str] = (),
-              env: Mapping[str, str] | None = None) -> Iterator[LocalStack]:
+              env: Mapping[str, str] | None = None, keep_table: bool = False) -> Iterator[LocalStack]:
     """A stack of its own on free ports, its logs in `state_dir`; stopped with Ctrl-C (SIGINT) when done.
 
-    `env` adds variables to this process's environment for the stack's services (e.g. the API's timeouts).
+    `env` adds variables to this process's environment for the stack's services (e.g. the API's timeouts). The
+    table starts empty, as load runs were measured, unless `keep_table` keeps the one in `state_dir`.
     """
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / STATE_FILE).unlink(missing_ok=True)
-    (state_dir / DYNAMODB_RECORDING).unlink(missing_ok=True)  # its own stack: an empty table, as measured before
+    if not keep_table:
+        delete_local_table(state_dir)
     command = [sys.executable, "-m", LOCAL_STACK, "--model-dir", str(model_dir), "--runtime", runtime,
                "--state-dir", str(state_dir), "--api-port", "0", "--endpoint-port", "0",
                "--dynamodb-port", "0", "--api-log", *extra_args]  # 0: free ports, recorded in the state file

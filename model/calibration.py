@@ -1,10 +1,11 @@
 """Turning logits into probabilities that mean what they say: the model folder's temperature.
 
-A fine-tuned classifier is over-confident: its softmax says 0.97 where it is right 89% of the time. Training fits
-one temperature T on the validation split (`training_jobs/calibrate.py`) and stores it in `calibration.json`
-beside the label map; every runtime turns its logits into scores here, as softmax(logits / T). T > 0 divides all
-logits of a headline alike, so the winning label never changes. A folder without the file (made before
-calibration existed) is served with T = 1, its scores as they always were, and `describe()` says so.
+A fine-tuned classifier is over-confident: its mean top score is above its accuracy (docs/benchmarks.md,
+"Calibration", measures both before and after). Training fits one temperature T on the validation split
+(`training_jobs/calibrate.py`) and stores it in `calibration.json` beside the label map; every runtime turns its
+logits into scores here, as softmax(logits / T). T > 0 divides all logits of a headline alike, so the winning label
+never changes. A folder without the file (made before calibration existed) is served with T = 1, its scores as they
+always were, and `describe()` says so.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ CALIBRATION_FILE = "calibration.json"
 TEMPERATURE = "temperature"
 # The calibrated top score below which an answer is "uncertain": the API's default (chalicelib/config.py pins its
 # copy), the drift job's low-confidence line, and the threshold evaluations report coverage at. Chosen on the
-# validation split: the answers below it were right about half the time (README, "Calibration").
+# validation split; the coverage and accuracy it gives are measured in docs/benchmarks.md ("Calibration").
 UNCERTAIN_BELOW = 0.6
 
 

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from model.tools.local_servers import unused_port
-from training_jobs.config import default_data_dir, split_file
+from training_jobs.config import default_data_dir, extra_data, split_file
 
 # The API fixtures (the app under Chalice's test client, moto's table, fake endpoints) serve tests/api/ and the unit
 # tests of the API's modules alike.
@@ -64,10 +63,11 @@ def _train(args: list[str]) -> dict:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: Path, data_dir: Path) -> Path:
-    """A complete model folder (tiny DistilBERT, 1 epoch on 400 real rows): for plumbing, not accuracy."""
+    """A complete model folder (tiny DistilBERT, 1 epoch on 400 real rows, with the corpus so that it has a judge):
+    for plumbing, not accuracy."""
     folder = tmp_path_factory.mktemp("tiny_model")
     _train(["--base-model", str(tiny_encoder_dir), "--data", str(data_dir), "--model-dir", str(folder),
-            "--limit", "400", "--epochs", "1", "--max-length", "32"])
+            "--extra-data", str(extra_data(data_dir)[0]), "--limit", "400", "--epochs", "1", "--max-length", "32"])
     return folder
 
 
@@ -102,9 +102,9 @@ def moto_server() -> Iterator[str]:
     (tests/support/moto_aws.py); yields its URL."""
     from tests.support.moto_aws import start
 
-    port = unused_port()
-    server = start(port)
-    yield f"http://127.0.0.1:{port}"
+    server = start(port=0)  # the port moto binds, not one picked before that another program may take
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
     server.stop()
 
 
@@ -145,7 +145,7 @@ def endpoint_url(tiny_model_dir: Path) -> Iterator[str]:
     """
     from model.tools.local_endpoint import running_endpoint
 
-    with running_endpoint(tiny_model_dir, endpoint_name="news-classifier", port=unused_port()) as url:
+    with running_endpoint(tiny_model_dir, endpoint_name="news-classifier") as url:
         yield url
 
 
@@ -158,8 +158,7 @@ def fault_endpoint_url(tiny_model_dir: Path) -> Iterator[str]:
     """
     from model.tools.local_endpoint import running_endpoint
 
-    with running_endpoint(tiny_model_dir, endpoint_name="news-classifier", port=unused_port(),
-                          args=["--enable-fault-injection"]) as url:
+    with running_endpoint(tiny_model_dir, endpoint_name="news-classifier", args=["--enable-fault-injection"]) as url:
         yield url
 
 

@@ -2,9 +2,10 @@
 
     python -m training_jobs.calibrate --model-dir artifacts/model [--data DIR]
 
-Training calls `fit_calibration` at its end; this command calibrates a folder trained before that. Temperature
-scaling divides all logits by one T > 0 chosen to minimise the validation NLL: one parameter, so 1,336 headlines
-fit it without over-fitting, and the predicted label never changes (see model/calibration.py).
+Training calls `fit_valid_calibration` at its end; this command calibrates a folder trained before that. Temperature
+scaling divides all logits by one T > 0 chosen to minimise the NLL of the validation rows whose stories training
+never saw (a feed's kind of headline): one parameter, so a few hundred headlines fit it without over-fitting, and
+the predicted label never changes (see model/calibration.py).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from scipy.special import log_softmax
 from model.calibration import Calibration, CalibrationError
 from model.labels import LabelMap
 from training_jobs.config import default_data_dir
-from training_jobs.data import DataError, splits_of_model
+from training_jobs.data import DataError, Splits, splits_of_model
 
 log = logging.getLogger("training_jobs.calibrate")
 LOG_T_BOUNDS = (-3.0, 3.0)  # T between 0.05 and 20
+MIN_UNSEEN_STORY_ROWS = 100  # fewer validation rows of unseen stories than this: fit on all of valid
+UNSEEN_STORIES = "valid rows of stories training never saw"
 
 
 def temperature_nll(logits: np.ndarray, y_true: np.ndarray, temperature: float) -> float:
@@ -46,14 +49,30 @@ def fit_calibration(logits: np.ndarray, y_true: Sequence[int], split: str = "val
     return Calibration(round(temperature, 6), fitted=True, details=details)
 
 
+def calibration_rows(splits: Splits) -> tuple[list[int], str]:
+    """The indices of the validation rows the temperature is fitted on, and their name: the rows of stories no
+    training row shares, because a feed brings such stories and a model is surer of the ones it trained on; all of
+    valid when fewer than `MIN_UNSEEN_STORY_ROWS` are left (docs/training.md)."""
+    seen = {ex.story for ex in splits.train}
+    unseen = [i for i, ex in enumerate(splits.valid) if ex.story and ex.story not in seen]
+    if len(unseen) >= MIN_UNSEEN_STORY_ROWS:
+        return unseen, UNSEEN_STORIES
+    return list(range(len(splits.valid))), "valid"
+
+
+def fit_valid_calibration(valid_logits: np.ndarray, splits: Splits, labels: LabelMap) -> Calibration:
+    """The temperature fitted on the calibration rows of `splits.valid`, given the logits of all of valid."""
+    rows, name = calibration_rows(splits)
+    return fit_calibration(valid_logits[rows], [labels.index_of_category(splits.valid[i].category) for i in rows], name)
+
+
 def calibrate_model_dir(model_dir: Path, data: Path) -> Calibration:
-    """Score the validation split training used with the folder's PyTorch model, fit and save the temperature."""
+    """Score the calibration rows of the split training used with the folder's PyTorch model, fit and save T."""
     from model.predict import TorchPredictor
 
     splits = splits_of_model(model_dir, data)
-    labels = LabelMap.load(model_dir)
     logits = TorchPredictor(model_dir).predict_logits([ex.title for ex in splits.valid])
-    calibration = fit_calibration(logits, [labels.index_of_category(ex.category) for ex in splits.valid])
+    calibration = fit_valid_calibration(logits, splits, LabelMap.load(model_dir))
     calibration.save(model_dir)
     return calibration
 

@@ -14,7 +14,7 @@ import random
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
@@ -22,7 +22,7 @@ from model.artifact import read_metadata
 from model.encoders import file_sha256
 from model.labels import CATEGORY_TO_LABEL
 from training_jobs.config import splits_dir
-from training_jobs.holdout import is_held_out
+from training_jobs.holdout import choose_judge, is_held_out
 
 UCI_COLUMNS = ("id", "title", "url", "publisher", "category", "story", "hostname", "timestamp")
 REQUIRED_COLUMNS = ("category", "title")
@@ -43,6 +43,7 @@ class Example:
     title: str
     category: str
     publisher: str = ""
+    story: str = ""  # the UCI story id: the rows of one news story share it
 
 
 @dataclass
@@ -65,6 +66,8 @@ class Splits:
     source: str
     stats: dict[str, CleanStats] = field(default_factory=dict)
     held_out: list[Example] = field(default_factory=list)  # rows of held-out publishers (training_jobs.holdout)
+    judge: list[Example] = field(default_factory=list)  # the story-disjoint judge (training_jobs.holdout)
+    judge_stats: dict[str, Any] = field(default_factory=dict)
     # From one data file: the rows taken (`rows` of the `of` left after cleaning), the seed, the file and its SHA-256.
     sample: dict[str, Any] | None = None
 
@@ -72,7 +75,8 @@ class Splits:
         """SHA-256 over every (split, category, title): identifies the exact training data."""
         digest = hashlib.sha256()
         parts = [("train", self.train), ("valid", self.valid), ("test", self.test)]
-        for name, examples in parts + ([("held_out", self.held_out)] if self.held_out else []):
+        for name, examples in parts + [(name, rows) for name, rows in (("held_out", self.held_out),
+                                                                        ("judge", self.judge)) if rows]:
             for ex in examples:
                 digest.update(f"{name}\t{ex.category}\t{ex.title}\n".encode())
         return digest.hexdigest()
@@ -148,20 +152,20 @@ def _read_headed(path: Path, lines: list[str], delimiter: str = "\t") -> Iterabl
         line = reader.line_num
         if len(row) < len(header):
             raise DataError(f"{path}:{line}: {len(row)} column(s), header has {len(header)}")
-        publisher = row[idx["publisher"]] if "publisher" in idx else ""
-        yield Example(row[idx["title"]], _check_category(path, line, row[idx["category"]]), publisher)
+        publisher, story = (row[idx[name]] if name in idx else "" for name in ("publisher", "story"))
+        yield Example(row[idx["title"]], _check_category(path, line, row[idx["category"]]), publisher, story)
 
 
 def _read_uci(path: Path, lines: list[str]) -> Iterable[Example]:
     reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
-    title, publisher, category = (UCI_COLUMNS.index(c) for c in ("title", "publisher", "category"))
+    title, publisher, category, story = (UCI_COLUMNS.index(c) for c in ("title", "publisher", "category", "story"))
     for row in reader:
         if not row:
             continue
         if len(row) != len(UCI_COLUMNS):
             raise DataError(f"{path}:{reader.line_num}: {len(row)} column(s); newsCorpora.csv rows have "
                             f"{len(UCI_COLUMNS)} ({', '.join(UCI_COLUMNS).upper()})")
-        yield Example(row[title], _check_category(path, reader.line_num, row[category]), row[publisher])
+        yield Example(row[title], _check_category(path, reader.line_num, row[category]), row[publisher], row[story])
 
 
 def read_examples(path: Path) -> list[Example]:
@@ -263,7 +267,7 @@ def clean(examples: Sequence[Example], dedupe: bool = True) -> tuple[list[Exampl
             stats.conflicting_duplicates += seen[key] != ex.category
             continue
         seen[key] = ex.category
-        kept.append(Example(title, ex.category, ex.publisher))
+        kept.append(replace(ex, title=title))
     return kept, stats
 
 
@@ -324,21 +328,20 @@ def _data_file(data: Path) -> Path | None:
     return entries[0] if len(entries) == 1 and entries[0].is_file() else None
 
 
-def _split_file(path: Path, seed: int, holdout_share: float, sample: int, held_out: list[Example]) -> Splits:
-    """One file cleaned, publishers held out, split; then, with `sample` below its rows, every part (train, valid,
-    test, held-out) cut to the same share by `stratified_sample`.
+def _split_file(path: Path, seed: int, sample: int) -> Splits:
+    """One file cleaned and split; then, with `sample` below its rows, every part cut to the same share by
+    `stratified_sample`.
 
     Splitting first nests every sample in the whole file's split: a sampled model never trained on a title of the
     full test split, and leakage checks run on the full split (feedback, retraining) cover its valid and test.
     """
     examples, stats = clean(read_examples(path))
-    parts = [*split(_keep_publishers(examples, holdout_share, held_out), seed), list(held_out)]
+    parts = list(split(examples, seed))
     rows = len(examples)
     source = f"{path} (split with seed {seed})"
     if 0 < sample < rows:
         parts = [stratified_sample(part, round(len(part) * sample / rows), seed, _category) for part in parts]
         source = f"{path} (split with seed {seed}; a {sample:,}-row sample of its {rows:,})"
-    held_out[:] = parts[3]
     record = {"rows": sample if 0 < sample < rows else rows, "of": rows, "seed": seed, "file": path.name,
               "file_sha256": file_sha256(path)}
     return Splits(parts[0], parts[1], parts[2], source, {path.name: stats}, sample=record)
@@ -349,53 +352,121 @@ def _category(example: Example) -> str:
 
 
 def load_splits(data: Path, seed: int, extra: Sequence[Path] = (), holdout_share: float = 0.0,
-                sample: int = 0) -> Splits:
+                judge_share: float = 0.0, sample: int = 0) -> Splits:
     """Train/valid/test from a folder holding the NLP-100 split (used as-is) or from one file (split here, and
     cut to a `sample` of its rows when that is set and smaller: see `_split_file`).
 
     `extra` files add training rows only; any title also in valid or test is dropped from them so
-    that the held-out scores stay honest. Rows of held-out publishers (`holdout_share`, see
-    training_jobs.holdout) go to `held_out` instead of any split, minus titles the splits already hold.
+    that the held-out scores stay honest. Then `judge_share` of the candidate stories leave train and valid as the
+    story-disjoint judge (`_carve`), and rows of held-out publishers (`holdout_share`, see training_jobs.holdout)
+    leave every split for `held_out`, minus titles the splits already hold.
     """
     data = Path(data)
     bench = _benchmark_dir(data) if data.is_dir() else None
-    held_out: list[Example] = []
     if bench is not None:
-        loaded = {}
-        stats = {}
+        loaded, stats = {}, {}
         for name in SPLIT_FILES:
             loaded[name], stats[name] = clean(read_examples(bench / name), dedupe=False)
-            loaded[name] = _keep_publishers(loaded[name], holdout_share, held_out)
         splits = Splits(loaded["train.tsv"], loaded["valid.tsv"], loaded["test.tsv"], f"{bench} (NLP-100 split)", stats)
     elif (path := _data_file(data)) is not None:
-        splits = _split_file(path, seed, holdout_share, sample, held_out)
+        splits = _split_file(path, seed, sample)
     else:
         raise DataError(f"{data}: neither a data file nor a folder holding {', '.join(SPLIT_FILES)} or one data file")
-    held_out_titles = {normalise_title(ex.title) for ex in splits.valid + splits.test}
-    known = {normalise_title(ex.title) for ex in splits.train} | held_out_titles
+    _add_extra(splits, extra)
+    splits.judge, kept = _carve(splits.train + splits.valid, judge_share, splits)
+    held_out: list[Example] = []
+    splits.train, splits.valid = _kept(splits.train, kept), _kept(splits.valid, kept)
+    splits.train, splits.valid, splits.test = (_keep_publishers(part, holdout_share, held_out)
+                                               for part in (splits.train, splits.valid, splits.test))
+    taken = {normalise_title(ex.title) for ex in splits.train + splits.valid + splits.test + splits.judge}
+    splits.held_out = _unique_titles(ex for ex in splits.held_out + held_out if normalise_title(ex.title) not in taken)
+    if holdout_share:
+        splits.source += f" - publishers held out at share {holdout_share:g}"
+    random.Random(seed).shuffle(splits.train)
+    return splits
+
+
+def _add_extra(splits: Splits, extra: Sequence[Path]) -> None:
+    """Append the extra files' rows to train, minus titles any split already holds."""
+    known = {normalise_title(ex.title) for ex in splits.train + splits.valid + splits.test}
     for path in extra:
         rows, stats = clean(read_examples(Path(path)))
         fresh = [ex for ex in rows if normalise_title(ex.title) not in known]
         stats.duplicates += len(rows) - len(fresh)
         known.update(normalise_title(ex.title) for ex in fresh)
-        splits.train.extend(_keep_publishers(fresh, holdout_share, held_out))
+        splits.train.extend(fresh)
         splits.stats[Path(path).name] = stats
         splits.source += f" + train rows from {path}"
-    trained = {normalise_title(ex.title) for ex in splits.train}
-    splits.held_out = [ex for ex in held_out if normalise_title(ex.title) not in trained]
-    if holdout_share:
-        splits.source += f" - publishers held out at share {holdout_share:g}"
-    rng = random.Random(seed)
-    rng.shuffle(splits.train)
-    return splits
+
+
+def _carve(pool: Sequence[Example], share: float, splits: Splits) -> tuple[list[Example], list[Example]]:
+    """(the judge, the rows that may still train) of a pool: whole judged stories and their publishers leave it.
+
+    The judge publishers' rows of other stories go to `splits.held_out` (other publishers, stories training saw);
+    rows that cross the sides are left out; rows with no story id stay unless their title is judged. Counts land in
+    `splits.judge_stats`.
+    """
+    if not share:
+        return [], list(pool)
+    judge_rule = choose_judge(pool, share)
+    judge = _unique_titles([ex for ex in pool if judge_rule.judges(ex)])
+    judged = {normalise_title(ex.title) for ex in judge}
+    kept = [ex for ex in pool if judge_rule.may_train(ex) and normalise_title(ex.title) not in judged]
+    held_out = [ex for ex in pool if judge_rule.holds_out_publisher(ex)]
+    splits.held_out += held_out
+    splits.judge_stats = {"share": share, "sha256": _fingerprint(judge), "stories": len({ex.story for ex in judge}),
+                          "publishers": len(judge_rule.publishers), "rows": len(judge),
+                          "left_out": len(pool) - len(kept) - len(judge) - len(held_out),
+                          "trained_without_story_id": sum(not ex.story for ex in kept)}
+    splits.source += f" - story-disjoint judge at share {share:g}"
+    return judge, kept
+
+
+def _fingerprint(examples: Iterable[Example]) -> str:
+    """SHA-256 over the sorted (category, normalised title) pairs: the same set gives the same digest."""
+    lines = sorted(f"{ex.category}\t{normalise_title(ex.title)}\n" for ex in examples)
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def _kept(examples: Sequence[Example], kept: Sequence[Example]) -> list[Example]:
+    ids = {id(ex) for ex in kept}
+    return [ex for ex in examples if id(ex) in ids]
+
+
+def _unique_titles(examples: Iterable[Example]) -> list[Example]:
+    seen: set[str] = set()
+    unique = []
+    for ex in examples:
+        key = normalise_title(ex.title)
+        if key not in seen:
+            seen.add(key)
+            unique.append(ex)
+    return unique
 
 
 def splits_of_model(model_dir: Path, data: Path) -> Splits:
-    """The splits a model folder was trained on: its recorded seed, publisher hold-out and sample applied to `data`."""
+    """The splits a model folder was trained on: its recorded seed, sample, extra files, judge, publisher hold-out and
+    row limit applied to `data`; a DataError when the judge rebuilt there is not the one the model recorded."""
     metadata = read_metadata(model_dir)
-    hyperparameters = metadata["hyperparameters"]
-    return load_splits(data, hyperparameters["seed"], holdout_share=hyperparameters.get("holdout_publishers", 0.0),
-                       sample=recorded_sample(metadata))
+    hyperparameters, recorded = metadata["hyperparameters"], metadata.get("data", {})
+    extra = [_locate_extra(Path(path), Path(data)) for path in recorded.get("extra_data", [])]
+    splits = load_splits(data, hyperparameters["seed"], extra, hyperparameters.get("holdout_publishers", 0.0),
+                         hyperparameters.get("judge_stories", 0.0), recorded_sample(metadata))
+    if recorded.get("limit"):
+        splits.train = splits.train[: recorded["limit"]]  # as train.py --limit cut it: its calibration rows follow
+    expected = recorded.get("judge", {}).get("sha256")
+    if expected and splits.judge_stats["sha256"] != expected:
+        raise DataError(f"{data}: the story-disjoint judge rebuilt from this data is not the one {model_dir} was "
+                        "trained without; pass the data (and extra files) it was trained on")
+    return splits
+
+
+def _locate_extra(path: Path, data: Path) -> Path:
+    """A recorded extra file: where training read it, else the file of that name in the data folder."""
+    for candidate in (path, (data if data.is_dir() else data.parent) / path.name):
+        if candidate.is_file():
+            return candidate
+    raise DataError(f"{path}: the model was also trained on this file; pass the data folder that holds it")
 
 
 def recorded_sample(metadata: dict[str, Any]) -> int:
@@ -410,16 +481,6 @@ def _keep_publishers(examples: Sequence[Example], share: float, held_out: list[E
     for ex in examples:
         (held_out if is_held_out(ex.publisher, share) else kept).append(ex)
     return kept
-
-
-def held_out_examples(path: Path, share: float) -> list[Example]:
-    """The held-out publishers' rows of one data file, cleaned and de-duplicated by title."""
-    examples, _ = clean(read_examples(path))
-    held: list[Example] = []
-    _keep_publishers(examples, share, held)
-    if not held:
-        raise DataError(f"{path}: no rows of held-out publishers at share {share:g}; does the file name publishers?")
-    return held
 
 
 def category_counts(examples: Iterable[Example]) -> dict[str, int]:

@@ -1,6 +1,6 @@
 """Where the model goes wrong: a Markdown report with PNGs, written into the model folder.
 
-    python -m training_jobs.error_analysis --model-dir artifacts/model --data test.tsv [--held-out-data FILE]
+    python -m training_jobs.error_analysis --model-dir artifacts/model --data test.tsv [--training-data DIR]
 
 Confusion pairs, confident mistakes, accuracy per publisher and per-class calibration, on the served scores.
 """
@@ -20,8 +20,8 @@ from model.artifact import read_metadata
 from model.calibration import UNCERTAIN_BELOW, Calibration, CalibrationError
 from model.labels import LabelMap
 from model.runtime import RUNTIMES, TORCH, RuntimeUnavailable
-from training_jobs.data import DataError, Example, clean, held_out_examples, read_examples
-from training_jobs.evaluate import load_logits
+from training_jobs.data import DataError, Example, clean, read_examples, splits_of_model
+from training_jobs.evaluate import HELD_OUT, STORY_DISJOINT, load_logits
 from training_jobs.reliability import ECE_BINS, calibration_summary, selective
 
 REPORT_FILE = "error_analysis.md"
@@ -187,23 +187,20 @@ def score(model_dir: Path, name: str, examples: list[Example], runtime: str) -> 
                   np.array([labels.index_of_category(ex.category) for ex in examples]))
 
 
-def write_report(model_dir: Path, data: Path, held_out_data: Path | None, runtime: str = TORCH) -> Path:
+def write_report(model_dir: Path, data: Path, training_data: Path | None, runtime: str = TORCH) -> Path:
+    """The report on `data` and, given the data the model was trained on, on its judge and held-out publishers."""
     metadata = read_metadata(model_dir)
     labels = LabelMap.load(model_dir)
     sets = [score(model_dir, data.name.split(".")[0], clean(read_examples(data), dedupe=False)[0], runtime)]
-    share = metadata.get("hyperparameters", {}).get("holdout_publishers", 0.0)
-    note = ""
-    if held_out_data is not None and share:
-        sets.append(score(model_dir, "held_out_publishers", held_out_examples(held_out_data, share), runtime))
-    elif held_out_data is not None:
-        note = "This model was trained on every publisher: there is no publisher-held-out set to analyse."
+    if training_data is not None:
+        splits = splits_of_model(model_dir, training_data)
+        sets += [score(model_dir, name, rows, runtime)
+                 for name, rows in ((STORY_DISJOINT, splits.judge), (HELD_OUT, splits.held_out)) if rows]
     calibration = Calibration.load(model_dir).describe()
     lines = [f"# Error analysis · model {metadata['model_version']}", "",
              f"Runtime {runtime}; calibration {calibration}. Data: {data}"
-             + (f"; held-out publishers ({share:g} of the publishers) from {held_out_data}" if share and
-                held_out_data else "") + ".", ""]
-    if note:
-        lines += [note, ""]
+             + (f"; the story-disjoint judge and held-out publishers rebuilt from {training_data}"
+                if training_data is not None else "") + ".", ""]
     for scored in sets:
         lines += section(scored, labels, model_dir)
     path = model_dir / REPORT_FILE
@@ -215,11 +212,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument("--data", type=Path, required=True, help="the benchmark file, e.g. NLP-100 test.tsv")
-    parser.add_argument("--held-out-data", type=Path, help="a file with publishers (corpus.tsv.gz): its held-out rows")
+    parser.add_argument("--training-data", type=Path,
+                        help="the data the model was trained on (folder or file): adds its judge and held-out sets")
     parser.add_argument("--runtime", default=TORCH, choices=RUNTIMES)
     args = parser.parse_args(argv)
     try:
-        path = write_report(args.model_dir, args.data, args.held_out_data, args.runtime)
+        path = write_report(args.model_dir, args.data, args.training_data, args.runtime)
     except (DataError, FileNotFoundError, CalibrationError, RuntimeUnavailable) as exc:
         print(f"error analysis: {exc}", file=sys.stderr)
         return 2

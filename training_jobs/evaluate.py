@@ -18,11 +18,10 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-from model.artifact import read_metadata
 from model.calibration import UNCERTAIN_BELOW, Calibration, CalibrationError, softmax
 from model.labels import LabelMap
 from model.runtime import RUNTIMES, TORCH, RuntimeUnavailable
-from training_jobs.data import DataError, Example, clean, held_out_examples, read_examples
+from training_jobs.data import DataError, Example, clean, read_examples, splits_of_model
 from training_jobs.reliability import (
     accuracy_at_coverage,
     calibration_summary,
@@ -32,6 +31,7 @@ from training_jobs.reliability import (
 )
 
 HELD_OUT = "held_out_publishers"
+STORY_DISJOINT = "story_disjoint"  # the judge: stories and publishers no model trained on (training_jobs.holdout)
 
 
 def compute_metrics(y_true: Sequence[int], y_pred: Sequence[int], names: Sequence[str]) -> dict[str, Any]:
@@ -151,14 +151,16 @@ def evaluate_model_dir(model_dir: Path, examples: Sequence[Example], batch_size:
     return metrics
 
 
-def evaluation_examples(model_dir: Path, data: Path, held_out_publishers: bool) -> list[Example]:
-    """The rows to evaluate on: all of `data`, or only those of the publishers the model never trained on."""
-    if not held_out_publishers:
+def evaluation_examples(model_dir: Path, data: Path, subset: str | None = None) -> list[Example]:
+    """The rows to evaluate on: all of `data`, or one held-out set (`STORY_DISJOINT`, `HELD_OUT`) of the model,
+    rebuilt from the data it was trained on."""
+    if subset is None:
         return clean(read_examples(data), dedupe=False)[0]
-    share = read_metadata(model_dir)["hyperparameters"].get("holdout_publishers", 0.0)
-    if not share:
-        raise DataError(f"{model_dir} was trained on every publisher (no holdout_publishers in training.json)")
-    return held_out_examples(data, share)
+    splits = splits_of_model(model_dir, data)
+    rows = {STORY_DISJOINT: splits.judge, HELD_OUT: splits.held_out}[subset]
+    if not rows:
+        raise DataError(f"{model_dir} has no {subset.replace('_', ' ')} set in {data} (see its training.json)")
+    return rows
 
 
 def write_plots(metrics: dict[str, Any], logits: np.ndarray, examples: Sequence[Example], labels: LabelMap,
@@ -180,30 +182,35 @@ def write_plots(metrics: dict[str, Any], logits: np.ndarray, examples: Sequence[
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Evaluate a trained model folder on a TSV/CSV data file.")
     parser.add_argument("--model-dir", type=Path, required=True)
-    parser.add_argument("--data", type=Path, required=True, help="NLP-100/corpus TSV or UCI newsCorpora.csv")
+    parser.add_argument("--data", type=Path, required=True,
+                        help="NLP-100/corpus TSV or UCI newsCorpora.csv; with a subset flag, the data the model was "
+                             "trained on (folder or file)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--plot", type=Path, nargs="?", const=True, default=None,
                         help="write the confusion-matrix PNG there (default: into the model folder), the reliability "
                              "and coverage PNGs beside it")
-    parser.add_argument("--held-out-publishers", action="store_true",
-                        help="only the rows of the publishers the model was trained without")
+    subset = parser.add_mutually_exclusive_group()
+    subset.add_argument("--story-disjoint", dest="subset", action="store_const", const=STORY_DISJOINT,
+                        help="the model's judge: stories and publishers it never trained on")
+    subset.add_argument("--held-out-publishers", dest="subset", action="store_const", const=HELD_OUT,
+                        help="the judge publishers' rows of stories the model trained on")
     parser.add_argument("--runtime", default=TORCH, choices=RUNTIMES, help="default: torch (fp32)")
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args(argv)
     try:
-        examples = evaluation_examples(args.model_dir, args.data, args.held_out_publishers)
+        examples = evaluation_examples(args.model_dir, args.data, args.subset)
         logits, predictor = load_logits(args.model_dir, [ex.title for ex in examples], args.runtime, args.batch_size)
     except (DataError, FileNotFoundError, CalibrationError, RuntimeUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     metrics = evaluate_logits(logits, examples, predictor.labels, predictor.calibration)
     metrics.update(model_version=predictor.metadata["model_version"], runtime=args.runtime, data=str(args.data))
-    name = args.data.name.split(".")[0] + ("_held_out_publishers" if args.held_out_publishers else "")
+    name = args.subset or args.data.name.split(".")[0]
     if args.plot:
         confusion = args.model_dir / f"confusion_{name}.png" if args.plot is True else args.plot
         metrics.update(write_plots(metrics, logits, examples, predictor.labels, predictor.calibration, confusion, name))
-    title = f"{args.data}{' (held-out publishers)' if args.held_out_publishers else ''} · model " \
-            f"{metrics['model_version']} · {args.runtime}"
+    subset = f" ({args.subset})" if args.subset else ""
+    title = f"{args.data}{subset} · model {metrics['model_version']} · {args.runtime}"
     print(json.dumps(metrics) if args.json else format_report(metrics, title))
     return 0
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -38,17 +39,19 @@ class Fitted:
 
 
 def fit(model: HeadlineClassifier, tokenizer: PreTrainedTokenizerBase, splits: Splits, max_length: int,
-        labels: LabelMap, hp: Hyperparameters, ddp: Distributed) -> Fitted:
+        labels: LabelMap, hp: Hyperparameters, ddp: Distributed, teacher: np.ndarray | None = None) -> Fitted:
     """The epoch loop: AdamW with linear warm-up and decay, mixed precision on CUDA; rank 0 validates each epoch
-    and keeps the best weights."""
+    and keeps the best weights. `teacher`: probabilities per training row (NaN where it has none) to distil."""
     optimizer = build_optimizer(model, hp)
     train_ids = _encode(tokenizer, splits.train, max_length)
     targets = torch.tensor([labels.index_of_category(ex.category) for ex in splits.train])
+    soft = None if teacher is None else torch.from_numpy(teacher)
     steps_per_epoch = math.ceil(len(train_ids) / hp.train_batch_size) // ddp.world_size
     total_steps = steps_per_epoch * hp.epochs
     step = TrainingStep(ddp.wrap(model), model, optimizer,
                         get_linear_schedule_with_warmup(optimizer, int(hp.warmup_ratio * total_steps), total_steps),
-                        torch.amp.GradScaler("cuda", enabled=ddp.device.type == "cuda"), hp.max_grad_norm, ddp.device)
+                        torch.amp.GradScaler("cuda", enabled=ddp.device.type == "cuda"), hp.max_grad_norm, ddp.device,
+                        TargetLoss(hp.distill_weight, hp.distill_temperature))
     rng = random.Random(hp.seed)
     fitted, best_f1 = Fitted(), -1.0
     started = time.monotonic()
@@ -58,7 +61,7 @@ def fit(model: HeadlineClassifier, tokenizer: PreTrainedTokenizerBase, splits: S
         epoch_loss = 0.0
         for batch in tqdm(batches, desc=f"epoch {epoch}", unit="step", leave=False):
             padded = tokenizer.pad({"input_ids": [train_ids[i] for i in batch]}, return_tensors="pt")
-            loss = step(padded, targets[batch])
+            loss = step(padded, targets[batch], None if soft is None else soft[batch])
             fitted.step_losses.append(loss)
             epoch_loss += loss * len(batch)
         if not ddp.is_main:
@@ -75,6 +78,27 @@ def fit(model: HeadlineClassifier, tokenizer: PreTrainedTokenizerBase, splits: S
     return fitted
 
 
+@dataclass(frozen=True)
+class TargetLoss:
+    """Cross-entropy on the labels, mixed with distillation where a row has teacher scores:
+    (1 - w) * CE + w * T^2 * KL(teacher_T || student_T), as in Hinton et al. (2015)."""
+
+    distill_weight: float = 0.0
+    temperature: float = 2.0
+
+    def __call__(self, logits: torch.Tensor, targets: torch.Tensor, soft: torch.Tensor | None = None) -> torch.Tensor:
+        hard = nn.functional.cross_entropy(logits, targets, reduction="none")
+        taught = torch.zeros_like(targets, dtype=torch.bool) if soft is None else ~soft.isnan().any(dim=1)
+        if not self.distill_weight or not taught.any():
+            return hard.mean()
+        teacher = nn.functional.log_softmax(soft[taught].clamp_min(1e-8).log() / self.temperature, dim=1)
+        student = nn.functional.log_softmax(logits[taught] / self.temperature, dim=1)
+        kl = nn.functional.kl_div(student, teacher, log_target=True, reduction="none").sum(dim=1)
+        mixed = hard.clone()
+        mixed[taught] = (1 - self.distill_weight) * hard[taught] + self.distill_weight * self.temperature ** 2 * kl
+        return mixed.mean()
+
+
 @dataclass
 class TrainingStep:
     """One optimisation step on one batch: forward (autocast on CUDA), scaled backward, clipping, update."""
@@ -86,13 +110,14 @@ class TrainingStep:
     scaler: torch.amp.GradScaler
     max_grad_norm: float
     device: torch.device
-    loss_fn: nn.Module = field(default_factory=nn.CrossEntropyLoss)
+    loss_fn: TargetLoss = field(default_factory=TargetLoss)
 
-    def __call__(self, padded: Mapping[str, torch.Tensor], targets: torch.Tensor) -> float:
-        """The batch's mean loss, after the step."""
+    def __call__(self, padded: Mapping[str, torch.Tensor], targets: torch.Tensor,
+                 soft: torch.Tensor | None = None) -> float:
+        """The batch's mean loss, after the step; `soft`: the teacher's probabilities per row (NaN where none)."""
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.device.type == "cuda"):
             logits = self.replica(padded["input_ids"].to(self.device), padded["attention_mask"].to(self.device))
-            loss = self.loss_fn(logits.float(), targets.to(self.device))
+            loss = self.loss_fn(logits.float(), targets.to(self.device), None if soft is None else soft.to(self.device))
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)

@@ -1,10 +1,10 @@
 """The promotion gate: a retrained candidate replaces the current model only if it is not worse.
 
 Both models are scored on the same held-out examples. The candidate passes when, for each gated metric,
-`candidate >= current - margin`: a margin of 0.005 (half a point) tolerates the noise of retraining on a
-test split of ~1,300 headlines (one headline is 0.00075 of accuracy) while still refusing a real regression.
-Feedback corrections may trade a little held-out score for the traffic the model actually sees; the margin
-is how much, and `--max-accuracy-drop` / `--max-macro-f1-drop` change it.
+`candidate >= current - margin`. A margin is best read in headlines: one moves accuracy by 1/n (n: the evaluation
+report's `n`), so a margin m forgives m·n of them. The defaults (`Margins`) forgive the few that retraining alone
+moves and refuse a real regression. Feedback corrections may trade a little held-out score for the traffic the
+model actually sees; the margin is how much, and `--max-accuracy-drop` / `--max-macro-f1-drop` change it.
 """
 
 from __future__ import annotations

@@ -119,8 +119,8 @@ def comparison_report(candidate: Evaluated, current: Evaluated, decision: Decisi
 def version_endpoint(base: str, version: str) -> str:
     """The endpoint a promoted version gets: the stage's endpoint name plus the version's trailing digest.
 
-    model.tools.deploy names configs `<endpoint>-<model_version>-<6-char digest>` within SageMaker's 63 characters,
-    which leaves `55 - len(version)` for the endpoint (26 for `news-YYYYMMDD-HHMMSS-<8 hex>`).
+    model.tools.deploy names configs `<endpoint>-<model_version>-<digest>` within SAGEMAKER_NAME_LIMIT characters:
+    the suffix gets what the base, the version and the digest leave, and at least MIN_ENDPOINT_SUFFIX of it.
     """
     room = SAGEMAKER_NAME_LIMIT - len(version) - len("--123456") - len(base) - 1
     suffix = version.rsplit("-", 1)[-1][:room]

@@ -37,10 +37,12 @@ from model.classifier import WEIGHTS_FILE, HeadlineClassifier, load_tokenizer
 from model.encoders import EncoderUnavailable, resolve_encoder, weights_sha256
 from model.labels import LabelMap
 from model.predict import predict_logits
-from training_jobs.calibrate import fit_calibration
+from training_jobs import teacher_scores
+from training_jobs.calibrate import fit_valid_calibration
 from training_jobs.config import (
     LOCAL_SAMPLE_ROWS,
     REPO_ROOT,
+    TEACHER_FILE,
     Hyperparameters,
     add_hyperparameter_arguments,
     default_data_dir,
@@ -59,7 +61,7 @@ from training_jobs.data import (
 )
 from training_jobs.distributed import Distributed, init_distributed
 from training_jobs.drift_baseline import write_baseline
-from training_jobs.evaluate import HELD_OUT, evaluate_logits, format_report, write_plots
+from training_jobs.evaluate import HELD_OUT, STORY_DISJOINT, evaluate_logits, format_report, write_plots
 from training_jobs.fit import Fitted, fit
 from training_jobs.tfidf_baseline import baseline_metrics
 from training_jobs.uci_archive import available
@@ -85,6 +87,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sample", type=sample_size, default=0 if env.get("SM_CHANNEL_TRAIN") else LOCAL_SAMPLE_ROWS,
                         help="with one data file: a stratified, seeded sample of this many of its rows, taken after "
                              f"the split; `all` for every row (default: {LOCAL_SAMPLE_ROWS} locally, all on SageMaker)")
+    parser.add_argument("--teacher", type=Path, default=TEACHER_FILE,
+                        help="teacher scores to distil when --distill-weight is above 0 (`make teacher` rebuilds the "
+                             "default file)")
     add_hyperparameter_arguments(parser)
     return parser.parse_args(argv)
 
@@ -172,6 +177,8 @@ class TrainingData:
     encoder: str
     tokenizer: PreTrainedTokenizerBase
     max_length: int
+    teacher: np.ndarray | None = None  # the teacher's probabilities per training row (NaN where it has none)
+    teacher_meta: dict[str, Any] | None = None
 
 
 @dataclass
@@ -201,7 +208,7 @@ def train(args: argparse.Namespace) -> dict[str, Any] | None:
     model = HeadlineClassifier.from_encoder(data.encoder, len(labels), hp.dropout).to(ddp.device)
     if hp.freeze_embeddings:
         model.encoder.get_input_embeddings().weight.requires_grad_(False)
-    fitted = fit(model, data.tokenizer, data.splits, data.max_length, labels, hp, ddp)
+    fitted = fit(model, data.tokenizer, data.splits, data.max_length, labels, hp, ddp, data.teacher)
     ddp.close()
     if not ddp.is_main:
         return None
@@ -218,13 +225,40 @@ def load_training_data(args: argparse.Namespace, hp: Hyperparameters) -> Trainin
     encoder's tokenizer and the max length they call for."""
     data = available(args.data)
     splits = _with_test_override(
-        load_splits(data, hp.seed, args.extra_data, hp.holdout_publishers, args.sample), args.test_data)
+        load_splits(data, hp.seed, args.extra_data, hp.holdout_publishers, hp.judge_stories, args.sample),
+        args.test_data)
     if args.limit:
         splits.train = splits.train[: args.limit]
     encoder = resolve_encoder(hp.base_model)
     tokenizer = load_tokenizer(encoder)
     untruncated = [len(ids) for ids in tokenizer([ex.title for ex in splits.train])["input_ids"]]
-    return TrainingData(splits, encoder, tokenizer, hp.max_length or choose_max_length(untruncated))
+    data = TrainingData(splits, encoder, tokenizer, hp.max_length or choose_max_length(untruncated))
+    if hp.distill_weight:
+        data.teacher, data.teacher_meta = read_teacher(args.teacher, splits, LabelMap.default())
+    return data
+
+
+def read_teacher(path: Path, splits: Splits, labels: LabelMap) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """The teacher file's probabilities for the training rows, and what to record of it in training.json.
+
+    A teacher built around another judge (other data, or another judge share) has trained on rows that may be in
+    this run's judge, so distilling it would leak the judge into training: the run trains on the labels alone."""
+    if not path.is_file():
+        raise DataError(f"{path}: no teacher scores to distil; `make teacher` builds them, or train with "
+                        "--distill-weight 0")
+    try:
+        scores, meta = teacher_scores.load(path, splits.train, labels)
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"{path}: cannot read the teacher's scores ({exc})") from exc
+    record = {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+              "judge_sha256": meta.get("judge_sha256")}
+    if meta.get("judge_sha256") != splits.judge_stats.get("sha256"):
+        log.warning("teacher %s was built around another story-disjoint judge: training on the labels alone "
+                    "(`make teacher` builds one for this data)", path)
+        return None, {**record, "used": False, "reason": "built around another judge"}
+    taught = float((~np.isnan(scores).any(axis=1)).mean())
+    log.info("teacher %s covers %.1f%% of the training rows", path, 100 * taught)
+    return scores, {**record, "used": True, "coverage": round(taught, 4)}
 
 
 def score(model: HeadlineClassifier, data: TrainingData, labels: LabelMap, hp: Hyperparameters,
@@ -232,12 +266,14 @@ def score(model: HeadlineClassifier, data: TrainingData, labels: LabelMap, hp: H
     """Logits on valid, test and held-out publishers; the temperature fitted on valid; metrics beside the TF-IDF
     baseline's on the same rows."""
     splits = data.splits
-    evaluated = {"valid": splits.valid, "test": splits.test, **({HELD_OUT: splits.held_out} if splits.held_out else {})}
+    evaluated = {"valid": splits.valid, "test": splits.test,
+                 **{name: rows for name, rows in ((STORY_DISJOINT, splits.judge), (HELD_OUT, splits.held_out)) if rows}}
     logits = {name: predict_logits(model, data.tokenizer, [ex.title for ex in examples], data.max_length,
                                    hp.eval_batch_size) for name, examples in evaluated.items()}
-    calibration = fit_calibration(logits["valid"], [labels.index_of_category(ex.category) for ex in splits.valid])
-    log.info("calibration: temperature %.4f, validation NLL %.4f -> %.4f", calibration.temperature,
-             calibration.details["nll_before"], calibration.details["nll_after"])
+    calibration = fit_valid_calibration(logits["valid"], splits, labels)
+    log.info("calibration on %d %s: temperature %.4f, NLL %.4f -> %.4f", calibration.details["n"],
+             calibration.details["fitted_on"], calibration.temperature, calibration.details["nll_before"],
+             calibration.details["nll_after"])
     metrics: dict[str, Any] = {name: evaluate_logits(logits[name], examples, labels, calibration)
                                for name, examples in evaluated.items()}
     metrics["baseline_tfidf_logreg"] = baseline_metrics(splits.train, evaluated, labels)
@@ -261,7 +297,9 @@ def training_metadata(args: argparse.Namespace, hp: Hyperparameters, data: Train
         "hidden_size": model.encoder.config.hidden_size,
         "max_length": data.max_length,
         "hyperparameters": hp.as_dict(),
+        "teacher": data.teacher_meta,
         "data": {"source": splits.source, "sha256": splits.fingerprint(), "limit": args.limit, "sample": splits.sample,
+                 "extra_data": [str(path) for path in args.extra_data], "judge": splits.judge_stats,
                  "counts": {n: category_counts(s) for n, s in (("train", splits.train), *scored.evaluated.items())},
                  "cleaning": {n: dataclasses.asdict(s) for n, s in splits.stats.items()}},
         "metrics": {n: {**{k: metrics[n][k] for k in ("accuracy", "macro_f1", "n")},
@@ -317,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if result is None:  # a non-zero torchrun rank: rank 0 reports
         return 0
     metrics = result["metrics"]
-    for split in ("test", HELD_OUT) if HELD_OUT in metrics else ("test",):
+    for split in (name for name in ("test", STORY_DISJOINT, HELD_OUT) if name in metrics):
         print(format_report(metrics[split], f"{split} split · model {result['metadata']['model_version']}"))
         base = metrics["baseline_tfidf_logreg"][split]
         print(f"baseline TF-IDF + logistic regression on the same rows: "

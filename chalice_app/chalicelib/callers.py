@@ -1,8 +1,10 @@
 """Who is calling, for provenance and for whose traffic a caller may read.
 
 On AWS the caller is the API key API Gateway checked (`requestContext.identity.apiKeyId`: an id, never the secret
-key). A stage without keys (local) has no key id, so the client's own X-Client-Id stands in for it. Operators
-(OPERATOR_KEY_IDS) read every client's transactions; any other caller reads only its own.
+key); a request without one is refused (403), whatever headers it carries. Only a stage without keys running
+outside Lambda (`chalice local`) has no key ids, so there the client's own X-Client-Id stands in for one
+(config.client_id_is_identity). Operators (OPERATOR_KEY_IDS) read every client's transactions; any other caller
+reads only its own.
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.config import access_settings
+from chalicelib.config import access_settings, client_id_is_identity
 from chalicelib.errors import ApiError
 from chalicelib.routing import Client
 
 
 @dataclass(frozen=True)
 class Caller:
-    key_id: str | None  # the API key id, else X-Client-Id on a stage without keys; None when neither exists
+    key_id: str | None  # the API key id; on `chalice local` without keys X-Client-Id, None when that is absent too
     operator: bool
 
     def may_read(self, owner_key_id: str | None) -> bool:
@@ -38,8 +40,13 @@ class Caller:
 
 
 def caller(client: Client, context: Mapping[str, Any]) -> Caller:
-    """The caller of a request whose client (X-Client-Id, API key) validation.client has read."""
+    """The caller of a request whose client (X-Client-Id, API key) validation.client has read; a 403 when the
+    request has no key id where key ids are the only identity (a keyed stage, or any stage inside Lambda)."""
     identity = context.get("identity") or {}
-    key_id = identity.get("apiKeyId") or client.client_id
+    key_id = identity.get("apiKeyId")
+    if key_id is None:
+        if not client_id_is_identity():
+            raise ApiError(403, "forbidden", "this request carries no API key id; send your API key (x-api-key)")
+        key_id = client.client_id
     settings = access_settings()
     return Caller(key_id=key_id, operator=settings.everyone_is_operator or key_id in settings.operator_key_ids)

@@ -71,8 +71,14 @@ def record_failed_request(raw_body: bytes | None, headers: Mapping[str, str], co
         client = validation.client(headers, context)
     except ApiError:
         client = Client()  # X-Client-Id itself may be what was refused: the API key id alone then
-    client_key_id = callers.caller(client, context).key_id
-    excerpt = (raw_body or b"").decode("utf-8", errors="replace")[:validation.MAX_HEADLINE_CHARS]
+    try:
+        client_key_id = callers.caller(client, context).key_id
+    except ApiError:
+        client_key_id = None  # no key id where one is required: that refusal is what this record keeps
+    # A character is at most 4 bytes, so this many bytes hold the excerpt: a body refused for its size is not
+    # decoded whole.
+    head = (raw_body or b"")[:4 * validation.MAX_HEADLINE_CHARS]
+    excerpt = head.decode("utf-8", errors="replace")[:validation.MAX_HEADLINE_CHARS]
     outcome = Outcome(request_id, excerpt, _ms_since(started), error_code=error_code, rejected=400 <= status < 500)
     transactions.save([transactions.build_record(outcome, dt.datetime.now(dt.UTC), None, run_id, client_key_id)])
     return request_id

@@ -161,7 +161,7 @@ def model_settings(environ: Mapping[str, str] | None = None) -> ModelSettings:
         region=_region(environ),
         endpoint_url=_optional("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", environ),
         connect_timeout=_seconds("MODEL_CONNECT_TIMEOUT_SECONDS", 1.0, environ),
-        read_timeout=_seconds("MODEL_READ_TIMEOUT_SECONDS", 8.0, environ),
+        read_timeout=_seconds("MODEL_READ_TIMEOUT_SECONDS", 7.0, environ),
         max_attempts=_count("MODEL_MAX_ATTEMPTS", 2, 1, environ),
     )
 
@@ -211,12 +211,29 @@ class AccessSettings:
 EVERYONE = "*"
 
 
-def access_settings(environ: Mapping[str, str] | None = None) -> AccessSettings:
-    raw = _optional("OPERATOR_KEY_IDS", environ) or ""
+@dataclass(frozen=True)
+class KeyIds:
+    """API key ids as a stage names them: comma-separated ids, or "*" for every key."""
+
+    ids: frozenset[str]
+    everyone: bool
+
+    def __contains__(self, key_id: object) -> bool:
+        return self.everyone or key_id in self.ids
+
+
+def key_ids(name: str, environ: Mapping[str, str] | None = None) -> KeyIds:
+    """The variable `name` read as a list of key ids (unset: none); "*" cannot be combined with ids."""
+    raw = _optional(name, environ) or ""
     ids = frozenset(part.strip() for part in raw.split(",") if part.strip())
     if EVERYONE in ids and ids != {EVERYONE}:
-        raise ConfigError(f"OPERATOR_KEY_IDS={raw[:200]!r}: '*' (everyone) cannot be combined with key ids")
-    return AccessSettings(operator_key_ids=ids - {EVERYONE}, everyone_is_operator=EVERYONE in ids)
+        raise ConfigError(f"{name}={raw[:200]!r}: '*' (everyone) cannot be combined with key ids")
+    return KeyIds(ids - {EVERYONE}, EVERYONE in ids)
+
+
+def access_settings(environ: Mapping[str, str] | None = None) -> AccessSettings:
+    operators = key_ids("OPERATOR_KEY_IDS", environ)
+    return AccessSettings(operator_key_ids=operators.ids, everyone_is_operator=operators.everyone)
 
 
 @dataclass(frozen=True)
@@ -282,6 +299,19 @@ def api_key_required(environ: Mapping[str, str] | None = None) -> bool:
     variables (`chalice local`, `chalice package`).
     """
     return _optional("API_KEY_REQUIRED", environ) != "false"
+
+
+def running_in_lambda(environ: Mapping[str, str] | None = None) -> bool:
+    """Lambda's runtime sets AWS_LAMBDA_FUNCTION_NAME in every function, and no configuration can unset it (a
+    reserved variable); `chalice local` and Chalice's test client do not set it."""
+    return _optional("AWS_LAMBDA_FUNCTION_NAME", environ) is not None
+
+
+def client_id_is_identity(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether X-Client-Id may stand in for an API key id: only on a stage that runs without keys and outside
+    Lambda (`chalice local`), where nothing else tells callers apart. Anywhere else a header any caller can set
+    must not pass for a key that API Gateway checked."""
+    return not api_key_required(environ) and not running_in_lambda(environ)
 
 
 def configuration_status() -> dict[str, object]:

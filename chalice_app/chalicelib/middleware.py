@@ -1,5 +1,6 @@
-"""The HTTP middleware: every response in our error shape, one log line and the metrics of each request, and a
-transaction for every classification request that failed without one."""
+"""The HTTP middleware: bodies over the size limit refused before anything parses them, every response in our error
+shape, one log line and the metrics of each request, and a transaction for every classification request that
+failed without one."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Callable
 
 from chalice.app import Request, Response
 
-from chalicelib import classification, telemetry
+from chalicelib import classification, telemetry, validation
 from chalicelib.config import ConfigError
 from chalicelib.errors import ApiError, from_chalice_error, is_chalice_error
 
@@ -19,6 +20,7 @@ def observe_and_shape_errors(event: Request, get_response: Callable[[Request], R
     started = time.perf_counter()
     telemetry.start_request(event.path, _correlation_id(event))
     try:
+        validation.body_size(event.raw_body)  # measured before any route or Chalice itself parses it
         response = get_response(event)
     except ApiError as error:
         response = error.to_response()

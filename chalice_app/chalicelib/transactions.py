@@ -22,7 +22,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.connection import Connection
-from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
+from pynamodb.constants import NONE, PAY_PER_REQUEST_BILLING_MODE
 from pynamodb.exceptions import PutError, PynamoDBException, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -316,15 +316,19 @@ def record_feedback(caller: Caller, request_id: str, label: str) -> TransactionR
     if record.feedback_label is not None:
         return _same_feedback_or_conflict(record, caller, label)
     model = type(record)
+    feedback_at = dt.datetime.now(dt.UTC)
+    sender = [model.feedback_by.set(caller.key_id)] if caller.key_id is not None else []
     try:
-        sender = [model.feedback_by.set(caller.key_id)] if caller.key_id is not None else []
-        record.update(actions=[model.feedback_label.set(label), model.feedback_at.set(dt.datetime.now(dt.UTC)),
-                               *sender],
-                      condition=model.request_id.exists() & model.feedback_label.does_not_exist())
+        # Not record.update(): PynamoDB's asks for the whole item back (ReturnValues ALL_NEW), which the API's IAM
+        # role may not (it may touch the feedback attributes only, ops/policies.py); this asks for nothing.
+        model._get_connection().update_item(
+            record.request_id, actions=[model.feedback_label.set(label), model.feedback_at.set(feedback_at), *sender],
+            condition=model.request_id.exists() & model.feedback_label.does_not_exist(), return_values=NONE)
     except UpdateError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
             return _same_feedback_or_conflict(find(request_id), caller, label)
         raise TableUnavailable(_reason(exc)) from exc
+    record.feedback_label, record.feedback_at, record.feedback_by = label, feedback_at, caller.key_id
     return record
 
 

@@ -18,6 +18,10 @@ from chalicelib.routing import Client
 
 MAX_HEADLINE_CHARS = 1000
 MAX_BATCH_HEADLINES = 64
+# Bytes of a request body, measured before anything parses it. The largest valid body, 64 headlines of 1000
+# characters each written as a 12-byte JSON escape pair ("\ud83d\ude00"), is 768,000 bytes plus its syntax:
+# 1 MiB leaves room for pretty-printing and refuses what no valid request needs before json.loads reads it.
+MAX_BODY_BYTES = 1024 * 1024
 MAX_LABEL_CHARS = 100
 MAX_LISTED_NAMES = 5  # unknown fields or parameters an error message names, each cut to MAX_NAME_CHARS
 MAX_NAME_CHARS = 40
@@ -32,6 +36,13 @@ _LIMIT = re.compile(r"[0-9]{1,4}")  # ASCII digits only: str.isdigit() also acce
 # (str.isspace), ECMAScript and Unicode count as whitespace, so openapi.yaml's `pattern` (this same text) means
 # the same to every regex engine, where a shorthand such as \S does not (U+001C, U+0085, U+FEFF).
 _NOT_BLANK = re.compile(r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]")
+
+
+def body_size(raw: bytes | str | None) -> None:
+    """A body over MAX_BODY_BYTES is a 413, decided by its length alone (nothing decodes or parses it)."""
+    size = len(raw or b"")
+    if size > MAX_BODY_BYTES:
+        raise too_large(f"the request body has {size:,} bytes; the limit is {MAX_BODY_BYTES:,}")
 
 
 def json_object(raw: bytes | str | None) -> dict[str, Any]:

@@ -20,7 +20,6 @@ import signal
 import socket
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Mapping
 from contextlib import suppress
@@ -31,7 +30,8 @@ from urllib.parse import urlsplit
 
 from moto.server import ThreadedMotoServer
 
-from chalice_app.local.dynamodb import faster_transactions, keep_tables
+from chalice_app.local.dynamodb import faster_sorts, faster_transactions, kept_tables
+from chalice_app.local.table_store import StoreError
 
 log = logging.getLogger("dynamodb_faults")
 
@@ -263,6 +263,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._server: _ProxyServer | None = None
         self._stopped = False
+        self._outage_over = threading.Event()
 
     @property
     def url(self) -> str:
@@ -296,13 +297,18 @@ class FaultProxy:
             server.drop_connections()
 
     def begin_outage(self, seconds: float) -> None:
-        """Close the port and cut every connection now; open the port again after `seconds`."""
+        """Close the port and cut every connection now; open the port again after `seconds` (or at `end_outage`)."""
+        self._outage_over.clear()
         threading.Thread(target=self._outage, args=(seconds,), daemon=True, name="dynamodb-outage").start()
+
+    def end_outage(self) -> None:
+        """Open the port again now: a test holds an outage for exactly as long as it needs, whatever the clock."""
+        self._outage_over.set()
 
     def _outage(self, seconds: float) -> None:
         log.warning("outage: port %d closed for %g s", self.port, seconds)
         self._close()
-        time.sleep(seconds)
+        self._outage_over.wait(seconds)
         self._serve(_ProxyServer((self.host, self.port), self))
         log.warning("outage over: port %d open again", self.port)
 
@@ -331,19 +337,29 @@ def main(argv: list[str] | None = None) -> None:
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
-    with faster_transactions():  # the same moto as the stack without faults (chalice_app.local.dynamodb)
-        keep_tables()  # with MOTO_RECORDER_FILEPATH: the earlier runs' table back, this run's recorded
-        moto = ThreadedMotoServer(ip_address=args.host, port=0, verbose=False)
-        moto.start()
-        moto_host, moto_port = moto.get_host_and_port()
-        proxy = FaultProxy(args.host, args.port, f"http://{moto_host}:{moto_port}", args.faults)
-        proxy.start()
-        log.info("moto at http://%s:%d behind the fault proxy at %s, faults %s", moto_host, moto_port, proxy.url,
-                 args.faults.to_dict())
-        while not stopping.wait(1.0):
-            pass
-        proxy.stop()
-        moto.stop()
+    # The same moto as the stack without faults (chalice_app.local.dynamodb): with LOCAL_DYNAMODB_DATABASE, the
+    # earlier runs' tables back and this run's changes kept.
+    try:
+        with faster_transactions(), faster_sorts(), kept_tables():
+            serve_behind_proxy(args, stopping)
+    except StoreError as exc:
+        sys.exit(f"local DynamoDB: {exc}")
+
+
+def serve_behind_proxy(args: argparse.Namespace, stopping: threading.Event) -> None:
+    """This process's moto on a free port, the fault proxy on the stack's, until `stopping` is set."""
+    moto = ThreadedMotoServer(ip_address=args.host, port=0, verbose=False)
+    moto.start()
+    moto_host, moto_port = moto.get_host_and_port()
+    proxy = FaultProxy(args.host, args.port, f"http://{moto_host}:{moto_port}", args.faults)
+    proxy.start()
+    log.info("moto at http://%s:%d behind the fault proxy at %s, faults %s", moto_host, moto_port, proxy.url,
+             args.faults.to_dict())
+    while not stopping.wait(1.0):
+        pass
+    proxy.stop()
+    moto.stop()
+
 
 if __name__ == "__main__":
     main()

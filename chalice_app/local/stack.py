@@ -31,10 +31,10 @@ from chalicelib.config import MODEL_VARIANTS, ConfigError, format_model_variants
 from pynamodb.exceptions import PynamoDBException
 
 from chalice_app.local.state import (
-    DYNAMODB_RECORDING,
+    DATABASE_VARIABLE,
+    DYNAMODB_DATABASE,
     FAKE_AWS,
     LOCK_FILE,
-    RECORDING_VARIABLE,
     STATE_FILE,
     stage_stand_in_urls,
 )
@@ -238,8 +238,8 @@ class Stack:
         moto = [sys.executable, "-m", LOCAL_DYNAMODB, "-H", config.host, "-p", str(config.dynamodb_port)]
         if config.faults:
             moto = [sys.executable, "-m", DYNAMODB_FAULTS, "--host", config.host, "--port", str(config.dynamodb_port)]
-        recording = str((config.state_dir / DYNAMODB_RECORDING).resolve())
-        dynamodb = self._spawn("DynamoDB (moto)", moto, REPO_ROOT, "dynamodb.log", {RECORDING_VARIABLE: recording})
+        database = str((config.state_dir / DYNAMODB_DATABASE).resolve())
+        dynamodb = self._spawn("DynamoDB (moto)", moto, REPO_ROOT, "dynamodb.log", {DATABASE_VARIABLE: database})
         endpoint = self._spawn("model endpoint", [sys.executable, "-m", "model.serving.server", "--host", config.host,
                                                   "--port", str(config.endpoint_port), *endpoint_models(config),
                                                   "--runtime", config.runtime,
@@ -356,7 +356,7 @@ def banner(config: StackConfig) -> str:
     services = [
         f"  endpoint   {config.url(config.endpoint_port)}  log {config.state_dir / 'endpoint.log'}",
         f"  DynamoDB   {config.url(config.dynamodb_port)}  table {table} in moto, kept in "
-        f"{config.state_dir / DYNAMODB_RECORDING}; log {config.state_dir / 'dynamodb.log'}",
+        f"{config.state_dir / DYNAMODB_DATABASE}; log {config.state_dir / 'dynamodb.log'}",
     ]
     if config.with_api:
         head = [f"Local stack ready ({models}, runtime {config.runtime}):",

@@ -17,8 +17,9 @@ from model.tools.local_servers import NotUp, wait_until
 
 STATE_FILE = "local_stack.json"  # in the stack's --state-dir (make local: LOCAL_STATE_DIR, artifacts/local)
 LOCK_FILE = "local_stack.lock"
-DYNAMODB_RECORDING = "dynamodb-recording.jsonl"  # moto's recorder file: the local table across restarts
-RECORDING_VARIABLE = "MOTO_RECORDER_FILEPATH"  # where moto's recorder writes (read when moto is imported)
+DYNAMODB_DATABASE = "dynamodb.sqlite3"  # the local table across restarts (chalice_app/local/table_store.py)
+DATABASE_VARIABLE = "LOCAL_DYNAMODB_DATABASE"  # where the DynamoDB stand-in keeps it
+LEGACY_RECORDING = "dynamodb-recording.jsonl"  # how the table was kept before: imported once, then renamed
 # The local stack must never reach AWS: its services get these instead of the caller's AWS_* variables.
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_REGION": "us-east-1"}
@@ -37,6 +38,12 @@ def stage_stand_in_urls(stage: str = "local") -> dict[str, str]:
     config = load_config(str(CHALICE_DIR / relative))
     services = config["services"].get(config["profiles"]["default"].get("services", ""), {})
     return {name: services[key]["endpoint_url"] for name, key in STAND_IN_SERVICES.items() if key in services}
+
+
+def delete_local_table(state_dir: Path) -> None:
+    """An empty table at the stack's next start: its database (with SQLite's WAL files) and any old recording go."""
+    for name in (DYNAMODB_DATABASE, f"{DYNAMODB_DATABASE}-wal", f"{DYNAMODB_DATABASE}-shm", LEGACY_RECORDING):
+        (state_dir / name).unlink(missing_ok=True)
 
 
 def fake_client_arguments() -> dict[str, str]:

@@ -1,9 +1,10 @@
 """Per-client API keys of a deployed stage: each client gets its own key and usage plan.
 
-    python -m chalice_app.ops.api_keys --stage dev create acme [--operator] | list | revoke acme
+    python -m chalice_app.ops.api_keys --stage dev create acme [--operator | --reviewer] | list | revoke acme
 
 One key per client, so its traffic and feedback carry its key id and it can be revoked alone
-(docs/local-stack.md).
+(docs/local-stack.md). Operators read every client's transactions; reviewers' feedback trains models (as
+operators' does); a role is a list of key ids in the stage's variables, live at its next deployment.
 """
 
 from __future__ import annotations
@@ -22,10 +23,18 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalice_app.ops.aws_stage import DeployError
 from chalice_app.ops.chalice_deploy import deployed_rest_api
-from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE, set_stage_variable, stage_config, stage_environment
+from chalice_app.ops.stages import (
+    CHALICE_DIR,
+    CONFIG_FILE,
+    OPERATORS,
+    REVIEWERS,
+    set_stage_variable,
+    stage_config,
+    stage_environment,
+)
 
 CLIENT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-OPERATORS = "OPERATOR_KEY_IDS"
+ROLES = {"operator": OPERATORS, "reviewer": REVIEWERS}  # role -> the stage variable listing its key ids
 
 
 class ApiKeyCommandError(RuntimeError):
@@ -85,11 +94,12 @@ def create(apigateway: Any, api: ApiStage, stage: str, client: str, limits: Limi
 
 
 def listing(apigateway: Any, stage: str, config_file: Path = CONFIG_FILE) -> list[dict[str, Any]]:
-    """The stage's client keys: name, id, enabled and whether the stage counts it as an operator."""
+    """The stage's client keys: name, id, enabled and whether the stage counts it as an operator, a reviewer."""
     prefix = key_name(stage, "x")[:-1]
-    operators = set(stage_environment(stage, config_file).get(OPERATORS, "").split(","))
+    environment = stage_environment(stage, config_file)
+    members = {role: set(environment.get(variable, "").split(",")) for role, variable in ROLES.items()}
     return [{"client": key["name"][len(prefix):], "key_id": key["id"], "enabled": key["enabled"],
-             "operator": key["id"] in operators} for key in _keys(apigateway, prefix)]
+             **{role: key["id"] in ids for role, ids in members.items()}} for key in _keys(apigateway, prefix)]
 
 
 def revoke(apigateway: Any, stage: str, client: str) -> str:
@@ -114,10 +124,11 @@ def stage_api(plan: dict[str, Any]) -> str:
     return f"{api_stage['apiId']}:{api_stage['stage']}"
 
 
-def set_operator(stage: str, key_id: str, operator: bool, config_file: Path = CONFIG_FILE) -> None:
-    """Add or remove the key id in the stage's OPERATOR_KEY_IDS (takes effect at the next deployment)."""
-    current = [k for k in stage_environment(stage, config_file).get(OPERATORS, "").split(",") if k and k != key_id]
-    set_stage_variable(stage, OPERATORS, ",".join([*current, key_id] if operator else current) or None, config_file)
+def set_role(stage: str, key_id: str, role: str, member: bool, config_file: Path = CONFIG_FILE) -> None:
+    """Add or remove the key id in the stage's list for the role (takes effect at the next deployment)."""
+    variable = ROLES[role]
+    current = [k for k in stage_environment(stage, config_file).get(variable, "").split(",") if k and k != key_id]
+    set_stage_variable(stage, variable, ",".join([*current, key_id] if member else current) or None, config_file)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -129,7 +140,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     create_parser.add_argument("--rate", type=float, default=Limits.rate, help="requests per second")
     create_parser.add_argument("--burst", type=int, default=Limits.burst)
     create_parser.add_argument("--quota", type=int, default=Limits.quota_per_day, help="requests per day")
-    create_parser.add_argument("--operator", action="store_true", help="may read every client's transactions")
+    role = create_parser.add_mutually_exclusive_group()
+    role.add_argument("--operator", action="store_const", dest="role", const="operator",
+                      help="may read every client's transactions; its feedback trains models")
+    role.add_argument("--reviewer", action="store_const", dest="role", const="reviewer",
+                      help="its feedback trains models (make export-feedback); otherwise a client like any other")
     commands.add_parser("list", help="the stage's client keys")
     revoke_parser = commands.add_parser("revoke", help="delete a client's key and usage plan")
     revoke_parser.add_argument("client")
@@ -143,17 +158,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "create":
             created = create(apigateway, deployed_api(args.stage), args.stage, args.client,
                              Limits(args.rate, args.burst, args.quota))
-            if args.operator:
-                set_operator(args.stage, created["key_id"], True)
+            if args.role:
+                set_role(args.stage, created["key_id"], args.role, True)
             print(json.dumps(created, indent=2))
             print(f"Give {args.client} the value above; it is not shown again."
-                  + (" Redeploy the stage for the operator role to apply." if args.operator else ""),
+                  + (f" Redeploy the stage for the {args.role} role to apply." if args.role else ""),
                   file=sys.stderr)
         elif args.command == "list":
             print(json.dumps(listing(apigateway, args.stage), indent=2))
         else:
             key_id = revoke(apigateway, args.stage, args.client)
-            set_operator(args.stage, key_id, False)
+            for role in ROLES:
+                set_role(args.stage, key_id, role, False)
             print(f"revoked {args.client}'s key {key_id} on stage {args.stage}")
     except ApiKeyCommandError as exc:
         print(f"api_keys: {exc}", file=sys.stderr)

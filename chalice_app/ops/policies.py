@@ -66,9 +66,14 @@ def statement(sid: str, actions: str | list[str], resource: str | list[str],
 
 
 def feedback_condition() -> dict[str, Any]:
-    """UpdateItem may name the key and the feedback attributes only (and must name some)."""
+    """UpdateItem as AWS's fine-grained access pattern allows it: it may name the key and the feedback attributes
+    only; `Null` false makes it name some (ForAllValues alone is true for a request that names none); and it may
+    ask for nothing back (ReturnValues NONE, where AWS's pattern also allows UPDATED_*), so no write reads the
+    attributes it may not change (ALL_OLD and ALL_NEW return the whole item)."""
     key = TransactionRecord.request_id.attr_name
-    return {"ForAllValues:StringEquals": {"dynamodb:Attributes": [key, *FEEDBACK_ATTRIBUTES]}}
+    return {"ForAllValues:StringEquals": {"dynamodb:Attributes": [key, *FEEDBACK_ATTRIBUTES]},
+            "Null": {"dynamodb:Attributes": "false"},
+            "StringEquals": {"dynamodb:ReturnValues": "NONE"}}
 
 
 def api_policy(stage: str, config_file: Path = CONFIG_FILE) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """What a Chalice stage deploys, read from `.chalice/config.json` (the one source of these facts): its environment
 variables (the API's and each function's, merged as Chalice merges them), its Lambda names, its routing, where
-its drift baselines live. `set_stage_variable` writes one variable back; a deployment makes it live.
+its drift baselines live, whose feedback may train. `set_stage_variable` writes one variable back; a deployment
+makes it live.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from chalicelib.config import MODEL_VARIANTS, parse_model_variants
+from chalicelib.config import MODEL_VARIANTS, ConfigError, KeyIds, key_ids, parse_model_variants
 from chalicelib.drift_baselines import MODEL_VERSION_PLACEHOLDER, S3_SCHEME
 
 CHALICE_DIR = Path(__file__).resolve().parents[1]
@@ -18,6 +19,9 @@ DEPLOYED_DIR = CHALICE_DIR / ".chalice" / "deployed"  # `chalice deploy` records
 INVOKE_ENDPOINT = "sagemaker:InvokeEndpoint"
 API_HANDLER = "api_handler"  # Chalice's name for the function behind the REST API
 DRIFT_HANDLER = "monitor_drift"  # app.py's hourly drift job
+OPERATORS = "OPERATOR_KEY_IDS"  # keys that read every client's transactions (chalicelib/callers.py)
+REVIEWERS = "REVIEWER_KEY_IDS"  # keys whose feedback trains models, with no other right than a client's
+TRAINERS = "TRAINING_KEY_IDS"  # when set, exactly the keys whose feedback trains; else operators and reviewers
 
 
 def read_config(config_file: Path = CONFIG_FILE) -> dict[str, Any]:
@@ -68,6 +72,19 @@ def baseline_location(stage: str, config_file: Path = CONFIG_FILE) -> tuple[str,
         raise ValueError(f"stage {stage!r}: DRIFT_BASELINE_URI of {DRIFT_HANDLER} must be "
                          f"s3://BUCKET/PREFIX/{MODEL_VERSION_PLACEHOLDER}/drift_baseline.json, got {uri!r}")
     return bucket, prefix
+
+
+def training_keys(stage: str, config_file: Path = CONFIG_FILE) -> KeyIds:
+    """The keys whose feedback labels may train a model (training_jobs/feedback.py): the stage's TRAINING_KEY_IDS
+    when it sets them, else its operators and reviewers. "*" names every key (the local stage's operators)."""
+    environment = stage_environment(stage, config_file)
+    try:
+        if environment.get(TRAINERS, "").strip():
+            return key_ids(TRAINERS, environment)
+        operators, reviewers = key_ids(OPERATORS, environment), key_ids(REVIEWERS, environment)
+    except ConfigError as exc:
+        raise ValueError(f"stage {stage!r}: {exc}") from exc
+    return KeyIds(operators.ids | reviewers.ids, operators.everyone or reviewers.everyone)
 
 
 def set_stage_variable(stage: str, name: str, value: str | None, config_file: Path = CONFIG_FILE) -> None:

@@ -3,8 +3,8 @@
 A transformer forward pass on 16 headlines costs far less than 16 passes on one. While the model is busy,
 new requests queue; when it is free, everything queued (up to `max_batch` headlines) runs as one batch.
 So a lone request never waits, and batches grow with the load by themselves. `max_wait_ms` > 0 also holds
-a batch open that long for more requests: larger batches for a little latency. A request larger than
-`max_batch` runs alone.
+a batch open that long for more requests: larger batches for a little latency, until `close()` says no more will
+come (a server that is stopping). A request larger than `max_batch` runs alone.
 """
 
 from __future__ import annotations
@@ -48,10 +48,21 @@ class MicroBatcher:
         self._queue: asyncio.Queue[_Pending] | None = None
         self._carry: _Pending | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._waiting = 0
+        self._closing = asyncio.Event()
+
+    @property
+    def waiting(self) -> int:
+        """Requests queued or in the batch being run: what a graceful stop still has to answer."""
+        return self._waiting
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
         self._worker = asyncio.create_task(self._run())
+
+    def close(self) -> None:
+        """Hold no batch open any more: no request will join it, so what is queued runs at once."""
+        self._closing.set()
 
     async def stop(self) -> None:
         """Finish every queued request, then stop the idle worker and its thread."""
@@ -68,8 +79,12 @@ class MicroBatcher:
         if self._queue is None:
             raise RuntimeError("MicroBatcher.start() was not awaited")
         pending = _Pending(headlines)
-        await self._queue.put(pending)
-        return await pending.future
+        self._waiting += 1
+        try:
+            await self._queue.put(pending)
+            return await pending.future
+        finally:
+            self._waiting -= 1
 
     async def _next_batch(self) -> list[_Pending]:
         """The first waiting request, then more until `max_batch` headlines or `max_wait` elapses."""
@@ -79,10 +94,8 @@ class MicroBatcher:
         batch, size = [first], len(first.headlines)
         deadline = asyncio.get_running_loop().time() + self.max_wait
         while size < self.max_batch:
-            timeout = deadline - asyncio.get_running_loop().time()
-            try:
-                item = self._queue.get_nowait() if timeout <= 0 else await asyncio.wait_for(self._queue.get(), timeout)
-            except (TimeoutError, asyncio.QueueEmpty):
+            item = await self._one_more(deadline)
+            if item is None:
                 break
             if size + len(item.headlines) > self.max_batch:
                 self._carry = item
@@ -90,6 +103,20 @@ class MicroBatcher:
             batch.append(item)
             size += len(item.headlines)
         return batch
+
+    async def _one_more(self, deadline: float) -> _Pending | None:
+        """A queued request, or the next to arrive before `deadline` unless the batcher closes first; else None."""
+        assert self._queue is not None
+        if not self._queue.empty():
+            return self._queue.get_nowait()
+        timeout = deadline - asyncio.get_running_loop().time()
+        if timeout <= 0 or self._closing.is_set():
+            return None
+        arrival, closing = asyncio.ensure_future(self._queue.get()), asyncio.ensure_future(self._closing.wait())
+        done, _ = await asyncio.wait({arrival, closing}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in (arrival, closing):
+            waiter.cancel()  # an arrival cancelled before it ran leaves its request in the queue
+        return arrival.result() if arrival in done else None
 
     async def _run(self) -> None:
         assert self._queue is not None

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -65,6 +66,7 @@ ENDPOINT_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 BATCH_HEADLINES_HEADER = "X-Micro-Batch-Headlines"
 BATCH_REQUESTS_HEADER = "X-Micro-Batch-Requests"
 ENDPOINT_NOT_FOUND = "Endpoint {name} of account {account} not found."
+LISTENING = "listening"  # the log line naming the port the server bound, once it accepts connections
 # What SageMaker Runtime answers for a throttled, missing, cold or failing endpoint: (status, error type, message).
 SERVICE_FAULT_ERRORS = {
     THROTTLED: (400, "ThrottlingException", "Rate exceeded."),
@@ -168,11 +170,13 @@ def _reply(reply: ModelReply, extra_headers: Mapping[str, str] | None = None) ->
 # --- container contract -------------------------------------------------------------------------------------------
 
 async def ping(request: Request) -> Response:
-    """Healthy once the lifespan has loaded every model (the port is not bound before); says what is served."""
+    """Healthy once the lifespan has loaded every model (the port is not bound before); says what is served and
+    how many requests each endpoint holds (queued or being run)."""
     endpoints: dict[str, Endpoint] = request.app.state.endpoints
     return JSONResponse({"status": "healthy", "endpoints": {
         name: {"model_dir": str(e.model_dir), "runtime": e.runtime, "variant": e.variant,
-               "model_version": e.predictor.metadata["model_version"]} for name, e in endpoints.items()}})
+               "model_version": e.predictor.metadata["model_version"], "waiting_requests": e.batcher.waiting}
+        for name, e in endpoints.items()}})
 
 
 async def invocations(request: Request) -> Response:
@@ -392,7 +396,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.faults is not None:
         log.warning("fault injection enabled", extra={"faults": args.faults.to_dict()})
     app = create_app(args.model_dirs, args.endpoint_name, settings, faults)
-    uvicorn.Server(server_config(app, args.host, args.port, args.timeout_s)).run()
+    ModelServer(server_config(app, args.host, args.port, args.timeout_s), app.state.endpoints).run()
+
+
+class ModelServer(uvicorn.Server):
+    """uvicorn that logs the port it bound once it listens, and runs the batches it holds as soon as it stops.
+
+    Started with `--port 0` it takes a port the OS picks then and there; whoever started it reads the port from the
+    `listening` line (model.tools.local_endpoint). A stopping server accepts no more requests, so a batch held open
+    for them (`--max-wait-ms`) would only make the requests in it wait, past the graceful-shutdown limit.
+    """
+
+    def __init__(self, config: uvicorn.Config, endpoints: Mapping[str, Endpoint]) -> None:
+        super().__init__(config)
+        self.endpoints = endpoints  # filled by the app's lifespan
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            port = self.servers[0].sockets[0].getsockname()[1]
+            log.info(LISTENING, extra={"host": self.config.host, "port": port})
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for endpoint in self.endpoints.values():
+            endpoint.batcher.close()
+        await super().shutdown(sockets)
 
 
 def server_config(app: ASGIApp, host: str, port: int, timeout_s: float) -> uvicorn.Config:

@@ -73,8 +73,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def transform_from_args(args: argparse.Namespace) -> tuple[TransformJob, str, str, list[Step[Registry]]]:
-    """The job described by the command line, the artifact's bucket and key, and in a dry run the image's push plan:
-    the same image choice as the endpoint's (model.tools.deploy)."""
+    """The job described by the command line, the artifact's bucket and key, and in a dry run the image's plan (its
+    push, or its pin to a digest): the same image choice as the endpoint's (model.tools.deploy)."""
     if not args.region:
         raise TransformError("pass --region or set AWS_REGION")
     if not args.role:

@@ -28,6 +28,7 @@ import numpy as np
 
 from model.runtime import (
     ONNX,
+    ONNX_CHUNK,
     ONNX_FILES,
     ONNX_INT8,
     TORCH,
@@ -38,6 +39,7 @@ from model.runtime import (
 )
 from model.serving.inference import JSON, input_fn, output_fn, predict_fn
 from model.tools.bench_models import DISTILBERT, SEED_PADDING, SeedStyleModel, distilbert_base_random
+from model.tools.gemm_limit import EncoderShape, call_rows, encoder_shape, gemm_seconds, limit_gmacs, share
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -215,6 +217,41 @@ def measure_model(model_dir: Path, args: argparse.Namespace, first_headline: str
     return results
 
 
+# --- the share of each model's own GEMM limit ---------------------------------------------------------------------
+
+def share_cases(result: dict[str, Any], lengths: Sequence[int], chunk: int) -> dict[str, tuple[int, int, float]]:
+    """Per measured row of a runtime: (token rows of GEMM work, rows per model call, seconds it took)."""
+    calls = call_rows(lengths, THROUGHPUT_BATCH, chunk)
+    median = round(float(np.median(lengths)))
+    return {"1x16": (16, 16, result["fixed_1x16_ms"] / 1000),
+            "32x16": (512, min(THROUGHPUT_BATCH, chunk) * 16, result["fixed_32x16_ms"] / 1000),
+            "p50 @1": (median, median, result["p50_ms"] / 1000),
+            "@32": (sum(calls), round(float(np.mean(calls))), len(lengths) / result["headlines_per_s"])}
+
+
+def limit_shares(model_dir: Path, results: dict[str, dict[str, Any]], titles: Sequence[str],
+                 threads: int) -> dict[str, Any]:
+    """Each runtime's share of the limit of its own precision (int8 or fp32) at the model's shapes and the test
+    split's token lengths (stored in each runtime's row as `limit_share`); the limits measured, for the report."""
+    shape: EncoderShape = encoder_shape(model_dir)
+    lengths = [len(ids) for ids in OnnxPredictor(model_dir, ONNX_INT8, threads).encode(titles)]
+    limits: dict[str, float] = {}
+    for variant, result in results.items():
+        if variant == SEED_STYLE:
+            continue
+        precision = "int8" if variant == ONNX_INT8 else "fp32"
+        shares = {}
+        for case, (tokens, rows, seconds) in share_cases(result, lengths, ONNX_CHUNK if variant != TORCH
+                                                         else THROUGHPUT_BATCH).items():
+            key = f"{precision} @ {rows} rows"
+            if key not in limits:
+                limits[key] = limit_gmacs(shape, rows, threads, int8=precision == "int8")
+            shares[case] = share(shape, tokens, seconds, limits[key])
+        result["limit_share"] = shares
+    return {"shape": {"hidden": shape.hidden, "intermediate": shape.intermediate, "layers": shape.layers},
+            "median_tokens": float(np.median(lengths)), "gmacs": limits}
+
+
 # --- end to end over HTTP -----------------------------------------------------------------------------------------
 
 def measure_endpoint(model_dir: Path, args: argparse.Namespace, titles: Sequence[str]) -> dict[str, Any]:
@@ -223,32 +260,32 @@ def measure_endpoint(model_dir: Path, args: argparse.Namespace, titles: Sequence
     from botocore.config import Config
 
     from model.tools.local_endpoint import running_server, serve_command
-    from model.tools.local_servers import unused_port
 
-    port = unused_port()
-    url = f"http://127.0.0.1:{port}"
-    command = serve_command(model_dir, "127.0.0.1", port, args=["--runtime", ONNX_INT8, "--threads", str(args.threads)])
-    client = boto3.client("sagemaker-runtime", endpoint_url=url, region_name="us-east-1", aws_access_key_id="bench",
-                          aws_secret_access_key="bench", config=Config(max_pool_connections=32))
-
-    def invoke(headlines: Sequence[str]) -> None:
-        client.invoke_endpoint(EndpointName="news-classifier", ContentType=JSON,
-                               Body=request_body(headlines))["Body"].read()
-
+    command = serve_command(model_dir, "127.0.0.1", 0, args=["--runtime", ONNX_INT8, "--threads", str(args.threads)])
     started = time.perf_counter()
-    with running_server(command, url) as process:
+    with running_server(command) as server:
+        client = boto3.client("sagemaker-runtime", endpoint_url=server.url, region_name="us-east-1",
+                              aws_access_key_id="bench", aws_secret_access_key="bench",
+                              config=Config(max_pool_connections=32))
+
+        def invoke(headlines: Sequence[str]) -> int:
+            """One request; the size of its answer in bytes (what the endpoint bills as data out)."""
+            return len(client.invoke_endpoint(EndpointName="news-classifier", ContentType=JSON,
+                                              Body=request_body(headlines))["Body"].read())
+
         invoke(titles[:1])
         cold_start = time.perf_counter() - started
         for title in titles[:3]:
             invoke([title])
-        latencies = [timed(lambda t=title: invoke([t]))[0] for title in islice(cycle(titles), args.latency_requests)]
+        answers = [timed(lambda t=title: invoke([t])) for title in islice(cycle(titles), args.latency_requests)]
+        latencies = [seconds for seconds, _ in answers]
         with ThreadPoolExecutor(16) as pool:
             concurrent_s, _ = timed(lambda: list(pool.map(lambda t: invoke([t]), titles)))
-        rss = peak_rss_mb(process.pid)
+        rss = peak_rss_mb(server.process.pid)
     return {"cold_start_s": cold_start, "p50_ms": float(np.percentile(latencies, 50) * 1000),
             "p95_ms": float(np.percentile(latencies, 95) * 1000), "latency_requests": len(latencies),
             "concurrent_clients": 16, "concurrent_headlines_per_s": len(titles) / concurrent_s,
-            "server_peak_rss_mb": rss}
+            "server_peak_rss_mb": rss, "mean_response_bytes": float(np.mean([size for _, size in answers]))}
 
 
 # --- file to file -------------------------------------------------------------------------------------------------
@@ -289,23 +326,7 @@ def int8_gemm_gmacs(threads: int, rows: int = 512, depth: int = 768, columns: in
     no int8 model does more multiply-adds per second, so read their rows against it when comparing machines,
     or runs of a shared host whose speed drifts.
     """
-    import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(0)
-    weights = [numpy_helper.from_array(rng.integers(-127, 128, (depth, columns), dtype=np.int8), "w"),
-               numpy_helper.from_array(np.full(columns, 0.01, np.float32), "w_scale")]
-    node = helper.make_node("DynamicQuantizeMatMul", ["x", "w", "w_scale"], ["y"], domain="com.microsoft")
-    graph = helper.make_graph([node], "gemm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, depth])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [rows, columns])], weights)
-    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
-    model = helper.make_model(graph, opset_imports=opsets)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    feed = {"x": rng.standard_normal((rows, depth)).astype(np.float32)}
-    seconds = [timed(lambda: session.run(None, feed))[0] for _ in range(40)][10:]
-    return rows * depth * columns / float(np.median(seconds)) / 1e9
+    return rows * depth * columns / gemm_seconds(threads, rows, depth, columns, int8=True) / 1e9
 
 
 # --- report -------------------------------------------------------------------------------------------------------
@@ -332,6 +353,36 @@ def stage_table(models: dict[str, dict[str, dict[str, Any]]]) -> Table:
             if "tokenise_1_ms" in r:
                 table.add_row(model, variant, f"{r['tokenise_1_ms']:.3f}", f"{r['model_1_ms']:.2f}",
                               f"{r['tokenise_32_ms']:.2f}", f"{r['model_32_ms']:.1f}")
+    return table
+
+
+def share_table(report: dict[str, Any]) -> Table:
+    """Per model and runtime: the share of the model's own-shape GEMM limit each measurement reaches."""
+    from rich.table import Table
+
+    table = Table(title="share of the model's own-shape GEMM limit (int8 runtimes: int8 limit; fp32: fp32 limit)")
+    cases = ("1x16", "32x16", "p50 @1", "@32")
+    for column in ("model", "runtime", *cases):
+        table.add_column(column, justify="left" if column in {"model", "runtime"} else "right")
+    for model, variants in report["models"].items():
+        for variant, r in variants.items():
+            if "limit_share" in r:
+                table.add_row(model, variant, *(f"{r['limit_share'][case]:.0%}" for case in cases))
+    return table
+
+
+def limit_table(report: dict[str, Any]) -> Table:
+    """The own-shape limits measured: GMAC/s of each model's layer GEMMs per precision and row count."""
+    from rich.table import Table
+
+    table = Table(title="own-shape GEMM limits (one layer's six GEMMs, each alone; GMAC/s)")
+    for column in ("model", "hidden / intermediate", "median tokens", "limit", "GMAC/s"):
+        table.add_column(column, justify="left" if column in {"model", "limit"} else "right")
+    for model, limits in report["limits"].items():
+        shape = limits["shape"]
+        for key, gmacs in limits["gmacs"].items():
+            table.add_row(model, f"{shape['hidden']} / {shape['intermediate']}", f"{limits['median_tokens']:.0f}",
+                          key, f"{gmacs:.0f}")
     return table
 
 
@@ -364,6 +415,8 @@ def print_report(report: dict[str, Any]) -> None:
                       f"{http['cold_start_s']:.2f}", f"{http['server_peak_rss_mb']:.0f}", "-", "-")
     console.print(table)
     console.print(stage_table(report["models"]))
+    console.print(share_table(report))
+    console.print(limit_table(report))
     targets = Table(title="targets")
     for column in ("target", "limit", "measured", "met"):
         targets.add_column(column)
@@ -386,15 +439,19 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                     "int8_gemm_gmacs_before": int8_gemm_gmacs(args.threads),
                     "python": platform.python_version(), "torch": torch.__version__,
                     "onnxruntime": onnxruntime.__version__, "platform": platform.platform()},
-        "data": {"file": str(args.data), "headlines": len(titles)},
+        "data": {"file": str(args.data), "headlines": len(titles),  # sizes for model.tools.cost
+                 "mean_characters": float(np.mean([len(title) for title in titles])),
+                 "mean_request_bytes": float(np.mean([len(request_body([title])) for title in titles]))},
         "settings": {"latency_requests": args.latency_requests, "seed_requests": args.seed_requests,
                      "seed_batches": args.seed_batches, "throughput_batch": THROUGHPUT_BATCH,
                      "seed_padding": SEED_PADDING},
-        "models": {}, "http": {}, "file_to_file": {},
+        "models": {}, "limits": {}, "http": {}, "file_to_file": {},
     }
     for name, model_dir in models.items():
         print(f"{name}: {model_dir}", file=sys.stderr, flush=True)
         report["models"][name] = measure_model(model_dir, args, titles[0])
+        print("  own-shape GEMM limits ...", file=sys.stderr, flush=True)
+        report["limits"][name] = limit_shares(model_dir, report["models"][name], titles, args.threads)
         print("  int8 via HTTP ...", file=sys.stderr, flush=True)
         report["http"][name] = measure_endpoint(model_dir, args, titles)
         print("  int8 file to file ...", file=sys.stderr, flush=True)

@@ -53,7 +53,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     up.add_argument("--role", default=env.get("SAGEMAKER_ROLE_ARN"),
                     help="IAM role the endpoint runs as (default: $SAGEMAKER_ROLE_ARN)")
     up.add_argument("--image-uri", help="serve with this image, not --ecr-repository's: a slim ONNX image pushed "
-                                        "before (`image` prints it) or the region's Hugging Face image")
+                                        "before (`image` prints it; by tag or digest, served by digest) or the "
+                                        "region's Hugging Face image")
     up.add_argument("--memory", type=int, default=Serverless.memory_mb, help="MB: 1024, 2048, ... 6144")
     up.add_argument("--max-concurrency", type=int, default=Serverless.max_concurrency)
     up.add_argument("--provisioned-concurrency", type=int, help="warm instances (billed while idle)")
@@ -75,7 +76,8 @@ def check_release_inputs(args: argparse.Namespace) -> str:
 
 
 def release_from_args(args: argparse.Namespace) -> tuple[Release, str, list[Step[Registry]]]:
-    """The release described by the command line, the artifact's S3 key, and in a dry run the image's push plan."""
+    """The release described by the command line, the artifact's S3 key, and in a dry run the image's plan (its push,
+    or its pin to a digest)."""
     model_version = check_release_inputs(args)
     serverless = Serverless(args.memory, args.max_concurrency, args.provisioned_concurrency)
     image, push = serving_image(args.region, args.image_uri, args.ecr_repository, args.dry_run)

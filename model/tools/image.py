@@ -2,9 +2,11 @@
 
 The slim image (`model/serving/Dockerfile`: ONNX Runtime int8, tokenizers and the serving code, no torch) is the
 default on AWS. It is tagged with a digest of everything its build copies, so an unchanged image is not rebuilt or
-pushed twice and a changed one gets a new tag. Where docker is missing or its daemon does not answer, the
-endpoint falls back to the Hugging Face PyTorch inference image, which has no onnxruntime and serves the
-PyTorch fp32 model through `code/inference.py`; the caller is told which image it got and why.
+pushed twice and a changed one gets a new tag; the repository's tags are immutable (infra/stack.yaml). The Model
+names the image by the registry's digest (`REPOSITORY@sha256:...`), never by tag, so what an endpoint serves is
+exactly what was pushed. Where docker is missing or its daemon does not answer, the endpoint falls back to the
+Hugging Face PyTorch inference image, which has no onnxruntime and serves the PyTorch fp32 model through
+`code/inference.py`; the caller is told which image it got and why.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import base64
 import glob
 import hashlib
 import logging
+import re
 import shlex
 import shutil
 import subprocess
@@ -39,6 +42,9 @@ HUGGING_FACE_IMAGE = {"framework": "huggingface", "version": "5.5.3", "base_fram
                       "py_version": "py312", "image_scope": "inference"}
 # Its model server: one worker, since a serverless container's memory holds one copy of the model.
 HUGGING_FACE_ENVIRONMENT = {"SAGEMAKER_MODEL_SERVER_WORKERS": "1", "HF_HUB_OFFLINE": "1"}
+# ACCOUNT.dkr.ecr.REGION.amazonaws.com[.cn]/NAME, then :TAG or @sha256:DIGEST
+ECR_IMAGE = re.compile(r"^(?P<repository>(?P<account>\d{12})\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/"
+                       r"(?P<name>[^:@]+))(?::(?P<tag>[\w.-]+)|@(?P<digest>sha256:[0-9a-f]{64}))$")
 
 
 class ImageError(RuntimeError):
@@ -164,12 +170,43 @@ def repository_uri(ecr: Any, repository: str) -> str:
                          f"(make infra STAGE=...)") from exc
 
 
-def is_pushed(ecr: Any, repository: str, tag: str) -> bool:
+def pushed_digest(ecr: Any, repository: str, tag: str, registry_id: str | None = None) -> str | None:
+    """The registry's digest of the image the tag names (`sha256:...`); None when the tag is not there."""
+    account = {"registryId": registry_id} if registry_id else {}
     try:
-        ecr.describe_images(repositoryName=repository_name(repository), imageIds=[{"imageTag": tag}])
+        described = ecr.describe_images(repositoryName=repository_name(repository), imageIds=[{"imageTag": tag}],
+                                        **account)
     except ecr.exceptions.ImageNotFoundException:
-        return False
-    return True
+        return None
+    return described["imageDetails"][0]["imageDigest"]
+
+
+def by_digest(repository_uri: str, digest: str) -> str:
+    """`REPOSITORY@sha256:...`: the reference a Model keeps, which no later push can change."""
+    return f"{repository_uri}@{digest}"
+
+
+def ecr_image(image_uri: str) -> re.Match[str]:
+    """The parts of an ECR image reference (account, name, tag or digest); SageMaker serves nothing else."""
+    found = ECR_IMAGE.match(image_uri)
+    if not found:
+        raise ImageError(f"--image-uri {image_uri!r}: not an ECR image (ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME"
+                         f":TAG or @sha256:DIGEST), which is all SageMaker serves")
+    return found
+
+
+def pinned(ecr: Any, image_uri: str) -> str:
+    """An ECR image given by tag, as the digest the tag names now; one given by digest, as it is."""
+    found = ecr_image(image_uri)
+    if found["digest"]:
+        return image_uri
+    try:
+        digest = pushed_digest(ecr, found["name"], found["tag"], found["account"])
+    except ecr.exceptions.RepositoryNotFoundException:
+        raise ImageError(f"--image-uri {image_uri!r}: ECR has no repository {found['name']!r}") from None
+    if digest is None:
+        raise ImageError(f"--image-uri {image_uri!r}: ECR has no image tagged {found['tag']!r} in {found['name']!r}")
+    return by_digest(found["repository"], digest)
 
 
 def registry_login(ecr: Any) -> tuple[str, str, str]:
@@ -198,10 +235,13 @@ def docker(command: Sequence[str], run: Runner, stdin: str | None = None) -> Non
 
 
 class Registry(NamedTuple):
-    """What a push acts through: ECR, and the runner of docker commands."""
+    """What an image's plan acts through: ECR, and the runner of docker commands."""
 
     ecr: Any
     run: Runner = subprocess.run
+
+
+ImagePlan = tuple[str, list[Step[Registry]]]  # the image as a dry run names it; the steps whose last ("image") finds it
 
 
 def shown_uri(repository: str, region: str) -> str:
@@ -211,50 +251,81 @@ def shown_uri(repository: str, region: str) -> str:
     return f"<account>.dkr.ecr.{region}.amazonaws.com/{repository_name(repository)}"
 
 
-def push_plan(repository: str, region: str) -> list[Step[Registry]]:
+def planned_digest(tag: str) -> str:
+    """What a dry run writes for the digest ECR would answer."""
+    return f"<digest of {tag}>"
+
+
+def push_plan(repository: str, region: str) -> ImagePlan:
     """Build the slim image and push it to the repository, unless this content's tag is there already; the last
-    step's result is the image's URI."""
+    step's result is the image by the digest ECR holds for that tag."""
     name, tag = repository_name(repository), content_tag()
     shown = f"{shown_uri(repository, region)}:{tag}"
+    describe_images = {"repositoryName": name, "imageIds": [{"imageTag": tag}]}
 
-    def build_and_push(registry: Registry, done: Done) -> str:
+    def build_and_push(registry: Registry, done: Done) -> None:
         image = f"{done['repository']}:{tag}"
-        if done["pushed"]:
-            log.info("%s is already in ECR: nothing to build", image)
-            return image
+        if done["pushed"] is not None:
+            log.info("%s is already in ECR (%s): nothing to build", image, done["pushed"])
+            return
         docker(build_command(image), registry.run)
         url, user, password = registry_login(registry.ecr)
         docker(login_command(url, user), registry.run, stdin=password)
         docker(push_command(image), registry.run)
-        return image
 
-    return [
+    def digest_uri(registry: Registry, done: Done) -> str:
+        digest = done["pushed"] or pushed_digest(registry.ecr, repository, tag)
+        if digest is None:
+            raise ImageError(f"`docker push {done['repository']}:{tag}` succeeded but ECR has no image tagged {tag!r}")
+        return by_digest(done["repository"], digest)
+
+    return by_digest(shown_uri(repository, region), planned_digest(tag)), [
         Step("repository", [Call("ecr", "describe_repositories", {"repositoryNames": [name]})],
              lambda registry, _: repository_uri(registry.ecr, repository)),
-        Step("pushed", [Call("ecr", "describe_images", {"repositoryName": name, "imageIds": [{"imageTag": tag}]},
-                             "the build and push below only if this tag is not there yet")],
-             lambda registry, _: is_pushed(registry.ecr, repository, tag)),
-        Step("image", [Call("docker", "build", {"command": build_command(shown)}),
-                       Call("ecr", "get_authorization_token", {}),
-                       Call("docker", "login", {"command": login_command("<proxyEndpoint>", "AWS")},
-                            "password on stdin"),
-                       Call("docker", "push", {"command": push_command(shown)})], build_and_push),
+        Step("pushed", [Call("ecr", "describe_images", describe_images,
+                             "the build and push below only if this tag is not there yet; else its imageDigest is "
+                             "the image")],
+             lambda registry, _: pushed_digest(registry.ecr, repository, tag)),
+        Step("push", [Call("docker", "build", {"command": build_command(shown)}),
+                      Call("ecr", "get_authorization_token", {}),
+                      Call("docker", "login", {"command": login_command("<proxyEndpoint>", "AWS")},
+                           "password on stdin"),
+                      Call("docker", "push", {"command": push_command(shown)})], build_and_push),
+        Step("image", [Call("ecr", "describe_images", describe_images,
+                            "after the push: its imageDigest is the image the Model names (the repository's tags are "
+                            "immutable)")], digest_uri),
     ]
 
 
+def pin_plan(image_uri: str) -> ImagePlan:
+    """An --image-uri by tag resolved to the digest the tag names now, by one ECR call; one by digest, as it is. A
+    URI that is not ECR's is refused here, before any step runs."""
+    found = ecr_image(image_uri)
+
+    def pin(registry: Registry, _: Done) -> str:
+        return pinned(registry.ecr, image_uri)
+
+    if found["digest"]:
+        return image_uri, [Step("image", [], pin)]
+    params = {"registryId": found["account"], "repositoryName": found["name"], "imageIds": [{"imageTag": found["tag"]}]}
+    return by_digest(found["repository"], planned_digest(found["tag"])), [
+        Step("image", [Call("ecr", "describe_images", params, "the Model names the image by this imageDigest")], pin)]
+
+
 def choose(region: str, image_uri: str | None, ecr_repository: str | None, build: Callable[[str], str],
-           problem: Callable[[], str | None] = docker_problem) -> ServingImage:
+           pin: Callable[[str], str], problem: Callable[[], str | None] = docker_problem) -> ServingImage:
     """The image to serve with, the slim one from `build(repository)` when docker can build; logs which and why.
 
-    `image_uri` is a slim image pushed before, or the region's Hugging Face image named outright. The fallback
-    needs no credentials.
+    `image_uri` is a slim image pushed before (by tag or digest; `pin` names it by digest), or the region's Hugging
+    Face image named outright (AWS's own, by its tag). The fallback needs no credentials.
     """
     fallback = huggingface_image(region)
     if image_uri == fallback.uri:
         return fallback
     if image_uri:
-        log.info("serving image: %s (slim, %s)", image_uri, ONNX_INT8)
-        return slim_image(image_uri)
+        uri = pin(image_uri)
+        log.info("serving image: %s (slim, %s)", uri, ONNX_INT8)
+        return slim_image(uri)
     reason = "no ECR repository given (--ecr-repository)" if not ecr_repository else problem()
     if reason:
         log.warning("%s: falling back to the Hugging Face PyTorch image %s, which serves PyTorch fp32 (no "
@@ -268,15 +339,16 @@ def choose(region: str, image_uri: str | None, ecr_repository: str | None, build
 
 def serving_image(region: str, image_uri: str | None, ecr_repository: str | None,
                   dry_run: bool) -> tuple[ServingImage, list[Step[Registry]]]:
-    """The image to serve with. The slim one is built and pushed here; in a dry run its push plan is returned for
-    printing instead, and the image is named as it would be."""
+    """The image to serve with, by digest. The slim one is built and pushed here, an --image-uri by tag resolved to
+    its digest; in a dry run their plans are returned for printing instead, and the image is named as it would be."""
     shown: list[Step[Registry]] = []
 
-    def build(repository: str) -> str:
-        plan = push_plan(repository, region)
+    def planned(plan: ImagePlan) -> str:
+        name, steps = plan
         if dry_run:
-            shown.extend(plan)
-            return f"{shown_uri(repository, region)}:{content_tag()}"
-        return execute(plan, Registry(boto3.Session(region_name=region).client("ecr")))["image"]
+            shown.extend(steps)
+            return name
+        return execute(steps, Registry(boto3.Session(region_name=region).client("ecr")))["image"]
 
-    return choose(region, image_uri, ecr_repository, build), shown
+    return choose(region, image_uri, ecr_repository, lambda repository: planned(push_plan(repository, region)),
+                  lambda uri: planned(pin_plan(uri))), shown

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,9 +15,11 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from model.tools.local_servers import NotUp, answers, unused_port, wait_until
+from model.serving.server import LISTENING
+from model.tools.local_servers import NotUp, answers, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,14 +39,44 @@ def serve_command(model_dir: Path, host: str, port: int, endpoint_name: str | No
     return [*command, *args]
 
 
-def wait_until_healthy(url: str, process: subprocess.Popen, timeout_s: float, log_path: Path) -> None:
-    """Poll GET /ping until 200; fail early, with the server's log, if the process dies."""
+@dataclass(frozen=True)
+class RunningServer:
+    """A model server that answers, and the URL it answers on."""
+
+    process: subprocess.Popen
+    url: str
+
+
+def listening_url(log_path: Path) -> str | None:
+    """The server's URL from its `listening` log line (the port it bound), None until that line is written."""
+    for line in log_path.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # a line still being written, or not one of the server's JSON lines
+        if isinstance(entry, dict) and entry.get("message") == LISTENING:
+            return f"http://{entry['host']}:{entry['port']}"
+    return None
+
+
+def wait_until_healthy(process: subprocess.Popen, timeout_s: float, log_path: Path) -> str:
+    """Wait for the server to say where it listens, then for GET /ping to answer 200; its URL. Fails early, with
+    the server's log, if the process dies."""
+    url: str | None = None
+
+    def healthy() -> bool:
+        nonlocal url
+        url = url or listening_url(log_path)
+        return url is not None and answers(f"{url}/ping")
+
     try:
-        wait_until(lambda: answers(f"{url}/ping"), time.monotonic() + timeout_s, process)
+        wait_until(healthy, time.monotonic() + timeout_s, process)
     except NotUp as exc:
         why = (f"exited with {exc.returncode}" if exc.returncode is not None
                else f"not healthy after {timeout_s:g} s")
         raise EndpointFailedToStart(f"model server {why}:\n{log_path.read_text()[-4000:]}") from None
+    assert url is not None  # healthy() held
+    return url
 
 
 def stop(process: subprocess.Popen, grace_s: float = 15.0) -> None:
@@ -58,31 +91,28 @@ def stop(process: subprocess.Popen, grace_s: float = 15.0) -> None:
 
 
 @contextmanager
-def running_server(command: Sequence[str], url: str, *, env: Mapping[str, str] | None = None,
-                   cwd: Path = REPO_ROOT, log_path: Path | None = None,
-                   startup_timeout_s: float = 120.0) -> Iterator[subprocess.Popen]:
-    """Run a model-server command until its `/ping` answers, yield the process, stop it on exit."""
+def running_server(command: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path = REPO_ROOT,
+                   log_path: Path | None = None, startup_timeout_s: float = 120.0) -> Iterator[RunningServer]:
+    """Run a model-server command (port 0: the OS picks a free port as it binds) until its `/ping` answers, yield
+    the process and the URL its log names, stop it on exit."""
     with tempfile.TemporaryDirectory(prefix="model-serve-") as scratch:
         log_path = log_path or Path(scratch) / "serve.log"
         with open(log_path, "wb") as log_file:
             process = subprocess.Popen(command, cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT,
                                        env={**os.environ, **(env or {})})
         try:
-            wait_until_healthy(url, process, startup_timeout_s, log_path)
-            yield process
+            yield RunningServer(process, wait_until_healthy(process, startup_timeout_s, log_path))
         finally:
             stop(process)
 
 
 @contextmanager
 def running_endpoint(model_dir: Path, *, endpoint_name: str | None = None, endpoints: Mapping[str, Path] | None = None,
-                     host: str = "127.0.0.1", port: int | None = None, args: Sequence[str] = (),
+                     host: str = "127.0.0.1", port: int = 0, args: Sequence[str] = (),
                      env: Mapping[str, str] | None = None, log_path: Path | None = None,
                      startup_timeout_s: float = 120.0) -> Iterator[str]:
-    """Yield the base URL of a healthy `python -m model.serving.server`; its JSON log goes to `log_path` (temp by
-    default)."""
-    port = port or unused_port(host)
-    url = f"http://{host}:{port}"
+    """Yield the base URL of a healthy `python -m model.serving.server` (port 0: a free port the server binds
+    itself); its JSON log goes to `log_path` (temp by default)."""
     command = serve_command(model_dir, host, port, endpoint_name, endpoints, args)
-    with running_server(command, url, env=env, log_path=log_path, startup_timeout_s=startup_timeout_s):
-        yield url
+    with running_server(command, env=env, log_path=log_path, startup_timeout_s=startup_timeout_s) as server:
+        yield server.url

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 from chalice.test import Client
-from chalicelib import transactions
-from chalicelib.validation import MAX_BATCH_HEADLINES, MAX_HEADLINE_CHARS
+from chalicelib import transactions, validation
+from chalicelib.validation import MAX_BATCH_HEADLINES, MAX_BODY_BYTES, MAX_HEADLINE_CHARS
 
 from tests.support.api_testing import assert_documented, body_of
 
@@ -106,3 +106,41 @@ def test_a_wrong_method_is_405_in_our_shape(guarded: Client) -> None:
     assert response.status_code == 405
     assert body_of(response)["error"]["code"] == "method_not_allowed"
     assert "POST" in response.headers["Allow"]
+
+
+OVER_THE_LIMIT = MAX_BODY_BYTES + 1
+
+
+@pytest.mark.parametrize(("route", "body"), [
+    ("/classify", b'{"headline": "Oil falls"}' + b" " * MAX_BODY_BYTES),  # valid JSON, padded: parsed, it passes
+    ("/classify", b"{" * OVER_THE_LIMIT),  # parsed, it is a 400
+    ("/classify/batch", _json({"headlines": ["Oil falls"] * (OVER_THE_LIMIT // 10)})),
+    (FEEDBACK, b'{"label": "Business"}' + b"\n" * MAX_BODY_BYTES),
+], ids=["padded valid headline", "unparseable", "batch", "feedback"])
+def test_a_body_over_the_limit_is_refused_by_its_size_before_anything_parses_it(
+        guarded: Client, fake_endpoint, openapi: dict, monkeypatch: pytest.MonkeyPatch, route: str,
+        body: bytes) -> None:
+    parsed: list[object] = []
+    monkeypatch.setattr(validation, "json_object", parsed.append)  # the one reader of request bodies
+    assert len(body) > MAX_BODY_BYTES
+    response = guarded.http.post(route.format(request_id=uuid.uuid4()), body=body, headers=JSON)
+    assert (response.status_code, body_of(response)["error"]["code"]) == (413, "too_large")
+    assert f"the limit is {MAX_BODY_BYTES:,}" in body_of(response)["error"]["message"]
+    assert_documented(openapi, route, "POST", response)
+    assert parsed == [] and fake_endpoint.calls == 0
+    if route == FEEDBACK:
+        assert transactions.transaction_model().count() == 0
+        return
+    (record,) = transactions.transaction_model().scan()  # the refusal's `rejected` record, as for any bad input
+    assert body_of(response)["error"]["request_ids"] == [record.request_id]
+    assert (record.status, record.error_code) == ("rejected", "too_large")
+    assert record.headline == body.decode("utf-8", errors="replace")[:MAX_HEADLINE_CHARS]
+
+
+def test_the_largest_valid_batch_is_well_under_the_body_limit(api: Client, openapi: dict) -> None:
+    """64 headlines of 1000 characters, each an astral character JSON writes as a 12-byte escape pair."""
+    body = _json({"headlines": ["\U0001f600" * MAX_HEADLINE_CHARS] * MAX_BATCH_HEADLINES})
+    assert 0.7 * MAX_BODY_BYTES < len(body) < 0.75 * MAX_BODY_BYTES
+    response = api.http.post("/classify/batch", body=body, headers=JSON)
+    assert response.status_code == 200
+    assert len(body_of(response)["results"]) == MAX_BATCH_HEADLINES

@@ -58,3 +58,8 @@ def test_every_stage_names_its_endpoint_and_table() -> None:
     for stage in ("local", "dev", "prod"):
         env = stage_environment(stage)
         assert env["ENDPOINT_NAME"] and env["TABLE_NAME"] and env["POWERTOOLS_METRICS_NAMESPACE"]
+
+
+def test_the_documented_body_limit_is_the_enforced_one(openapi: dict[str, Any]) -> None:
+    assert openapi["info"]["x-max-body-bytes"] == validation.MAX_BODY_BYTES
+    assert f"{validation.MAX_BODY_BYTES:,} bytes" in openapi["components"]["responses"]["TooLarge"]["description"]

@@ -109,13 +109,14 @@ def test_a_throttled_table_still_answers_and_the_replay_restores_the_record(
 
 def test_a_table_outage_loses_no_record_of_a_batch(client: Client, proxied_table: FaultProxy,
                                                    api_logs: LogCapture) -> None:
-    assert _send(f"{proxied_table.url}/_faults/outage", "POST", {"seconds": 2})[0] == 202
+    assert _send(f"{proxied_table.url}/_faults/outage", "POST", {"seconds": 600})[0] == 202  # until it is ended
     _wait_for_proxy(proxied_table, answering=False)
     response = post_json(client, "/classify/batch", BATCH, headers={"X-Run-Id": "outage-run"})
     assert response.status_code == 200
     ids = [result["request_id"] for result in body_of(response)["results"]]
     assert sorted(e["record"]["request_id"] for e in api_logs.events(transactions.UNSAVED_EVENT)) == sorted(ids)
 
+    proxied_table.end_outage()
     _wait_for_proxy(proxied_table, answering=True)
     assert transactions.replay(api_logs.unsaved()).written == len(ids)
     for request_id in ids:

@@ -14,12 +14,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from scipy.stats import binomtest
 
 from model.artifact import read_metadata, write_metadata
 from tests.support.local_stack_testing import REPO_ROOT, RunningStack, request_json, running_stack
 
 pytestmark = pytest.mark.slow
 CONTROL, CANDIDATE = "news-v3", "news-v4"
+WEIGHTS = {CONTROL: 0.8, CANDIDATE: 0.2}
+CLIENTS = 100
+# Each client's variant is a hash of its id, so the split is fixed for these ids; the band is what a fair draw at
+# the candidate's weight stays inside 999 times in 1000 (two-sided binomial test). For 100 clients at 0.2 it admits
+# about 8 to 34: an even split (~50), or the weights swapped (~80), falls far outside.
+ALPHA = 0.001
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +41,8 @@ def candidate_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathF
 @pytest.fixture(scope="module")
 def ab_stack(tiny_model_dir: Path, candidate_model_dir: Path,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    variants = ["--variant", f"{CONTROL}={tiny_model_dir}:0.5", "--variant", f"{CANDIDATE}={candidate_model_dir}:0.5"]
+    variants = ["--variant", f"{CONTROL}={tiny_model_dir}:{WEIGHTS[CONTROL]}",
+                "--variant", f"{CANDIDATE}={candidate_model_dir}:{WEIGHTS[CANDIDATE]}"]
     with running_stack(tiny_model_dir, tmp_path_factory.mktemp("ab_stack"), variants) as running:
         yield running
 
@@ -50,11 +58,14 @@ def test_two_models_answer_by_weight_each_client_sticks_and_the_report_compares_
         ab_stack: RunningStack, tiny_model_dir: Path, candidate_model_dir: Path, tmp_path: Path) -> None:
     versions = {read_metadata(tiny_model_dir)["model_version"]: CONTROL,
                 read_metadata(candidate_model_dir)["model_version"]: CANDIDATE}
-    assert request_json(f"{ab_stack.api_url}/health/details")[1]["variants"] == {CONTROL: 0.5, CANDIDATE: 0.5}
+    assert request_json(f"{ab_stack.api_url}/health/details")[1]["variants"] == WEIGHTS
 
-    answers = [classify(ab_stack, f"Stocks rally as the Fed holds rates, day {i}", f"user-{i}") for i in range(24)]
+    answers = [classify(ab_stack, f"Stocks rally as the Fed holds rates, day {i}", f"user-{i}")
+               for i in range(CLIENTS)]
     records = [request_json(f"{ab_stack.api_url}/transactions/{a['request_id']}")[1] for a in answers]
-    assert Counter(r["endpoint_name"] for r in records).keys() == {CONTROL, CANDIDATE}
+    to_candidate = Counter(r["endpoint_name"] for r in records)[CANDIDATE]
+    assert binomtest(to_candidate, CLIENTS, WEIGHTS[CANDIDATE]).pvalue >= ALPHA, \
+        f"{to_candidate} of {CLIENTS} clients went to {CANDIDATE}, weighted {WEIGHTS[CANDIDATE]}"
     assert all(versions[r["model_version"]] == r["endpoint_name"] for r in records)
     sticky = [classify(ab_stack, "Oil prices fall", "user-7") for _ in range(5)]
     assert len({a["model_version"] for a in sticky}) == 1

@@ -75,11 +75,14 @@ class ChaliceLocal:
         return self.output.read_text(errors="replace")[-3000:]
 
     def stop(self) -> None:
-        """Ctrl-C to the group (the reloader's parent and its worker), SIGKILL to what is left."""
+        """Ctrl-C to the group (the reloader's parent and its worker), SIGKILL to what is left after 20 s (under a
+        loaded full suite Chalice's reloader has outlived a Ctrl-C; stopping is not what this module tests)."""
         with suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGINT)
         try:
             self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            pass
         finally:
             with suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)

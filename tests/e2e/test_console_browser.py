@@ -7,13 +7,15 @@ and say how to install it. Screenshots go to artifacts/console/ for a person to 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from model.labels import LabelMap
-from tests.support.local_stack_testing import REPO_ROOT, RunningStack, request_json
+from model.predict import TorchPredictor
+from tests.support.local_stack_testing import REPO_ROOT, RunningStack, request_json, running_stack
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -21,12 +23,48 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 SCREENSHOTS = REPO_ROOT / "artifacts" / "console"
 WAIT_MS = 60_000  # an upper bound for the page to show an answer on a busy 2-core machine, not a speed target
 INJECTION = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+# Headlines of every length and kind, so that even the tiny model, unsure of all of them, scores them apart.
+CANDIDATES = ["Scientists test a new drug for heart disease on mice", "Stocks rally as the Fed holds rates",
+              "Star couple announce divorce", "Apple unveils a new iPhone", "Ebola outbreak spreads in West Africa",
+              "Oil prices fall again", "Box office hit breaks records", "Bank profits jump on higher rates",
+              "NASA probe lands on a comet", "Flu vaccine shortage hits clinics", "Actress wins best film award",
+              "Google buys a robot maker", "Shares", "2014", "?!", "Ebola Ebola Ebola Ebola Ebola Ebola",
+              "The central bank said on Tuesday that it would keep its main interest rate unchanged for a sixth "
+              "month as inflation eased and growth in the euro zone slowed more than economists had expected"]
+MIN_GAP = 1e-4  # between the two top scores: a hundred times what batching and the API's rounding (1e-6) move them
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: install Debian's browser with "
                                                       "`apt-get install -y chromium chromium-driver` (.ci/run does)"),
 ]
+
+
+@dataclass(frozen=True)
+class Certainty:
+    """The stack's UNCERTAIN_BELOW, between the top scores of a headline the model is sure of and one it is not."""
+
+    uncertain_below: float
+    sure: str
+    unsure: str
+
+
+@pytest.fixture(scope="module")
+def certainty(tiny_model_dir: Path) -> Certainty:
+    """Where the threshold goes is read from the model the stack serves, so the flag's both outcomes are certain."""
+    top = dict(zip(CANDIDATES, TorchPredictor(tiny_model_dir).predict_proba(CANDIDATES).max(axis=1), strict=True))
+    sure, unsure = max(top, key=top.get), min(top, key=top.get)
+    assert top[sure] - top[unsure] > MIN_GAP, f"the tiny model scores every candidate alike: {top}"
+    return Certainty(float(top[sure] + top[unsure]) / 2, sure, unsure)
+
+
+@pytest.fixture(scope="module")
+def stack(tiny_model_dir: Path, certainty: Certainty,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """The module's own stack, with an UNCERTAIN_BELOW that the `certainty` headlines fall either side of."""
+    with running_stack(tiny_model_dir, tmp_path_factory.mktemp("console_stack"),
+                       env={"UNCERTAIN_BELOW": f"{certainty.uncertain_below:.6f}"}) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -110,17 +148,19 @@ def test_a_new_request_appears_in_recent_traffic_with_the_label_counts(console: 
     expect(console.locator("#label-counts li")).not_to_have_count(0)
 
 
-def test_an_uncertain_answer_says_so_in_the_result_and_in_its_traffic_row(console: Page, stack: RunningStack) -> None:
-    """The tiny test model is unsure of most headlines; whichever way this one goes, the page shows what was stored."""
-    request_id = classify(console, "Scientists test a new drug for heart disease on mice")
+@pytest.mark.parametrize("uncertain", [True, False], ids=["unsure", "sure"])
+def test_an_uncertain_answer_says_so_in_the_result_and_in_its_traffic_row(
+        console: Page, stack: RunningStack, certainty: Certainty, uncertain: bool) -> None:
+    request_id = classify(console, certainty.unsure if uncertain else certainty.sure)
     _, record = request_json(f"{stack.api_url}/transactions/{request_id}")
+    assert record["uncertain"] is uncertain, (record["scores"], certainty)
     flag = expect(console.locator("#result-uncertain"))
-    if record["uncertain"]:
+    if uncertain:
         flag.to_be_visible()
     else:
         flag.to_be_hidden()
     top_score = traffic_row(console, request_id).locator("td").nth(3)
-    expect(top_score).to_have_class("number uncertain" if record["uncertain"] else "number")
+    expect(top_score).to_have_class("number uncertain" if uncertain else "number")
 
 
 @pytest.mark.parametrize("headline", [INJECTION, "Markets 📈 soar 🚀 after the jobs report",

@@ -44,9 +44,9 @@ def post(url: str, body: dict[str, Any], client_id: str | None = None) -> dict[s
         return json.loads(response.read())
 
 
-def classify_and_correct(api: str, title: str, label: str) -> str:
-    request_id = post(f"{api}/classify", {"headline": title})["request_id"]
-    post(f"{api}/transactions/{request_id}/feedback", {"label": label})
+def classify_and_correct(api: str, title: str, label: str, client_id: str | None = None) -> str:
+    request_id = post(f"{api}/classify", {"headline": title}, client_id)["request_id"]
+    post(f"{api}/transactions/{request_id}/feedback", {"label": label}, client_id)
     return request_id
 
 
@@ -65,14 +65,17 @@ def test_corrections_become_a_promoted_model_that_takes_canary_traffic(
     def name(example: Example) -> str:
         return labels.name(labels.index_of_category(example.category))
 
-    # 1. Traffic and corrections through the API: fresh titles, one title corrected three times in disagreement,
-    #    and one title of the held-out test split, which must not reach training.
+    # 1. Traffic and corrections through the API: fresh titles, one title corrected by three clients in
+    #    disagreement and stuffed by a fourth that labels three copies of it, and one title of the held-out test
+    #    split, which must not reach training.
     fresh = read_examples(split_file(data_dir, "train"))[1000:1000 + CORRECTIONS]
     for example in fresh:
         classify_and_correct(stack.api_url, example.title, name(example))
     disputed = "Markets rally as the Fed signals patience"
-    for label in ("Business", "Science", "Business"):
-        classify_and_correct(stack.api_url, disputed, label)
+    for client_id, label in (("alice", "Business"), ("bob", "Science"), ("carol", "Business")):
+        classify_and_correct(stack.api_url, disputed, label, client_id)
+    for _ in range(3):
+        classify_and_correct(stack.api_url, disputed, "Health", "mallory")
     held_out = read_examples(split_file(data, "test"))[0]
     classify_and_correct(stack.api_url, held_out.title, name(held_out))
 
@@ -83,8 +86,9 @@ def test_corrections_become_a_promoted_model_that_takes_canary_traffic(
     assert exported[disputed] == "b" and held_out.title not in exported
     assert {collapse_whitespace(ex.title): ex.category for ex in fresh}.items() <= exported.items()
     counts = json.loads((tmp_path / "feedback.report.json").read_text())
-    assert {k: counts[k] for k in ("read", "duplicates", "conflicts", "leaked", "exported")} == {
-        "read": CORRECTIONS + 4, "duplicates": 2, "conflicts": 1, "leaked": 1, "exported": CORRECTIONS + 1}
+    assert {k: counts[k] for k in ("read", "conflicts", "exported")} == {
+        "read": CORRECTIONS + 7, "conflicts": 1, "exported": CORRECTIONS + 1}
+    assert {rule: n for rule, n in counts["dropped"].items() if n} == {"held_out": 1, "repeat_vote": 2, "outvoted": 2}
 
     # 3. make retrain: the tiny model's recipe on tiny data + feedback; the test checks plumbing, not accuracy,
     #    so the gate's margins are opened wide (its decisions are unit-tested in tests/unit/training_jobs/test_gate.py).

@@ -6,12 +6,13 @@ import json
 import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from model.tools.local_servers import unused_port
-from tests.support.local_stack_testing import REPO_ROOT, RunningStack, request_json
+from model.tools.local_servers import unused_port, wait_until
+from tests.support.local_stack_testing import REPO_ROOT, RunningStack, request_json, running_stack
 
 pytestmark = pytest.mark.slow
 
@@ -22,8 +23,8 @@ def test_the_stack_classifies_and_stores_over_http(stack: RunningStack) -> None:
     assert answer["label"] in answer["scores"]
     status, record = request_json(f"{stack.api_url}/transactions/{answer['request_id']}")
     assert (status, record["label"], record["headline"]) == (200, answer["label"], "Fed raises rates")
-    banner = stack.output.read_text()
-    assert f"curl -s -X POST {stack.api_url}/classify" in banner
+    example = f"curl -s -X POST {stack.api_url}/classify"
+    wait_until(lambda: example in stack.output.read_text(), time.monotonic() + 30)  # the banner follows the state
 
 
 @pytest.mark.parametrize(("body", "content_type", "status", "code"), [
@@ -61,11 +62,13 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
-def test_ctrl_c_stops_every_process(stack: RunningStack) -> None:
-    groups = json.loads((stack.state_dir / "local_stack.json").read_text())["process_groups"]
-    assert len(groups) == 3 and all(_group_alive(pgid) for pgid in groups.values())
-    stack.process.send_signal(signal.SIGINT)
-    assert stack.process.wait(60) == 0
+def test_ctrl_c_stops_every_process(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """On a stack of its own: the module's stack is shared by the other tests, whatever order they run in."""
+    with running_stack(tiny_model_dir, tmp_path) as stack:
+        groups = json.loads((stack.state_dir / "local_stack.json").read_text())["process_groups"]
+        assert len(groups) == 3 and all(_group_alive(pgid) for pgid in groups.values())
+        stack.process.send_signal(signal.SIGINT)
+        assert stack.process.wait(60) == 0
     assert not [name for name, pgid in groups.items() if _group_alive(pgid)]
     assert "killed" not in stack.output.read_text()  # every service stopped on SIGTERM, none needed SIGKILL
     assert not (stack.state_dir / "local_stack.json").exists()

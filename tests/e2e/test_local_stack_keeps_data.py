@@ -1,16 +1,18 @@
 """`make local` keeps its table: a transaction and its feedback written through the API are there after Ctrl-C
-and a new start on the same state directory (moto's recorder, chalice_app/local/dynamodb.py); a killed
-DynamoDB stand-in: tests/unit/chalice_app/local/test_dynamodb_restarts.py."""
+and a new start on the same state directory (its database, chalice_app/local/dynamodb.py), and under `make
+stand-ins` on that directory too; a killed DynamoDB stand-in: tests/unit/chalice_app/local/test_dynamodb_restarts.py."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import boto3
 import pytest
 
-from chalice_app.local.state import DYNAMODB_RECORDING
-from tests.support.local_stack_testing import request_json, running_stack
+from chalice_app.local.state import DYNAMODB_DATABASE, fake_client_arguments
+from chalice_app.ops.stages import stage_environment
+from tests.support.local_stack_testing import request_json, running_stack, running_stand_ins
 
 
 @pytest.mark.slow
@@ -25,10 +27,15 @@ def test_transactions_and_feedback_survive_ctrl_c_and_a_new_start(tiny_model_dir
                                  json.dumps({"label": answer["label"]}).encode())
         assert status == 200
     # running_stack sent SIGINT (Ctrl-C) and waited for the stack to stop.
-    assert (state_dir / DYNAMODB_RECORDING).stat().st_size > 0
+    assert (state_dir / DYNAMODB_DATABASE).stat().st_size > 0
     with running_stack(tiny_model_dir, state_dir) as stack:
         status, stored = request_json(f"{stack.api_url}/transactions/{request_id}")
         assert status == 200
         assert stored["label"] == answer["label"] and stored["feedback_label"] == answer["label"]
         status, recent = request_json(f"{stack.api_url}/transactions?limit=5")
         assert status == 200 and request_id in json.dumps(recent)
+    with running_stand_ins(tiny_model_dir, state_dir) as stand_ins:  # what a plain `chalice local` then reads
+        table = boto3.client("dynamodb", endpoint_url=stand_ins["dynamodb_url"], **fake_client_arguments())
+        item = table.get_item(TableName=stage_environment("local")["TABLE_NAME"],
+                              Key={"request_id": {"S": request_id}})["Item"]
+        assert item["feedback_label"] == {"S": answer["label"]}

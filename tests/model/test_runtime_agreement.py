@@ -13,6 +13,7 @@ from model.calibration import Calibration, softmax
 from model.labels import LabelMap
 from model.onnx_export import export_model_folder
 from model.runtime import RUNTIMES, load_predictor
+from training_jobs.calibrate import UNSEEN_STORIES
 from training_jobs.config import split_file
 from training_jobs.data import clean, read_examples
 from training_jobs.reliability import expected_calibration_error, negative_log_likelihood
@@ -70,7 +71,7 @@ def test_every_runtime_serves_its_logits_through_the_folders_temperature(
     """The temperature training fitted is applied by torch, ONNX fp32 and int8 alike, and moves no label."""
     titles = test_split[0][:100]
     calibration = Calibration.load(exported_model)
-    assert calibration.fitted and calibration.details["fitted_on"] == "valid"
+    assert calibration.fitted and calibration.details["fitted_on"] == UNSEEN_STORIES
     for runtime in RUNTIMES:
         predictor = load_predictor(exported_model, runtime)
         logits, served = predictor.predict_logits(titles), predictor.predict_proba(titles)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from chalice.local import LambdaEventConverter
 from chalice.test import Client
 from chalicelib import telemetry, transactions
 
@@ -82,6 +83,26 @@ def keyed_client(tmp_path: Path) -> Iterator[Client]:
     config_file.write_text(json.dumps(config))
     with Client(app, stage_name=STAGE, project_dir=str(tmp_path)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def gateway_keys(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """API Gateway's key check under Chalice's test client, which has none: fill the returned dict with key value ->
+    key id, and a request whose `x-api-key` is one of those values reaches the app with `identity.apiKey` and
+    `identity.apiKeyId` set, as API Gateway passes them to Lambda; any other request has neither."""
+    keys: dict[str, str] = {}
+    create_event = LambdaEventConverter.create_lambda_event
+
+    def with_identity(self: LambdaEventConverter, method: str, path: str, headers: dict[str, str],
+                      body: bytes | None = None) -> dict[str, Any]:
+        event = create_event(self, method, path, headers, body)
+        key = event["headers"].get("x-api-key")
+        if key in keys:
+            event["requestContext"]["identity"].update(apiKey=key, apiKeyId=keys[key])
+        return event
+
+    monkeypatch.setattr(LambdaEventConverter, "create_lambda_event", with_identity)
+    return keys
 
 
 @pytest.fixture

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from chalice_app.local.state import STATE_FILE, wait_for_state
-from model.tools.local_servers import NotUp, answers, unused_port, wait_until
+from chalice_app.local.state import wait_for_state
+from model.tools.local_servers import unused_port
 from tests.support import REPO_ROOT
 
 LOCAL_STACK = "chalice_app.local.stack"  # run from REPO_ROOT
@@ -45,21 +45,12 @@ def request_json(url: str, body: bytes | None = None, content_type: str = "appli
         return error.code, json.loads(error.read())
 
 
-def _wait_for_health(stack: RunningStack) -> None:
-    try:
-        wait_until(lambda: (stack.state_dir / STATE_FILE).exists() and answers(f"{stack.api_url}/health"),
-                   time.monotonic() + STARTUP_TIMEOUT_S, stack.process, poll_s=0.3)
-    except NotUp as exc:
-        why = (f"exited with {exc.returncode}" if exc.returncode is not None
-               else f"not ready after {STARTUP_TIMEOUT_S} s")
-        pytest.fail(f"local stack {why}:\n{stack.output.read_text()}")
-
-
 @contextmanager
-def _stack_process(args: list[str], output: Path) -> Iterator[subprocess.Popen]:
+def _stack_process(args: list[str], output: Path, env: Mapping[str, str] | None = None) -> Iterator[subprocess.Popen]:
     """The stack's process, its output in `output`; stopped with Ctrl-C (SIGINT) unless a test stopped it."""
     with open(output, "wb") as sink:
-        process = subprocess.Popen(args, cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(args, cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT,
+                                   env={**os.environ, **(env or {})})
     try:
         yield process
     finally:
@@ -68,18 +59,41 @@ def _stack_process(args: list[str], output: Path) -> Iterator[subprocess.Popen]:
             process.wait(60)
 
 
+def _started(process: subprocess.Popen, state_dir: Path, output: Path, command: str) -> dict[str, Any]:
+    """The stack's state once every service answered (the ports it took); the test fails with its output if the
+    stack exits or does not come up."""
+    state = wait_for_state(state_dir, process, STARTUP_TIMEOUT_S)
+    if state is None:
+        why = f"exited with {process.returncode}" if process.poll() is not None else f"not up in {STARTUP_TIMEOUT_S} s"
+        pytest.fail(f"{command} {why}:\n{output.read_text()}")
+    return state
+
+
 @contextmanager
-def running_stack(model_dir: Path, state_dir: Path, extra_args: Sequence[str] = ()) -> Iterator[RunningStack]:
-    """`python -m chalice_app.local.stack` on free ports, once its API answers."""
+def starting_stack(model_dir: Path, state_dir: Path, extra_args: Sequence[str] = (),
+                   env: Mapping[str, str] | None = None) -> Iterator[RunningStack]:
+    """`python -m chalice_app.local.stack`, yielded as soon as it is started: its API may not answer yet, as for any
+    client that waits for `/health` itself. Such a client knows the API's port before the stack says anything, so it
+    is picked here; the other servers take port 0."""
     api_port = unused_port()
     args = [sys.executable, "-m", LOCAL_STACK, "--model-dir", str(model_dir), "--state-dir", str(state_dir),
-            "--api-port", str(api_port), "--endpoint-port", str(unused_port()),
-            "--dynamodb-port", str(unused_port()), *extra_args]
+            "--api-port", str(api_port), "--endpoint-port", "0", "--dynamodb-port", "0", *extra_args]
     output = state_dir / "make-local.out"
-    with _stack_process(args, output) as process:
-        running = RunningStack(process, f"http://127.0.0.1:{api_port}", args, state_dir, output)
-        _wait_for_health(running)
-        yield running
+    with _stack_process(args, output, env) as process:
+        yield RunningStack(process, f"http://127.0.0.1:{api_port}", args, state_dir, output)
+
+
+@contextmanager
+def running_stack(model_dir: Path, state_dir: Path, extra_args: Sequence[str] = (),
+                  env: Mapping[str, str] | None = None) -> Iterator[RunningStack]:
+    """`python -m chalice_app.local.stack` on free ports (port 0: the stack picks them and records them in its
+    state), once its API answers; `env` adds variables to the stack's."""
+    args = [sys.executable, "-m", LOCAL_STACK, "--model-dir", str(model_dir), "--state-dir", str(state_dir),
+            "--api-port", "0", "--endpoint-port", "0", "--dynamodb-port", "0", *extra_args]
+    output = state_dir / "make-local.out"
+    with _stack_process(args, output, env) as process:
+        state = _started(process, state_dir, output, "local stack")
+        yield RunningStack(process, state["api_url"], args, state_dir, output)
 
 
 @contextmanager
@@ -89,7 +103,4 @@ def running_stand_ins(model_dir: Path, state_dir: Path) -> Iterator[dict[str, An
             "--state-dir", str(state_dir), "--endpoint-port", "0", "--dynamodb-port", "0"]
     output = state_dir / "make-stand-ins.out"
     with _stack_process(args, output) as process:
-        state = wait_for_state(state_dir, process, STARTUP_TIMEOUT_S)
-        if state is None:
-            pytest.fail(f"make stand-ins did not start:\n{output.read_text()}")
-        yield state
+        yield _started(process, state_dir, output, "make stand-ins")

@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 
 from model.calibration import CALIBRATION_FILE, Calibration, softmax
-from training_jobs.calibrate import fit_calibration, main, temperature_nll
+from training_jobs.calibrate import (
+    MIN_UNSEEN_STORY_ROWS,
+    UNSEEN_STORIES,
+    calibration_rows,
+    fit_calibration,
+    main,
+    temperature_nll,
+)
+from training_jobs.data import Example, Splits, splits_of_model
 from training_jobs.reliability import brier_score, expected_calibration_error
 
 
@@ -41,9 +49,13 @@ def test_calibrated_scores_keep_every_label_and_fix_the_overconfidence() -> None
     assert brier_score(calibrated, labels) < brier_score(raw, labels)
 
 
-def test_training_writes_the_calibration_and_its_report(tiny_model_dir: Path) -> None:
+def test_training_writes_the_calibration_and_its_report(tiny_model_dir: Path, data_dir: Path) -> None:
     stored = json.loads((tiny_model_dir / CALIBRATION_FILE).read_text())
-    assert stored["method"] == "temperature" and stored["fitted_on"] == "valid" and stored["n"] == 1336
+    splits = splits_of_model(tiny_model_dir, data_dir)
+    trained = {ex.story for ex in splits.train}
+    unseen = [ex for ex in splits.valid if ex.story and ex.story not in trained]
+    assert stored["method"] == "temperature" and stored["fitted_on"] == UNSEEN_STORIES
+    assert stored["n"] == len(unseen) >= MIN_UNSEEN_STORY_ROWS
     metrics = json.loads((tiny_model_dir / "metrics.json").read_text())
     for split in ("valid", "test"):
         before, after = metrics[split]["calibration"]["before"], metrics[split]["calibration"]["after"]
@@ -60,3 +72,14 @@ def test_the_command_calibrates_a_folder_trained_before_calibration(
     assert main(["--model-dir", str(tiny_model_copy), "--data", str(data_dir)]) == 0
     refitted, at_training = Calibration.load(tiny_model_copy), Calibration.load(tiny_model_dir)
     assert refitted.fitted and refitted.temperature == pytest.approx(at_training.temperature, rel=1e-3)
+
+
+def test_the_temperature_is_fitted_on_validation_rows_of_stories_training_never_saw() -> None:
+    seen = [Example(f"trained {i}", "b", "P", f"s{i}") for i in range(MIN_UNSEEN_STORY_ROWS)]
+    valid = [Example(f"same story {i}", "b", "P", f"s{i}") for i in range(MIN_UNSEEN_STORY_ROWS)]
+    valid += [Example(f"new story {i}", "t", "P", f"n{i}") for i in range(MIN_UNSEEN_STORY_ROWS)]
+    valid += [Example("no story id", "e")]
+    rows, name = calibration_rows(Splits(seen, valid, [], "synthetic"))
+    assert name == UNSEEN_STORIES and [valid[i].title for i in rows] == [f"new story {i}" for i in range(100)]
+    rows, name = calibration_rows(Splits(seen, valid[:-50], [], "synthetic"))  # too few unseen: all of valid
+    assert name == "valid" and rows == list(range(len(valid) - 50))

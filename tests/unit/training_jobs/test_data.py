@@ -34,18 +34,18 @@ def write(path: Path, text: str | bytes) -> Path:
 
 
 def test_reads_headed_tsv_with_csv_quoting(tmp_path: Path) -> None:
-    path = write(tmp_path / "x.tsv", HEADER + 'b\t"Fed says ""no"" to rate cut"\tReuters\t1\ts\th\t1\tu\n'
-                                      "e\tStar weds\tDaily Mail\t2\ts\th\t2\tu\n")
-    assert read_examples(path) == [Example('Fed says "no" to rate cut', "b", "Reuters"),
-                                   Example("Star weds", "e", "Daily Mail")]
+    path = write(tmp_path / "x.tsv", HEADER + 'b\t"Fed says ""no"" to rate cut"\tReuters\t1\ts1\th\t1\tu\n'
+                                      "e\tStar weds\tDaily Mail\t2\ts2\th\t2\tu\n")
+    assert read_examples(path) == [Example('Fed says "no" to rate cut', "b", "Reuters", "s1"),
+                                   Example("Star weds", "e", "Daily Mail", "s2")]
 
 
 def test_reads_raw_uci_news_corpora_without_quoting(tmp_path: Path) -> None:
-    rows = ['1\tFed "official" says rates stay\thttp://x\tReuters\tb\tstory\twww.r.com\t1394470370698',
-            "2\tNew vaccine trial\thttp://y\tWebMD\tm\tstory\twww.w.com\t1394470371207"]
+    rows = ['1\tFed "official" says rates stay\thttp://x\tReuters\tb\tdA1\twww.r.com\t1394470370698',
+            "2\tNew vaccine trial\thttp://y\tWebMD\tm\tdB2\twww.w.com\t1394470371207"]
     path = write(tmp_path / "newsCorpora.csv", "\n".join(rows) + "\n")
-    assert read_examples(path) == [Example('Fed "official" says rates stay', "b", "Reuters"),
-                                   Example("New vaccine trial", "m", "WebMD")]
+    assert read_examples(path) == [Example('Fed "official" says rates stay', "b", "Reuters", "dA1"),
+                                   Example("New vaccine trial", "m", "WebMD", "dB2")]
 
 
 def test_reads_a_comma_separated_header_like_kaggles_copy(tmp_path: Path) -> None:
@@ -55,7 +55,7 @@ def test_reads_a_comma_separated_header_like_kaggles_copy(tmp_path: Path) -> Non
 
 def test_reads_gzipped_files(tmp_path: Path) -> None:
     path = write(tmp_path / "x.tsv.gz", gzip.compress((HEADER + "t\tNew phone\tP\t1\ts\th\t1\tu\n").encode()))
-    assert read_examples(path) == [Example("New phone", "t", "P")]
+    assert read_examples(path) == [Example("New phone", "t", "P", "s")]
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -160,6 +160,55 @@ def test_held_out_publishers_never_train_and_form_their_own_set(tmp_path: Path) 
     assert load_splits(tmp_path, seed=0, extra=[extra]).held_out == []
 
 
+def _judge_fixture(tmp_path: Path) -> tuple[Path, Path]:
+    """An NLP-100-like folder and an extra file of two business stories, one judged at share 0.5: Paper A writes
+    mostly in it, Paper B only there, Paper C only in the other."""
+    from training_jobs.holdout import STORY_SALT, unit
+
+    judged, trained = sorted(["story-x", "story-y"], key=lambda story: unit(STORY_SALT, story))
+    bench = splits_dir(tmp_path)
+    bench.mkdir()
+    write(bench / "train.tsv", HEADER + f"b\tReuters on the judged story\tReuters\t1\t{judged}\th\t1\tu\n"
+                                        f"b\tReuters on the other story\tReuters\t2\t{trained}\th\t1\tu\n")
+    write(bench / "valid.tsv", HEADER + f"b\tValid row of the judged story\tReuters\t3\t{judged}\th\t1\tu\n"
+                                        f"e\tValid row elsewhere\tReuters\t4\tz\th\t1\tu\n")
+    write(bench / "test.tsv", HEADER + f"b\tTest row of the judged story\tReuters\t5\t{judged}\th\t1\tu\n")
+    extra = write(tmp_path / "extra.tsv", HEADER
+                  + f"b\tPaper A on the judged story\tPaper A\t6\t{judged}\th\t1\tu\n"
+                  + f"b\tPaper A again on the judged story\tPaper A\t10\t{judged}\th\t1\tu\n"
+                  + f"b\tPaper B on the judged story\tPaper B\t7\t{judged}\th\t1\tu\n"
+                  + f"b\tPaper A on the other story\tPaper A\t8\t{trained}\th\t1\tu\n"
+                  + f"b\tPaper C on the other story\tPaper C\t9\t{trained}\th\t1\tu\n"
+                  + "b\tA title-only row\t\t\t\t\t\t\n"
+                  + "b\tPaper B on the judged story\t\t\t\t\t\t\n")
+    return tmp_path, extra
+
+
+def test_the_judge_is_whole_stories_and_publishers_that_never_train_or_tune(tmp_path: Path) -> None:
+    data, extra = _judge_fixture(tmp_path)
+    splits = load_splits(data, seed=0, extra=[extra], judge_share=0.5)
+    assert sorted(ex.title for ex in splits.judge) == ["Paper A again on the judged story",
+                                                       "Paper A on the judged story", "Paper B on the judged story"]
+    assert sorted(ex.title for ex in splits.train) == ["A title-only row", "Paper C on the other story",
+                                                       "Reuters on the other story"]
+    assert [ex.title for ex in splits.valid] == ["Valid row elsewhere"]  # valid tunes and calibrates: judged too
+    assert len(splits.test) == 1  # the benchmark never changes
+    assert [ex.title for ex in splits.held_out] == ["Paper A on the other story"]  # a judge publisher, seen story
+    assert splits.judge_stats | {"sha256": ""} == {
+        "share": 0.5, "sha256": "", "stories": 1, "publishers": 2, "rows": 3, "left_out": 2,
+        "trained_without_story_id": 1}
+    assert "story-disjoint judge at share 0.5" in splits.source
+    assert load_splits(data, seed=0, extra=[extra]).judge == []
+
+
+def test_the_judge_is_the_same_set_whatever_the_seed_and_row_order(tmp_path: Path) -> None:
+    data, extra = _judge_fixture(tmp_path)
+    first = load_splits(data, seed=0, extra=[extra], judge_share=0.5)
+    second = load_splits(data, seed=7, extra=[extra], judge_share=0.5)
+    assert first.judge_stats["sha256"] == second.judge_stats["sha256"]
+    assert {ex.title for ex in first.judge} == {ex.title for ex in second.judge}
+
+
 def test_stratified_sample_keeps_each_class_share_whole_rows_and_is_seeded() -> None:
     rows = [{"category": "betm"[i % 10 % 4], "story": f"s{i}", "publisher": f"p{i % 7}"} for i in range(1000)]
     shares = Counter(row["category"] for row in rows)  # b 300, e 300, t 200, m 200
@@ -186,7 +235,8 @@ def test_a_sample_of_one_file_nests_in_its_full_split(tmp_path: Path) -> None:
     for part in ("train", "valid", "test", "held_out"):
         rows = getattr(sampled, part)
         assert {ex.title for ex in rows} <= {ex.title for ex in getattr(full, part)}, part
-        assert len(rows) == pytest.approx(len(getattr(full, part)) / 4, abs=1), part
+        # The split is cut to a quarter; held-out publishers then leave each part (about a quarter of theirs too).
+        assert len(rows) == pytest.approx(len(getattr(full, part)) / 4, rel=0.15), part
     assert sampled.sample == {"rows": 1000, "of": 4000, "seed": 3, "file": "newsCorpora.csv",
                               "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
     assert full.sample is not None and full.sample["rows"] == full.sample["of"] == 4000

@@ -1,4 +1,5 @@
-"""Data-parallel training: batch sharding, and two torchrun processes (Gloo on CPU) producing one model folder."""
+"""Data-parallel training: batch sharding; two torchrun processes (Gloo on CPU) that average their gradients and so
+end with the same weights as one process stepping on both shares; and two processes producing one model folder."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ import torch
 from torch import nn
 
 from model.predict import TorchPredictor
+from tests.support import ddp_steps
 from training_jobs.config import REPO_ROOT
 from training_jobs.distributed import Distributed, init_distributed
+
+TORCHRUN = Path(sys.executable).with_name("torchrun")
 
 
 @pytest.mark.parametrize("world_size", [1, 2, 3])
@@ -34,11 +38,28 @@ def test_one_process_is_plain_training(monkeypatch: pytest.MonkeyPatch) -> None:
     assert ddp.wrap(model) is model
 
 
+@pytest.mark.slow  # starts two processes
+def test_two_ranks_average_their_gradients_and_end_with_identical_weights(tiny_encoder_dir: Path,
+                                                                         tmp_path: Path) -> None:
+    run = subprocess.run([str(TORCHRUN), "--standalone", "--nproc_per_node=2", "-m", "tests.support.ddp_steps",
+                          str(tiny_encoder_dir), str(tmp_path)], cwd=REPO_ROOT,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    rank0, rank1 = (torch.load(tmp_path / f"rank{rank}.pt") for rank in (0, 1))
+    assert all(torch.equal(rank0[name], rank1[name]) for name in rank0)  # bit for bit, every tensor
+    # One process stepping on both ranks' batches of each step together: the mean of their gradients.
+    alone, steps = Distributed(0, 1, torch.device("cpu")), ddp_steps.BATCHES
+    together = ddp_steps.train_steps(tiny_encoder_dir, alone, [steps[0] + steps[1], steps[2] + steps[3]])
+    untrained = ddp_steps.train_steps(tiny_encoder_dir, alone, [])
+    assert not torch.equal(rank0["head.3.weight"], untrained["head.3.weight"])  # the steps did move the weights
+    for name, tensor in together.items():
+        torch.testing.assert_close(rank0[name], tensor, rtol=1e-4, atol=1e-5, msg=name)
+
+
 @pytest.mark.slow
 def test_torchrun_two_processes_write_one_model(tiny_encoder_dir: Path, data_dir: Path, tmp_path: Path) -> None:
     model_dir = tmp_path / "model"
-    torchrun = Path(sys.executable).with_name("torchrun")
-    command = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "training_jobs.train",
+    command = [str(TORCHRUN), "--standalone", "--nproc_per_node=2", "-m", "training_jobs.train",
                "--base-model", str(tiny_encoder_dir), "--data", str(data_dir), "--model-dir", str(model_dir),
                "--limit", "256", "--epochs", "2", "--max-length", "32"]
     run = subprocess.run(command, cwd=REPO_ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"},

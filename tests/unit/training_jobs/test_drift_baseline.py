@@ -13,7 +13,7 @@ from chalicelib.drift import Baseline
 from model.artifact import DRIFT_BASELINE_FILE, read_metadata
 from model.calibration import UNCERTAIN_BELOW
 from model.labels import LabelMap
-from training_jobs.data import load_splits
+from training_jobs.data import splits_of_model
 from training_jobs.drift_baseline import main, token_lengths
 
 FEATURES = {"label", "top_score", "title_chars", "title_words", "token_length"}
@@ -26,7 +26,7 @@ def read_baseline(model_dir: Path) -> dict[str, Any]:
 def test_training_writes_the_baseline_of_its_validation_split(tiny_model_dir: Path, data_dir: Path) -> None:
     baseline = read_baseline(tiny_model_dir)
     metadata = read_metadata(tiny_model_dir)
-    valid = load_splits(data_dir, metadata["hyperparameters"]["seed"]).valid
+    valid = splits_of_model(tiny_model_dir, data_dir).valid
     assert baseline["model_version"] == metadata["model_version"]
     assert (baseline["split"], baseline["runtime"], baseline["samples"]) == ("valid", "torch", len(valid))
     assert set(baseline["features"]) == FEATURES

@@ -64,10 +64,29 @@ def test_json_reports_calibration_before_and_after_and_the_plots_sit_beside_the_
         assert (tmp_path / name).stat().st_size > 1000 and report[name.replace(".", "_").replace("_test", "")]
 
 
-def test_held_out_publishers_are_the_rows_training_never_saw(
-        tiny_model_dir: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    share = read_metadata(tiny_model_dir)["hyperparameters"]["holdout_publishers"]
-    assert main(["--model-dir", str(tiny_model_dir), "--data", str(data_dir / "corpus.tsv.gz"),
-                 "--held-out-publishers", "--json"]) == 0
+@pytest.mark.parametrize(("flag", "subset"), [("--story-disjoint", "judge"), ("--held-out-publishers", "held_out")])
+def test_held_out_sets_are_rebuilt_from_the_data_the_model_trained_on(
+        tiny_model_dir: Path, data_dir: Path, capsys: pytest.CaptureFixture[str], flag: str, subset: str) -> None:
+    recorded = read_metadata(tiny_model_dir)
+    hp = recorded["hyperparameters"]
+    assert main(["--model-dir", str(tiny_model_dir), "--data", str(data_dir), flag, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["n"] == len(load_splits(data_dir, 13, [data_dir / "corpus.tsv.gz"], share).held_out)
+    splits = load_splits(data_dir, hp["seed"], [data_dir / "corpus.tsv.gz"], hp["holdout_publishers"],
+                         hp["judge_stories"])
+    assert report["n"] == len(getattr(splits, subset)) > 500
+    assert recorded["data"]["judge"]["sha256"] == splits.judge_stats["sha256"]
+
+
+def test_a_judge_that_cannot_be_rebuilt_is_an_error_not_another_set(
+        tiny_model_copy: Path, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from model.artifact import write_metadata
+
+    metadata = read_metadata(tiny_model_copy)
+    metadata["data"]["extra_data"] = [str(tmp_path / "gone.tsv.gz")]
+    write_metadata(tiny_model_copy, metadata)
+    assert main(["--model-dir", str(tiny_model_copy), "--data", str(data_dir), "--story-disjoint"]) == 2
+    assert "gone.tsv.gz: the model was also trained on this file" in capsys.readouterr().err
+    metadata["data"]["extra_data"], metadata["data"]["judge"]["sha256"] = [], "0" * 64
+    write_metadata(tiny_model_copy, metadata)
+    assert main(["--model-dir", str(tiny_model_copy), "--data", str(data_dir), "--story-disjoint"]) == 2
+    assert "is not the one" in capsys.readouterr().err

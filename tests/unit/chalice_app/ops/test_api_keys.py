@@ -66,10 +66,10 @@ def test_an_operator_key_is_named_in_the_stage_and_leaves_with_its_revocation(ap
     api = api_keys.deployed_api("dev", chalice_dir)
     ops = api_keys.create(apigateway, api, "dev", "ops-team", Limits())
     config = _config(chalice_dir)
-    api_keys.set_operator("dev", ops["key_id"], True, config)
+    api_keys.set_role("dev", ops["key_id"], "operator", True, config)
     assert stages.stage_environment("dev", config)["OPERATOR_KEY_IDS"] == ops["key_id"]
     assert [row["operator"] for row in api_keys.listing(apigateway, "dev", config)] == [True]
-    api_keys.set_operator("dev", ops["key_id"], False, config)
+    api_keys.set_role("dev", ops["key_id"], "operator", False, config)
     assert "OPERATOR_KEY_IDS" not in stages.stage_environment("dev", config)
 
 
@@ -82,3 +82,16 @@ def test_client_names_are_plain(client: str) -> None:
 def test_an_undeployed_stage_is_refused_with_the_way_out(tmp_path: Path) -> None:
     with pytest.raises(ApiKeyCommandError, match="make deploy STAGE=dev"):
         api_keys.deployed_api("dev", tmp_path)
+
+
+def test_a_reviewer_key_is_named_in_the_stage_and_its_feedback_may_train(apigateway: Any, chalice_dir: Path) -> None:
+    api = api_keys.deployed_api("dev", chalice_dir)
+    reviewer = api_keys.create(apigateway, api, "dev", "labelling-team", Limits())
+    config = _config(chalice_dir)
+    api_keys.set_role("dev", reviewer["key_id"], "reviewer", True, config)
+    assert stages.stage_environment("dev", config)["REVIEWER_KEY_IDS"] == reviewer["key_id"]
+    [row] = api_keys.listing(apigateway, "dev", config)
+    assert (row["reviewer"], row["operator"]) == (True, False)
+    assert reviewer["key_id"] in stages.training_keys("dev", config)
+    api_keys.set_role("dev", reviewer["key_id"], "reviewer", False, config)
+    assert reviewer["key_id"] not in stages.training_keys("dev", config)

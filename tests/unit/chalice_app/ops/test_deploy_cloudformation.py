@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from chalice_app.ops import infra
+from chalice_app.ops import deploy_role, infra
 from chalice_app.ops.aws_stage import Stage
 from chalice_app.ops.chalice_deploy import package_api
 from chalice_app.ops.stages import API_HANDLER, CHALICE_DIR, function_environment
@@ -64,8 +64,9 @@ def test_packaged_template_passes_cfn_lint(packages: dict[str, Path], stage: str
     assert not cfn_lint_errors(packages[stage] / "sam.yaml")
 
 
-def test_infra_template_passes_cfn_lint() -> None:
-    assert not cfn_lint_errors(infra.TEMPLATE)
+@pytest.mark.parametrize("template", [infra.TEMPLATE, deploy_role.TEMPLATE], ids=lambda path: path.name)
+def test_the_stage_templates_pass_cfn_lint(template: Path) -> None:
+    assert not cfn_lint_errors(template)
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -16,7 +16,7 @@ from chalice_app.ops.stages import stage_environment
 from chalice_app.reports.drift import features, main
 from model.artifact import DRIFT_BASELINE_FILE, read_metadata
 from model.runtime import load_predictor
-from training_jobs.data import load_splits
+from training_jobs.data import splits_of_model
 from training_jobs.drift_baseline import main as write_baseline_command
 
 WINDOW = 120
@@ -33,8 +33,7 @@ def torch_baseline_model(tmp_path_factory: pytest.TempPathFactory, tiny_model_di
 @pytest.fixture(scope="module")
 def valid_observations(torch_baseline_model: Path, data_dir: Path) -> list[Observation]:
     predictor = load_predictor(torch_baseline_model, "torch")
-    seed = read_metadata(torch_baseline_model)["hyperparameters"]["seed"]
-    titles = [ex.title for ex in load_splits(data_dir, seed).valid]
+    titles = [ex.title for ex in splits_of_model(torch_baseline_model, data_dir).valid]
     return [Observation(title, predictor.labels.name(int(row.argmax())), float(row.max()))
             for title, row in zip(titles, predictor.predict_proba(titles), strict=True)]
 

@@ -1,4 +1,5 @@
-"""The micro-batcher: requests queued while the model is busy share the next call, each gets its own rows."""
+"""The micro-batcher: requests queued while the model is busy share the next call, each gets its own rows; a
+closed batcher holds no batch open."""
 
 from __future__ import annotations
 
@@ -34,6 +35,15 @@ async def wait_for_first_call(model: GatedModel) -> None:
     await asyncio.get_running_loop().run_in_executor(None, model.first_call_started.wait, 10)
 
 
+async def until_waiting(batcher: MicroBatcher, requests: int) -> None:
+    """Let the loop run until the batcher holds this many requests (at most 10 s)."""
+    async def poll() -> None:
+        while batcher.waiting != requests:
+            await asyncio.sleep(0.001)
+
+    await asyncio.wait_for(poll(), 10)
+
+
 def test_requests_queued_during_a_call_run_together_in_the_next_one() -> None:
     async def scenario() -> tuple[list, GatedModel]:
         model = GatedModel()
@@ -43,7 +53,7 @@ def test_requests_queued_during_a_call_run_together_in_the_next_one() -> None:
         await wait_for_first_call(model)
         queued = [asyncio.create_task(batcher.predict_proba(["bb", "ccc"])),
                   asyncio.create_task(batcher.predict_proba(["dddd"]))]
-        await asyncio.sleep(0.05)
+        await until_waiting(batcher, 3)
         model.release.set()
         results = await asyncio.gather(first, *queued)
         await batcher.stop()
@@ -63,7 +73,7 @@ def test_a_batch_never_exceeds_max_batch_headlines() -> None:
         first = asyncio.create_task(batcher.predict_proba(["a"]))
         await wait_for_first_call(model)
         rest = [asyncio.create_task(batcher.predict_proba(["x"] * n)) for n in (2, 2, 1)]
-        await asyncio.sleep(0.05)
+        await until_waiting(batcher, 4)
         model.release.set()
         await asyncio.gather(first, *rest)
         await batcher.stop()
@@ -97,13 +107,53 @@ def test_requests_that_gave_up_are_not_computed() -> None:
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(batcher.predict_proba(["abandoned"]), 0.01)
         kept = asyncio.create_task(batcher.predict_proba(["kept"]))
-        await asyncio.sleep(0.05)
+        await until_waiting(batcher, 2)
         model.release.set()
         await asyncio.gather(first, kept)
         await batcher.stop()
         return model
 
     assert asyncio.run(scenario()).calls == [["a"], ["kept"]]
+
+
+def test_waiting_counts_each_request_until_it_is_answered() -> None:
+    async def scenario() -> list[int]:
+        model = GatedModel()
+        batcher = MicroBatcher(model.predict_proba)
+        await batcher.start()
+        counts = [batcher.waiting]
+        first = asyncio.create_task(batcher.predict_proba(["a"]))
+        await wait_for_first_call(model)
+        counts.append(batcher.waiting)
+        second = asyncio.create_task(batcher.predict_proba(["b"]))
+        await until_waiting(batcher, 2)
+        model.release.set()
+        await asyncio.gather(first, second)
+        counts.append(batcher.waiting)
+        await batcher.stop()
+        return counts
+
+    assert asyncio.run(scenario()) == [0, 1, 0]
+
+
+def test_closing_runs_the_batch_held_open_at_once() -> None:
+    """A stopping server closes its batchers: a batch waiting minutes for more requests runs now."""
+    async def scenario() -> tuple[list[float], GatedModel]:
+        model = GatedModel()
+        model.release.set()
+        batcher = MicroBatcher(model.predict_proba, max_batch=32, max_wait_ms=600_000)
+        await batcher.start()
+        held = asyncio.create_task(batcher.predict_proba(["held"]))
+        await until_waiting(batcher, 1)
+        batcher.close()
+        result = await asyncio.wait_for(held, 10)
+        late = await asyncio.wait_for(batcher.predict_proba(["late"]), 10)  # and no later batch waits either
+        await batcher.stop()
+        return [*result.probabilities[:, 0], *late.probabilities[:, 0]], model
+
+    answers, model = asyncio.run(scenario())
+    assert answers == [4, 4]
+    assert model.calls == [["held"], ["late"]]
 
 
 def test_invalid_settings_are_refused() -> None:

@@ -28,13 +28,20 @@ from tests.support.recorded_calls import assert_all_made, run_then_dry_run
 
 BUCKET = "news-data"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerInference"
-SLIM_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/news-classifier-serve:1"
+SLIM_REPOSITORY = "news-classifier-serve"
+SLIM_IMAGE = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{SLIM_REPOSITORY}:1"
 HEADLINES = ["Fed leaves interest rates unchanged", "Apple unveils new iPhone", "Ebola outbreak spreads"]
 
 
 @pytest.fixture
 def aws(moto_session: boto3.Session) -> boto3.Session:
+    """The bucket, and SLIM_IMAGE pushed to its repository (the job's Model names it by digest)."""
     moto_session.client("s3").create_bucket(Bucket=BUCKET)
+    ecr = moto_session.client("ecr")
+    ecr.create_repository(repositoryName=SLIM_REPOSITORY)
+    ecr.put_image(repositoryName=SLIM_REPOSITORY, imageTag="1", imageManifest=json.dumps(
+        {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+         "layers": [{"digest": f"sha256:{'2' * 64}"}]}))
     return moto_session
 
 
@@ -68,7 +75,8 @@ def test_transform_job_runs_the_endpoints_artifact_with_the_line_contract(
     model = sm.describe_model(ModelName=job["ModelName"])
     version = read_metadata(tiny_model_copy)["model_version"]
     key = f"news-classifier/models/{version}/model-onnx-int8.tar.gz"  # the endpoint's slim-image artifact
-    assert model["PrimaryContainer"]["Image"] == SLIM_IMAGE
+    (pushed,) = aws.client("ecr").describe_images(repositoryName=SLIM_REPOSITORY)["imageDetails"]
+    assert model["PrimaryContainer"]["Image"] == f"{SLIM_IMAGE.removesuffix(':1')}@{pushed['imageDigest']}"
     assert model["PrimaryContainer"]["ModelDataUrl"] == f"s3://{BUCKET}/{key}"
     assert s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"] > 0
     assert "2 headlines labelled, 1 lines answered with an error, in 1 output file(s)" in capsys.readouterr().out

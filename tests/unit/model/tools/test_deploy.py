@@ -50,14 +50,24 @@ LABELS = LabelMap.default().names
 ARN = "arn:aws:sagemaker:us-east-1:123456789012"
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 REPOSITORY = "news-classifier-test"
-# Records each call (arguments, and stdin for --password-stdin) as JSON; fails the subcommand in FAKE_DOCKER_FAIL.
+# Records each call (arguments, and stdin for --password-stdin) as JSON; fails the subcommand in FAKE_DOCKER_FAIL. A
+# push puts the image into moto's ECR (AWS_ENDPOINT_URL) as a registry receives it, with a layer digest of the tag.
 FAKE_DOCKER = """#!{python}
-import json, os, sys
+import hashlib, json, os, sys
 log = os.environ["FAKE_DOCKER_LOG"]
 calls = json.load(open(log)) if os.path.exists(log) else []
 calls.append({{"argv": sys.argv[1:], "stdin": sys.stdin.read() if "--password-stdin" in sys.argv else ""}})
 json.dump(calls, open(log, "w"))
-sys.exit(1 if sys.argv[1] == os.environ.get("FAKE_DOCKER_FAIL") else 0)
+if sys.argv[1] == os.environ.get("FAKE_DOCKER_FAIL"):
+    sys.exit(1)
+if sys.argv[1] == "push":
+    import boto3
+    repository, tag = sys.argv[2].split("/", 1)[1].rsplit(":", 1)
+    layer = "sha256:" + hashlib.sha256(sys.argv[2].encode()).hexdigest()
+    manifest = {{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "layers": [{{"digest": layer}}]}}
+    boto3.client("ecr", region_name="us-east-1").put_image(repositoryName=repository, imageTag=tag,
+                                                           imageManifest=json.dumps(manifest))
 """
 
 
@@ -88,6 +98,12 @@ def docker_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_DOCKER_LOG", str(tmp_path / "docker-calls.json"))
     return tmp_path / "docker-calls.json"
+
+
+def digest_of(ecr: Any, tag: str) -> str:
+    """The registry's digest of the image REPOSITORY:tag."""
+    return ecr.describe_images(repositoryName=REPOSITORY, imageIds=[{"imageTag": tag}])["imageDetails"][0][
+        "imageDigest"]
 
 
 def answer_like_the_container(moto_url: str, model_dir: Path) -> dict[str, Any]:
@@ -174,7 +190,9 @@ def test_deploy_with_docker_builds_pushes_and_serves_the_slim_image(
 
     sm = aws.client("sagemaker")
     model = served_by(sm, answer["model_version"])
-    assert model["PrimaryContainer"]["Image"] == model["Tags"]["ServingImage"] == image
+    # By the digest ECR holds for the pushed tag, not by the tag: a later push cannot change what this Model serves.
+    assert model["PrimaryContainer"]["Image"] == model["Tags"]["ServingImage"] == \
+        f"{repository}@{digest_of(aws.client('ecr'), content_tag())}"
     assert model["PrimaryContainer"]["Environment"] == {"MODEL_RUNTIME": ONNX_INT8} == \
         {"MODEL_RUNTIME": model["Tags"]["ModelRuntime"]}
     key = f"news-classifier/models/{answer['model_version']}/model-onnx-int8.tar.gz"
@@ -189,14 +207,15 @@ def test_an_image_already_pushed_is_not_built_again(aws: boto3.Session, moto_url
                                                     docker_log: Path) -> None:
     ecr = aws.client("ecr")
     repository = ecr.create_repository(repositoryName=REPOSITORY)["repository"]["repositoryUri"]
-    ecr.put_image(repositoryName=REPOSITORY, imageTag=content_tag(), imageManifest=json.dumps(
-        {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json", "layers": []}))
+    digest = ecr.put_image(repositoryName=REPOSITORY, imageTag=content_tag(), imageManifest=json.dumps(
+        {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json", "layers": []}))[
+        "image"]["imageId"]["imageDigest"]
     answer_like_the_container(moto_url, tiny_onnx_model_copy)
     assert main(deploy_argv(tiny_onnx_model_copy, "--ecr-repository", repository)) == 0  # by URI, as infra outputs
     assert [call["argv"][0] for call in json.loads(docker_log.read_text())] == ["info"]
     (model,) = aws.client("sagemaker").list_models()["Models"]
     assert aws.client("sagemaker").describe_model(ModelName=model["ModelName"])["PrimaryContainer"]["Image"] == \
-        f"{repository}:{content_tag()}"
+        f"{repository}@{digest}"
 
 
 def test_the_image_step_alone_prints_the_image_that_deploy_then_serves(
@@ -206,7 +225,8 @@ def test_the_image_step_alone_prints_the_image_that_deploy_then_serves(
     repository = aws.client("ecr").create_repository(repositoryName=REPOSITORY)["repository"]["repositoryUri"]
     assert main(["image", "--ecr-repository", repository]) == 0
     image = json.loads(capsys.readouterr().out.splitlines()[-1])
-    assert image == {"kind": "slim", "uri": f"{repository}:{content_tag()}", "runtime": ONNX_INT8}
+    assert image == {"kind": "slim", "uri": f"{repository}@{digest_of(aws.client('ecr'), content_tag())}",
+                     "runtime": ONNX_INT8}
     assert [call["argv"][0] for call in json.loads(docker_log.read_text())] == ["info", "build", "login", "push"]
 
     answer = answer_like_the_container(moto_url, tiny_onnx_model_copy)
@@ -214,6 +234,34 @@ def test_the_image_step_alone_prints_the_image_that_deploy_then_serves(
     model = served_by(aws.client("sagemaker"), answer["model_version"])
     assert (model["PrimaryContainer"]["Image"], model["Tags"]["ModelRuntime"]) == (image["uri"], image["runtime"])
     assert len(json.loads(docker_log.read_text())) == 4  # deploy built nothing more
+
+
+def test_an_image_given_by_tag_is_served_by_the_digest_the_tag_names_now(
+        aws: boto3.Session, moto_url: str, tiny_onnx_model_copy: Path) -> None:
+    ecr = aws.client("ecr")
+    repository = ecr.create_repository(repositoryName=REPOSITORY)["repository"]["repositoryUri"]
+    digest = ecr.put_image(repositoryName=REPOSITORY, imageTag="release-1", imageManifest=json.dumps(
+        {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+         "layers": [{"digest": f"sha256:{'1' * 64}"}]}))["image"]["imageId"]["imageDigest"]
+    answer = answer_like_the_container(moto_url, tiny_onnx_model_copy)
+    assert main(deploy_argv(tiny_onnx_model_copy, "--image-uri", f"{repository}:release-1")) == 0
+    assert served_by(aws.client("sagemaker"), answer["model_version"])["PrimaryContainer"]["Image"] == \
+        f"{repository}@{digest}"
+
+
+@pytest.mark.parametrize(("image_uri", "message"), [
+    (f"{ECR}/{REPOSITORY}:never-pushed", "ECR has no image tagged 'never-pushed'"),
+    (f"{ECR}/not-a-repository:serve-1", "ECR has no repository 'not-a-repository'"),
+    ("docker.io/library/python:3.11", "not an ECR image"),
+])
+def test_an_image_that_cannot_be_pinned_is_a_clear_error_before_anything_is_deployed(
+        aws: boto3.Session, tiny_onnx_model_copy: Path, caplog: pytest.LogCaptureFixture, image_uri: str,
+        message: str) -> None:
+    aws.client("ecr").create_repository(repositoryName=REPOSITORY)
+    assert main(deploy_argv(tiny_onnx_model_copy, "--image-uri", image_uri)) == 2
+    assert message in caplog.text
+    assert aws.client("sagemaker").list_models()["Models"] == []
+    assert aws.client("s3").list_objects_v2(Bucket=BUCKET)["KeyCount"] == 0
 
 
 def test_the_image_step_without_docker_names_the_fallback(no_aws: None, no_docker: None,
@@ -242,7 +290,7 @@ def test_a_failed_build_stops_the_deployment(aws: boto3.Session, tiny_onnx_model
 
 def test_the_slim_image_needs_the_int8_model(aws: boto3.Session, tiny_model_copy: Path,
                                              caplog: pytest.LogCaptureFixture) -> None:
-    assert main(deploy_argv(tiny_model_copy, "--image-uri", f"{ECR}/{REPOSITORY}:serve-1")) == 2
+    assert main(deploy_argv(tiny_model_copy, "--image-uri", f"{ECR}/{REPOSITORY}@sha256:{'0' * 64}")) == 2
     assert "has no onnx-int8 model for the slim image" in caplog.text and "make export-onnx" in caplog.text
 
 
@@ -525,8 +573,8 @@ def test_dry_run_with_docker_prints_the_build_and_push_and_runs_neither(
         no_aws: None, docker_log: Path, tiny_onnx_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     calls, out = dry_run(tiny_onnx_model_dir, capsys, "--ecr-repository", REPOSITORY)
     assert calls == ["ecr.describe_repositories", "ecr.describe_images", "docker.build", "ecr.get_authorization_token",
-                     "docker.login", "docker.push", *DEPLOY_CALLS]
-    image = f"<account>.dkr.ecr.eu-west-1.amazonaws.com/{REPOSITORY}:{content_tag()}"
+                     "docker.login", "docker.push", "ecr.describe_images", *DEPLOY_CALLS]
+    image = f"<account>.dkr.ecr.eu-west-1.amazonaws.com/{REPOSITORY}@<digest of {content_tag()}>"
     assert f'"Image": "{image}"' in out and '"MODEL_RUNTIME": "onnx-int8"' in out
     assert "model-onnx-int8.tar.gz" in out
     assert [call["argv"][0] for call in json.loads(docker_log.read_text())] == ["info"]

@@ -30,7 +30,6 @@ from model.artifact import pack, read_metadata
 from model.labels import LabelMap
 from model.tools.image import DOCKERFILE, copied_files, dockerfile_copies, instructions, parse_copy, slim_image
 from model.tools.local_endpoint import REPO_ROOT, running_server
-from model.tools.local_servers import unused_port
 from tests.support.pins import pins
 from tools import lockfile
 from tools.lockfile import canonical
@@ -133,17 +132,16 @@ def test_serve_in_the_image_answers_ping_and_invocations_like_a_sagemaker_contai
     with tarfile.open(pack(tiny_onnx_model_dir, tmp_path / "model.tar.gz", image.runtime,
                            image.code_in_artifact)) as tar:
         tar.extractall(opt_ml_model, filter="data")
-    port = unused_port()
     path = os.pathsep.join([str(under(image_root.root, "/usr/local/bin")), str(image_root.venv / "bin"), "/usr/bin",
                             "/bin"])
     env = {"PATH": path, "PYTHONNOUSERSITE": "1", **image_root.environment, **image.environment,
-           "SM_MODEL_DIR": str(opt_ml_model), "SAGEMAKER_BIND_TO_PORT": str(port)}
+           "SM_MODEL_DIR": str(opt_ml_model), "SAGEMAKER_BIND_TO_PORT": "0"}  # 0: a free port, logged
     entrypoint = shutil.which(image_root.command[0], path=path)
     assert entrypoint == str(under(image_root.root, "/usr/local/bin/serve"))
     # The image binds 0.0.0.0; tests bind loopback only, so the one extra argument narrows the host.
     command = [entrypoint, *image_root.command[1:], "--host", "127.0.0.1"]
-    url = f"http://127.0.0.1:{port}"
-    with running_server(command, url, env=env, cwd=image_root.workdir, log_path=tmp_path / "log"):
+    with running_server(command, env=env, cwd=image_root.workdir, log_path=tmp_path / "log") as server:
+        url = server.url
         with urllib.request.urlopen(f"{url}/ping", timeout=10) as response:
             assert response.status == 200
         request = urllib.request.Request(f"{url}/invocations", headers={"Content-Type": "application/json"},

@@ -21,7 +21,7 @@ from botocore.config import Config
 from model.artifact import read_metadata
 from model.labels import LabelMap
 from model.tools.local_endpoint import running_endpoint, running_server, serve_command
-from model.tools.local_servers import unused_port
+from model.tools.local_servers import answers, wait_until
 
 pytestmark = pytest.mark.slow
 HEADLINES = ["Fed leaves interest rates unchanged", "Apple unveils new iPhone", "Ebola outbreak spreads"]
@@ -194,22 +194,38 @@ def test_request_not_answered_in_time_gets_model_error_504(tiny_onnx_model_dir: 
         assert caught.value.response["OriginalStatusCode"] == 504
 
 
+def waiting_requests(url: str) -> int:
+    with urllib.request.urlopen(f"{url}/ping", timeout=10) as ping:
+        return json.loads(ping.read())["endpoints"]["news-classifier"]["waiting_requests"]
+
+
 def test_sigterm_finishes_the_request_in_flight_then_exits_cleanly(tiny_onnx_model_dir: Path,
                                                                      tmp_path: Path) -> None:
-    port, log_path = unused_port(), tmp_path / "serve.log"
-    url = f"http://127.0.0.1:{port}"
-    command = serve_command(tiny_onnx_model_dir, "127.0.0.1", port, args=["--max-batch", "64", "--max-wait-ms", "3000"])
-    with running_server(command, url, log_path=log_path) as process:
+    """The request waits in a batch held open for ten minutes; the stop runs it at once and answers it."""
+    log_path = tmp_path / "serve.log"
+    command = serve_command(tiny_onnx_model_dir, "127.0.0.1", 0,
+                            args=["--max-batch", "64", "--max-wait-ms", "600000"])
+    with running_server(command, log_path=log_path) as server:
         result: dict[str, Any] = {}
-        worker = threading.Thread(target=lambda: result.update(invoke(runtime_client(url), {"inputs": HEADLINES})))
+        client = runtime_client(server.url)
+        worker = threading.Thread(target=lambda: result.update(invoke(client, {"inputs": HEADLINES})))
         worker.start()
-        time.sleep(1.0)  # the request now waits in the micro-batcher for up to 3 s
-        process.send_signal(signal.SIGTERM)
-        worker.join(30)
+        wait_until(lambda: waiting_requests(server.url) == 1, time.monotonic() + 30, server.process)
+        server.process.send_signal(signal.SIGTERM)
+        worker.join(60)
         assert result["ResponseMetadata"]["HTTPStatusCode"] == 200
-        assert process.wait(30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after shutting down
+        assert server.process.wait(30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after shutting down
     lines = [json.loads(line) for line in log_path.read_text().splitlines()]
     assert "Application shutdown complete." in [line["message"] for line in lines]
     access = [line for line in lines if line["message"] == "request" and line["path"].startswith("/endpoints")]
     assert access[0]["status"] == 200
     assert {"request_id", "duration_ms", "batch_headlines"} <= set(access[0])
+
+
+def test_port_zero_is_bound_by_the_server_and_named_in_its_log(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """No port is picked before the server binds it, so no other program can take it in between."""
+    log_path = tmp_path / "serve.log"
+    with running_endpoint(tiny_model_dir, log_path=log_path) as url:
+        [listening] = [e for e in map(json.loads, log_path.read_text().splitlines()) if e["message"] == "listening"]
+        assert listening["port"] > 0 and url == f"http://127.0.0.1:{listening['port']}"
+        assert answers(f"{url}/ping")

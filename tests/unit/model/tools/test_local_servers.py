@@ -1,9 +1,8 @@
-"""model.tools.local_servers: free ports and waiting for a server; and the loadtest copies the box border forces
+"""model.tools.local_servers: waiting for a server; and the loadtest copies the box border forces
 (loadtest may not import model tools), pinned to them on a real server and on a closed port."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import threading
@@ -34,11 +33,6 @@ def server_url() -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
-
-
-def test_an_unused_port_can_be_bound() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", unused_port()))
 
 
 def test_answers_means_a_200_and_nothing_else(server_url: str) -> None:
