@@ -75,8 +75,8 @@ class ChaliceLocal:
         return self.output.read_text(errors="replace")[-3000:]
 
     def stop(self) -> None:
-        """Ctrl-C to the group (the reloader's parent and its worker), SIGKILL to what is left after 20 s (under a
-        loaded full suite Chalice's reloader has outlived a Ctrl-C; stopping is not what this module tests)."""
+        """Ctrl-C to the group (the reloader's parent and its worker), SIGKILL to what is left after 20 s (a suite
+        started as a background job hands its children SIGINT ignored; stopping is not what this module tests)."""
         with suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGINT)
         try:

@@ -163,8 +163,9 @@ def test_requests_wait_for_the_table_and_endpoint_and_none_is_unsaved(api_before
 
 
 def _stopped_output(process: subprocess.Popen) -> str:
-    """Everything the dev server printed, once stopped: Ctrl-C, then SIGKILL if it has not exited in 30 s (under a
-    loaded full suite Chalice's server has outlived a Ctrl-C; what it logged before is what the tests read)."""
+    """Everything the dev server printed, once stopped: Ctrl-C, then SIGKILL if it has not exited in 30 s (a suite
+    started as a background job of a non-interactive shell hands its children SIGINT ignored, so Ctrl-C never
+    reaches them; what the server logged before is what the tests read)."""
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
     try:
