@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from chalice import Chalice
 from chalice.config import Config
 from chalicelib.config import access_settings, api_key_required, settings_problems
 
-from chalice_app.ops import aws_stage, infra, policies
+from chalice_app.ops import infra, policies
 from chalice_app.ops.aws_stage import DeployError, Stage
 from chalice_app.ops.stages import (
     API_HANDLER,
     CHALICE_DIR,
     CONFIG_FILE,
     DRIFT_HANDLER,
+    deployed_functions,
     function_environment,
     function_name,
     stage_environment,
@@ -159,14 +162,50 @@ def test_every_stage_has_settings_the_api_accepts(stage: str) -> None:
     assert settings_problems(stage_environment(stage)) == []
 
 
+def config_with(tmp_path: Path, level: str, variable: str, value: str) -> Path:
+    """A copy of the project's .chalice/ whose dev stage gets `variable` at one level Chalice merges: the top
+    level's variables, the stage's, or one function's (`stages.dev.lambda_functions.<handler>`)."""
+    shutil.copytree(CHALICE_DIR / ".chalice", tmp_path / ".chalice")
+    config_file = tmp_path / ".chalice" / "config.json"
+    config = json.loads(config_file.read_text())
+    section = {"top": config, "stage": config["stages"]["dev"]}.get(level) or \
+        config["stages"]["dev"].setdefault("lambda_functions", {}).setdefault(level, {})
+    section.setdefault("environment_variables", {})[variable] = value
+    config_file.write_text(json.dumps(config))
+    return config_file
+
+
+LEVELS = ["top", "stage", API_HANDLER, DRIFT_HANDLER]
+
+
+def reached(level: str, variable: str) -> set[str]:
+    """The functions a variable set at `level` reaches: a function's own section reaches that function alone; the
+    top level's reaches none where the stage sets the variable too (the lower level wins, as Chalice merges)."""
+    if level in (API_HANDLER, DRIFT_HANDLER):
+        return {level}
+    if level == "top" and variable in json.loads(CONFIG_FILE.read_text())["stages"]["dev"]["environment_variables"]:
+        return set()
+    return {API_HANDLER, DRIFT_HANDLER}
+
+
+def refused_functions(config_file: Path, pattern: str, variable: str) -> set[str]:
+    """The functions Stage.load names with `variable` when it refuses the stage (its message matching
+    `pattern`); none when it loads it."""
+    try:
+        Stage.load("dev", config_file)
+    except DeployError as exc:
+        assert re.search(pattern, str(exc)), exc
+        return {function for function in (API_HANDLER, DRIFT_HANDLER) if f"{function}: {variable}" in str(exc)}
+    return set()
+
+
+@pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize(("variable", "value"), [("TRANSACTION_TTL_DAYS", "thirty"), ("MODEL_VARIANTS", "{}"),
-                                                 ("DRIFT_WINDOW_HOURS", "0")])
-def test_a_stage_the_api_would_refuse_is_not_deployed(monkeypatch: pytest.MonkeyPatch, variable: str,
+                                                 ("DRIFT_WINDOW_HOURS", "0"), ("UNCERTAIN_BELOW", "2")])
+def test_a_stage_the_api_would_refuse_is_not_deployed(tmp_path: Path, level: str, variable: str,
                                                       value: str) -> None:
-    broken = {**stage_environment("dev"), variable: value}
-    monkeypatch.setattr(aws_stage, "stage_environment", lambda name: broken)
-    with pytest.raises(DeployError, match=f"stage 'dev' .* the API would refuse {variable}"):
-        Stage.load("dev")
+    config_file = config_with(tmp_path, level, variable, value)
+    assert refused_functions(config_file, "stage 'dev' .* the API would refuse", variable) == reached(level, variable)
 
 
 def test_local_stage_is_not_deployable_and_needs_no_key() -> None:
@@ -181,12 +220,34 @@ def test_a_stage_that_forgets_the_key_setting_requires_keys() -> None:
     assert not api_key_required({"API_KEY_REQUIRED": "false"})
 
 
+@pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize(("variable", "value"), [("API_KEY_REQUIRED", "false"), ("OPERATOR_KEY_IDS", "*")])
-def test_a_stage_open_to_anyone_is_not_deployed(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
-    opened = {**stage_environment("dev"), variable: value}
-    monkeypatch.setattr(aws_stage, "stage_environment", lambda name: opened)
-    with pytest.raises(DeployError, match=f"stage 'dev' .* would be open on AWS: {re.escape(variable)}"):
-        Stage.load("dev")
+def test_a_stage_open_to_anyone_is_not_deployed(tmp_path: Path, level: str, variable: str, value: str) -> None:
+    """Whichever level of .chalice/config.json opens it: a variable in one function's own section reaches that
+    function alone (its neighbours' variables pass), so each function's merged variables are checked."""
+    config_file = config_with(tmp_path, level, variable, value)
+    assert refused_functions(config_file, "stage 'dev' .* would be open on AWS", variable) == reached(level, variable)
+
+
+def test_every_function_the_app_declares_is_checked(tmp_path: Path) -> None:
+    """A function app.py does not have yet (a pure Lambda, as `@app.lambda_function` makes) is deployed with its own
+    section's variables, and the guard reads them too."""
+    app = Chalice(app_name="news-classifier-api")
+    app.route("/health")(lambda: {})
+    app.lambda_function(name="reindex")(lambda event, context: None)
+    config_file = config_with(tmp_path, "reindex", "OPERATOR_KEY_IDS", "*")
+    assert deployed_functions("dev", config_file, app)["reindex"] == {
+        **stage_environment("dev"), "OPERATOR_KEY_IDS": "*"}
+    with pytest.raises(DeployError, match=re.escape("would be open on AWS: reindex: OPERATOR_KEY_IDS='*'")):
+        Stage.load("dev", config_file, app)
+    Stage.load("dev", config_file)  # app.py has no such function: Chalice deploys that section nowhere
+
+
+@pytest.mark.parametrize("stage", AWS_STAGES)
+def test_the_guard_reads_every_function_chalice_deploys(stage: str) -> None:
+    functions = deployed_functions(stage)
+    assert set(functions) == {API_HANDLER, DRIFT_HANDLER}
+    assert {name: function_environment(stage, name) for name in functions} == functions
 
 
 def test_operator_keys_are_ids_or_everyone_never_both() -> None:
