@@ -2,8 +2,8 @@
 
     python -m chalice_app.ops.deploy --stage dev --model-dir artifacts/model [--dry-run] [--via cloudformation]
 
-Infra stack, endpoint, `chalice deploy`, usage-plan binding, smoke tests (with the key: answered; without: refused):
-each step needs what the one before made
+Infra stack, endpoint, the Lambda policies (for the account and region deployed to), `chalice deploy`, usage-plan
+binding, smoke tests (with the key: answered; without: refused): each step needs what the one before made
 (docs/aws-deployment.md). One plan of steps (model/tools/plan.py) is run, or printed by `--dry-run`, which needs no
 credentials. `--skip-endpoint` keeps the endpoint (`canary`).
 """
@@ -36,7 +36,7 @@ from chalice_app.ops.api_gateway import (
     usage_plan_calls,
 )
 from chalice_app.ops.aws_stage import DeployError, Stage
-from chalice_app.ops.chalice_deploy import VIA, Runner, api_step, run_command
+from chalice_app.ops.chalice_deploy import VIA, Runner, api_step, policies_step, run_command
 from chalice_app.ops.infra import Clients
 from chalice_app.ops.stacks import StackError
 from chalice_app.ops.stages import CHALICE_DIR
@@ -111,6 +111,7 @@ def chain_plan(options: Options, run: Runner = run_command, fetch: Fetch = fetch
     return [
         infra.deploy_step(stage.name, options.poll_seconds),
         *([] if options.skip_endpoint else [endpoint_step(options, run)]),
+        policies_step(stage, options.region, options.project),
         api_step(stage, options.region, options.via, options.project, run, options.poll_seconds),
         Step("usage plan", usage_plan_calls(api_stage), lambda clients, done: bind_usage_plan(
             clients.apigateway, done["infra"]["UsagePlanId"], done["api"][0], api_stage)),

@@ -24,6 +24,7 @@ from chalice_app.ops.chalice_deploy import clear_package_cache
 from chalice_app.ops.deploy import Options, main
 from chalice_app.ops.infra import Clients
 from chalice_app.ops.stacks import CAPABILITIES
+from tests.support.aws_stages import drift_policy, policy
 from tests.support.recorded_calls import (
     CallLog,
     assert_all_made,
@@ -103,7 +104,8 @@ class FakeApi:
 
 def moto_clients(moto_url: str) -> Clients:
     session = boto3.Session(region_name="us-east-1")
-    return Clients(*(session.client(name, endpoint_url=moto_url) for name in ("cloudformation", "apigateway", "s3")))
+    return Clients(*(session.client(name, endpoint_url=moto_url)
+                     for name in ("cloudformation", "apigateway", "s3", "sts")))
 
 
 def options(tmp_path: Path, model_dir: Path | None = None, **overrides: Any) -> Options:
@@ -132,6 +134,10 @@ def test_chain_runs_infra_endpoint_chalice_deploy_binding_then_smoke_test(moto_u
     assert chalice[1:] == ["deploy", "--stage", "dev"] and cwd == opts.project
     assert chalice_env is not None and chalice_env["PIP_NO_DEPS"] == "1"
     assert not stale_zip.exists()  # Chalice would have shipped its cached zip again
+    # The functions' policies, written where `chalice deploy` reads them, for the credentials' account (moto's).
+    chalice_dir = opts.project / ".chalice"
+    assert json.loads((chalice_dir / "policy-dev.json").read_text()) == policy("dev")
+    assert json.loads((chalice_dir / "policy-drift-dev.json").read_text()) == drift_policy("dev")
 
     rest_api_id = json.loads((opts.project / ".chalice" / "deployed" / "dev.json").read_text())[
         "resources"][0]["rest_api_id"]
@@ -285,7 +291,7 @@ def deploy_via_cloudformation(moto_url: str, tmp_path: Path, monkeypatch: pytest
         stub.add_response("describe_stacks", description, {"StackName": STACK})
         run = Recorder(log=log)
         chain.deploy(options(tmp_path, skip_endpoint=True, via="cloudformation"),
-                     Clients(cfn, clients.apigateway, clients.s3), run, FakeApi(log=log))
+                     Clients(cfn, clients.apigateway, clients.s3, clients.sts), run, FakeApi(log=log))
         stub.assert_no_pending_responses()
     return clients, run, outputs, rest_api_id
 
@@ -359,7 +365,8 @@ def test_dry_run_prints_every_step_in_order_without_credentials(tiny_model_dir: 
     assert main(["--stage", "dev", "--model-dir", str(tiny_model_dir), "--region", "us-east-1", "--dry-run"]) == 0
     out = capfd.readouterr().out
     steps = ["# infra", "news-classifier-api-dev-infra", "# cloudformation.create_change_set", "# endpoint",
-             "sagemaker.create_model", "sagemaker-runtime.invoke_endpoint", "chalice deploy --stage dev",
+             "sagemaker.create_model", "sagemaker-runtime.invoke_endpoint", "# policies", "# sts.get_caller_identity",
+             "policy-dev.json, policy-drift-dev.json", "chalice deploy --stage dev",
              "update_usage_plan", "apigateway.get_api_key", "# smoke test", "# negative smoke test",
              "# http.POST without a key", "# http.GET without a key", '"url": "<url>/transactions"',
              "get-api-key --include-value"]
