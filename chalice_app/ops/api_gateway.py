@@ -1,5 +1,6 @@
-"""The deployed REST API's stage on API Gateway, then its smoke test: the stage bound to the infra stack's usage plan
-(so that keys are enforced), throttled and access-logged, and one real request with the key.
+"""The deployed REST API's stage on API Gateway, then its smoke tests: the stage bound to the infra stack's usage plan
+(so that keys are enforced), throttled and access-logged, one real request with the key, and data requests without
+one, which must be refused.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from model.tools.plan import Call
 
 SMOKE_HEADLINE = "Stocks rally as the central bank holds interest rates"
 SMOKE_TIMEOUT_S = 120.0  # API Gateway takes a little while to enforce a freshly bound usage plan
+REFUSED = (401, 403)  # API Gateway's answer to a keyed method without a key, and the API's to a caller without one
+# Data routes asked without a key: what one must send to classify, and to read others' records.
+KEYLESS_REQUESTS = (("POST", "/classify", {"headline": SMOKE_HEADLINE}), ("GET", "/transactions", None))
 Fetch = Callable[[str, bytes | None, dict[str, str]], tuple[int, Any]]
 
 
@@ -101,6 +105,19 @@ def fetch_json(url: str, body: bytes | None, headers: dict[str, str]) -> tuple[i
         return 0, str(exc)
 
 
+def _ask(fetch: Fetch, url: str, body: bytes | None, headers: dict[str, str], again: Callable[[int], bool],
+         deadline: float, sleep: Callable[[float], None]) -> tuple[int, Any]:
+    """One request, repeated with a growing pause while `again(status)` holds and the deadline allows; the last
+    answer."""
+    delay = 2.0
+    status, answer = fetch(url, body, headers)
+    while again(status) and time.monotonic() + delay <= deadline:
+        sleep(delay)
+        delay = min(delay * 2, 15.0)
+        status, answer = fetch(url, body, headers)
+    return status, answer
+
+
 def smoke_test(url: str, key: str, fetch: Fetch = fetch_json, timeout_s: float = SMOKE_TIMEOUT_S,
                sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
     """GET /health, then one POST /classify with the key; retried until `timeout_s` (a fresh deployment, a fresh
@@ -112,15 +129,9 @@ def smoke_test(url: str, key: str, fetch: Fetch = fetch_json, timeout_s: float =
                {"Content-Type": "application/json", "x-api-key": key})]
     answer: Any = None
     for name, target, body, headers in checks:
-        delay = 2.0
-        while True:
-            status, answer = fetch(target, body, headers)
-            if status == 200:
-                break
-            if time.monotonic() + delay > deadline:
-                raise DeployError(f"smoke test: {name} answered {status or 'nothing'}: {answer}")
-            sleep(delay)
-            delay = min(delay * 2, 15.0)
+        status, answer = _ask(fetch, target, body, headers, lambda status: status != 200, deadline, sleep)
+        if status != 200:
+            raise DeployError(f"smoke test: {name} answered {status or 'nothing'}: {answer}")
     if not isinstance(answer, dict) or "label" not in answer:
         raise DeployError(f"smoke test: POST /classify answered without a label: {answer}")
     return answer
@@ -131,3 +142,42 @@ def smoke_calls(timeout_s: float) -> list[Call]:
     return [Call("http", "GET", "<url>/health", f"until it answers 200 (for up to {timeout_s:.0f} s in all)"),
             Call("http", "POST", {"url": "<url>/classify", "headers": {"x-api-key": "<the key's value>"},
                                   "body": {"headline": SMOKE_HEADLINE}}, "until it answers 200 with a label")]
+
+
+def _transient(status: int) -> bool:
+    """No answer, throttled, or the gateway's own trouble: neither a refusal nor a served request, so ask again."""
+    return status in (0, 429) or status >= 500
+
+
+def keyless_test(url: str, takedown: str, fetch: Fetch = fetch_json, timeout_s: float = SMOKE_TIMEOUT_S,
+                 sleep: Callable[[float], None] = time.sleep) -> dict[str, int]:
+    """The negative smoke test: each of KEYLESS_REQUESTS without a key must be refused (401/403). Any other answer
+    means the stage serves data to anyone, whatever the guard read in the config: the deployment fails, saying
+    so and what to do (`takedown`: the command that removes the API). Returns each request's status."""
+    base, deadline = url.rstrip("/"), time.monotonic() + timeout_s
+    statuses = {}
+    for method, path, body in KEYLESS_REQUESTS:
+        name = f"{method} {path}"
+        data = None if body is None else json.dumps(body).encode()
+        headers = {} if body is None else {"Content-Type": "application/json"}
+        status, answer = _ask(fetch, f"{base}{path}", data, headers, _transient, deadline, sleep)
+        if _transient(status):
+            raise DeployError(f"negative smoke test: {name} without an API key answered {status or 'nothing'} "
+                              f"({answer}), not 401/403, so nothing shows that {base} refuses callers without a key; "
+                              f"try `curl -i -X {method} {base}{path}` (expect 403) before trusting the stage")
+        if status not in REFUSED:
+            raise DeployError(
+                f"THE STAGE IS OPEN: {name} without an API key answered {status} at {base} ({str(answer)[:200]}); "
+                f"every data route must refuse a request without a key (403). Take the API down now: {takedown} "
+                "(the table and the infra stack stay). Then find what opened it: API_KEY_REQUIRED (never false) and "
+                "OPERATOR_KEY_IDS (never *) of every function in chalice_app/.chalice/config.json, api_key_required "
+                "on the data routes of chalice_app/app.py; fix it and deploy again")
+        statuses[name] = status
+    return statuses
+
+
+def keyless_calls() -> list[Call]:
+    """The requests of `keyless_test`."""
+    return [Call("http", method, {"url": f"<url>{path}", **({"body": body} if body else {})},
+                 "without a key: must answer 401/403, else the deployment fails (the stage would be open)")
+            for method, path, body in KEYLESS_REQUESTS]

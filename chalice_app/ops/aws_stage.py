@@ -4,17 +4,32 @@ settings, when it would be open to anyone, or when it has no hand-written policy
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
+from chalice import Chalice
 from chalicelib.config import exposure_problems, settings_problems
 
 from chalice_app.ops import infra
-from chalice_app.ops.stages import CONFIG_FILE, baseline_location, function_name, stage_environment
+from chalice_app.ops.stages import (
+    API_HANDLER,
+    CONFIG_FILE,
+    baseline_location,
+    deployed_functions,
+    function_name,
+    stage_config,
+)
 
 
 class DeployError(RuntimeError):
     """The deployment stopped; the message says where and why."""
+
+
+def _per_function(functions: dict[str, dict[str, str]], check: Callable[[Mapping[str, str]], list[str]]) -> str:
+    """What `check` finds in each function's variables, each problem named with its function."""
+    return "; ".join(f"{function}: {problem}" for function, environment in functions.items()
+                     for problem in check(environment))
 
 
 @dataclass(frozen=True)
@@ -23,25 +38,26 @@ class Stage:
 
     name: str
     api_stage: str
-    environment: dict[str, str]
+    environment: dict[str, str]  # the API handler's variables
 
     @classmethod
-    def load(cls, name: str) -> Stage:
+    def load(cls, name: str, config_file: Path = CONFIG_FILE, app: Chalice | None = None) -> Stage:
         """An AWS stage: one with a hand-written policy and settings the API accepts (a broken one would fail
-        requests, or leave them unrecorded, after deploying)."""
+        requests, or leave them unrecorded, after deploying), checked in every function's own variables (Chalice
+        lays a function's `lambda_functions.<name>` variables over the stage's and the top level's)."""
         try:
-            environment = stage_environment(name)
+            functions = deployed_functions(name, config_file, app)
             infra.check_stage(name)
         except (ValueError, infra.InfraError) as exc:
             raise DeployError(str(exc)) from exc
-        problems = settings_problems(environment)
+        where = f"stage {name!r} in {config_file}"
+        problems = _per_function(functions, settings_problems)
         if problems:
-            raise DeployError(f"stage {name!r} in {CONFIG_FILE}: the API would refuse {'; '.join(problems)}")
-        exposed = exposure_problems(environment)
+            raise DeployError(f"{where}: the API would refuse {problems}")
+        exposed = _per_function(functions, exposure_problems)
         if exposed:
-            raise DeployError(f"stage {name!r} in {CONFIG_FILE} would be open on AWS: {'; '.join(exposed)}")
-        config = json.loads(CONFIG_FILE.read_text())["stages"][name]
-        return cls(name, config.get("api_gateway_stage", "api"), environment)
+            raise DeployError(f"{where} would be open on AWS: {exposed}")
+        return cls(name, stage_config(name, config_file).get("api_gateway_stage", "api"), functions[API_HANDLER])
 
     @property
     def stack_name(self) -> str:

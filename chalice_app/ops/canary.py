@@ -18,7 +18,6 @@ from pathlib import Path
 
 from chalicelib.config import MODEL_VARIANTS, ConfigError, format_model_variants, parse_model_variants
 
-from chalice_app.ops import policies
 from chalice_app.ops.aws_stage import DeployError, Stage
 from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE, model_variants, set_stage_variable
 
@@ -45,13 +44,12 @@ def set_model_variants(stage: str, weights: Mapping[str, float] | None, config_f
     """Route the stage's traffic between endpoints by weight, e.g. `{"news-v3": 0.9, "news-v4": 0.1}`.
 
     `None` removes MODEL_VARIANTS: ENDPOINT_NAME alone answers again. The weights are checked as the API
-    checks them. A stage with a hand-written IAM policy (dev, prod) is granted InvokeEndpoint on exactly its
-    ENDPOINT_NAME and these endpoints (its policy files are regenerated). Takes effect with the next deployment
-    of the stage (`make deploy`, or `python -m chalice_app.local.stack --variant` offline).
+    checks them. Takes effect with the next deployment of the stage (`make deploy`, whose policies grant
+    InvokeEndpoint on exactly ENDPOINT_NAME and these endpoints; or `python -m chalice_app.local.stack --variant`
+    offline).
     """
     set_stage_variable(stage, MODEL_VARIANTS, None if weights is None else format_model_variants(weights),
                        config_file)
-    policies.write(stage, config_file)
 
 
 def current_weights(stage: str, current: str | None) -> dict[str, float]:

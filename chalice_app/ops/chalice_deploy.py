@@ -19,8 +19,10 @@ from typing import Any
 
 import yaml
 
+from chalice_app.ops import policies
 from chalice_app.ops.aws_stage import DeployError, Stage
 from chalice_app.ops.infra import Clients
+from chalice_app.ops.policies import Place
 from chalice_app.ops.stacks import deploy_calls, deploy_stack
 from chalice_app.ops.stages import CHALICE_DIR, DEPLOYED_DIR, function_name
 from model.tools.plan import Call, Step
@@ -74,11 +76,12 @@ def package_command(stage: Stage, out_dir: Path) -> list[str]:
             str(out_dir)]
 
 
-def package_api(stage: Stage, out_dir: Path, region: str, run: Runner = run_command) -> Path:
-    """`chalice package` from a clean copy of the project; returns the merged template (sam.yaml)."""
+def package_api(stage: Stage, out_dir: Path, region: str, run: Runner = run_command,
+                source: Path = CHALICE_DIR) -> Path:
+    """`chalice package` from a clean copy of the project `source`; returns the merged template (sam.yaml)."""
     with tempfile.TemporaryDirectory(prefix="chalice-build-") as tmp:
         project = Path(tmp) / "project"
-        shutil.copytree(CHALICE_DIR, project, ignore=shutil.ignore_patterns(
+        shutil.copytree(source, project, ignore=shutil.ignore_patterns(
             "deployments", "deployed", "venv", "__pycache__", "ops", "local", "reports"))
         run(package_command(stage, out_dir.resolve()), project, chalice_environment(region))
     return out_dir / "sam.yaml"
@@ -105,16 +108,27 @@ def upload_package(s3: Any, package_dir: Path, bucket: str, region: str, stage: 
 
 
 def deploy_with_cloudformation(stage: Stage, region: str, s3: Any, cfn: Any, run: Runner,
-                               poll_seconds: float) -> tuple[str, str]:
+                               poll_seconds: float, project: Path = CHALICE_DIR) -> tuple[str, str]:
     """`chalice package`, uploads, the API stack's change set; the REST API's id and URL from its outputs."""
     bucket, _ = stage.artifacts
     with tempfile.TemporaryDirectory(prefix="chalice-package-") as out:
-        template = package_api(stage, Path(out) / "package", region, run)
+        template = package_api(stage, Path(out) / "package", region, run, project)
         url = upload_package(s3, template.parent, bucket, region, stage)
     change_set = f"{stage.stack_name}-{url.rsplit('/', 1)[1].split('.')[0]}"  # named by the package digest
     outputs = deploy_stack(cfn, stage.stack_name, {"TemplateURL": url}, {"FunctionName": function_name(stage.name)},
                            change_set, poll_seconds)
     return outputs["RestAPIId"], outputs["EndpointURL"]
+
+
+def policies_step(stage: Stage, region: str, project: Path) -> Step[Clients]:
+    """The stage's Lambda policies written into the project for the account of the credentials and `region`,
+    before Chalice reads them; the result is the files written."""
+    files = ", ".join(policies.documents(stage.name, Place("<Account>", region)))
+    return Step("policies", [Call("sts", "get_caller_identity", {},
+                                  f"then {project.name}/.chalice/ {files}: every ARN in that Account and {region}")],
+                lambda clients, _: policies.write(stage.name, Place(clients.sts.get_caller_identity()["Account"],
+                                                                    region), chalice_dir=project / ".chalice"),
+                title=f"policies: python -m chalice_app.ops.policies --stage {stage.name} --region {region}")
 
 
 def api_step(stage: Stage, region: str, via: str, project: Path, run: Runner,
@@ -137,4 +151,4 @@ def api_step(stage: Stage, region: str, via: str, project: Path, run: Runner,
         *deploy_calls(stage.stack_name, {"TemplateURL": url}, {"FunctionName": function_name(stage.name)},
                       f"{stage.stack_name}-<sha256 of deployment.zip>"),
     ], lambda clients, _: deploy_with_cloudformation(stage, region, clients.s3, clients.cloudformation, run,
-                                                     poll_seconds))
+                                                     poll_seconds, project))

@@ -2,7 +2,8 @@
 
     python -m chalice_app.ops.deploy --stage dev --model-dir artifacts/model [--dry-run] [--via cloudformation]
 
-Infra stack, endpoint, `chalice deploy`, usage-plan binding, smoke test: each step needs what the one before made
+Infra stack, endpoint, the Lambda policies (for the account and region deployed to), `chalice deploy`, usage-plan
+binding, smoke tests (with the key: answered; without: refused): each step needs what the one before made
 (docs/aws-deployment.md). One plan of steps (model/tools/plan.py) is run, or printed by `--dry-run`, which needs no
 credentials. `--skip-endpoint` keeps the endpoint (`canary`).
 """
@@ -26,6 +27,8 @@ from chalice_app.ops.api_gateway import (
     Fetch,
     bind_usage_plan,
     fetch_json,
+    keyless_calls,
+    keyless_test,
     protect_stage,
     smoke_calls,
     smoke_test,
@@ -33,7 +36,7 @@ from chalice_app.ops.api_gateway import (
     usage_plan_calls,
 )
 from chalice_app.ops.aws_stage import DeployError, Stage
-from chalice_app.ops.chalice_deploy import VIA, Runner, api_step, run_command
+from chalice_app.ops.chalice_deploy import VIA, Runner, api_step, policies_step, run_command
 from chalice_app.ops.infra import Clients
 from chalice_app.ops.stacks import StackError
 from chalice_app.ops.stages import CHALICE_DIR
@@ -78,12 +81,21 @@ def endpoint_step(options: Options, run: Runner) -> Step[Clients]:
                                     endpoint_environment(infra.repository_name(stage.name))))
 
 
-def report(url: str, stage: Stage, outputs: dict[str, str], region: str, answer: dict[str, Any]) -> str:
+def takedown(options: Options) -> str:
+    """The command that removes the API as it was deployed (the table and the infra stack stay)."""
+    if options.via == "chalice":
+        return f"`chalice delete --stage {options.stage.name}` in {options.project}"
+    return f"`aws cloudformation delete-stack --region {options.region} --stack-name {options.stage.stack_name}`"
+
+
+def report(url: str, stage: Stage, outputs: dict[str, str], region: str, answer: dict[str, Any],
+           refused: dict[str, int]) -> str:
     return "\n".join([
         f"API URL     {url}",
         f"API key     aws apigateway get-api-key --region {region} --include-value --api-key {outputs['ApiKeyId']}"
         " --query value --output text",
         f"smoke test  /health 200; /classify 200: {answer.get('label')} (model {answer.get('model_version')})",
+        f"no key      {', '.join(f'{request} {status}' for request, status in refused.items())} (refused)",
         f"table       {outputs['TransactionsTableName']}; serving image repository {outputs['RepositoryUri']}",
         f"dashboard   {outputs['DashboardName']}; alarms notify {outputs['AlarmTopicArn']}",
     ])
@@ -92,12 +104,14 @@ def report(url: str, stage: Stage, outputs: dict[str, str], region: str, answer:
 def chain_plan(options: Options, run: Runner = run_command, fetch: Fetch = fetch_json,
                smoke_timeout_s: float = SMOKE_TIMEOUT_S) -> list[Step[Clients]]:
     """The chain, in order. Each step reads what the ones before it made: the infra stack's outputs (`infra`), the
-    REST API's id and URL (`api`), the key's value (`key`)."""
+    REST API's id and URL (`api`), the key's value (`key`). It ends by asking the stage, without a key, for what
+    only a key may have: the guard read the config, this checks the stage itself."""
     stage, api_stage = options.stage, options.stage.api_stage
     key = Call("apigateway", "get_api_key", {"apiKey": "<ApiKeyId output>", "includeValue": True})
     return [
         infra.deploy_step(stage.name, options.poll_seconds),
         *([] if options.skip_endpoint else [endpoint_step(options, run)]),
+        policies_step(stage, options.region, options.project),
         api_step(stage, options.region, options.via, options.project, run, options.poll_seconds),
         Step("usage plan", usage_plan_calls(api_stage), lambda clients, done: bind_usage_plan(
             clients.apigateway, done["infra"]["UsagePlanId"], done["api"][0], api_stage)),
@@ -107,8 +121,11 @@ def chain_plan(options: Options, run: Runner = run_command, fetch: Fetch = fetch
             apiKey=done["infra"]["ApiKeyId"], includeValue=True)["value"]),
         Step("smoke test", smoke_calls(smoke_timeout_s),
              lambda _, done: smoke_test(done["api"][1], done["key"], fetch, smoke_timeout_s), title="smoke test"),
+        Step("keyless test", keyless_calls(),
+             lambda _, done: keyless_test(done["api"][1], takedown(options), fetch, smoke_timeout_s),
+             title="negative smoke test: without a key the data routes refuse (401/403), else the deployment fails"),
         Step("report", [], lambda _, done: report(done["api"][1], stage, done["infra"], options.region,
-                                                  done["smoke test"]),
+                                                  done["smoke test"], done["keyless test"]),
              title="print the URL and `aws apigateway get-api-key --include-value --api-key <ApiKeyId>`"),
     ]
 

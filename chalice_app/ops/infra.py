@@ -47,11 +47,12 @@ class Clients:
     cloudformation: Any
     apigateway: Any
     s3: Any  # the API's package on the CloudFormation path
+    sts: Any  # the account deployed to, which the Lambda policies name
 
     @classmethod
     def create(cls, region: str) -> Clients:
         session = boto3.Session(region_name=region)
-        return cls(session.client("cloudformation"), session.client("apigateway"), session.client("s3"))
+        return cls(*(session.client(name) for name in ("cloudformation", "apigateway", "s3", "sts")))
 
 
 def stack_name(stage: str) -> str:

@@ -1,20 +1,27 @@
-"""The IAM policies of an AWS stage's Lambda functions, built from the stage's settings in .chalice/config.json.
+"""The IAM policies of an AWS stage's Lambda functions, built from the stage's settings in .chalice/config.json
+and the account and region it is deployed to.
 
-    python -m chalice_app.ops.policies [--write]    # check (exit 1 when a file differs) or rewrite
+    python -m chalice_app.ops.policies --stage dev [--region R] [--account A] [--dry-run]
 
-Generated plain IAM JSON, committed, so `chalice deploy` and `chalice package` read the same files; each function
-may do what its code does and no more (docs/aws-deployment.md).
+Plain IAM JSON, written into .chalice/ (git-ignored) where `chalice deploy` and `chalice package` read them; `make
+deploy` writes them itself before either, for the account of its credentials and its region. Every ARN names that
+account and region, so a policy never matches a same-named resource in another account; each function may do what
+its code does and no more (docs/aws-deployment.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.transactions import CLIENT_INDEX, DAY_INDEX, FEEDBACK_ATTRIBUTES, TransactionRecord
 
 from chalice_app.ops.stages import (
@@ -38,25 +45,42 @@ BASELINE_ACTION = "s3:GetObject"
 VERSION = "2012-10-17"
 
 
-def arn(service: str, resource: str) -> str:
-    """An ARN in any region and account: the name carries the stage."""
-    return f"arn:{PARTITION}:{service}:*:*:{resource}"
+ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
 
 
-def table_arn(table: str) -> str:
-    return arn("dynamodb", f"table/{table}")
+class Place(NamedTuple):
+    """The AWS account and region a stage is deployed to: every ARN of its policies names both."""
+
+    account: str
+    region: str
+
+    def check(self) -> Place:
+        if not ACCOUNT_ID.match(self.account):
+            raise ValueError(f"account {self.account!r}: an AWS account id is 12 digits")
+        if not REGION.match(self.region):
+            raise ValueError(f"region {self.region!r} is not an AWS region name (e.g. eu-west-1)")
+        return self
 
 
-def index_arn(table: str, index: str = DAY_INDEX) -> str:
-    return f"{table_arn(table)}/index/{index}"
+def arn(service: str, resource: str, place: Place) -> str:
+    return f"arn:{PARTITION}:{service}:{place.region}:{place.account}:{resource}"
 
 
-def endpoint_arn(endpoint: str) -> str:
-    return arn("sagemaker", f"endpoint/{endpoint.lower()}")  # SageMaker ARNs carry names in lower case
+def table_arn(table: str, place: Place) -> str:
+    return arn("dynamodb", f"table/{table}", place)
 
 
-def log_streams_arn(function: str) -> str:
-    return arn("logs", f"log-group:/aws/lambda/{function}:*")
+def index_arn(table: str, place: Place, index: str = DAY_INDEX) -> str:
+    return f"{table_arn(table, place)}/index/{index}"
+
+
+def endpoint_arn(endpoint: str, place: Place) -> str:
+    return arn("sagemaker", f"endpoint/{endpoint.lower()}", place)  # SageMaker ARNs carry names in lower case
+
+
+def log_streams_arn(function: str, place: Place) -> str:
+    return arn("logs", f"log-group:/aws/lambda/{function}:*", place)
 
 
 def statement(sid: str, actions: str | list[str], resource: str | list[str],
@@ -76,30 +100,30 @@ def feedback_condition() -> dict[str, Any]:
             "StringEquals": {"dynamodb:ReturnValues": "NONE"}}
 
 
-def api_policy(stage: str, config_file: Path = CONFIG_FILE) -> dict[str, Any]:
+def api_policy(stage: str, place: Place, config_file: Path = CONFIG_FILE) -> dict[str, Any]:
     environment = stage_environment(stage, config_file)
     endpoints = sorted({environment["ENDPOINT_NAME"], *model_variants(stage, config_file)})
-    invoke = [endpoint_arn(name) for name in endpoints]
+    invoke = [endpoint_arn(name, place) for name in endpoints]
     table = environment["TABLE_NAME"]
     return {"Version": VERSION, "Statement": [
         statement("InvokeTheStageEndpoints", INVOKE_ENDPOINT, invoke[0] if len(invoke) == 1 else invoke),
-        statement("ReadAndWriteTransactions", TABLE_ACTIONS, table_arn(table)),
-        statement("WriteFeedbackOnly", FEEDBACK_ACTION, table_arn(table), feedback_condition()),
+        statement("ReadAndWriteTransactions", TABLE_ACTIONS, table_arn(table, place)),
+        statement("WriteFeedbackOnly", FEEDBACK_ACTION, table_arn(table, place), feedback_condition()),
         statement("QueryRecentTransactionsByDayAndClient", INDEX_ACTIONS,
-                  [index_arn(table), index_arn(table, CLIENT_INDEX)]),
-        statement("WriteOwnLogs", LOG_ACTIONS, log_streams_arn(function_name(stage, config_file=config_file))),
+                  [index_arn(table, place), index_arn(table, place, CLIENT_INDEX)]),
+        statement("WriteOwnLogs", LOG_ACTIONS, log_streams_arn(function_name(stage, config_file=config_file), place)),
     ]}
 
 
-def drift_policy(stage: str, config_file: Path = CONFIG_FILE) -> dict[str, Any]:
+def drift_policy(stage: str, place: Place, config_file: Path = CONFIG_FILE) -> dict[str, Any]:
     bucket, prefix = baseline_location(stage, config_file)
     table = function_environment(stage, DRIFT_HANDLER, config_file)["TABLE_NAME"]
     return {"Version": VERSION, "Statement": [
-        statement("QueryTransactionWindowsByDay", INDEX_ACTIONS, index_arn(table)),
-        statement("ReadTheDriftBaselineOfEachModelVersion", BASELINE_ACTION,
+        statement("QueryTransactionWindowsByDay", INDEX_ACTIONS, index_arn(table, place)),
+        statement("ReadTheDriftBaselineOfEachModelVersion", BASELINE_ACTION,  # S3 ARNs name no account or region
                   f"arn:{PARTITION}:s3:::{bucket}/{prefix}/*/drift_baseline.json"),
         statement("WriteOwnLogs", LOG_ACTIONS,
-                  log_streams_arn(function_name(stage, DRIFT_HANDLER, config_file=config_file))),
+                  log_streams_arn(function_name(stage, DRIFT_HANDLER, config_file=config_file), place)),
     ]}
 
 
@@ -108,13 +132,13 @@ def aws_stages(config_file: Path = CONFIG_FILE) -> list[str]:
     return [name for name, stage in read_config(config_file)["stages"].items() if "iam_policy_file" in stage]
 
 
-def documents(stage: str, config_file: Path = CONFIG_FILE) -> dict[Path, dict[str, Any]]:
-    """Each policy file the stage names, with the document it must hold."""
+def documents(stage: str, place: Place, config_file: Path = CONFIG_FILE) -> dict[str, dict[str, Any]]:
+    """Each policy file the stage names (relative to .chalice/), with the document it must hold."""
     stage_section = read_config(config_file)["stages"][stage]
-    files = {config_file.parent / stage_section["iam_policy_file"]: api_policy(stage, config_file)}
+    files = {stage_section["iam_policy_file"]: api_policy(stage, place, config_file)}
     drift_file = stage_section.get("lambda_functions", {}).get(DRIFT_HANDLER, {}).get("iam_policy_file")
     if drift_file:
-        files[config_file.parent / drift_file] = drift_policy(stage, config_file)
+        files[drift_file] = drift_policy(stage, place, config_file)
     return files
 
 
@@ -122,38 +146,52 @@ def render(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
-def write(stage: str, config_file: Path = CONFIG_FILE) -> list[Path]:
-    """Rewrite the stage's policy files (nothing for a stage without them); returns the files changed."""
+def write(stage: str, place: Place, config_file: Path = CONFIG_FILE, chalice_dir: Path | None = None) -> list[Path]:
+    """Write the stage's policy files for `place` into `chalice_dir` (the project's .chalice/ unless given), where
+    Chalice reads them; the files written. A stage without hand-written policies (local) has none."""
     if stage not in aws_stages(config_file):
         return []
-    changed = []
-    for path, document in documents(stage, config_file).items():
-        if not path.is_file() or path.read_text() != render(document):
-            path.write_text(render(document))
-            changed.append(path)
-    return changed
+    folder = chalice_dir or config_file.parent
+    written = []
+    for name, document in documents(stage, place.check(), config_file).items():
+        (folder / name).write_text(render(document))
+        written.append(folder / name)
+    return written
 
 
-def stale(config_file: Path = CONFIG_FILE) -> list[Path]:
-    """The policy files that differ from what their stage's settings make."""
-    return [path for stage in aws_stages(config_file) for path, document in documents(stage, config_file).items()
-            if not path.is_file() or path.read_text() != render(document)]
+def caller_account(region: str) -> str:
+    """The account of the credentials in use: the one `chalice deploy` would deploy into."""
+    return boto3.Session(region_name=region).client("sts").get_caller_identity()["Account"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    env = os.environ
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--write", action="store_true", help="rewrite the files that differ")
+    parser.add_argument("--stage", required=True, help="a stage with hand-written policies: dev or prod")
+    parser.add_argument("--region", default=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
+    parser.add_argument("--account", help="the 12-digit account id (default: the credentials', through STS)")
+    parser.add_argument("--dry-run", action="store_true", help="print the documents instead of writing them")
     args = parser.parse_args(argv)
-    if args.write:
-        for stage in aws_stages():
-            for path in write(stage):
-                print(f"wrote {path}")
-        return 0
-    differing = stale()
-    for path in differing:
-        print(f"{path} differs from its stage's settings: python -m chalice_app.ops.policies --write",
-              file=sys.stderr)
-    return 1 if differing else 0
+    try:
+        if args.stage not in aws_stages():
+            raise ValueError(f"stage {args.stage!r} has no hand-written policies; stages that do: "
+                             f"{', '.join(aws_stages())}")
+        if not args.region:
+            raise ValueError("pass --region or set AWS_REGION")
+        place = Place(args.account or caller_account(args.region), args.region).check()
+        if args.dry_run:
+            for name, document in documents(args.stage, place).items():
+                print(f"# {name}\n{render(document)}", end="")
+            return 0
+        for path in write(args.stage, place):
+            print(f"wrote {path} (account {place.account}, region {place.region})")
+    except ValueError as exc:
+        print(f"policies: {exc}", file=sys.stderr)
+        return 2
+    except (ClientError, BotoCoreError) as exc:
+        print(f"policies: AWS refused: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

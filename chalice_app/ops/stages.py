@@ -10,6 +10,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from chalice import Chalice
+from chalice.config import Config
+from chalice.deploy.appgraph import ApplicationGraphBuilder, DependencyBuilder
+from chalice.deploy.models import LambdaFunction
 from chalicelib.config import MODEL_VARIANTS, ConfigError, KeyIds, key_ids, parse_model_variants
 from chalicelib.drift_baselines import MODEL_VERSION_PLACEHOLDER, S3_SCHEME
 
@@ -45,6 +49,22 @@ def function_environment(stage: str, handler: str, config_file: Path = CONFIG_FI
     (Chalice ignores the top-level `lambda_functions` for variables)."""
     functions = stage_config(stage, config_file).get("lambda_functions", {})
     return {**stage_environment(stage, config_file), **functions.get(handler, {}).get("environment_variables", {})}
+
+
+def deployed_functions(stage: str, config_file: Path = CONFIG_FILE,
+                       app: Chalice | None = None) -> dict[str, dict[str, str]]:
+    """Every Lambda function `chalice deploy` creates for the stage, by handler name (`api_handler` behind the REST
+    API, `monitor_drift`, any other the app declares), with the variables it gets: read through Chalice's own
+    application graph, so that a variable set at any level Chalice merges (top, stage, the stage's
+    `lambda_functions.<name>`) is seen in the function it lands in. `app` is app.py's unless given."""
+    if app is None:
+        from app import app  # app.py itself (routes, schedules), imported only here: it reads its stage at import
+    config = read_config(config_file)
+    _stage(config, stage, config_file)
+    graph = ApplicationGraphBuilder().build(Config(chalice_stage=stage, config_from_disk=config, user_provided_params={
+        "chalice_app": app, "project_dir": str(config_file.parents[1])}), stage)
+    return {resource.resource_name: resource.environment_variables
+            for resource in DependencyBuilder().build_dependencies(graph) if isinstance(resource, LambdaFunction)}
 
 
 def function_name(stage: str, handler: str = API_HANDLER, config_file: Path = CONFIG_FILE) -> str:

@@ -16,7 +16,9 @@ from chalicelib.routing import Client
 from scipy import stats
 
 from chalice_app.ops.canary import set_model_variants
+from chalice_app.ops.policies import api_policy
 from chalice_app.ops.stages import CONFIG_FILE, INVOKE_ENDPOINT, model_variants, stage_environment
+from tests.support.aws_stages import PLACE
 
 AB = (Variant("news-v3", 0.9), Variant("news-v4", 0.1))
 
@@ -135,12 +137,14 @@ def test_a_bad_client_id_is_a_400(value: str) -> None:
 
 @pytest.fixture
 def chalice_config(tmp_path: Path) -> Path:
-    """A copy of .chalice (config and policies): promotion writes into it."""
+    """A copy of .chalice: promotion writes into its config."""
     return Path(shutil.copytree(CONFIG_FILE.parent, tmp_path / ".chalice")) / CONFIG_FILE.name
 
 
-def _invoke_resources(policy_file: Path) -> list[str]:
-    (statement,) = [s for s in json.loads(policy_file.read_text())["Statement"] if s["Action"] == INVOKE_ENDPOINT]
+def _invoke_resources(chalice_config: Path) -> list[str]:
+    """The endpoints the stage's API policy grants InvokeEndpoint on, as its next deployment writes it."""
+    document = api_policy("dev", PLACE, chalice_config)
+    (statement,) = [s for s in document["Statement"] if s["Action"] == INVOKE_ENDPOINT]
     resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
     return [r.rsplit("/", 1)[1] for r in resources]
 
@@ -151,13 +155,12 @@ def test_promotion_writes_the_stage_variants_and_grants_exactly_those_endpoints(
     assert model_variants("dev", chalice_config) == {"news-classifier-dev": 0.9, "news-classifier-dev-v4": 0.1}
     assert stage_environment("dev", chalice_config)["MODEL_VARIANTS"] == \
         '{"news-classifier-dev": 0.9, "news-classifier-dev-v4": 0.1}'
-    policy = chalice_config.parent / "policy-dev.json"
-    assert _invoke_resources(policy) == ["news-classifier-dev", "news-classifier-dev-v4"]
+    assert _invoke_resources(chalice_config) == ["news-classifier-dev", "news-classifier-dev-v4"]
     assert "MODEL_VARIANTS" not in stage_environment("prod", chalice_config)
 
     set_model_variants("dev", None, chalice_config)
     assert model_variants("dev", chalice_config) == {"news-classifier-dev": 1.0}
-    assert _invoke_resources(policy) == ["news-classifier-dev"]
+    assert _invoke_resources(chalice_config) == ["news-classifier-dev"]
 
 
 def test_promotion_refuses_bad_weights_and_unknown_stages(chalice_config: Path) -> None:

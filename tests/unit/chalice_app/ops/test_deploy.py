@@ -6,9 +6,11 @@ and a dry run that needs no credentials."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import boto3
 import pytest
@@ -16,12 +18,13 @@ from botocore.stub import ANY, Stubber
 
 from chalice_app.ops import deploy as chain
 from chalice_app.ops import infra
-from chalice_app.ops.api_gateway import bind_usage_plan, smoke_test
+from chalice_app.ops.api_gateway import bind_usage_plan, keyless_test, smoke_test
 from chalice_app.ops.aws_stage import DeployError, Stage
 from chalice_app.ops.chalice_deploy import clear_package_cache
 from chalice_app.ops.deploy import Options, main
 from chalice_app.ops.infra import Clients
 from chalice_app.ops.stacks import CAPABILITIES
+from tests.support.aws_stages import drift_policy, policy
 from tests.support.recorded_calls import (
     CallLog,
     assert_all_made,
@@ -78,11 +81,12 @@ class Recorder:
 
 
 class FakeApi:
-    """The deployed API as the smoke test sees it; answers 403 to /classify `refusals` times (binding delay). Each
-    request also goes to `log` as the call a dry run names."""
+    """The deployed API as the smoke tests see it; answers 403 to /classify `refusals` times (binding delay), and
+    to a data request without a key unless the stage is `open`. Each request also goes to `log` as the call a dry
+    run names."""
 
-    def __init__(self, refusals: int = 0, log: CallLog | None = None) -> None:
-        self.refusals, self.log = refusals, log if log is not None else CallLog()
+    def __init__(self, refusals: int = 0, log: CallLog | None = None, open: bool = False) -> None:
+        self.refusals, self.log, self.open = refusals, log if log is not None else CallLog(), open
         self.requests: list[tuple[str, bytes | None, dict[str, str]]] = []
 
     def __call__(self, url: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, Any]:
@@ -90,6 +94,8 @@ class FakeApi:
         self.log.append(("http", "GET" if body is None else "POST"))
         if url.endswith("/health"):
             return 200, {"status": "ok"}
+        if "x-api-key" not in headers and not self.open:
+            return 403, {"message": "Forbidden"}
         if self.refusals:
             self.refusals -= 1
             return 403, {"message": "Forbidden"}
@@ -98,7 +104,8 @@ class FakeApi:
 
 def moto_clients(moto_url: str) -> Clients:
     session = boto3.Session(region_name="us-east-1")
-    return Clients(*(session.client(name, endpoint_url=moto_url) for name in ("cloudformation", "apigateway", "s3")))
+    return Clients(*(session.client(name, endpoint_url=moto_url)
+                     for name in ("cloudformation", "apigateway", "s3", "sts")))
 
 
 def options(tmp_path: Path, model_dir: Path | None = None, **overrides: Any) -> Options:
@@ -127,6 +134,10 @@ def test_chain_runs_infra_endpoint_chalice_deploy_binding_then_smoke_test(moto_u
     assert chalice[1:] == ["deploy", "--stage", "dev"] and cwd == opts.project
     assert chalice_env is not None and chalice_env["PIP_NO_DEPS"] == "1"
     assert not stale_zip.exists()  # Chalice would have shipped its cached zip again
+    # The functions' policies, written where `chalice deploy` reads them, for the credentials' account (moto's).
+    chalice_dir = opts.project / ".chalice"
+    assert json.loads((chalice_dir / "policy-dev.json").read_text()) == policy("dev")
+    assert json.loads((chalice_dir / "policy-drift-dev.json").read_text()) == drift_policy("dev")
 
     rest_api_id = json.loads((opts.project / ".chalice" / "deployed" / "dev.json").read_text())[
         "resources"][0]["rest_api_id"]
@@ -142,9 +153,21 @@ def test_chain_runs_infra_endpoint_chalice_deploy_binding_then_smoke_test(moto_u
     key = clients.apigateway.get_api_key(apiKey=outputs["ApiKeyId"], includeValue=True)["value"]
     url = f"https://{rest_api_id}.execute-api.us-east-1.amazonaws.com/dev"
     assert [(u, h.get("x-api-key")) for u, _, h in api.requests] == [
-        (f"{url}/health", None), (f"{url}/classify", key), (f"{url}/classify", key)]
+        (f"{url}/health", None), (f"{url}/classify", key), (f"{url}/classify", key),
+        (f"{url}/classify", None), (f"{url}/transactions", None)]  # the negative smoke test: no key, refused
     assert f"API URL     {url}/" in printed
+    assert "no key      POST /classify 403, GET /transactions 403 (refused)" in printed
     assert f"get-api-key --region us-east-1 --include-value --api-key {outputs['ApiKeyId']}" in printed
+
+
+def test_a_stage_that_serves_data_without_a_key_fails_the_deployment_loudly(moto_url: str, aws_credentials: None,
+                                                                           tmp_path: Path) -> None:
+    """Whatever opened it (the guard reads the config; this asks the deployed stage), the chain fails after the
+    deployment, saying the stage is open and how to take the API down."""
+    clients = moto_clients(moto_url)
+    with pytest.raises(DeployError, match="THE STAGE IS OPEN: POST /classify without an API key answered 200") as exc:
+        chain.deploy(options(tmp_path), clients, Recorder(clients.apigateway), FakeApi(open=True), smoke_timeout_s=30)
+    assert f"`chalice delete --stage dev` in {tmp_path / 'chalice_app'}" in str(exc.value)
 
 
 def test_a_redeploy_keeps_one_binding_and_drops_apis_that_are_gone(moto_url: str, aws_credentials: None) -> None:
@@ -162,6 +185,77 @@ def test_smoke_test_fails_clearly_when_the_key_is_never_accepted() -> None:
         smoke_test("https://api/dev/", "k", FakeApi(refusals=100), timeout_s=5, sleep=lambda s: None)
     with pytest.raises(DeployError, match="without a label"):
         smoke_test("https://api/dev/", "k", lambda url, body, headers: (200, {}), timeout_s=1, sleep=lambda s: None)
+
+
+class StubApi(BaseHTTPRequestHandler):
+    """A deployed stage on loopback: answers every request with the class's `status` (its own JSON body), whatever
+    the key."""
+
+    status: ClassVar[int] = 403
+    answered: ClassVar[list[tuple[str, str, str | None]]] = []
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        type(self).answered.append((self.command, self.path, self.headers.get("x-api-key")))
+        body = json.dumps({"message": "Forbidden"} if self.status == 403 else {"items": []}).encode()
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def stub_api() -> Iterator[tuple[str, type[StubApi]]]:
+    handler = type("Stub", (StubApi,), {"answered": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/dev/", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_the_negative_smoke_test_passes_a_stage_that_refuses_callers_without_a_key(
+        stub_api: tuple[str, type[StubApi]]) -> None:
+    url, handler = stub_api
+    assert keyless_test(url, "take it down", timeout_s=0) == {"POST /classify": 403, "GET /transactions": 403}
+    assert handler.answered == [("POST", "/dev/classify", None), ("GET", "/dev/transactions", None)]
+    handler.status = 401
+    assert set(keyless_test(url, "take it down", timeout_s=0).values()) == {401}
+
+
+@pytest.mark.parametrize("status", [200, 400, 404])
+def test_the_negative_smoke_test_fails_a_stage_that_serves_callers_without_a_key(
+        stub_api: tuple[str, type[StubApi]], status: int) -> None:
+    """200 (served), 400 (the API read the body) or 404 (no such route behind the key): none is a refusal."""
+    url, handler = stub_api
+    handler.status = status
+    with pytest.raises(DeployError, match=f"THE STAGE IS OPEN: POST /classify without an API key answered {status}"
+                                          ".*Take the API down now: take it down"):
+        keyless_test(url, "take it down", timeout_s=0)
+
+
+def test_the_negative_smoke_test_asks_again_when_the_gateway_has_trouble_then_says_it_could_not_tell(
+        stub_api: tuple[str, type[StubApi]]) -> None:
+    url, handler = stub_api
+    handler.status = 503
+    pauses: list[float] = []
+    with pytest.raises(DeployError, match=r"POST /classify without an API key answered 503 .* nothing shows"):
+        keyless_test(url, "take it down", timeout_s=5, sleep=pauses.append)
+    assert pauses == [2.0, 4.0] and len(handler.answered) == 3
+    answers = iter([(503, None), (403, {}), (403, {})])
+    assert keyless_test(url, "-", lambda *_: next(answers), timeout_s=10, sleep=lambda s: None) == {
+        "POST /classify": 403, "GET /transactions": 403}
 
 
 def deploy_via_cloudformation(moto_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -197,7 +291,7 @@ def deploy_via_cloudformation(moto_url: str, tmp_path: Path, monkeypatch: pytest
         stub.add_response("describe_stacks", description, {"StackName": STACK})
         run = Recorder(log=log)
         chain.deploy(options(tmp_path, skip_endpoint=True, via="cloudformation"),
-                     Clients(cfn, clients.apigateway, clients.s3), run, FakeApi(log=log))
+                     Clients(cfn, clients.apigateway, clients.s3, clients.sts), run, FakeApi(log=log))
         stub.assert_no_pending_responses()
     return clients, run, outputs, rest_api_id
 
@@ -271,8 +365,11 @@ def test_dry_run_prints_every_step_in_order_without_credentials(tiny_model_dir: 
     assert main(["--stage", "dev", "--model-dir", str(tiny_model_dir), "--region", "us-east-1", "--dry-run"]) == 0
     out = capfd.readouterr().out
     steps = ["# infra", "news-classifier-api-dev-infra", "# cloudformation.create_change_set", "# endpoint",
-             "sagemaker.create_model", "sagemaker-runtime.invoke_endpoint", "chalice deploy --stage dev",
-             "update_usage_plan", "apigateway.get_api_key", "# smoke test", "get-api-key --include-value"]
+             "sagemaker.create_model", "sagemaker-runtime.invoke_endpoint", "# policies", "# sts.get_caller_identity",
+             "policy-dev.json, policy-drift-dev.json", "chalice deploy --stage dev",
+             "update_usage_plan", "apigateway.get_api_key", "# smoke test", "# negative smoke test",
+             "# http.POST without a key", "# http.GET without a key", '"url": "<url>/transactions"',
+             "get-api-key --include-value"]
     positions = [out.index(step) for step in steps]
     assert positions == sorted(positions)
     assert '"ParameterValue": "news-transactions-dev"' in out and '"RepositoryName"' in out

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +29,7 @@ from chalice_app.ops.stages import (
     function_name,
     stage_config,
 )
+from tests.support.aws_stages import project_with_policies
 
 STAGE = "dev"
 CHALICE_BIN = Path(sys.executable).with_name("chalice")
@@ -40,10 +40,6 @@ OPEN = {("/health", "GET"), ("/", "GET"), ("/console/{name}", "GET")}  # the con
 PIP_CONF = "[download]\nno-deps = true\n"  # what `make setup` writes into .venv/pip.conf
 
 
-def project_copy(tmp_path: Path) -> Path:
-    """The Chalice project as a clone has it (no deployments, no deployed records)."""
-    return Path(shutil.copytree(CHALICE_DIR, tmp_path / "chalice_app", ignore=shutil.ignore_patterns(
-        "deployments", "deployed", "__pycache__", "ops", "local", "reports")))
 
 
 def chalice(project: Path, moto_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -91,13 +87,13 @@ def test_infra_then_chalice_deploy_then_delete(moto_url: str, aws_credentials: N
     assert outputs["RepositoryUri"].endswith(f"/{infra.repository_name(STAGE)}")
     assert aws["apigateway"].get_api_key(apiKey=outputs["ApiKeyId"])["enabled"]
 
-    project = project_copy(tmp_path)
+    project = project_with_policies(tmp_path)  # as `python -m chalice_app.ops.policies --stage dev` leaves it
     deployed = chalice(project, moto_url, tmp_path, "deploy")
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
 
     # The roles hold the policy files as they are; the functions have the stage's variables.
     for handler, policy_file in ((API_HANDLER, "policy-dev.json"), (DRIFT_HANDLER, "policy-drift-dev.json")):
-        assert role_policy(aws["iam"], handler) == json.loads((CHALICE_DIR / ".chalice" / policy_file).read_text())
+        assert role_policy(aws["iam"], handler) == json.loads((project / ".chalice" / policy_file).read_text())
         configuration = aws["lambda"].get_function_configuration(FunctionName=function_name(STAGE, handler))
         assert configuration["Environment"]["Variables"] == function_environment(STAGE, handler)
         reserved = aws["lambda"].get_function_concurrency(FunctionName=function_name(STAGE, handler))

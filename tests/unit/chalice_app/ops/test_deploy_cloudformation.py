@@ -5,7 +5,6 @@ data routes, alarms on the metrics the API emits. (`chalice deploy` itself: test
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import zipfile
@@ -18,8 +17,8 @@ import yaml
 from chalice_app.ops import deploy_role, infra
 from chalice_app.ops.aws_stage import Stage
 from chalice_app.ops.chalice_deploy import package_api
-from chalice_app.ops.stages import API_HANDLER, CHALICE_DIR, function_environment
-from tests.support.aws_stages import infra_template
+from chalice_app.ops.stages import API_HANDLER, function_environment
+from tests.support.aws_stages import PLACE, infra_template, policy, project_with_policies
 
 STAGES = ["dev", "prod"]
 MAX_ZIP_BYTES = 2 * 1024 * 1024  # ~1.2 MB: the API's three requirements, without botocore (18 MB with it)
@@ -33,7 +32,9 @@ OPEN_ROUTES = ["/health", "/", "/console/{name}"]  # the console asks for the ke
 def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Both AWS stages packaged by chalice_app.ops.deploy's own step (a clean project copy, PIP_NO_DEPS)."""
     root = tmp_path_factory.mktemp("api-packages")
-    return {stage: package_api(Stage.load(stage), root / stage, "us-east-1").parent for stage in STAGES}
+    project = project_with_policies(root)
+    return {stage: package_api(Stage.load(stage), root / stage, PLACE.region, source=project).parent
+            for stage in STAGES}
 
 
 def template(packages: dict[str, Path], stage: str) -> dict[str, Any]:
@@ -78,8 +79,7 @@ def test_template_wires_the_function_to_the_stage_and_its_own_policy(packages: d
     assert function["FunctionName"] == {"Ref": "FunctionName"}  # <app>-<stage>, as chalice deploy names it
     assert function["Environment"]["Variables"] == function_environment(stage, API_HANDLER)
     (role_policy,) = resources["ApiHandlerRole"]["Properties"]["Policies"]
-    policy_file = CHALICE_DIR / ".chalice" / f"policy-{stage}.json"
-    assert role_policy["PolicyDocument"] == json.loads(policy_file.read_text())
+    assert role_policy["PolicyDocument"] == policy(stage)
     assert not [name for name, r in resources.items() if r["Type"] == "AWS::Logs::LogGroup"]  # the infra stack's
 
 

@@ -4,7 +4,6 @@ job reads, and an alarm on the metric the job publishes (chalice_app/.chalice, i
 from __future__ import annotations
 
 import fnmatch
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +15,19 @@ from chalicelib.transactions import DAY_INDEX
 
 from chalice_app.ops.aws_stage import Stage
 from chalice_app.ops.chalice_deploy import package_api
-from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE, DRIFT_HANDLER, function_environment, function_name
+from chalice_app.ops.stages import DRIFT_HANDLER, function_environment, function_name
 from model.tools.deploy import main
 from model.tools.release import artifact_location, baseline_key
-from tests.support.aws_stages import as_list, infra_template, policy
+from tests.support.aws_stages import PLACE, as_list, drift_policy, infra_template, policy, project_with_policies
 
 AWS_STAGES = ["dev", "prod"]
 VERSION = "news-20250101-000000-abcdef12"
 
 
-def drift_policy(stage: str) -> dict[str, Any]:
-    config = json.loads(CONFIG_FILE.read_text())["stages"][stage]["lambda_functions"][DRIFT_HANDLER]
-    return json.loads((CHALICE_DIR / ".chalice" / config["iam_policy_file"]).read_text())
-
-
 @pytest.fixture(scope="module")
 def packaged_dev(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    sam = package_api(Stage.load("dev"), tmp_path_factory.mktemp("drift-package") / "dev", "us-east-1")
+    folder = tmp_path_factory.mktemp("drift-package")
+    sam = package_api(Stage.load("dev"), folder / "dev", PLACE.region, source=project_with_policies(folder))
     return yaml.safe_load(Path(sam).read_text())["Resources"]
 
 
@@ -44,11 +39,12 @@ def test_drift_role_may_query_the_day_index_read_baselines_and_log_only(stage: s
         (["logs:CreateLogStream", "logs:PutLogEvents"], "Allow")]
     query, read, logs = statements.values()
     table = function_environment(stage, DRIFT_HANDLER)["TABLE_NAME"]
-    assert query["Resource"] == f"arn:aws:dynamodb:*:*:table/{table}/index/{DAY_INDEX}"
+    assert query["Resource"] == f"arn:aws:dynamodb:{PLACE.region}:{PLACE.account}:table/{table}/index/{DAY_INDEX}"
     # The one wildcard outside the log streams stands for the model version, and only baselines match it.
     bucket, prefix = Stage.load(stage).artifacts
     assert read["Resource"] == f"arn:aws:s3:::{bucket}/{prefix}/*/drift_baseline.json"
-    assert logs["Resource"] == f"arn:aws:logs:*:*:log-group:/aws/lambda/{function_name(stage, DRIFT_HANDLER)}:*"
+    assert logs["Resource"] == (f"arn:aws:logs:{PLACE.region}:{PLACE.account}:log-group:/aws/lambda/"
+                                f"{function_name(stage, DRIFT_HANDLER)}:*")
 
 
 @pytest.mark.parametrize("stage", AWS_STAGES)

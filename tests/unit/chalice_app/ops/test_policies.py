@@ -21,13 +21,13 @@ from botocore.client import BaseClient
 from chalice.test import Client
 from chalicelib import transactions
 
+from chalice_app.ops.policies import Place, api_policy, drift_policy
 from chalice_app.ops.stages import (
     CHALICE_DIR,
     DRIFT_HANDLER,
     baseline_location,
     function_environment,
     read_config,
-    stage_config,
 )
 from model.tools.local_endpoint import running_endpoint
 
@@ -194,10 +194,10 @@ def test_the_api_may_update_the_feedback_attributes_only(dev_stage: dict[str, st
 
 
 def policy_statements(handler: str) -> list[dict[str, Any]]:
-    config = stage_config(STAGE)
-    name = config["iam_policy_file"] if handler == "api_handler" else \
-        config["lambda_functions"][handler]["iam_policy_file"]
-    return json.loads((CHALICE_DIR / ".chalice" / name).read_text())["Statement"]
+    """The function's policy as the deployment writes it for moto's account and this region."""
+    document = api_policy(STAGE, Place(ACCOUNT, REGION)) if handler == "api_handler" else \
+        drift_policy(STAGE, Place(ACCOUNT, REGION))
+    return document["Statement"]
 
 
 def allowed(statements: list[dict[str, Any]], request: IamRequest) -> bool:
