@@ -12,7 +12,8 @@ import gzip
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from devkit.repo import REPO_ROOT
+
 MAX_HEADLINE_CHARS = 1000  # the API's limit (openapi.yaml: ClassifyRequest.headline.maxLength)
 UCI_COLUMNS = 8
 UCI_TITLE_COLUMN = 1

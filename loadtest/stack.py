@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chalice_app.local.state import STATE_FILE, delete_local_table, wait_for_state
+from devkit.repo import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_STACK = "chalice_app.local.stack"  # run from REPO_ROOT
 MAKE_LOCAL_STATE_DIR = REPO_ROOT / "artifacts" / "local"  # `make local`'s default LOCAL_STATE_DIR
 STARTUP_TIMEOUT_S = 300.0

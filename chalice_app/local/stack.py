@@ -39,9 +39,9 @@ from chalice_app.local.state import (
     stage_stand_in_urls,
 )
 from chalice_app.ops.stages import CHALICE_DIR, stage_environment
+from devkit.repo import REPO_ROOT
 from model.tools.local_servers import NotUp, answers, unused_port, wait_until
 
-REPO_ROOT = CHALICE_DIR.parent
 CHALICE_BIN = Path(sys.executable).with_name("chalice")
 LOCAL_SERVER = "chalice_app.local.server"  # `chalice local` without the 40 ms Nagle/delayed-ACK stall
 LOCAL_DYNAMODB = "chalice_app.local.dynamodb"  # moto without its whole-table copy per TransactWriteItems

@@ -37,9 +37,8 @@ from chalice_app.ops.chalice_deploy import VIA, Runner, api_step, run_command
 from chalice_app.ops.infra import Clients
 from chalice_app.ops.stacks import StackError
 from chalice_app.ops.stages import CHALICE_DIR
+from devkit.repo import REPO_ROOT
 from model.tools.plan import Call, Step, as_comment, execute, show
-
-REPO_ROOT = CHALICE_DIR.parent
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,10 @@ from pathlib import Path
 from chalicelib import transactions
 from rich.console import Console
 
-from chalice_app.ops.stages import CHALICE_DIR
 from chalice_app.reports.ab_render import print_summary, write_report
 from chalice_app.reports.ab_stats import AbThresholds, Observation, build_report, by_endpoint
 from chalice_app.reports.stage_table import ReportError, use_stage
-
-REPO_ROOT = CHALICE_DIR.parent
+from devkit.repo import REPO_ROOT
 
 
 def load_observations(since: dt.datetime, until: dt.datetime) -> tuple[list[Observation], int]:

@@ -21,10 +21,9 @@ from chalicelib.drift_monitor import DriftRun, measure
 from rich.console import Console
 from rich.table import Table
 
-from chalice_app.ops.stages import CHALICE_DIR
 from chalice_app.reports.stage_table import ReportError, use_stage
+from devkit.repo import REPO_ROOT
 
-REPO_ROOT = CHALICE_DIR.parent
 TOKENIZER_FILE = "tokenizer.json"
 DEFAULT_MAX_RECORDS = 200_000
 

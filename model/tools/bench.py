@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from devkit.repo import REPO_ROOT
 from model.runtime import (
     ONNX,
     ONNX_CHUNK,
@@ -52,7 +53,6 @@ MODEL_FILES = {SEED_STYLE: "model.safetensors", TORCH: "model.safetensors", **ON
 SIXTEEN_TOKENS = " ".join(["news"] * 14)
 # The file-to-file target: headlines/s through classify_file within 15% of the int8 model's own batch-32 throughput.
 FILE_TO_FILE_SHARE = 0.85
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PROC = Path("/proc")  # Linux only
 
 

@@ -18,10 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from devkit.repo import REPO_ROOT
 from model.serving.server import LISTENING
 from model.tools.local_servers import NotUp, answers, wait_until
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class EndpointFailedToStart(RuntimeError):

@@ -13,7 +13,7 @@ import pytest
 
 from tests.support import REPO_ROOT as REPO
 
-PROJECT_ROOTS = ("model", "training_jobs", "chalice_app", "loadtest", "tools")
+PROJECT_ROOTS = ("model", "training_jobs", "chalice_app", "loadtest", "tools", "devkit")
 LAMBDA_ROOT = "chalice_app"  # on sys.path as the Lambda's root: chalice_app/chalicelib/x.py is `chalicelib.x`
 
 # Which box a file is in: the longest matching path prefix wins.
@@ -29,6 +29,7 @@ BOXES = {
     "chalice_app/reports/": "chalice_app tools",
     "loadtest/": "loadtest",
     "tools/": "tools",
+    "devkit/": "devkit",
 }
 
 # The border table: the boxes each box may import from ...
@@ -40,8 +41,12 @@ MAY_IMPORT_BOXES = {
     "chalice_app root": {"chalice_app root"},  # zipped alone into the Lambda
     "chalice_app tools": {"chalice_app root", "chalice_app tools", "model tools"},
     "loadtest": {"loadtest"},
-    "tools": {"tools"},
+    "tools": {"tools"},  # runs before .venv exists (make setup), with the system's Python
+    "devkit": {"devkit"},
 }
+# devkit holds what every box on the developer's machine needs: each of these boxes may import it, nothing that ships
+# may (the Lambda zip, model serving, the training job's code: see test_the_training_job_ships_all_it_imports).
+DEVELOPER_BOXES = {"model tools", "training_jobs", "chalice_app tools", "loadtest"}
 # ... and the single modules (with their submodules) of other boxes it may import besides.
 MAY_IMPORT_MODULES = {
     "training_jobs": ("chalice_app.ops.stages", "chalice_app.local.state"),
@@ -122,7 +127,7 @@ def project_imports(modules: dict[str, Module]) -> list[Import]:
 
 
 def allowed(source: Module, target: Module) -> bool:
-    if target.box in MAY_IMPORT_BOXES[source.box]:
+    if target.box in MAY_IMPORT_BOXES[source.box] or (target.box == "devkit" and source.box in DEVELOPER_BOXES):
         return True
     granted = MAY_IMPORT_MODULES.get(source.box, ())
     return any(target.name == name or target.name.startswith(name + ".") for name in granted)
@@ -193,3 +198,21 @@ def test_the_graph_sees_imports_inside_functions_and_the_lambda_root(
     assert ("chalicelib.transactions", "chalicelib.telemetry") in edges
     assert ("training_jobs.calibrate", "model.predict") in edges  # imported inside a function only
     assert all(module.box in MAY_IMPORT_BOXES for module in graph[0].values())
+
+
+def test_the_training_job_ships_all_it_imports(graph: tuple[dict[str, Module], list[Import]]) -> None:
+    """A SageMaker job runs training_jobs/train.py from a copy of CODE_PACKAGES only: every project module it reaches
+    (at module level or in a function) must be in them, so training_jobs may import devkit only outside the job."""
+    from training_jobs.launch import CODE_PACKAGES, ENTRY_SCRIPT
+
+    _, imports = graph
+    targets: dict[str, set[str]] = {}
+    for edge in imports:
+        targets.setdefault(edge.source.name, set()).add(edge.target.name)
+    reached, pending = set(), [ENTRY_SCRIPT.removesuffix(".py").replace("/", ".")]
+    while pending:
+        name = pending.pop()
+        if name not in reached:
+            reached.add(name)
+            pending.extend(targets.get(name, ()))
+    assert {name for name in reached if name.split(".")[0] not in CODE_PACKAGES} == set()
