@@ -31,6 +31,7 @@ from typing import Any
 import boto3
 
 from chalice_app.local.state import FAKE_AWS, fake_client_arguments
+from devkit.local_servers import NotUp, answers, wait_until
 from loadtest.headlines import default_headlines, read_headlines
 from loadtest.ledger import Ledger, classification_ids
 from loadtest.reconcile import Reconciliation, reconcile_table, table_of_api
@@ -251,10 +252,10 @@ def begin_outage(dynamodb_url: str, seconds: float) -> None:
 
 def wait_for_proxy(url: str, answering: bool, deadline: float) -> None:
     """Until the DynamoDB proxy answers (after an outage) or refuses (as one begins)."""
-    while (call("GET", f"{url}/_faults", timeout=2)[0] == 200) != answering:
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{url} did not {'come back after' if answering else 'begin'} its outage")
-        time.sleep(0.05)
+    try:
+        wait_until(lambda: answers(f"{url}/_faults") == answering, deadline, poll_s=0.05)
+    except NotUp:
+        raise SystemExit(f"{url} did not {'come back after' if answering else 'begin'} its outage") from None
 
 
 # --- the run ------------------------------------------------------------------------------------------------------

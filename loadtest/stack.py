@@ -11,14 +11,13 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from chalice_app.local.state import STATE_FILE, delete_local_table, wait_for_state
+from devkit.local_servers import answers
 from devkit.repo import REPO_ROOT
 
 LOCAL_STACK = "chalice_app.local.stack"  # run from REPO_ROOT
@@ -52,18 +51,10 @@ def read_state(state_dir: Path) -> LocalStack | None:
         return None
 
 
-def answers(api_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{api_url}/health", timeout=5) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 def running_stack(state_dir: Path = MAKE_LOCAL_STATE_DIR) -> LocalStack | None:
     """The stack `make local` runs from `state_dir`, when its API answers."""
     stack = read_state(state_dir)
-    return stack if stack is not None and answers(stack.api_url) else None
+    return stack if stack is not None and answers(f"{stack.api_url}/health", timeout_s=5) else None
 
 
 @contextmanager

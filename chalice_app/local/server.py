@@ -29,7 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalice.cli import main
 from chalice.local import ChaliceRequestHandler
 
-from model.tools.local_servers import answers
+from devkit.local_servers import answers
 
 HEALTH_PATH = "/health"
 STARTING_WAIT_S = 10.0

@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from devkit.local_servers import NotUp, answers, wait_until
 from devkit.repo import REPO_ROOT
 from model.serving.server import LISTENING
-from model.tools.local_servers import NotUp, answers, wait_until
 
 
 class EndpointFailedToStart(RuntimeError):

@@ -17,7 +17,7 @@ from chalice.test import Client
 from chalicelib import transactions
 
 from chalice_app.local.dynamodb_faults import FaultProxy
-from model.tools.local_servers import NotUp, answers, wait_until
+from devkit.local_servers import NotUp, answers, wait_until
 from tests.support.api_testing import LogCapture, assert_answered_but_unsaved, assert_documented, body_of, post_json
 
 pytestmark = pytest.mark.slow

@@ -25,7 +25,7 @@ import pytest
 
 from chalice_app.local.state import stage_stand_in_urls
 from chalice_app.ops.stages import CHALICE_DIR
-from model.tools.local_servers import NotUp, answers, unused_port, wait_until
+from devkit.local_servers import NotUp, answers, unused_port, wait_until
 from tests.support.local_stack_testing import request_json, running_stand_ins
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from model.tools.local_servers import unused_port, wait_until
+from devkit.local_servers import unused_port, wait_until
 from tests.support.local_stack_testing import REPO_ROOT, RunningStack, request_json, running_stack
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from chalice_app.local.state import wait_for_state
-from model.tools.local_servers import unused_port
+from devkit.local_servers import unused_port
 from tests.support import REPO_ROOT
 
 LOCAL_STACK = "chalice_app.local.stack"  # run from REPO_ROOT

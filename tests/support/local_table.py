@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from chalice_app.local.state import DATABASE_VARIABLE, FAKE_AWS
-from model.tools.local_servers import unused_port
+from devkit.local_servers import unused_port
 from tests.support import REPO_ROOT
 
 

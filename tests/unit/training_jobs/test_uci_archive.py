@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from model.tools.local_servers import unused_port
+from devkit.local_servers import unused_port
 from tests.support.archive_server import Answer, ArchiveServer, archive_server, corpus_text, uci_zip
 from training_jobs import uci_archive
 from training_jobs.config import CORPUS_FILE, cached_corpus

@@ -16,7 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
 
 from chalice_app.local.dynamodb_faults import FaultConfigError, FaultProxy, TableFaults, outage_seconds
-from model.tools.local_servers import answers, wait_until
+from devkit.local_servers import answers, wait_until
 
 TABLE = "faults-test"
 

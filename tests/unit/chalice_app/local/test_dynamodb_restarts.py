@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from chalice_app.local.state import DYNAMODB_DATABASE, FAKE_AWS, LEGACY_RECORDING
-from model.tools.local_servers import unused_port
+from devkit.local_servers import unused_port
 from tests.support.local_table import LocalDynamoDB, found, write_records
 
 TABLE = "news-transactions-kept"

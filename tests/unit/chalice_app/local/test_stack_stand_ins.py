@@ -17,8 +17,8 @@ from chalice_app.local.stack import (
     parse_args,
 )
 from chalice_app.local.state import STATE_FILE
+from devkit.local_servers import unused_port
 from loadtest.stack import read_state
-from model.tools.local_servers import unused_port
 
 
 def test_on_the_default_ports_the_plain_command_needs_no_export() -> None:

@@ -1,7 +1,5 @@
-"""Free ports and waiting for a local server: the one definition the local endpoint, the local stack and the tests
-use. loadtest may not import model tools: it waits through `chalice_app.local.state.wait_for_state`, and its one
-loop of its own (the chaos run's wait for the DynamoDB proxy) is pinned to `wait_until` by a contract test.
-"""
+"""Free ports and waiting for a local server: the one definition the local endpoint, the local stack, the load
+tests and the tests use."""
 
 from __future__ import annotations
 
