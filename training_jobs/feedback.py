@@ -28,7 +28,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalice_app.local.state import NoLocalStack, fake_client_arguments, local_dynamodb_url
-from chalice_app.ops.stages import KeyIds, stage_environment, training_keys
+from devkit.stages import KeyIds, stage_environment, training_keys
 from model.labels import LabelMap
 from training_jobs.config import REPO_ROOT, Hyperparameters, default_data_dir
 from training_jobs.data import collapse_whitespace, load_splits, normalise_title

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalice_app.ops.stages import baseline_location, stage_environment  # the API stages' variables: one reader
+from devkit.stages import baseline_location, stage_environment  # the API stages' variables: one reader
 from model.artifact import read_metadata
 from model.encoders import EncoderUnavailable
 from model.onnx_export import export_model_folder

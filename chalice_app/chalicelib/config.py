@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NoReturn
 
-from chalicelib.drift import DriftThresholds
+from .drift import DriftThresholds
 
 SERVICE_NAME = "news-classifier-api"
 MODEL_VARIANTS = "MODEL_VARIANTS"

@@ -17,7 +17,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.drift import Baseline
+from .drift import Baseline
 
 MODEL_VERSION_PLACEHOLDER = "{model_version}"
 S3_SCHEME = "s3://"

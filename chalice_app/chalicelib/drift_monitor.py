@@ -13,9 +13,9 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from chalicelib import drift_baselines, telemetry, transactions
-from chalicelib.config import drift_settings, score_settings
-from chalicelib.drift import (
+from . import drift_baselines, telemetry, transactions
+from .config import drift_settings, score_settings
+from .drift import (
     RUNTIME_FEATURES,
     STABLE,
     TOO_FEW,
@@ -25,8 +25,8 @@ from chalicelib.drift import (
     Observation,
     compare,
 )
-from chalicelib.drift_baselines import BaselineUnavailable
-from chalicelib.transactions import OK, TransactionRecord
+from .drift_baselines import BaselineUnavailable
+from .transactions import OK, TransactionRecord
 
 JOB = "drift"
 

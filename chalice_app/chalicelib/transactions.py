@@ -29,10 +29,10 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib import telemetry
-from chalicelib.callers import Caller
-from chalicelib.config import TableSettings, table_settings
-from chalicelib.errors import RETRY_AFTER_UNAVAILABLE, ApiError, bad_request, not_found
+from . import telemetry
+from .callers import Caller
+from .config import TableSettings, table_settings
+from .errors import RETRY_AFTER_UNAVAILABLE, ApiError, bad_request, not_found
 
 OK, ERROR, REJECTED = "ok", "error", "rejected"
 UNSAVED_EVENT = "transaction_unsaved"

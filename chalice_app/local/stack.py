@@ -38,9 +38,9 @@ from chalice_app.local.state import (
     STATE_FILE,
     stage_stand_in_urls,
 )
-from chalice_app.ops.stages import CHALICE_DIR, stage_environment
 from devkit.local_servers import NotUp, answers, unused_port, wait_until
 from devkit.repo import REPO_ROOT
+from devkit.stages import CHALICE_DIR, stage_environment
 
 CHALICE_BIN = Path(sys.executable).with_name("chalice")
 LOCAL_SERVER = "chalice_app.local.server"  # `chalice local` without the 40 ms Nagle/delayed-ACK stall

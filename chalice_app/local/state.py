@@ -12,8 +12,8 @@ from typing import Any
 
 from botocore.configloader import load_config
 
-from chalice_app.ops.stages import CHALICE_DIR, stage_environment
 from devkit.local_servers import NotUp, wait_until
+from devkit.stages import CHALICE_DIR, stage_environment
 
 STATE_FILE = "local_stack.json"  # in the stack's --state-dir (make local: LOCAL_STATE_DIR, artifacts/local)
 LOCK_FILE = "local_stack.lock"

@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalice_app.ops.aws_stage import DeployError
 from chalice_app.ops.chalice_deploy import deployed_rest_api
-from chalice_app.ops.stages import (
+from devkit.stages import (
     CHALICE_DIR,
     CONFIG_FILE,
     OPERATORS,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from chalicelib.config import exposure_problems, settings_problems
 
 from chalice_app.ops import infra
-from chalice_app.ops.stages import CONFIG_FILE, baseline_location, function_name, stage_environment
+from devkit.stages import CONFIG_FILE, baseline_location, function_name, stage_environment
 
 
 class DeployError(RuntimeError):

@@ -20,7 +20,7 @@ from chalicelib.config import MODEL_VARIANTS, ConfigError, format_model_variants
 
 from chalice_app.ops import policies
 from chalice_app.ops.aws_stage import DeployError, Stage
-from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE, model_variants, set_stage_variable
+from devkit.stages import CHALICE_DIR, CONFIG_FILE, model_variants, set_stage_variable
 
 DEPLOY_MODULE = "chalice_app.ops.deploy"
 

@@ -22,7 +22,7 @@ import yaml
 from chalice_app.ops.aws_stage import DeployError, Stage
 from chalice_app.ops.infra import Clients
 from chalice_app.ops.stacks import deploy_calls, deploy_stack
-from chalice_app.ops.stages import CHALICE_DIR, DEPLOYED_DIR, function_name
+from devkit.stages import CHALICE_DIR, DEPLOYED_DIR, function_name
 from model.tools.plan import Call, Step
 
 CHALICE_BIN = Path(sys.executable).with_name("chalice")

@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalice_app.ops import infra
 from chalice_app.ops.stacks import StackError, change_set_request, deploy_stack
-from chalice_app.ops.stages import CHALICE_DIR, baseline_location, function_name, stage_environment
+from devkit.stages import CHALICE_DIR, baseline_location, function_name, stage_environment
 
 TEMPLATE = CHALICE_DIR / "infra" / "deploy-role.yaml"
 STAGES = ("dev", "prod")  # the environments of .github/workflows/deploy.yml

@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.config import SERVICE_NAME
 
 from chalice_app.ops.stacks import StackError, delete_stack, deploy_calls, deploy_stack, described_stack, outputs_of
-from chalice_app.ops.stages import (
+from devkit.stages import (
     CHALICE_DIR,
     DRIFT_HANDLER,
     function_name,

@@ -17,7 +17,7 @@ from typing import Any
 
 from chalicelib.transactions import CLIENT_INDEX, DAY_INDEX, FEEDBACK_ATTRIBUTES, TransactionRecord
 
-from chalice_app.ops.stages import (
+from devkit.stages import (
     CONFIG_FILE,
     DRIFT_HANDLER,
     INVOKE_ENDPOINT,

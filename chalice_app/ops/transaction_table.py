@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 from chalicelib import transactions
 
-from chalice_app.ops.stages import function_name, stage_environment
+from devkit.stages import function_name, stage_environment
 
 
 def unsaved_records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:

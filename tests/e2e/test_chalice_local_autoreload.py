@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 
 from chalice_app.local.state import stage_stand_in_urls
-from chalice_app.ops.stages import CHALICE_DIR
 from devkit.local_servers import NotUp, answers, unused_port, wait_until
+from devkit.stages import CHALICE_DIR
 from tests.support.local_stack_testing import request_json, running_stand_ins
 
 pytestmark = pytest.mark.slow

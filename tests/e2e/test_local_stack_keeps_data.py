@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from chalice_app.local.state import DYNAMODB_DATABASE, fake_client_arguments
-from chalice_app.ops.stages import stage_environment
+from devkit.stages import stage_environment
 from tests.support.local_stack_testing import request_json, running_stack, running_stand_ins
 
 

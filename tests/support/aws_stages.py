@@ -8,7 +8,7 @@ from typing import Any
 from chalice.package import YAMLTemplateSerializer
 
 from chalice_app.ops import infra
-from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE
+from devkit.stages import CHALICE_DIR, CONFIG_FILE
 
 
 def stage_config(stage: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 from chalicelib import transactions
 from chalicelib.callers import Caller
 
-from chalice_app.ops.stages import CONFIG_FILE, training_keys
+from devkit.stages import CONFIG_FILE, training_keys
 from model.labels import LabelMap
 from training_jobs.config import split_file
 from training_jobs.data import normalise_title, read_examples

@@ -16,7 +16,7 @@ from chalicelib.routing import Client
 from scipy import stats
 
 from chalice_app.ops.canary import set_model_variants
-from chalice_app.ops.stages import CONFIG_FILE, INVOKE_ENDPOINT, model_variants, stage_environment
+from devkit.stages import CONFIG_FILE, INVOKE_ENDPOINT, model_variants, stage_environment
 
 AB = (Variant("news-v3", 0.9), Variant("news-v4", 0.1))
 

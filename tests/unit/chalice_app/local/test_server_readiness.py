@@ -23,8 +23,8 @@ import pytest
 
 from chalice_app.local.server import Readiness
 from chalice_app.local.state import DYNAMODB_DATABASE, FAKE_AWS
-from chalice_app.ops.stages import stage_environment
 from devkit.local_servers import unused_port, wait_until
+from devkit.stages import stage_environment
 from tests.support import REPO_ROOT
 from tests.support.local_table import LocalDynamoDB, found
 

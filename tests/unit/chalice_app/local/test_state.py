@@ -10,7 +10,7 @@ import sys
 
 from chalice_app.local.stack import parse_args, stand_in_urls
 from chalice_app.local.state import FAKE_AWS, stage_stand_in_urls
-from chalice_app.ops.stages import CHALICE_DIR, stage_environment
+from devkit.stages import CHALICE_DIR, stage_environment
 
 # The endpoints boto3 resolves for the API's two services, run where `chalice local` runs (the project folder).
 RESOLVE = ("import boto3; print(boto3.client('dynamodb').meta.endpoint_url, "

@@ -21,7 +21,7 @@ from botocore.client import BaseClient
 from chalice.test import Client
 from chalicelib import transactions
 
-from chalice_app.ops.stages import (
+from devkit.stages import (
     CHALICE_DIR,
     DRIFT_HANDLER,
     baseline_location,

@@ -14,7 +14,7 @@ from chalicelib.config import access_settings, api_key_required, settings_proble
 
 from chalice_app.ops import aws_stage, infra, policies
 from chalice_app.ops.aws_stage import DeployError, Stage
-from chalice_app.ops.stages import (
+from devkit.stages import (
     API_HANDLER,
     CHALICE_DIR,
     CONFIG_FILE,

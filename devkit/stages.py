@@ -2,6 +2,9 @@
 variables (the API's and each function's, merged as Chalice merges them), its Lambda names, its routing, where
 its drift baselines live, whose feedback may train. `set_stage_variable` writes one variable back; a deployment
 makes it live.
+
+The API's own parsers read the variables (chalice_app.chalicelib.config, imported by its package path: the Lambda
+and `chalice local` import the same files as top-level `chalicelib`).
 """
 
 from __future__ import annotations
@@ -10,10 +13,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from chalicelib.config import MODEL_VARIANTS, ConfigError, KeyIds, key_ids, parse_model_variants
-from chalicelib.drift_baselines import MODEL_VERSION_PLACEHOLDER, S3_SCHEME
+from chalice_app.chalicelib.config import MODEL_VARIANTS, ConfigError, KeyIds, key_ids, parse_model_variants
+from chalice_app.chalicelib.drift_baselines import MODEL_VERSION_PLACEHOLDER, S3_SCHEME
+from devkit.repo import CHALICE_DIR
 
-CHALICE_DIR = Path(__file__).resolve().parents[1]
 CONFIG_FILE = CHALICE_DIR / ".chalice" / "config.json"
 DEPLOYED_DIR = CHALICE_DIR / ".chalice" / "deployed"  # `chalice deploy` records what it created here, per stage
 INVOKE_ENDPOINT = "sagemaker:InvokeEndpoint"
