@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chalice_app.local.state import DYNAMODB_DATABASE, delete_local_table
+from devkit.local_stack import DYNAMODB_DATABASE, delete_local_table
 from loadtest.stack import REPO_ROOT, own_stack
 
 TARGET_READY_S = 10.0

@@ -30,8 +30,8 @@ from typing import Any
 
 import boto3
 
-from chalice_app.local.state import FAKE_AWS, fake_client_arguments
 from devkit.local_servers import NotUp, answers, wait_until
+from devkit.local_stack import FAKE_AWS, fake_client_arguments
 from loadtest.headlines import default_headlines, read_headlines
 from loadtest.ledger import Ledger, classification_ids
 from loadtest.reconcile import Reconciliation, reconcile_table, table_of_api

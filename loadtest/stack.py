@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from chalice_app.local.state import STATE_FILE, delete_local_table, wait_for_state
 from devkit.local_servers import answers
+from devkit.local_stack import STATE_FILE, delete_local_table, wait_for_state
 from devkit.repo import REPO_ROOT
 
 LOCAL_STACK = "chalice_app.local.stack"  # run from REPO_ROOT

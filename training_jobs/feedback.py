@@ -27,7 +27,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalice_app.local.state import NoLocalStack, fake_client_arguments, local_dynamodb_url
+from devkit.local_stack import NoLocalStack, fake_client_arguments, local_dynamodb_url
 from devkit.stages import KeyIds, stage_environment, training_keys
 from model.labels import LabelMap
 from training_jobs.config import REPO_ROOT, Hyperparameters, default_data_dir

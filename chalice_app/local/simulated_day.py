@@ -31,8 +31,8 @@ from tqdm import tqdm
 
 from chalice_app.local.dynamodb import kept_tables
 from chalice_app.local.stack import REPO_ROOT, STAGE, StackError, create_table, single_instance
-from chalice_app.local.state import DYNAMODB_DATABASE, FAKE_AWS
 from chalice_app.local.table_store import StoreError, TableKey, TableStore, key_text
+from devkit.local_stack import DYNAMODB_DATABASE, FAKE_AWS
 from devkit.stages import stage_environment
 
 DAY = dt.timedelta(days=1)

@@ -30,7 +30,8 @@ from chalicelib import transactions
 from chalicelib.config import MODEL_VARIANTS, ConfigError, format_model_variants, settings_problems
 from pynamodb.exceptions import PynamoDBException
 
-from chalice_app.local.state import (
+from devkit.local_servers import NotUp, answers, unused_port, wait_until
+from devkit.local_stack import (
     DATABASE_VARIABLE,
     DYNAMODB_DATABASE,
     FAKE_AWS,
@@ -38,7 +39,6 @@ from chalice_app.local.state import (
     STATE_FILE,
     stage_stand_in_urls,
 )
-from devkit.local_servers import NotUp, answers, unused_port, wait_until
 from devkit.repo import REPO_ROOT
 from devkit.stages import CHALICE_DIR, stage_environment
 

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from chalice_app.local.state import stage_stand_in_urls
 from devkit.local_servers import NotUp, answers, unused_port, wait_until
+from devkit.local_stack import stage_stand_in_urls
 from devkit.stages import CHALICE_DIR
 from tests.support.local_stack_testing import request_json, running_stand_ins
 

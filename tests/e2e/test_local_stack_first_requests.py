@@ -16,8 +16,8 @@ import boto3
 import pytest
 
 from chalice_app.local.stack import API_LOG_FILE
-from chalice_app.local.state import FAKE_AWS, fake_client_arguments, read_state
 from devkit.local_servers import answers, wait_until
+from devkit.local_stack import FAKE_AWS, fake_client_arguments, read_state
 from devkit.stages import stage_environment
 from tests.support import REPO_ROOT
 from tests.support.local_stack_testing import RunningStack, request_json, running_stack, starting_stack

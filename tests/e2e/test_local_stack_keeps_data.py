@@ -10,7 +10,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from chalice_app.local.state import DYNAMODB_DATABASE, fake_client_arguments
+from devkit.local_stack import DYNAMODB_DATABASE, fake_client_arguments
 from devkit.stages import stage_environment
 from tests.support.local_stack_testing import request_json, running_stack, running_stand_ins
 

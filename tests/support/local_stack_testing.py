@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from chalice_app.local.state import wait_for_state
 from devkit.local_servers import unused_port
+from devkit.local_stack import wait_for_state
 from tests.support import REPO_ROOT
 
 LOCAL_STACK = "chalice_app.local.stack"  # run from REPO_ROOT

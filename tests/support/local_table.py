@@ -13,8 +13,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from chalice_app.local.state import DATABASE_VARIABLE, FAKE_AWS
 from devkit.local_servers import unused_port
+from devkit.local_stack import DATABASE_VARIABLE, FAKE_AWS
 from tests.support import REPO_ROOT
 
 

@@ -32,7 +32,7 @@ BOXES = {
     "devkit/": "devkit",
 }
 
-# The border table: the boxes each box may import from ...
+# The border table: the boxes each box may import from.
 MAY_IMPORT_BOXES = {
     "model core": {"model core"},
     "model serving": {"model core", "model serving"},
@@ -47,11 +47,6 @@ MAY_IMPORT_BOXES = {
 # devkit holds what every box on the developer's machine needs: each of these boxes may import it, nothing that ships
 # may (the Lambda zip, model serving, the training job's code: see test_the_training_job_ships_all_it_imports).
 DEVELOPER_BOXES = {"model tools", "training_jobs", "chalice_app tools", "loadtest"}
-# ... and the single modules (with their submodules) of other boxes it may import besides.
-MAY_IMPORT_MODULES = {
-    "training_jobs": ("chalice_app.local.state",),
-    "loadtest": ("chalice_app.local",),
-}
 
 
 @dataclass(frozen=True)
@@ -129,10 +124,7 @@ def project_imports(modules: dict[str, Module]) -> list[Import]:
 
 
 def allowed(source: Module, target: Module) -> bool:
-    if target.box in MAY_IMPORT_BOXES[source.box] or (target.box == "devkit" and source.box in DEVELOPER_BOXES):
-        return True
-    granted = MAY_IMPORT_MODULES.get(source.box, ())
-    return any(target.name == name or target.name.startswith(name + ".") for name in granted)
+    return target.box in MAY_IMPORT_BOXES[source.box] or (target.box == "devkit" and source.box in DEVELOPER_BOXES)
 
 
 def cycles(modules: dict[str, Module], imports: list[Import]) -> list[list[str]]:

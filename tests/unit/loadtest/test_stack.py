@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from chalice_app.local.state import STATE_FILE
 from devkit.local_servers import unused_port
+from devkit.local_stack import STATE_FILE
 from loadtest.stack import running_stack
 from tests.support.healthy_server import healthy_server
 

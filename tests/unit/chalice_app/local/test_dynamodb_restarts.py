@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from chalice_app.local.state import DYNAMODB_DATABASE, FAKE_AWS, LEGACY_RECORDING
 from devkit.local_servers import unused_port
+from devkit.local_stack import DYNAMODB_DATABASE, FAKE_AWS, LEGACY_RECORDING
 from tests.support.local_table import LocalDynamoDB, found, write_records
 
 TABLE = "news-transactions-kept"

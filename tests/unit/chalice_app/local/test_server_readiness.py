@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from chalice_app.local.server import Readiness
-from chalice_app.local.state import DYNAMODB_DATABASE, FAKE_AWS
 from devkit.local_servers import unused_port, wait_until
+from devkit.local_stack import DYNAMODB_DATABASE, FAKE_AWS
 from devkit.stages import stage_environment
 from tests.support import REPO_ROOT
 from tests.support.local_table import LocalDynamoDB, found

@@ -14,7 +14,7 @@ import pytest
 
 from chalice_app.local.simulated_day import simulated_records
 from chalice_app.local.stack import single_instance
-from chalice_app.local.state import DYNAMODB_DATABASE, FAKE_AWS
+from devkit.local_stack import DYNAMODB_DATABASE, FAKE_AWS
 from devkit.stages import stage_environment
 from tests.support import REPO_ROOT
 from tests.support.local_table import LocalDynamoDB

@@ -16,8 +16,8 @@ from chalice_app.local.stack import (
     check_ports_free,
     parse_args,
 )
-from chalice_app.local.state import STATE_FILE
 from devkit.local_servers import unused_port
+from devkit.local_stack import STATE_FILE
 from loadtest.stack import read_state
 
 

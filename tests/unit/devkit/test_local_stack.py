@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from chalice_app.local.stack import parse_args, stand_in_urls
-from chalice_app.local.state import FAKE_AWS, stage_stand_in_urls
+from devkit.local_stack import FAKE_AWS, stage_stand_in_urls
 from devkit.stages import CHALICE_DIR, stage_environment
 
 # The endpoints boto3 resolves for the API's two services, run where `chalice local` runs (the project folder).
