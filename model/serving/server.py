@@ -62,6 +62,7 @@ DEFAULT_ENDPOINT = "news-classifier"
 DEFAULT_VARIANT = "AllTraffic"  # the variant name SageMaker gives a single-variant endpoint config
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's request limit
 LOCAL_ACCOUNT = "123456789012"
+# SageMaker's name rule; a copy of devkit.aws_names.SAGEMAKER_NAME, since what ships may not import devkit/.
 ENDPOINT_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 BATCH_HEADLINES_HEADER = "X-Micro-Batch-Headlines"
 BATCH_REQUESTS_HEADER = "X-Micro-Batch-Requests"

@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from devkit.aws_names import SAGEMAKER_NAME, SAGEMAKER_NAME_LIMIT
 from model.artifact import DRIFT_BASELINE_FILE, read_metadata
 from model.runtime import ONNX_INT8
 from model.tools.image import ServingImage
 
 MEMORY_SIZES_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 MAX_CONCURRENCY = 200
-NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # SageMaker's rule for endpoint, config and model names
 VARIANT = "AllTraffic"
 
 
@@ -63,12 +62,14 @@ class Release:
     serverless: Serverless
 
     def __post_init__(self) -> None:
-        if not NAME.match(self.endpoint):
-            raise DeployError(f"endpoint name {self.endpoint!r}: letters, digits and single hyphens, at most 63")
-        if len(self.name) > 63:
-            raise DeployError(f"{self.name!r} is longer than SageMaker's 63 characters: shorten the endpoint name "
-                              f"to {63 - len(self.name) + len(self.endpoint)} characters")
-        if not NAME.match(self.name):
+        if not SAGEMAKER_NAME.match(self.endpoint):
+            raise DeployError(f"endpoint name {self.endpoint!r}: letters, digits and single hyphens, at most "
+                              f"{SAGEMAKER_NAME_LIMIT}")
+        if len(self.name) > SAGEMAKER_NAME_LIMIT:
+            raise DeployError(f"{self.name!r} is longer than SageMaker's {SAGEMAKER_NAME_LIMIT} characters: shorten "
+                              f"the endpoint name to {SAGEMAKER_NAME_LIMIT - len(self.name) + len(self.endpoint)} "
+                              "characters")
+        if not SAGEMAKER_NAME.match(self.name):
             raise DeployError(f"model version {self.model_version!r}: letters, digits and single hyphens only")
 
     @property

@@ -37,7 +37,7 @@ MAY_IMPORT_BOXES = {
     "model core": {"model core"},
     "model serving": {"model core", "model serving"},
     "model tools": {"model core", "model serving", "model tools"},
-    "training_jobs": {"model core", "model tools", "training_jobs"},  # tools: retrain deploys a candidate
+    "training_jobs": {"model core", "training_jobs"},
     "chalice_app root": {"chalice_app root"},  # zipped alone into the Lambda
     "chalice_app tools": {"chalice_app root", "chalice_app tools", "model tools"},
     "loadtest": {"loadtest"},

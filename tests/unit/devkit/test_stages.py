@@ -14,6 +14,7 @@ from chalicelib.config import access_settings, api_key_required, settings_proble
 
 from chalice_app.ops import aws_stage, infra, policies
 from chalice_app.ops.aws_stage import DeployError, Stage
+from devkit.aws_names import SAGEMAKER_NAME
 from devkit.stages import (
     API_HANDLER,
     CHALICE_DIR,
@@ -23,7 +24,6 @@ from devkit.stages import (
     function_name,
     stage_environment,
 )
-from model.tools.release import NAME
 from tests.support.aws_stages import as_list, infra_template, policy, stage_config
 
 AWS_STAGES = ["dev", "prod"]
@@ -128,7 +128,7 @@ def test_infra_stack_creates_the_names_the_stage_and_its_policies_use(stage: str
         f"{function_name(stage)}-monitor_drift"
     # The endpoint is model/tools/deploy.py's: `make deploy` passes it this very name, and its image repository's.
     assert parameters["EndpointName"] == environment["ENDPOINT_NAME"] == parameters["RepositoryName"]
-    assert NAME.match(environment["ENDPOINT_NAME"]) and len(environment["ENDPOINT_NAME"]) <= MAX_ENDPOINT_NAME
+    assert SAGEMAKER_NAME.match(environment["ENDPOINT_NAME"]) and len(environment["ENDPOINT_NAME"]) <= MAX_ENDPOINT_NAME
     assert parameters["MetricsNamespace"] == environment["POWERTOOLS_METRICS_NAMESPACE"]
     assert parameters["StageName"] == stage_config(stage)["api_gateway_stage"]
 
