@@ -27,15 +27,13 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from devkit.day_index import query_days
 from devkit.local_stack import NoLocalStack, fake_client_arguments, local_dynamodb_url
 from devkit.stages import KeyIds, stage_environment, training_keys
 from model.labels import LabelMap
 from training_jobs.config import REPO_ROOT, Hyperparameters, default_data_dir
 from training_jobs.data import collapse_whitespace, load_splits, normalise_title
 
-# A copy of the API's day-index reader (chalicelib.transactions.query_days), which this box may not import;
-# tests/unit/chalice_app/chalicelib/test_transactions_day_index.py pins the two together.
-DAY_INDEX = "day-created_at-index"
 COLUMNS = ("category", "title", "votes", "feedback_at", "request_id", "feedback_by")
 DEFAULT_OUTPUT = REPO_ROOT / "artifacts" / "feedback" / "feedback.tsv"
 # The rules that drop labels, in the order they run; the report counts each rule's drops under these names.
@@ -109,18 +107,11 @@ def window_days(days: int, today: dt.date) -> list[str]:
 
 def query_feedback(client: Any, table: str, days: Iterable[str]) -> Iterator[Feedback]:
     """Items with a feedback label, one paginated Query of the day index per day."""
-    paginator = client.get_paginator("query")
     deserialise = TypeDeserializer().deserialize
-    for day in days:
-        pages = paginator.paginate(TableName=table, IndexName=DAY_INDEX, KeyConditionExpression="#day = :day",
-                                   FilterExpression="attribute_exists(feedback_label)",
-                                   ExpressionAttributeNames={"#day": "day"},
-                                   ExpressionAttributeValues={":day": {"S": day}})
-        for page in pages:
-            for raw in page["Items"]:
-                item = {name: deserialise(value) for name, value in raw.items()}
-                yield Feedback(request_id=item["request_id"], title=item["headline"], label=item["feedback_label"],
-                               feedback_at=item.get("feedback_at", ""), feedback_by=item.get("feedback_by") or "")
+    for raw in query_days(client, table, days, "attribute_exists(feedback_label)"):
+        item = {name: deserialise(value) for name, value in raw.items()}
+        yield Feedback(request_id=item["request_id"], title=item["headline"], label=item["feedback_label"],
+                       feedback_at=item.get("feedback_at", ""), feedback_by=item.get("feedback_by") or "")
 
 
 def with_categories(feedback: Iterable[Feedback], labels: LabelMap) -> tuple[list[LabelledFeedback], int]:

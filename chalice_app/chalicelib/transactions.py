@@ -281,11 +281,11 @@ def days_between(since: dt.datetime, until: dt.datetime) -> list[dt.date]:
 
 def query_days(days: Iterable[dt.date], created: Condition | None = None, newest_first: bool = False,
                limit: int | None = None) -> Iterator[TransactionRecord]:
-    """The one reader of the day index: one Query per day in the order given (never a Scan), each in time order
+    """The API's reader of the day index: one Query per day in the order given (never a Scan), each in time order
     (newest first when asked) and bounded by `created` on `created_at`, stopping after `limit` records.
 
-    training_jobs/feedback.py and loadtest/reconcile.py may not import this code (box borders) and query the
-    index with boto3; tests/unit/chalice_app/chalicelib/test_transactions_day_index.py pins them to this reader.
+    The tools on the developer's machine read the index with boto3 through devkit/day_index.py, since the Lambda
+    zip holds chalice_app/ alone; tests/unit/chalice_app/chalicelib/test_transactions_day_index.py pins it to this.
     """
     model = transaction_model()
     wanted = limit
