@@ -26,7 +26,7 @@ import boto3
 import psutil
 from botocore.exceptions import BotoCoreError, ClientError
 
-from loadtest.headlines import default_headlines
+from devkit.news_files import default_headlines
 from loadtest.ledger import Ledger
 from loadtest.profiles import DEFAULT_USER_RATE, PROFILE_NAMES, STEADY
 from loadtest.reconcile import Reconciliation, reconcile_table, table_of_api

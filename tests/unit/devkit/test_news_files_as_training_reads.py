@@ -1,5 +1,5 @@
-"""loadtest/headlines.py copies two facts of training_jobs/ that its box may not import: the default data file and
-how a data file is read. These tests pin each copy to its original."""
+"""devkit/news_files.py reads the formats training_jobs/data.py reads, and keeps its own reader because a training
+job ships training_jobs/ only (with model/): these tests pin the tools' reader, and its default file, to training's."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.headlines import MAX_HEADLINE_CHARS, default_headlines, read_headlines
+from devkit.news_files import MAX_HEADLINE_CHARS, default_headlines, read_headlines, read_labelled_headlines
 from training_jobs.config import default_data_dir, split_file
-from training_jobs.data import collapse_whitespace, read_examples
+from training_jobs.data import clean, collapse_whitespace, read_examples
 
 UCI_ROW = "1\t{title}\thttp://example.com/1\tReuters\tb\tstory-1\texample.com\t1394470370698\n"
 
@@ -44,3 +44,24 @@ def test_both_layouts_give_the_titles_training_reads(name: str, text: str, tmp_p
     path = tmp_path / name
     path.write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
     assert read_headlines(path) == as_training_reads_them(path)
+
+
+AWKWARD_ROWS = [
+    "category\ttitle\tpublisher",
+    "b\tFed leaves rates unchanged\tReuters",
+    'e\t"Time For ""Transformers: Age Of Extinction"" To Prove Its Metal  ..."\tContactmusic.com',
+    'b\t"""Unusual"" mix of negative growth, strong jobs"\tReuters',
+    't\t"  Apple   unveils\tnew iPhone  "\tThe Verge',
+    "m\t   \tNobody",
+    "e\tA headline with a \"quote\" inside\tVariety",
+]
+
+
+def test_the_benchmark_reads_the_same_headlines_and_categories_as_training(tmp_path: Path) -> None:
+    path = tmp_path / "test.tsv"
+    path.write_text("\n".join(AWKWARD_ROWS) + "\n", encoding="utf-8")
+    examples, _ = clean(read_examples(path), dedupe=False)
+    titles, categories = read_labelled_headlines(path)
+    assert titles == [example.title for example in examples]
+    assert categories == [example.category for example in examples]
+    assert 'Time For "Transformers: Age Of Extinction" To Prove Its Metal ...' in titles and len(titles) == 5

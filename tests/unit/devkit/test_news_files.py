@@ -1,4 +1,5 @@
-"""The headlines the load test sends: the title column of a TSV (gzipped or not), only sendable ones."""
+"""devkit.news_files: the headlines the load tests send (the title column of a TSV or newsCorpora.csv, gzipped or
+not, only sendable ones)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.headlines import MAX_HEADLINE_CHARS, HeadlineFileError, read_headlines
+from devkit.news_files import MAX_HEADLINE_CHARS, HeadlineFileError, read_headlines
 from training_jobs.config import split_file
 
 
