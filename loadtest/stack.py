@@ -6,7 +6,6 @@ file it writes once every service answers (STATE_DIR/local_stack.json): the URLs
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -16,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from devkit import local_stack
 from devkit.local_servers import answers
 from devkit.local_stack import STATE_FILE, delete_local_table, wait_for_state
 from devkit.repo import REPO_ROOT
@@ -43,7 +43,7 @@ class LocalStack:
 def read_state(state_dir: Path) -> LocalStack | None:
     """The stack described by the state file in `state_dir`, if there is one."""
     try:
-        state = json.loads((state_dir / STATE_FILE).read_text())
+        state = local_stack.read_state(state_dir)
         return LocalStack(api_url=state["api_url"], endpoint_url=state["endpoint_url"],
                           dynamodb_url=state["dynamodb_url"], process_ids=dict(state["process_groups"]),
                           api_log=Path(state["api_log"]) if state.get("api_log") else None, state_dir=state_dir)
