@@ -5,4 +5,3 @@ other tools need to find a running stack. Run from the repository root:
     python -m chalice_app.local.stack --model-dir artifacts/model
 """
 
-import chalice_app.ops  # noqa: F401  (puts chalicelib on the path, as the Lambda imports it)

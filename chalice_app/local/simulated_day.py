@@ -23,12 +23,12 @@ from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 
-from chalicelib import transactions
-from chalicelib.config import score_settings
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.server import ThreadedMotoServer
 from tqdm import tqdm
 
+from chalice_app.chalicelib import transactions
+from chalice_app.chalicelib.config import score_settings
 from chalice_app.local.dynamodb import kept_tables
 from chalice_app.local.stack import REPO_ROOT, STAGE, StackError, create_table, single_instance
 from chalice_app.local.table_store import StoreError, TableKey, TableStore, key_text

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalicelib import transactions
-from chalicelib.config import MODEL_VARIANTS, ConfigError, format_model_variants, settings_problems
 from pynamodb.exceptions import PynamoDBException
 
+from chalice_app.chalicelib import transactions
+from chalice_app.chalicelib.config import MODEL_VARIANTS, ConfigError, format_model_variants, settings_problems
 from devkit.local_servers import NotUp, answers, unused_port, wait_until
 from devkit.local_stack import (
     DATABASE_VARIABLE,

@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from chalicelib.config import exposure_problems, settings_problems
-
+from chalice_app.chalicelib.config import exposure_problems, settings_problems
 from chalice_app.ops import infra
 from devkit.stages import CONFIG_FILE, baseline_location, function_name, stage_environment
 

@@ -16,8 +16,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from chalicelib.config import MODEL_VARIANTS, ConfigError, format_model_variants, parse_model_variants
-
+from chalice_app.chalicelib.config import MODEL_VARIANTS, ConfigError, format_model_variants, parse_model_variants
 from chalice_app.ops import policies
 from chalice_app.ops.aws_stage import DeployError, Stage
 from devkit.stages import CHALICE_DIR, CONFIG_FILE, model_variants, set_stage_variable

@@ -19,8 +19,8 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
-from chalicelib.config import SERVICE_NAME
 
+from chalice_app.chalicelib.config import SERVICE_NAME
 from chalice_app.ops.stacks import StackError, delete_stack, deploy_calls, deploy_stack, described_stack, outputs_of
 from devkit.stages import (
     CHALICE_DIR,

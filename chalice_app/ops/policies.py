@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from chalicelib.transactions import CLIENT_INDEX, DAY_INDEX, FEEDBACK_ATTRIBUTES, TransactionRecord
-
+from chalice_app.chalicelib.transactions import CLIENT_INDEX, DAY_INDEX, FEEDBACK_ATTRIBUTES, TransactionRecord
 from devkit.stages import (
     CONFIG_FILE,
     DRIFT_HANDLER,

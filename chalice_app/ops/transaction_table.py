@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from chalicelib import transactions
 
+from chalice_app.chalicelib import transactions
 from devkit.stages import function_name, stage_environment
 
 

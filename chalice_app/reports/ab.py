@@ -14,9 +14,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from chalicelib import transactions
 from rich.console import Console
 
+from chalice_app.chalicelib import transactions
 from chalice_app.reports.ab_render import print_summary, write_report
 from chalice_app.reports.ab_stats import AbThresholds, Observation, build_report, by_endpoint
 from chalice_app.reports.stage_table import ReportError, use_stage

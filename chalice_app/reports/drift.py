@@ -14,13 +14,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from chalicelib import transactions
-from chalicelib.drift import RUNTIME_FEATURES, DriftReport, DriftThresholds, Extractor, Observation
-from chalicelib.drift_baselines import S3_SCHEME
-from chalicelib.drift_monitor import DriftRun, measure
 from rich.console import Console
 from rich.table import Table
 
+from chalice_app.chalicelib import transactions
+from chalice_app.chalicelib.drift import RUNTIME_FEATURES, DriftReport, DriftThresholds, Extractor, Observation
+from chalice_app.chalicelib.drift_baselines import S3_SCHEME
+from chalice_app.chalicelib.drift_monitor import DriftRun, measure
 from chalice_app.reports.stage_table import ReportError, use_stage
 from devkit.repo import REPO_ROOT
 

@@ -5,6 +5,9 @@ code together and a function-level import only hides a cycle until that function
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,3 +214,26 @@ def test_the_training_job_ships_all_it_imports(graph: tuple[dict[str, Module], l
             reached.add(name)
             pending.extend(targets.get(name, ()))
     assert {name for name in reached if name.split(".")[0] not in CODE_PACKAGES} == set()
+
+
+def test_only_the_lambda_code_imports_chalicelib_as_a_top_level_package() -> None:
+    """The Lambda and `chalice local` run app.py with chalice_app/ as their root, where the API's code is top-level
+    `chalicelib`; everything else imports it by its package path, `chalice_app.chalicelib`, which needs nothing added
+    to sys.path (pytest's `pythonpath` has chalice_app/ only for the tests that run app.py as Lambda does)."""
+    modules = project_modules()
+    found = sorted(f"{module.path}:{line}" for module in modules.values() if module.box != "chalice_app root"
+                   for name, line in imported_names(module, ast.parse((REPO / module.path).read_text()))
+                   if name.split(".")[0] == "chalicelib")
+    assert found == [], "import chalice_app.chalicelib.… instead:\n" + "\n".join(found)
+
+
+def test_the_tools_import_from_the_repository_root_alone() -> None:
+    """What `python -m chalice_app.ops.deploy` does: no PYTHONPATH, no path set up by an import's side effect."""
+    roots = [REPO / "chalice_app" / folder for folder in ("ops", "local", "reports")] + [REPO / "devkit"]
+    names = sorted(module_name(path.relative_to(REPO)) for root in roots for path in root.rglob("*.py"))
+    script = f"import importlib, sys\nfor name in {names!r}: importlib.import_module(name)\n" \
+             "print(sorted({name.split('.')[0] for name in sys.modules} & {'chalicelib', 'app'}))"
+    environment = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=environment, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
