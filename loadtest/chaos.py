@@ -31,7 +31,7 @@ from typing import Any
 import boto3
 
 from devkit.local_servers import NotUp, answers, wait_until
-from devkit.local_stack import FAKE_AWS, fake_client_arguments
+from devkit.local_stack_state import FAKE_AWS, fake_client_arguments
 from devkit.news_files import default_headlines, read_headlines
 from loadtest.ledger import Ledger, classification_ids
 from loadtest.reconcile import Reconciliation, reconcile_table, table_of_api

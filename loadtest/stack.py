@@ -1,6 +1,6 @@
 """The local stack a load run targets: the `make local` already running, or one of its own.
 
-Either way the stack is chalice_app/local/stack.py, driven through its command line, and described by the state
+Either way the stack is local_stack/orchestrator.py, driven through its command line, and described by the state
 file it writes once every service answers (STATE_DIR/local_stack.json): the URLs and the services' process ids.
 """
 
@@ -15,12 +15,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from devkit import local_stack
+from devkit import local_stack_state
 from devkit.local_servers import answers
-from devkit.local_stack import STATE_FILE, delete_local_table, wait_for_state
+from devkit.local_stack_state import STATE_FILE, delete_local_table, wait_for_state
 from devkit.repo import REPO_ROOT
 
-LOCAL_STACK = "chalice_app.local.stack"  # run from REPO_ROOT
+LOCAL_STACK = "local_stack.orchestrator"  # run from REPO_ROOT
 MAKE_LOCAL_STATE_DIR = REPO_ROOT / "artifacts" / "local"  # `make local`'s default LOCAL_STATE_DIR
 STARTUP_TIMEOUT_S = 300.0
 STOP_TIMEOUT_S = 60.0
@@ -43,7 +43,7 @@ class LocalStack:
 def read_state(state_dir: Path) -> LocalStack | None:
     """The stack described by the state file in `state_dir`, if there is one."""
     try:
-        state = local_stack.read_state(state_dir)
+        state = local_stack_state.read_state(state_dir)
         return LocalStack(api_url=state["api_url"], endpoint_url=state["endpoint_url"],
                           dynamodb_url=state["dynamodb_url"], process_ids=dict(state["process_groups"]),
                           api_log=Path(state["api_log"]) if state.get("api_log") else None, state_dir=state_dir)

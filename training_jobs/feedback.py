@@ -28,7 +28,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from devkit.day_index import query_days
-from devkit.local_stack import NoLocalStack, fake_client_arguments, local_dynamodb_url
+from devkit.local_stack_state import NoLocalStack, fake_client_arguments, local_dynamodb_url
 from devkit.stages import KeyIds, stage_environment, training_keys
 from model.labels import LabelMap
 from training_jobs.config import REPO_ROOT, Hyperparameters, default_data_dir

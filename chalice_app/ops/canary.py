@@ -46,7 +46,7 @@ def set_model_variants(stage: str, weights: Mapping[str, float] | None, config_f
     `None` removes MODEL_VARIANTS: ENDPOINT_NAME alone answers again. The weights are checked as the API
     checks them. A stage with a hand-written IAM policy (dev, prod) is granted InvokeEndpoint on exactly its
     ENDPOINT_NAME and these endpoints (its policy files are regenerated). Takes effect with the next deployment
-    of the stage (`make deploy`, or `python -m chalice_app.local.stack --variant` offline).
+    of the stage (`make deploy`, or `python -m local_stack.orchestrator --variant` offline).
     """
     set_stage_variable(stage, MODEL_VARIANTS, None if weights is None else format_model_variants(weights),
                        config_file)

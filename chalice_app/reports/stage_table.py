@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from devkit.local_stack import FAKE_AWS, NoLocalStack, local_dynamodb_url
+from devkit.local_stack_state import FAKE_AWS, NoLocalStack, local_dynamodb_url
 from devkit.stages import stage_environment
 
 READ_TIMEOUT_S = "30"  # the API's 1 s table budget is for its request path; a report reading pages can wait

@@ -16,8 +16,8 @@ import pytest
 from chalice.test import Client
 from chalicelib import transactions
 
-from chalice_app.local.dynamodb_faults import FaultProxy
 from devkit.local_servers import NotUp, answers, wait_until
+from local_stack.dynamodb_faults import FaultProxy
 from tests.support.api_testing import LogCapture, assert_answered_but_unsaved, assert_documented, body_of, post_json
 
 pytestmark = pytest.mark.slow

@@ -4,7 +4,7 @@ and answers again.
 
 The command runs in a copy of chalice_app/ without bytecode, as on a fresh clone, with Python writing bytecode as it
 does by default; only the copy's `.chalice/local-aws-config` names the stand-ins' free ports instead of the
-default ones, which is how the local stage finds them (tests/unit/chalice_app/local/test_state.py pins the rest).
+default ones, which is how the local stage finds them (tests/unit/local_stack/test_state.py pins the rest).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from devkit.local_servers import NotUp, answers, unused_port, wait_until
-from devkit.local_stack import stage_stand_in_urls
+from devkit.local_stack_state import stage_stand_in_urls
 from devkit.stages import CHALICE_DIR
 from tests.support.local_stack_testing import request_json, running_stand_ins
 

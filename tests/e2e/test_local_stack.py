@@ -78,7 +78,7 @@ def test_ctrl_c_stops_every_process(tiny_model_dir: Path, tmp_path: Path) -> Non
 
 
 def test_a_busy_port_is_named_with_the_variable_that_moves_it(tmp_path: Path) -> None:
-    from chalice_app.local.stack import StackConfig, StackError, check_ports_free
+    from local_stack.orchestrator import StackConfig, StackError, check_ports_free
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -91,7 +91,7 @@ def test_a_busy_port_is_named_with_the_variable_that_moves_it(tmp_path: Path) ->
 
 def test_settings_the_api_would_refuse_stop_the_stack_before_it_starts(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalice_app.local.stack import StackConfig, StackError, check_settings
+    from local_stack.orchestrator import StackConfig, StackError, check_settings
 
     config = StackConfig(model_dir=tmp_path, runtime="auto", host="127.0.0.1", api_port=unused_port(),
                          endpoint_port=unused_port(), dynamodb_port=unused_port(), state_dir=tmp_path)

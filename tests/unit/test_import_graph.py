@@ -16,7 +16,7 @@ import pytest
 
 from tests.support import REPO_ROOT as REPO
 
-PROJECT_ROOTS = ("model", "training_jobs", "chalice_app", "loadtest", "tools", "devkit")
+PROJECT_ROOTS = ("model", "training_jobs", "chalice_app", "local_stack", "loadtest", "tools", "devkit")
 LAMBDA_ROOT = "chalice_app"  # on sys.path as the Lambda's root: chalice_app/chalicelib/x.py is `chalicelib.x`
 
 # Which box a file is in: the longest matching path prefix wins.
@@ -28,8 +28,8 @@ BOXES = {
     "chalice_app/app.py": "chalice_app root",
     "chalice_app/chalicelib/": "chalice_app root",
     "chalice_app/ops/": "chalice_app tools",
-    "chalice_app/local/": "chalice_app tools",
     "chalice_app/reports/": "chalice_app tools",
+    "local_stack/": "local_stack",
     "loadtest/": "loadtest",
     "tools/": "tools",
     "devkit/": "devkit",
@@ -42,14 +42,15 @@ MAY_IMPORT_BOXES = {
     "model tools": {"model core", "model serving", "model tools"},
     "training_jobs": {"model core", "training_jobs"},
     "chalice_app root": {"chalice_app root"},  # zipped alone into the Lambda
-    "chalice_app tools": {"chalice_app root", "chalice_app tools", "model tools"},
+    "chalice_app tools": {"chalice_app root", "chalice_app tools", "model tools"},  # model tools: deployment plans
+    "local_stack": {"chalice_app root", "local_stack"},  # creates the table, writes records, as the API does
     "loadtest": {"loadtest"},
     "tools": {"tools"},  # runs before .venv exists (make setup), with the system's Python
     "devkit": {"devkit", "chalice_app root"},  # the stages' settings, read by the API's own parsers
 }
 # devkit holds what every box on the developer's machine needs: each of these boxes may import it, nothing that ships
 # may (the Lambda zip, model serving, the training job's code: see test_the_training_job_ships_all_it_imports).
-DEVELOPER_BOXES = {"model tools", "training_jobs", "chalice_app tools", "loadtest"}
+DEVELOPER_BOXES = {"model tools", "training_jobs", "chalice_app tools", "local_stack", "loadtest"}
 
 
 @dataclass(frozen=True)
@@ -229,7 +230,7 @@ def test_only_the_lambda_code_imports_chalicelib_as_a_top_level_package() -> Non
 
 def test_the_tools_import_from_the_repository_root_alone() -> None:
     """What `python -m chalice_app.ops.deploy` does: no PYTHONPATH, no path set up by an import's side effect."""
-    roots = [REPO / "chalice_app" / folder for folder in ("ops", "local", "reports")] + [REPO / "devkit"]
+    roots = [REPO / "chalice_app" / "ops", REPO / "chalice_app" / "reports", REPO / "local_stack", REPO / "devkit"]
     names = sorted(module_name(path.relative_to(REPO)) for root in roots for path in root.rglob("*.py"))
     script = f"import importlib, sys\nfor name in {names!r}: importlib.import_module(name)\n" \
              "print(sorted({name.split('.')[0] for name in sys.modules} & {'chalicelib', 'app'}))"

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from devkit.local_servers import unused_port
-from devkit.local_stack import STATE_FILE
+from devkit.local_stack_state import STATE_FILE
 from loadtest.stack import running_stack
 from tests.support.healthy_server import healthy_server
 

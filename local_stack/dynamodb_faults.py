@@ -1,6 +1,6 @@
-"""moto's DynamoDB behind a fault-injecting proxy: throttling and outages for `chalice_app.local.stack --faults`.
+"""moto's DynamoDB behind a fault-injecting proxy: throttling and outages for `local_stack.orchestrator --faults`.
 
-    python -m chalice_app.local.dynamodb_faults [--host 127.0.0.1] [--port 8001]
+    python -m local_stack.dynamodb_faults [--host 127.0.0.1] [--port 8001]
 
 An outage closes the port while moto keeps the table behind the proxy, so records written before it are still there
 to reconcile. Local only: the API reaches it like any DynamoDB endpoint (docs/load-testing.md).
@@ -30,8 +30,8 @@ from urllib.parse import urlsplit
 
 from moto.server import ThreadedMotoServer
 
-from chalice_app.local.dynamodb import faster_sorts, faster_transactions, kept_tables
-from chalice_app.local.table_store import StoreError
+from local_stack.dynamodb import faster_sorts, faster_transactions, kept_tables
+from local_stack.table_store import StoreError
 
 log = logging.getLogger("dynamodb_faults")
 
@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> None:
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
-    # The same moto as the stack without faults (chalice_app.local.dynamodb): with LOCAL_DYNAMODB_DATABASE, the
+    # The same moto as the stack without faults (local_stack.dynamodb): with LOCAL_DYNAMODB_DATABASE, the
     # earlier runs' tables back and this run's changes kept.
     try:
         with faster_transactions(), faster_sorts(), kept_tables():

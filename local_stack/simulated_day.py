@@ -1,7 +1,7 @@
 """A simulated day of traffic in the local table, written straight into its database: what a day of steady traffic
 leaves in `make local`'s table, in seconds (sent through the API and moto one by one, 100,000 records take an hour).
 
-    python -m chalice_app.local.simulated_day [--records 100000] [--state-dir artifacts/local] [--seed 0]
+    python -m local_stack.simulated_day [--records 100000] [--state-dir artifacts/local] [--seed 0]
 
 Every record is built by the API's own code (`chalicelib.transactions.build_record`), spread over the 24 hours
 before now: classifications (some uncertain), a few refused or failed requests, feedback on a few, from a handful
@@ -29,11 +29,11 @@ from tqdm import tqdm
 
 from chalice_app.chalicelib import transactions
 from chalice_app.chalicelib.config import score_settings
-from chalice_app.local.dynamodb import kept_tables
-from chalice_app.local.stack import REPO_ROOT, STAGE, StackError, create_table, single_instance
-from chalice_app.local.table_store import StoreError, TableKey, TableStore, key_text
-from devkit.local_stack import DYNAMODB_DATABASE, FAKE_AWS
+from devkit.local_stack_state import DYNAMODB_DATABASE, FAKE_AWS
 from devkit.stages import stage_environment
+from local_stack.dynamodb import kept_tables
+from local_stack.orchestrator import REPO_ROOT, STAGE, StackError, create_table, single_instance
+from local_stack.table_store import StoreError, TableKey, TableStore, key_text
 
 DAY = dt.timedelta(days=1)
 BATCH = 5_000  # records per SQLite transaction

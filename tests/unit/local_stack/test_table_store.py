@@ -1,4 +1,4 @@
-"""The local table's database (chalice_app/local/table_store.py): every DynamoDB type comes back as moto held it,
+"""The local table's database (local_stack/table_store.py): every DynamoDB type comes back as moto held it,
 items are kept by key (written again, not added), and a file the store cannot use is refused with what to do."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 
-from chalice_app.local.table_store import (
+from local_stack.table_store import (
     FORMAT_VERSION,
     StoreError,
     TableKey,

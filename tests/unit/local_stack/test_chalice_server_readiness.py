@@ -1,4 +1,4 @@
-"""`make local`'s `chalice local` (chalice_app/local/server.py) takes no traffic before its table and model endpoint
+"""`make local`'s `chalice local` (local_stack/chalice_server.py) takes no traffic before its table and model endpoint
 answer: `/health` says 503 with Retry-After, other requests wait and are then served, so none is answered with its
 record unsaved; once open, the gate stays open."""
 
@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from chalice_app.local.server import Readiness
 from devkit.local_servers import unused_port, wait_until
-from devkit.local_stack import DYNAMODB_DATABASE, FAKE_AWS
+from devkit.local_stack_state import DYNAMODB_DATABASE, FAKE_AWS
 from devkit.stages import stage_environment
+from local_stack.chalice_server import Readiness
 from tests.support import REPO_ROOT
 from tests.support.local_table import LocalDynamoDB, found
 
@@ -93,7 +93,7 @@ def api_before_its_stand_ins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **FAKE_AWS,
            "AWS_ENDPOINT_URL_DYNAMODB": dynamodb.url,
            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": f"http://127.0.0.1:{endpoint_port}"}
-    api = subprocess.Popen([sys.executable, "-m", "chalice_app.local.server", "--project-dir", "chalice_app", "local",
+    api = subprocess.Popen([sys.executable, "-m", "local_stack.chalice_server", "--project-dir", "chalice_app", "local",
                             "--stage", "local", "--host", "127.0.0.1", "--port", str(api_port), "--no-autoreload"],
                            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for name, value in {**FAKE_AWS, "AWS_ENDPOINT_URL_DYNAMODB": dynamodb.url,

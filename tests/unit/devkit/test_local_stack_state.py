@@ -8,9 +8,9 @@ import os
 import subprocess
 import sys
 
-from chalice_app.local.stack import parse_args, stand_in_urls
-from devkit.local_stack import FAKE_AWS, stage_stand_in_urls
+from devkit.local_stack_state import FAKE_AWS, stage_stand_in_urls
 from devkit.stages import CHALICE_DIR, stage_environment
+from local_stack.orchestrator import parse_args, stand_in_urls
 
 # The endpoints boto3 resolves for the API's two services, run where `chalice local` runs (the project folder).
 RESOLVE = ("import boto3; print(boto3.client('dynamodb').meta.endpoint_url, "

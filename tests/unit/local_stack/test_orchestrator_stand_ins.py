@@ -1,4 +1,4 @@
-"""`make stand-ins` (`chalice_app.local.stack --stand-ins-only`): moto and the endpoint without the stack's own API, a
+"""`make stand-ins` (`local_stack.orchestrator --stand-ins-only`): moto and the endpoint without the stack's own API, a
 banner that gives the plain `chalice local` command, and a state file the tools that need an API do not mistake for a
 whole stack."""
 
@@ -8,7 +8,10 @@ import json
 import socket
 from pathlib import Path
 
-from chalice_app.local.stack import (
+from devkit.local_servers import unused_port
+from devkit.local_stack_state import STATE_FILE
+from loadtest.stack import read_state
+from local_stack.orchestrator import (
     Stack,
     StopSignals,
     already_running_message,
@@ -16,9 +19,6 @@ from chalice_app.local.stack import (
     check_ports_free,
     parse_args,
 )
-from devkit.local_servers import unused_port
-from devkit.local_stack import STATE_FILE
-from loadtest.stack import read_state
 
 
 def test_on_the_default_ports_the_plain_command_needs_no_export() -> None:

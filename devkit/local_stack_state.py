@@ -17,7 +17,7 @@ from devkit.stages import CHALICE_DIR, stage_environment
 
 STATE_FILE = "local_stack.json"  # in the stack's --state-dir (make local: LOCAL_STATE_DIR, artifacts/local)
 LOCK_FILE = "local_stack.lock"
-DYNAMODB_DATABASE = "dynamodb.sqlite3"  # the local table across restarts (chalice_app/local/table_store.py)
+DYNAMODB_DATABASE = "dynamodb.sqlite3"  # the local table across restarts (local_stack/table_store.py)
 DATABASE_VARIABLE = "LOCAL_DYNAMODB_DATABASE"  # where the DynamoDB stand-in keeps it
 LEGACY_RECORDING = "dynamodb-recording.jsonl"  # how the table was kept before: imported once, then renamed
 # The local stack must never reach AWS: its services get these instead of the caller's AWS_* variables.

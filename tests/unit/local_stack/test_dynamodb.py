@@ -12,7 +12,7 @@ from moto import mock_aws
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 
-from chalice_app.local.dynamodb import faster_sorts, faster_transactions
+from local_stack.dynamodb import faster_sorts, faster_transactions
 
 TABLE = "transactions"
 

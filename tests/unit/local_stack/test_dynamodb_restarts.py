@@ -1,4 +1,4 @@
-"""The local stack's table survives restarts (chalice_app/local/dynamodb.py on its database, table_store.py): records
+"""The local stack's table survives restarts (local_stack/dynamodb.py on its database, table_store.py): records
 written through the API's own code are there after a clean stop (SIGTERM, what Ctrl-C on `make local` sends each
 service) and after a kill (SIGKILL); the database holds what the table holds now, not every write that made it; a
 table kept by moto's recorder (how the stack kept it before) is imported once."""
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from devkit.local_servers import unused_port
-from devkit.local_stack import DYNAMODB_DATABASE, FAKE_AWS, LEGACY_RECORDING
+from devkit.local_stack_state import DYNAMODB_DATABASE, FAKE_AWS, LEGACY_RECORDING
 from tests.support.local_table import LocalDynamoDB, found, write_records
 
 TABLE = "news-transactions-kept"

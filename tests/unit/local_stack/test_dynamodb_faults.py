@@ -1,4 +1,4 @@
-"""The DynamoDB fault proxy (chalice_app/local/dynamodb_faults.py) in front of moto: forwarding, throttling, outages."""
+"""The DynamoDB fault proxy (local_stack/dynamodb_faults.py) in front of moto: forwarding, throttling, outages."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
 
-from chalice_app.local.dynamodb_faults import FaultConfigError, FaultProxy, TableFaults, outage_seconds
 from devkit.local_servers import answers, wait_until
+from local_stack.dynamodb_faults import FaultConfigError, FaultProxy, TableFaults, outage_seconds
 
 TABLE = "faults-test"
 

@@ -1,7 +1,7 @@
 """`make local`: the whole stack offline in one command (moto's DynamoDB, the local endpoint, `chalice local`).
 
-    python -m chalice_app.local.stack [--model-dir artifacts/model] [--variant NAME=DIR:WEIGHT ...] [--faults]
-    python -m chalice_app.local.stack --stand-ins-only    # `make stand-ins`: you run `chalice local` yourself
+    python -m local_stack.orchestrator [--model-dir artifacts/model] [--variant NAME=DIR:WEIGHT ...] [--faults]
+    python -m local_stack.orchestrator --stand-ins-only    # `make stand-ins`: you run `chalice local` yourself
 
 The servers are wired with the variables the AWS SDK reads on AWS too, so the API's code runs unchanged
 (docs/local-stack.md).
@@ -31,7 +31,7 @@ from pynamodb.exceptions import PynamoDBException
 from chalice_app.chalicelib import transactions
 from chalice_app.chalicelib.config import MODEL_VARIANTS, ConfigError, format_model_variants, settings_problems
 from devkit.local_servers import NotUp, answers, unused_port, wait_until
-from devkit.local_stack import (
+from devkit.local_stack_state import (
     DATABASE_VARIABLE,
     DYNAMODB_DATABASE,
     FAKE_AWS,
@@ -43,9 +43,9 @@ from devkit.repo import REPO_ROOT
 from devkit.stages import CHALICE_DIR, stage_environment
 
 CHALICE_BIN = Path(sys.executable).with_name("chalice")
-LOCAL_SERVER = "chalice_app.local.server"  # `chalice local` without the 40 ms Nagle/delayed-ACK stall
-LOCAL_DYNAMODB = "chalice_app.local.dynamodb"  # moto without its whole-table copy per TransactWriteItems
-DYNAMODB_FAULTS = "chalice_app.local.dynamodb_faults"  # moto behind the fault-injecting proxy (--faults)
+LOCAL_SERVER = "local_stack.chalice_server"  # `chalice local` without the 40 ms Nagle/delayed-ACK stall
+LOCAL_DYNAMODB = "local_stack.dynamodb"  # moto without its whole-table copy per TransactWriteItems
+DYNAMODB_FAULTS = "local_stack.dynamodb_faults"  # moto behind the fault-injecting proxy (--faults)
 STAGE = "local"
 CHALICE_LOCAL_PORT = 8000  # `chalice local`'s own default
 API_LOG_FILE = "api.log"

@@ -1,4 +1,4 @@
-"""A simulated day of traffic (chalice_app/local/simulated_day.py): records the API would have stored, spread over
+"""A simulated day of traffic (local_stack/simulated_day.py): records the API would have stored, spread over
 the day, written straight into the local table's database, where the stack's DynamoDB stand-in serves them."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from chalice_app.local.simulated_day import simulated_records
-from chalice_app.local.stack import single_instance
-from devkit.local_stack import DYNAMODB_DATABASE, FAKE_AWS
+from devkit.local_stack_state import DYNAMODB_DATABASE, FAKE_AWS
 from devkit.stages import stage_environment
+from local_stack.orchestrator import single_instance
+from local_stack.simulated_day import simulated_records
 from tests.support import REPO_ROOT
 from tests.support.local_table import LocalDynamoDB
 
@@ -38,7 +38,7 @@ def test_the_day_is_what_the_api_stores_over_24_hours(monkeypatch: pytest.Monkey
 
 def test_it_refuses_a_state_directory_a_stack_is_using(tmp_path: Path) -> None:
     with single_instance(tmp_path):
-        run = subprocess.run([sys.executable, "-m", "chalice_app.local.simulated_day", "--records", "10",
+        run = subprocess.run([sys.executable, "-m", "local_stack.simulated_day", "--records", "10",
                               "--state-dir", str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True)
     assert run.returncode != 0 and "already running" in run.stderr
     assert not (tmp_path / DYNAMODB_DATABASE).exists()
@@ -49,7 +49,7 @@ def test_the_stack_serves_the_day_it_wrote(tmp_path: Path, monkeypatch: pytest.M
     from chalicelib import transactions
 
     for _ in range(2):  # a second day adds to the first, in the table the first created
-        run = subprocess.run([sys.executable, "-m", "chalice_app.local.simulated_day", "--records", "500",
+        run = subprocess.run([sys.executable, "-m", "local_stack.simulated_day", "--records", "500",
                               "--state-dir", str(tmp_path)], cwd=REPO_ROOT, check=True, capture_output=True, text=True)
         assert "werkzeug" not in run.stderr  # the private moto that creates the table says nothing
     dynamodb = LocalDynamoDB(tmp_path / DYNAMODB_DATABASE)

@@ -1,7 +1,7 @@
 """`chalice local` as `make local` runs it: TCP_NODELAY on every connection, and no traffic before its table and
 model endpoint answer.
 
-    python -m chalice_app.local.server --project-dir chalice_app local --stage local --port 8000
+    python -m local_stack.chalice_server --project-dir chalice_app local --stage local --port 8000
 
 Chalice's dev server writes headers and body separately, and Nagle's algorithm with delayed ACKs would hold every
 later response on a kept-alive connection. It also serves as soon as it has imported the app, while the stack may

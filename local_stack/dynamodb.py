@@ -35,8 +35,8 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from moto.server import main as moto_server
 from werkzeug.test import Client
 
-from chalice_app.local.table_store import StoreError, TableKey, TableStore, all_rows, item_row, load_items
-from devkit.local_stack import DATABASE_VARIABLE, LEGACY_RECORDING
+from devkit.local_stack_state import DATABASE_VARIABLE, LEGACY_RECORDING
+from local_stack.table_store import StoreError, TableKey, TableStore, all_rows, item_row, load_items
 
 # The calls that change no table: they are neither written to the database nor replayed.
 LEAVES_TABLES = frozenset({

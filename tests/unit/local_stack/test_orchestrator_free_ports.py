@@ -1,8 +1,8 @@
-"""`chalice_app.local.stack --api-port 0` (and the other two): a free port each, as loadtest's own stacks ask."""
+"""`local_stack.orchestrator --api-port 0` (and the other two): a free port each, as loadtest's own stacks ask."""
 
 from __future__ import annotations
 
-from chalice_app.local.stack import parse_args
+from local_stack.orchestrator import parse_args
 
 
 def test_port_zero_becomes_a_free_port_and_a_given_port_is_kept() -> None:
