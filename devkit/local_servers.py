@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Callable
 
 
-class NotUp(RuntimeError):
+class NotUpError(RuntimeError):
     """What was awaited did not happen: `returncode` is the process's exit code, None when the deadline passed."""
 
     def __init__(self, returncode: int | None) -> None:
@@ -38,15 +38,15 @@ def answers(url: str, timeout_s: float = 2.0) -> bool:
 
 def wait_until(ready: Callable[[], bool], deadline: float, process: subprocess.Popen | None = None,
                poll_s: float = 0.1) -> None:
-    """Poll `ready` until it holds; NotUp as soon as `process` exits, or once `deadline` (time.monotonic) passes.
+    """Poll `ready` until it holds; NotUpError as soon as `process` exits, or once `deadline` (time.monotonic) passes.
 
     The process is checked first, so a server that died is never mistaken for another one on its port.
     """
     while True:
         if process is not None and process.poll() is not None:
-            raise NotUp(process.returncode)
+            raise NotUpError(process.returncode)
         if ready():
             return
         if time.monotonic() >= deadline:
-            raise NotUp(None)
+            raise NotUpError(None)
         time.sleep(poll_s)

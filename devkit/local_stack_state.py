@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.configloader import load_config
 
-from devkit.local_servers import NotUp, wait_until
+from devkit.local_servers import NotUpError, wait_until
 from devkit.stages import CHALICE_DIR, stage_environment
 
 STATE_FILE = "local_stack.json"  # in the stack's --state-dir (make local: LOCAL_STATE_DIR, artifacts/local)
@@ -52,7 +52,7 @@ def fake_client_arguments() -> dict[str, str]:
             "aws_secret_access_key": FAKE_AWS["AWS_SECRET_ACCESS_KEY"], "region_name": FAKE_AWS["AWS_REGION"]}
 
 
-class NoLocalStack(RuntimeError):
+class NoLocalStackError(RuntimeError):
     """No running stack's state where a tool looked; the message says what to start or set."""
 
 
@@ -75,7 +75,7 @@ def wait_for_state(state_dir: Path, process: subprocess.Popen, timeout_s: float)
 
     try:
         wait_until(written, time.monotonic() + timeout_s, process, poll_s=0.2)
-    except NotUp:
+    except NotUpError:
         return None
     return state
 
@@ -86,8 +86,8 @@ def local_dynamodb_url(state_dir: Path) -> str:
     try:
         return str(read_state(state_dir)["dynamodb_url"])
     except FileNotFoundError:
-        raise NoLocalStack(f"{state_file}: missing; is `make local` running with LOCAL_STATE_DIR={state_dir}? "
-                           "Or set AWS_ENDPOINT_URL_DYNAMODB") from None
+        raise NoLocalStackError(f"{state_file}: missing; is `make local` running with LOCAL_STATE_DIR={state_dir}? "
+                                "Or set AWS_ENDPOINT_URL_DYNAMODB") from None
     except (OSError, ValueError, KeyError) as exc:
-        raise NoLocalStack(f"{state_file}: cannot read moto's URL ({exc}); is `make local` running with "
-                           f"LOCAL_STATE_DIR={state_dir}? Or set AWS_ENDPOINT_URL_DYNAMODB") from None
+        raise NoLocalStackError(f"{state_file}: cannot read moto's URL ({exc}); is `make local` running with "
+                                f"LOCAL_STATE_DIR={state_dir}? Or set AWS_ENDPOINT_URL_DYNAMODB") from None

@@ -30,7 +30,7 @@ from typing import Any
 
 import boto3
 
-from devkit.local_servers import NotUp, answers, wait_until
+from devkit.local_servers import NotUpError, answers, wait_until
 from devkit.local_stack_state import FAKE_AWS, fake_client_arguments
 from devkit.news_files import default_headlines, read_headlines
 from loadtest.ledger import Ledger, classification_ids
@@ -254,7 +254,7 @@ def wait_for_proxy(url: str, answering: bool, deadline: float) -> None:
     """Until the DynamoDB proxy answers (after an outage) or refuses (as one begins)."""
     try:
         wait_until(lambda: answers(f"{url}/_faults") == answering, deadline, poll_s=0.05)
-    except NotUp:
+    except NotUpError:
         raise SystemExit(f"{url} did not {'come back after' if answering else 'begin'} its outage") from None
 
 

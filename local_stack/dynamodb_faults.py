@@ -56,7 +56,7 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "
               "content-length"}
 
 
-class FaultConfigError(ValueError):
+class DynamoDBFaultConfigError(ValueError):
     """A fault setting the proxy cannot use; the message names the setting."""
 
 
@@ -71,19 +71,20 @@ class TableFaults:
         rate = self.throttle_rate
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate) \
                 or not 0 <= rate <= 1:
-            raise FaultConfigError(f"throttle_rate must be a number from 0 to 1, got {rate!r}")
+            raise DynamoDBFaultConfigError(f"throttle_rate must be a number from 0 to 1, got {rate!r}")
         if self.throttle_error not in THROTTLE_ERRORS:
-            raise FaultConfigError(f"throttle_error must be one of {', '.join(THROTTLE_ERRORS)}, "
+            raise DynamoDBFaultConfigError(f"throttle_error must be one of {', '.join(THROTTLE_ERRORS)}, "
                                    f"got {self.throttle_error!r}")
 
     @classmethod
     def from_mapping(cls, values: Any) -> TableFaults:
         """From a JSON object; fields left out take their healthy default."""
         if not isinstance(values, dict):
-            raise FaultConfigError("faults must be a JSON object")
+            raise DynamoDBFaultConfigError("faults must be a JSON object")
         unknown = sorted(set(values) - set(ENV_VARS))
         if unknown:
-            raise FaultConfigError(f"unknown fault setting(s) {', '.join(unknown)}; known: {', '.join(ENV_VARS)}")
+            raise DynamoDBFaultConfigError(f"unknown fault setting(s) {', '.join(unknown)}; "
+                                           f"known: {', '.join(ENV_VARS)}")
         return cls(**values)
 
     @classmethod
@@ -91,9 +92,9 @@ class TableFaults:
         rate, error = (env.get(variable, "").strip() for variable in ENV_VARS.values())
         try:
             return cls(throttle_rate=float(rate) if rate else 0.0, throttle_error=error or cls.throttle_error)
-        except ValueError as exc:  # float() of a non-number, or a FaultConfigError
-            raise FaultConfigError(f"DYNAMODB_FAULT_THROTTLE_RATE={rate!r}, DYNAMODB_FAULT_THROTTLE_ERROR={error!r}: "
-                                   f"{exc}") from None
+        except ValueError as exc:  # float() of a non-number, or a DynamoDBFaultConfigError
+            raise DynamoDBFaultConfigError(f"DYNAMODB_FAULT_THROTTLE_RATE={rate!r}, "
+                                           f"DYNAMODB_FAULT_THROTTLE_ERROR={error!r}: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -103,7 +104,7 @@ def outage_seconds(values: Any) -> float:
     """The `seconds` of an outage request: a positive number up to MAX_OUTAGE_S."""
     seconds = values.get("seconds") if isinstance(values, dict) else None
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds <= MAX_OUTAGE_S:
-        raise FaultConfigError(f'expected {{"seconds": S}} with 0 < S <= {MAX_OUTAGE_S:g}, got {values!r}')
+        raise DynamoDBFaultConfigError(f'expected {{"seconds": S}} with 0 < S <= {MAX_OUTAGE_S:g}, got {values!r}')
     return float(seconds)
 
 
@@ -185,7 +186,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             elif self.command != "GET":
                 self._send(405, {"message": f"{self.command} {ADMIN_PATH}: use GET, PUT or DELETE"})
                 return
-        except ValueError as exc:  # invalid JSON or a FaultConfigError
+        except ValueError as exc:  # invalid JSON or a DynamoDBFaultConfigError
             self._send(400, {"message": str(exc)})
             return
         if self.command != "GET":
@@ -325,7 +326,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     try:
         args.faults = TableFaults.from_env(os.environ)
-    except FaultConfigError as exc:
+    except DynamoDBFaultConfigError as exc:
         parser.error(str(exc))
     return args
 

@@ -30,7 +30,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from chalice_app.chalicelib import transactions
 from chalice_app.chalicelib.config import MODEL_VARIANTS, ConfigError, format_model_variants, settings_problems
-from devkit.local_servers import NotUp, answers, unused_port, wait_until
+from devkit.local_servers import NotUpError, answers, unused_port, wait_until
 from devkit.local_stack_state import (
     DATABASE_VARIABLE,
     DYNAMODB_DATABASE,
@@ -55,7 +55,7 @@ EXAMPLE_HEADLINE = "Fed raises interest rates as inflation stays high"
 VARIANT_ARGUMENT = re.compile(r"(?P<name>[^=]+)=(?P<dir>.+):(?P<weight>[0-9]*\.?[0-9]+)")
 
 
-class StackError(RuntimeError):
+class LocalStackError(RuntimeError):
     """A reason the stack cannot run, worded for the person at the terminal."""
 
 
@@ -124,7 +124,7 @@ def single_instance(state_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise StackError(already_running_message(state_dir)) from None
+            raise LocalStackError(already_running_message(state_dir)) from None
         try:
             yield
         finally:
@@ -148,31 +148,31 @@ def check_ports_free(config: StackConfig) -> None:
     if config.with_api:
         ports["API_PORT"] = config.api_port
     if len(set(ports.values())) < len(ports):
-        raise StackError(f"the ports must differ: {ports}")
+        raise LocalStackError(f"the ports must differ: {ports}")
     for variable, port in ports.items():
         with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((config.host, port))
             except OSError:
-                raise StackError(f"port {port} on {config.host} is in use by another program; "
-                                 f"choose another with {variable}=...") from None
+                raise LocalStackError(f"port {port} on {config.host} is in use by another program; "
+                                      f"choose another with {variable}=...") from None
 
 
 def check_settings(config: StackConfig) -> None:
     """The API's settings as `chalice local` will see them (the stage's override the process's), before starting."""
     problems = settings_problems({**stack_environment(config), **stage_environment(STAGE)})
     if problems:
-        raise StackError(f"the API would refuse its settings: {'; '.join(problems)} "
-                         f"(stage {STAGE!r} in chalice_app/.chalice/config.json, or the environment)")
+        raise LocalStackError(f"the API would refuse its settings: {'; '.join(problems)} "
+                              f"(stage {STAGE!r} in chalice_app/.chalice/config.json, or the environment)")
 
 
 def check_variant_models(variants: tuple[LocalVariant, ...]) -> None:
     """Variants name existing model folders: the stack trains only the default model, never a variant."""
     for variant in variants:
         if not (variant.model_dir / "training.json").is_file():
-            raise StackError(f"variant {variant.name}: {variant.model_dir} is not a trained model folder "
-                             "(no training.json); train it with `make train MODEL_DIR=...` first")
+            raise LocalStackError(f"variant {variant.name}: {variant.model_dir} is not a trained model folder "
+                                  "(no training.json); train it with `make train MODEL_DIR=...` first")
 
 
 def endpoint_models(config: StackConfig) -> list[str]:
@@ -191,18 +191,18 @@ def ensure_model(model_dir: Path) -> None:
     print(f"No trained model in {model_dir}: training the embedded default model first (make train).", flush=True)
     command = ["make", "--no-print-directory", "train", f"MODEL_DIR={model_dir}"]
     if subprocess.run(command, cwd=REPO_ROOT).returncode != 0:
-        raise StackError(f"training failed; run `make train MODEL_DIR={model_dir}` to see why")
+        raise LocalStackError(f"training failed; run `make train MODEL_DIR={model_dir}` to see why")
 
 
 def wait_until_ready(service: Service, url: str, deadline: float) -> None:
     """Poll `url` until it answers 200; fail early, showing the service's log, if the process dies."""
     try:
         wait_until(lambda: answers(url), deadline, service.process, poll_s=0.2)
-    except NotUp as exc:
+    except NotUpError as exc:
         if exc.returncode is not None:
-            raise StackError(f"{service.name} exited with code {exc.returncode}{_log_tail(service)}") from None
-        raise StackError(f"{service.name} did not become ready at {url} within {STARTUP_TIMEOUT_S:g} s"
-                         f"{_log_tail(service)}") from None
+            raise LocalStackError(f"{service.name} exited with code {exc.returncode}{_log_tail(service)}") from None
+        raise LocalStackError(f"{service.name} did not become ready at {url} within {STARTUP_TIMEOUT_S:g} s"
+                              f"{_log_tail(service)}") from None
 
 
 def _log_tail(service: Service) -> str:
@@ -265,8 +265,8 @@ class Stack:
         while True:
             for service in self.services:
                 if service.process.poll() is not None:
-                    raise StackError(f"{service.name} stopped unexpectedly with code "
-                                     f"{service.process.returncode}{_log_tail(service)}")
+                    raise LocalStackError(f"{service.name} stopped unexpectedly with code "
+                                          f"{service.process.returncode}{_log_tail(service)}")
             time.sleep(0.5)
 
     def stop(self) -> None:
@@ -342,7 +342,7 @@ def create_table(env: Mapping[str, str]) -> None:
     try:
         transactions.create_table()
     except PynamoDBException as exc:
-        raise StackError(f"could not create the table on moto: {exc}") from exc
+        raise LocalStackError(f"could not create the table on moto: {exc}") from exc
 
 
 def banner(config: StackConfig) -> str:
@@ -412,7 +412,7 @@ def run(config: StackConfig) -> int:
                 stack.stop()
     except Interrupted:
         return 0
-    except StackError as exc:
+    except LocalStackError as exc:
         print(f"make local: {exc}", file=sys.stderr)
         return 1
     return 0

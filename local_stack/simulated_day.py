@@ -32,7 +32,7 @@ from chalice_app.chalicelib.config import score_settings
 from devkit.local_stack_state import DYNAMODB_DATABASE, FAKE_AWS
 from devkit.stages import stage_environment
 from local_stack.dynamodb import kept_tables
-from local_stack.orchestrator import REPO_ROOT, STAGE, StackError, create_table, single_instance
+from local_stack.orchestrator import REPO_ROOT, STAGE, LocalStackError, create_table, single_instance
 from local_stack.table_store import StoreError, TableKey, TableStore, key_text
 
 DAY = dt.timedelta(days=1)
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with single_instance(args.state_dir):
             database = write_day(args.state_dir, args.records, args.seed, dt.datetime.now(dt.UTC))
-    except (StackError, StoreError) as exc:
+    except (LocalStackError, StoreError) as exc:
         sys.exit(f"simulated day: {exc}")
     print(f"{args.records:,} records of a simulated day added to {database} "
           f"({database.stat().st_size / 1e6:.1f} MB) in {time.monotonic() - started:.1f} s; start the stack with "

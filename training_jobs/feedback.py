@@ -28,7 +28,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from devkit.day_index import query_days
-from devkit.local_stack_state import NoLocalStack, fake_client_arguments, local_dynamodb_url
+from devkit.local_stack_state import NoLocalStackError, fake_client_arguments, local_dynamodb_url
 from devkit.stages import KeyIds, stage_environment, training_keys
 from model.labels import LabelMap
 from training_jobs.config import REPO_ROOT, Hyperparameters, default_data_dir
@@ -276,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         report = export(args)
-    except (FeedbackError, NoLocalStack, ValueError) as exc:  # DataError is a ValueError
+    except (FeedbackError, NoLocalStackError, ValueError) as exc:  # DataError is a ValueError
         print(f"export-feedback: {exc}", file=sys.stderr)
         return 2
     except (ClientError, BotoCoreError) as exc:

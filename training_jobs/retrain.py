@@ -25,7 +25,7 @@ from typing import Any
 from devkit.aws_names import SAGEMAKER_NAME, SAGEMAKER_NAME_LIMIT
 from devkit.stages import baseline_location, stage_environment  # the API stages' variables: one reader
 from model.artifact import read_metadata
-from model.encoders import EncoderUnavailable
+from model.encoders import EncoderUnavailableError
 from model.onnx_export import export_model_folder
 from training_jobs import train
 from training_jobs.config import REPO_ROOT, default_data_dir, default_model_dir, split_file
@@ -270,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         report = retrain(args)
-    except (DataError, EncoderUnavailable, FileNotFoundError, ValueError) as exc:
+    except (DataError, EncoderUnavailableError, FileNotFoundError, ValueError) as exc:
         log.error("%s", exc)
         return 2
     except RuntimeError as exc:  # a failed hand-off (RetrainError) or ONNX export: nothing was recorded

@@ -25,7 +25,7 @@ from .drift import (
     Observation,
     compare,
 )
-from .drift_baselines import BaselineUnavailable
+from .drift_baselines import BaselineUnavailableError
 from .transactions import OK, TransactionRecord
 
 JOB = "drift"
@@ -97,9 +97,9 @@ def assess(traffic: dict[str, VersionTraffic], baseline_uri: str | None, thresho
     for version, group in sorted(traffic.items()):
         try:
             if baseline_uri is None:
-                raise BaselineUnavailable("DRIFT_BASELINE_URI is not set")
+                raise BaselineUnavailableError("DRIFT_BASELINE_URI is not set")
             baseline = drift_baselines.load(baseline_uri, version)
-        except BaselineUnavailable as exc:
+        except BaselineUnavailableError as exc:
             skipped[version] = str(exc)
             continue
         reports.append(compare(baseline, group.observations, thresholds, extractors))

@@ -95,7 +95,7 @@ class TransactionRecord(Model):
     client_index = ClientIndex()
 
 
-class TableUnavailable(ApiError):
+class TableUnavailableError(ApiError):
     """The table cannot be read or written (missing, unreachable, not configured): a 503 to retry later."""
 
     def __init__(self, reason: str) -> None:
@@ -120,7 +120,7 @@ def _bind() -> _Binding:
     global _binding
     settings = table_settings()
     if settings.table_name is None:
-        raise TableUnavailable("TABLE_NAME is not configured")
+        raise TableUnavailableError("TABLE_NAME is not configured")
     with _binding_lock:
         binding = _binding
         if binding is None or binding.settings != settings:
@@ -206,7 +206,7 @@ def save(records: Sequence[TransactionRecord]) -> bool:
             with TransactWrite(connection=binding.connection) as transaction:
                 for record in records:
                     transaction.save(record, condition=TransactionRecord.request_id.does_not_exist())
-    except (PynamoDBException, TableUnavailable) as exc:
+    except (PynamoDBException, TableUnavailableError) as exc:
         for record in records:
             telemetry.logger.error(UNSAVED_EVENT, extra={"record": record.to_simple_dict(), "reason": _reason(exc)})
         telemetry.record_unsaved(len(records))
@@ -227,7 +227,7 @@ def find(request_id: str) -> TransactionRecord:
     except model.DoesNotExist as exc:
         raise not_found(f"no transaction {request_id!r}") from exc
     except PynamoDBException as exc:
-        raise TableUnavailable(_reason(exc)) from exc
+        raise TableUnavailableError(_reason(exc)) from exc
 
 
 def find_for(caller: Caller, request_id: str) -> TransactionRecord:
@@ -244,7 +244,7 @@ def latest_of(client_key_id: str, limit: int) -> list[TransactionRecord]:
     try:
         return list(model.client_index.query(client_key_id, scan_index_forward=False, limit=limit))
     except PynamoDBException as exc:
-        raise TableUnavailable(_reason(exc)) from exc
+        raise TableUnavailableError(_reason(exc)) from exc
 
 
 def latest(limit: int, now: dt.datetime) -> list[TransactionRecord]:
@@ -298,7 +298,7 @@ def query_days(days: Iterable[dt.date], created: Condition | None = None, newest
                 wanted = None if wanted is None else wanted - 1
                 yield record
     except PynamoDBException as exc:
-        raise TableUnavailable(_reason(exc)) from exc
+        raise TableUnavailableError(_reason(exc)) from exc
 
 
 def record_feedback(caller: Caller, request_id: str, label: str) -> TransactionRecord:
@@ -327,7 +327,7 @@ def record_feedback(caller: Caller, request_id: str, label: str) -> TransactionR
     except UpdateError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
             return _same_feedback_or_conflict(find(request_id), caller, label)
-        raise TableUnavailable(_reason(exc)) from exc
+        raise TableUnavailableError(_reason(exc)) from exc
     record.feedback_label, record.feedback_at, record.feedback_by = label, feedback_at, caller.key_id
     return record
 

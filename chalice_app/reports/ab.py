@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         observations, skipped = load_observations(since, until)
         report = build_report(observations, args.stage, since, until,
                               AbThresholds(args.alpha, args.min_feedback, args.min_requests), args.control, skipped)
-    except (ReportError, transactions.TableUnavailable) as exc:
+    except (ReportError, transactions.TableUnavailableError) as exc:
         print(f"ab-report: {exc}", file=sys.stderr)
         return 1
     json_path, png_path = write_report(report, by_endpoint(observations), args.output)

@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = measure(until - dt.timedelta(hours=args.hours), until, args.baseline,
                          DriftThresholds(min_samples=args.min_samples), args.max_records,
                          features(args.baseline, args.tokenizer))
-    except (ReportError, transactions.TableUnavailable) as exc:
+    except (ReportError, transactions.TableUnavailableError) as exc:
         print(f"drift: {exc}", file=sys.stderr)
         return 1
     paths = write_report(result, args.output)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from devkit.local_servers import NotUp, answers, unused_port, wait_until
+from devkit.local_servers import NotUpError, answers, unused_port, wait_until
 from tests.support.healthy_server import healthy_server
 
 
@@ -28,7 +28,7 @@ def test_answers_means_a_200_and_nothing_else(server_url: str) -> None:
 def test_wait_until_returns_once_ready_and_fails_at_the_deadline() -> None:
     calls = iter([False, False, True])
     wait_until(lambda: next(calls), time.monotonic() + 5, poll_s=0.01)
-    with pytest.raises(NotUp) as failed:
+    with pytest.raises(NotUpError) as failed:
         wait_until(lambda: False, time.monotonic() + 0.05, poll_s=0.01)
     assert failed.value.returncode is None
 
@@ -36,6 +36,6 @@ def test_wait_until_returns_once_ready_and_fails_at_the_deadline() -> None:
 def test_wait_until_fails_early_when_the_process_exits() -> None:
     process = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
     process.wait()
-    with pytest.raises(NotUp) as failed:
+    with pytest.raises(NotUpError) as failed:
         wait_until(lambda: True, time.monotonic() + 60, process)
     assert failed.value.returncode == 3

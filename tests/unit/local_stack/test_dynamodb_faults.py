@@ -16,7 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
 
 from devkit.local_servers import answers, wait_until
-from local_stack.dynamodb_faults import FaultConfigError, FaultProxy, TableFaults, outage_seconds
+from local_stack.dynamodb_faults import DynamoDBFaultConfigError, FaultProxy, TableFaults, outage_seconds
 
 TABLE = "faults-test"
 
@@ -36,18 +36,18 @@ def test_table_faults_parse_from_json_and_environment() -> None:
     ({"throttle_error": "SlowDown"}, "throttle_error"),
 ])
 def test_bad_table_faults_are_refused_by_name(values: Any, named: str) -> None:
-    with pytest.raises(FaultConfigError, match=named):
+    with pytest.raises(DynamoDBFaultConfigError, match=named):
         TableFaults.from_mapping(values)
 
 
 def test_bad_environment_is_refused() -> None:
-    with pytest.raises(FaultConfigError, match="DYNAMODB_FAULT_"):
+    with pytest.raises(DynamoDBFaultConfigError, match="DYNAMODB_FAULT_"):
         TableFaults.from_env({"DYNAMODB_FAULT_THROTTLE_RATE": "often"})
 
 
 @pytest.mark.parametrize("values", [None, {}, {"seconds": 0}, {"seconds": -1}, {"seconds": "5"}, {"seconds": 601}])
 def test_an_outage_needs_a_positive_bounded_length(values: Any) -> None:
-    with pytest.raises(FaultConfigError, match="seconds"):
+    with pytest.raises(DynamoDBFaultConfigError, match="seconds"):
         outage_seconds(values)
 
 
