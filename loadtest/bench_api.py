@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from devkit.news_files import read_headlines
-from loadtest.stack import REPO_ROOT, own_stack
+from loadtest.target_stack import REPO_ROOT, own_stack
 
 TARGETS_MS = {"end_to_end_p50": 15.0, "api_overhead_p50": 5.0}
 

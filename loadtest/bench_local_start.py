@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from devkit.local_stack_state import DYNAMODB_DATABASE, delete_local_table
-from loadtest.stack import REPO_ROOT, own_stack
+from loadtest.target_stack import REPO_ROOT, own_stack
 
 TARGET_READY_S = 10.0
 DAY_RECORDS = 100_000  # the size the target is for: a simulated day of steady traffic

@@ -35,7 +35,7 @@ from devkit.local_stack_state import FAKE_AWS, fake_client_arguments
 from devkit.news_files import default_headlines, read_headlines
 from loadtest.ledger import Ledger, classification_ids
 from loadtest.reconcile import Reconciliation, reconcile_table, table_of_api
-from loadtest.stack import REPO_ROOT, LocalStack, own_stack
+from loadtest.target_stack import REPO_ROOT, LocalStack, own_stack
 
 TRANSACTION_TABLE = "chalice_app.ops.transaction_table"  # run from REPO_ROOT
 REQUEST_TIMEOUT_S = 60.0

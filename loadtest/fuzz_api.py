@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from devkit.repo import REPO_ROOT
-from loadtest.stack import own_stack
+from loadtest.target_stack import own_stack
 
 OPENAPI = REPO_ROOT / "chalice_app" / "openapi.yaml"
 CONFIG = Path(__file__).resolve().with_name("schemathesis.toml")

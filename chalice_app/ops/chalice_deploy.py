@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 
 from chalice_app.ops.aws_stage import DeployError, Stage
+from chalice_app.ops.cloudformation import deploy_calls, deploy_stack
 from chalice_app.ops.infra import Clients
-from chalice_app.ops.stacks import deploy_calls, deploy_stack
 from devkit.stages import CHALICE_DIR, DEPLOYED_DIR, function_name
 from model.tools.plan import Call, Step
 

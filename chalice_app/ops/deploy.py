@@ -34,8 +34,8 @@ from chalice_app.ops.api_gateway import (
 )
 from chalice_app.ops.aws_stage import DeployError, Stage
 from chalice_app.ops.chalice_deploy import VIA, Runner, api_step, run_command
+from chalice_app.ops.cloudformation import StackError
 from chalice_app.ops.infra import Clients
-from chalice_app.ops.stacks import StackError
 from devkit.repo import REPO_ROOT
 from devkit.stages import CHALICE_DIR
 from model.tools.plan import Call, Step, as_comment, execute, show

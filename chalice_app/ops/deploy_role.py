@@ -25,7 +25,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalice_app.ops import infra
-from chalice_app.ops.stacks import StackError, change_set_request, deploy_stack
+from chalice_app.ops.cloudformation import StackError, change_set_request, deploy_stack
 from devkit.stages import CHALICE_DIR, baseline_location, function_name, stage_environment
 
 TEMPLATE = CHALICE_DIR / "infra" / "deploy-role.yaml"

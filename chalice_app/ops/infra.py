@@ -21,7 +21,14 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalice_app.chalicelib.config import SERVICE_NAME
-from chalice_app.ops.stacks import StackError, delete_stack, deploy_calls, deploy_stack, described_stack, outputs_of
+from chalice_app.ops.cloudformation import (
+    StackError,
+    delete_stack,
+    deploy_calls,
+    deploy_stack,
+    described_stack,
+    outputs_of,
+)
 from devkit.stages import (
     CHALICE_DIR,
     DRIFT_HANDLER,

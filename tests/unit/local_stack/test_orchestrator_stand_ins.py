@@ -10,7 +10,7 @@ from pathlib import Path
 
 from devkit.local_servers import unused_port
 from devkit.local_stack_state import STATE_FILE
-from loadtest.stack import read_state
+from loadtest.target_stack import read_state
 from local_stack.orchestrator import (
     Stack,
     StopSignals,

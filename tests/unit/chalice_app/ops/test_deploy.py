@@ -19,9 +19,9 @@ from chalice_app.ops import infra
 from chalice_app.ops.api_gateway import bind_usage_plan, smoke_test
 from chalice_app.ops.aws_stage import DeployError, Stage
 from chalice_app.ops.chalice_deploy import clear_package_cache
+from chalice_app.ops.cloudformation import CAPABILITIES
 from chalice_app.ops.deploy import Options, main
 from chalice_app.ops.infra import Clients
-from chalice_app.ops.stacks import CAPABILITIES
 from tests.support.recorded_calls import (
     CallLog,
     assert_all_made,

@@ -1,4 +1,4 @@
-"""loadtest.stack: the `make local` a load run may use is the one whose state file names an API that answers."""
+"""loadtest.target_stack: the `make local` a load run may use is the one whose state file names an API that answers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from devkit.local_servers import unused_port
 from devkit.local_stack_state import STATE_FILE
-from loadtest.stack import running_stack
+from loadtest.target_stack import running_stack
 from tests.support.healthy_server import healthy_server
 
 
