@@ -287,7 +287,7 @@ MAX_LABELS_PER_KEY ?=
 # Labels of the keys STAGE trusts, one vote per key and title, the label most keys gave, no valid/test titles,
 # EXCLUDE_CLIENTS left out.
 export-feedback: setup ## STAGE's feedback of the last DAYS -> FEEDBACK TSV
-	$(PY) -m training_jobs.feedback --stage $(STAGE) --days $(DAYS) $(DATA_FLAG) --output $(FEEDBACK) \
+	$(PY) -m training_jobs.feedback_export --stage $(STAGE) --days $(DAYS) $(DATA_FLAG) --output $(FEEDBACK) \
 		$(if $(filter local,$(STAGE)),--local-state-dir $(LOCAL_STATE_DIR)) \
 		$(if $(MAX_LABELS_PER_KEY),--max-labels-per-key $(MAX_LABELS_PER_KEY)) \
 		$(foreach client,$(EXCLUDE_CLIENTS),--exclude-client $(client))

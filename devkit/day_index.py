@@ -1,5 +1,5 @@
 """The transaction table's day index, read with plain boto3: the one reader of the tools on the developer's machine
-(training_jobs/feedback.py exports labels through it, loadtest/reconcile.py counts a load run's records).
+(training_jobs/feedback_export.py exports labels through it, loadtest/reconcile.py counts a load run's records).
 
 The API reads the same index through PynamoDB (chalicelib.transactions.query_days), a second reader the Lambda zip
 forces (it holds chalice_app/ alone); tests/unit/chalice_app/chalicelib/test_transactions_day_index.py pins this one

@@ -78,7 +78,7 @@ def baseline_location(stage: str, config_file: Path = CONFIG_FILE) -> tuple[str,
 
 
 def training_keys(stage: str, config_file: Path = CONFIG_FILE) -> KeyIds:
-    """The keys whose feedback labels may train a model (training_jobs/feedback.py): the stage's TRAINING_KEY_IDS
+    """The keys whose feedback labels may train a model (training_jobs/feedback_export.py): the stage's TRAINING_KEY_IDS
     when it sets them, else its operators and reviewers. "*" names every key (the local stage's operators)."""
     environment = stage_environment(stage, config_file)
     try:

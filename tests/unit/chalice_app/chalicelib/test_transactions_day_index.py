@@ -1,5 +1,5 @@
 """The day index has two readers: the API's, `chalicelib.transactions.query_days` (PynamoDB, in the Lambda zip), and
-the tools', devkit/day_index.py (plain boto3), through which training_jobs/feedback.py and loadtest/reconcile.py
+the tools', devkit/day_index.py (plain boto3), through which training_jobs/feedback_export.py and loadtest/reconcile.py
 read it. The tools' is pinned to the API's here: the same index and keys, the same partitions of a window, the same
 records."""
 
@@ -14,7 +14,7 @@ from chalicelib.transactions import DAY_INDEX, DayIndex, TransactionRecord
 
 from devkit import day_index
 from loadtest import reconcile
-from training_jobs import feedback
+from training_jobs import feedback_export as feedback
 
 RUN = "day-index-contract"
 REVIEWER = Caller("k-reviewer", operator=True)

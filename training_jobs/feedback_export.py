@@ -1,6 +1,6 @@
 """`make export-feedback`: transactions that received a feedback label -> a training TSV in the data format.
 
-    python -m training_jobs.feedback --stage dev --days 7 --output artifacts/feedback/feedback.tsv
+    python -m training_jobs.feedback_export --stage dev --days 7 --output artifacts/feedback/feedback.tsv
 
 Day-index Queries, never a Scan. Labels are votes of API keys, so that no key can outvote others by repetition: only
 the keys the stage trusts to train (its operators and reviewers, or TRAINING_KEY_IDS) vote, each key once per title

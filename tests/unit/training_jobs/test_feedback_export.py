@@ -15,7 +15,7 @@ from devkit.stages import CONFIG_FILE, training_keys
 from model.labels import LabelMap
 from training_jobs.config import split_file
 from training_jobs.data import normalise_title, read_examples
-from training_jobs.feedback import (
+from training_jobs.feedback_export import (
     DROP_RULES,
     ExportReport,
     Feedback,
