@@ -81,10 +81,9 @@ class TableFaults:
         """From a JSON object; fields left out take their healthy default."""
         if not isinstance(values, dict):
             raise DynamoDBFaultConfigError("faults must be a JSON object")
-        unknown = sorted(set(values) - set(ENV_VARS))
+        unknown, known = sorted(set(values) - set(ENV_VARS)), ", ".join(ENV_VARS)
         if unknown:
-            raise DynamoDBFaultConfigError(f"unknown fault setting(s) {', '.join(unknown)}; "
-                                           f"known: {', '.join(ENV_VARS)}")
+            raise DynamoDBFaultConfigError(f"unknown fault setting(s) {', '.join(unknown)}; known: {known}")
         return cls(**values)
 
     @classmethod
