@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError, WaiterError
 
-from model.tools.plan import Call
+from devkit.plan import Call
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]  # roles; SAM's transform
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")

@@ -3,7 +3,7 @@
     python -m chalice_app.ops.deploy --stage dev --model-dir artifacts/model [--dry-run] [--via cloudformation]
 
 Infra stack, endpoint, `chalice deploy`, usage-plan binding, smoke test: each step needs what the one before made
-(docs/aws-deployment.md). One plan of steps (model/tools/plan.py) is run, or printed by `--dry-run`, which needs no
+(docs/aws-deployment.md). One plan of steps (devkit/plan.py) is run, or printed by `--dry-run`, which needs no
 credentials. `--skip-endpoint` keeps the endpoint (`canary`).
 """
 
@@ -36,9 +36,9 @@ from chalice_app.ops.aws_stage import DeployError, Stage
 from chalice_app.ops.chalice_deploy import VIA, Runner, api_step, run_command
 from chalice_app.ops.cloudformation import StackError
 from chalice_app.ops.infra import Clients
+from devkit.plan import Call, Step, as_comment, execute, show
 from devkit.repo import REPO_ROOT
 from devkit.stages import CHALICE_DIR
-from model.tools.plan import Call, Step, as_comment, execute, show
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from chalice_app.ops.cloudformation import (
     outputs_of,
 )
 from chalice_app.ops.exit_codes import exit_code
+from devkit.plan import Call, Step, as_comment, execute, show
 from devkit.stages import (
     CHALICE_DIR,
     DRIFT_HANDLER,
@@ -37,7 +38,6 @@ from devkit.stages import (
     stage_config,
     stage_environment,
 )
-from model.tools.plan import Call, Step, as_comment, execute, show
 
 TEMPLATE = CHALICE_DIR / "infra" / "stack.yaml"
 PARAMETERS_DIR = CHALICE_DIR / "infra"

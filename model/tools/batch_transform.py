@@ -15,11 +15,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from devkit.plan import Step, show
 from model.artifact import read_metadata
 from model.tools.deploy import run_command_line
 from model.tools.endpoint import SageMakerClients
 from model.tools.image import Registry, serving_image
-from model.tools.plan import Step, show
 from model.tools.release import Release, Serverless, artifact_location, check_runtime
 from model.tools.transform_contract import MAX_CONCURRENT, MAX_PAYLOAD_MB, Settings, TransformError
 from model.tools.transform_job import (

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from devkit.plan import Step, show
 from model.artifact import DRIFT_BASELINE_FILE, read_metadata
 from model.tools.endpoint import SageMakerClients, delete, delete_plan, deploy, deploy_plan
 from model.tools.image import ImageError, Registry, serving_image
-from model.tools.plan import Step, show
 from model.tools.release import Release, ReleaseError, Serverless, artifact_location, check_runtime
 
 log = logging.getLogger("model.tools.deploy")

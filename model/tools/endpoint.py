@@ -18,11 +18,11 @@ import boto3
 from botocore.exceptions import ClientError
 from tqdm.auto import tqdm
 
+from devkit.plan import Call, Step, execute
 from model.artifact import DRIFT_BASELINE_FILE, pack
 from model.labels import LabelMap
 from model.serving.inference import JSON
 from model.tools.image import ServingImage
-from model.tools.plan import Call, Step, execute
 from model.tools.release import Release, ReleaseError, baseline_key
 
 log = logging.getLogger("model.tools.endpoint")

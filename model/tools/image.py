@@ -26,10 +26,10 @@ from typing import Any, NamedTuple
 
 import boto3
 
+from devkit.plan import Call, Done, Step, execute
 from devkit.repo import REPO_ROOT
 from model.runtime import ONNX_INT8, TORCH
 from model.serving.inference import RUNTIME_ENV
-from model.tools.plan import Call, Done, Step, execute
 
 log = logging.getLogger("model.tools.image")
 

@@ -13,9 +13,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 from tqdm.auto import tqdm
 
+from devkit.plan import Call, Step, execute
 from model.serving.inference import JSON_LINES
 from model.tools.endpoint import SageMakerClients, model_step, upload_artifact, upload_calls
-from model.tools.plan import Call, Step, execute
 from model.tools.release import Release
 from model.tools.transform_contract import (
     INVOCATION_TIMEOUT_S,

@@ -42,7 +42,7 @@ MAY_IMPORT_BOXES = {
     "model tools": {"model core", "model serving", "model tools"},
     "training_jobs": {"model core", "training_jobs"},
     "chalice_app root": {"chalice_app root"},  # zipped alone into the Lambda
-    "chalice_app tools": {"chalice_app root", "chalice_app tools", "model tools"},  # model tools: deployment plans
+    "chalice_app tools": {"chalice_app root", "chalice_app tools"},
     "local_stack": {"chalice_app root", "local_stack"},  # creates the table, writes records, as the API does
     "loadtest": {"loadtest"},
     "tools": {"tools"},  # runs before .venv exists (make setup), with the system's Python

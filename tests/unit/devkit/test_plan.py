@@ -1,4 +1,4 @@
-"""One plan, two executors (model/tools/plan.py): a run makes each step's calls in order, each step given the results
+"""One plan, two executors (devkit/plan.py): a run makes each step's calls in order, each step given the results
 of the steps before it; a dry run prints the same calls and runs no step."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from model.tools.plan import Call, Done, Step, as_comment, execute, show
+from devkit.plan import Call, Done, Step, as_comment, execute, show
 
 
 def steps(ran: list[str] | None = None) -> list[Step[list[str]]]:
