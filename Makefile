@@ -210,20 +210,20 @@ RECORDS ?= 100000
 
 # moto's DynamoDB, the local endpoint (MODEL_DIR, trained and exported if missing) and `chalice local` on API_PORT.
 local: setup $(MODEL_DIR)/model.int8.onnx ## the whole stack offline on 127.0.0.1 (a model is trained if missing)
-	$(PY) -m chalice_app.local.stack --model-dir $(MODEL_DIR) --runtime $(RUNTIME) --api-port $(API_PORT) \
+	$(PY) -m local_stack.orchestrator --model-dir $(MODEL_DIR) --runtime $(RUNTIME) --api-port $(API_PORT) \
 		--endpoint-port $(ENDPOINT_PORT) --dynamodb-port $(DYNAMODB_PORT) --state-dir $(LOCAL_STATE_DIR) \
 		$(foreach variant,$(VARIANTS),--variant $(variant)) $(if $(FAULTS),--faults)
 
 # `chalice local` with autoreload is the Chalice user's edit loop: these two in one terminal, the plain command in
 # another (the local stage's .chalice/local-aws-config names these ports; docs/local-stack.md).
 stand-ins: setup $(MODEL_DIR)/model.int8.onnx ## moto + the endpoint only, for `chalice local --stage local`
-	$(PY) -m chalice_app.local.stack --stand-ins-only --model-dir $(MODEL_DIR) --runtime $(RUNTIME) \
+	$(PY) -m local_stack.orchestrator --stand-ins-only --model-dir $(MODEL_DIR) --runtime $(RUNTIME) \
 		--api-port $(API_PORT) --endpoint-port $(ENDPOINT_PORT) --dynamodb-port $(DYNAMODB_PORT) \
 		--state-dir $(LOCAL_STATE_DIR) $(foreach variant,$(VARIANTS),--variant $(variant)) $(if $(FAULTS),--faults)
 
 # Built by the API's own code, written straight into the table's file on disk.
 simulated-day: setup ## add RECORDS of simulated traffic to make local's table
-	$(PY) -m chalice_app.local.simulated_day --records $(RECORDS) --state-dir $(LOCAL_STATE_DIR)
+	$(PY) -m local_stack.simulated_day --records $(RECORDS) --state-dir $(LOCAL_STATE_DIR)
 
 replay-unsaved: setup ## write `transaction_unsaved` log events into STAGE's table (LOG=file)
 	$(PY) -m chalice_app.ops.transaction_table --stage $(STAGE) replay-unsaved $(if $(LOG),--log-file $(LOG))
@@ -287,7 +287,7 @@ MAX_LABELS_PER_KEY ?=
 # Labels of the keys STAGE trusts, one vote per key and title, the label most keys gave, no valid/test titles,
 # EXCLUDE_CLIENTS left out.
 export-feedback: setup ## STAGE's feedback of the last DAYS -> FEEDBACK TSV
-	$(PY) -m training_jobs.feedback --stage $(STAGE) --days $(DAYS) $(DATA_FLAG) --output $(FEEDBACK) \
+	$(PY) -m training_jobs.feedback_export --stage $(STAGE) --days $(DAYS) $(DATA_FLAG) --output $(FEEDBACK) \
 		$(if $(filter local,$(STAGE)),--local-state-dir $(LOCAL_STATE_DIR)) \
 		$(if $(MAX_LABELS_PER_KEY),--max-labels-per-key $(MAX_LABELS_PER_KEY)) \
 		$(foreach client,$(EXCLUDE_CLIENTS),--exclude-client $(client))

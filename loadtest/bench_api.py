@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadtest.headlines import read_headlines
-from loadtest.stack import REPO_ROOT, own_stack
+from devkit.news_files import read_headlines
+from loadtest.target_stack import REPO_ROOT, own_stack
 
 TARGETS_MS = {"end_to_end_p50": 15.0, "api_overhead_p50": 5.0}
 

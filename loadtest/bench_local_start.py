@@ -5,7 +5,7 @@ day of N records, and what the table takes on disk.
     python -m loadtest.bench_local_start --model-dir artifacts/model [--records 0 10000 100000] [--starts 3]
 
 Each size gets a state directory of its own under --work-dir, its day written afresh by
-`python -m chalice_app.local.simulated_day` (timed too), then the stack is started --starts times on it.
+`python -m local_stack.simulated_day` (timed too), then the stack is started --starts times on it.
 A start above TARGET_READY_S is reported as missed (docs/benchmarks.md#local-stack).
 """
 
@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chalice_app.local.state import DYNAMODB_DATABASE, delete_local_table
-from loadtest.stack import REPO_ROOT, own_stack
+from devkit.local_stack_state import DYNAMODB_DATABASE, delete_local_table
+from loadtest.target_stack import REPO_ROOT, own_stack
 
 TARGET_READY_S = 10.0
 DAY_RECORDS = 100_000  # the size the target is for: a simulated day of steady traffic
-LOADED = re.compile(r"(\d+) item\(s\) loaded in ([0-9.]+) s")  # chalice_app/local/dynamodb.py's start-up line
+LOADED = re.compile(r"(\d+) item\(s\) loaded in ([0-9.]+) s")  # local_stack/dynamodb.py's start-up line
 
 
 def write_day(state_dir: Path, records: int) -> float:
@@ -33,7 +33,7 @@ def write_day(state_dir: Path, records: int) -> float:
     state_dir.mkdir(parents=True, exist_ok=True)
     delete_local_table(state_dir)
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "chalice_app.local.simulated_day", "--records", str(records),
+    subprocess.run([sys.executable, "-m", "local_stack.simulated_day", "--records", str(records),
                     "--state-dir", str(state_dir)], cwd=REPO_ROOT, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
 

@@ -30,11 +30,12 @@ from typing import Any
 
 import boto3
 
-from chalice_app.local.state import FAKE_AWS, fake_client_arguments
-from loadtest.headlines import default_headlines, read_headlines
+from devkit.local_servers import NotUpError, answers, wait_until
+from devkit.local_stack_state import FAKE_AWS, fake_client_arguments
+from devkit.news_files import default_headlines, read_headlines
 from loadtest.ledger import Ledger, classification_ids
 from loadtest.reconcile import Reconciliation, reconcile_table, table_of_api
-from loadtest.stack import REPO_ROOT, LocalStack, own_stack
+from loadtest.target_stack import REPO_ROOT, LocalStack, own_stack
 
 TRANSACTION_TABLE = "chalice_app.ops.transaction_table"  # run from REPO_ROOT
 REQUEST_TIMEOUT_S = 60.0
@@ -251,10 +252,10 @@ def begin_outage(dynamodb_url: str, seconds: float) -> None:
 
 def wait_for_proxy(url: str, answering: bool, deadline: float) -> None:
     """Until the DynamoDB proxy answers (after an outage) or refuses (as one begins)."""
-    while (call("GET", f"{url}/_faults", timeout=2)[0] == 200) != answering:
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{url} did not {'come back after' if answering else 'begin'} its outage")
-        time.sleep(0.05)
+    try:
+        wait_until(lambda: answers(f"{url}/_faults") == answering, deadline, poll_s=0.05)
+    except NotUpError:
+        raise SystemExit(f"{url} did not {'come back after' if answering else 'begin'} its outage") from None
 
 
 # --- the run ------------------------------------------------------------------------------------------------------

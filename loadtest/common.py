@@ -15,7 +15,7 @@ from locust import User, constant, constant_throughput
 from locust.env import Environment
 from locust.user.task import LOCUST_STATE_STOPPING, LOCUST_STATE_WAITING
 
-from loadtest.headlines import default_headlines
+from devkit.news_files import default_headlines
 from loadtest.profiles import DEFAULT_USER_RATE
 
 

@@ -19,8 +19,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from locust import events, task
 from locust.env import Environment
 
+from devkit.news_files import read_headlines
 from loadtest.common import FinishesItsWait, add_common_arguments, pacing, save_final_stats
-from loadtest.headlines import read_headlines
 
 BATCH_SIZES = (2, 16)  # as the API locustfile's batches
 DEFAULT_ENDPOINT = "news-classifier"  # the local stack's endpoint name

@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from loadtest.stack import own_stack
+from devkit.repo import REPO_ROOT
+from loadtest.target_stack import own_stack
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 OPENAPI = REPO_ROOT / "chalice_app" / "openapi.yaml"
 CONFIG = Path(__file__).resolve().with_name("schemathesis.toml")
 ST_BIN = Path(sys.executable).with_name("st")

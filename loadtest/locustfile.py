@@ -20,8 +20,9 @@ from typing import Any
 from locust import FastHttpUser, events, task
 from locust.env import Environment
 
+from devkit.news_files import read_headlines
+from devkit.repo import REPO_ROOT
 from loadtest.common import FinishesItsWait, add_common_arguments, pacing, save_final_stats
-from loadtest.headlines import REPO_ROOT, read_headlines
 from loadtest.ledger import Ledger, classification_ids
 
 BATCH_SIZES = (2, 16)  # headlines per batch request, drawn uniformly

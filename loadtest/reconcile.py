@@ -22,12 +22,9 @@ from typing import Any
 
 import boto3
 
+from devkit.day_index import days_between, query_days
 from loadtest.ledger import Ledger
 
-# A copy of the API's day-index reader (chalicelib.transactions.query_days), which this box may not import;
-# tests/unit/chalice_app/chalicelib/test_transactions_day_index.py pins the two together.
-DAY_INDEX = "day-created_at-index"
-CREATED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+0000"  # how PynamoDB's UTCDateTimeAttribute stores `created_at`
 CLOCK_MARGIN = dt.timedelta(minutes=5)  # the API's clock may differ from the load generator's
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem call
 SHOWN_IDS = 10
@@ -92,26 +89,11 @@ def reconcile(ledger: Ledger, recorded_ids: Iterable[str]) -> Reconciliation:
     )
 
 
-def days_of(start: dt.datetime, end: dt.datetime) -> list[str]:
-    """The UTC days (`YYYY-MM-DD`, the index's partition key) from start to end, both included."""
-    first, last = start.astimezone(dt.UTC).date(), end.astimezone(dt.UTC).date()
-    return [(first + dt.timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
-
-
 def query_run_ids(client: Any, table: str, run_id: str, start: dt.datetime, end: dt.datetime) -> Iterator[str]:
     """Ids of the run's records created between start and end, one paginated index Query per UTC day."""
-    paginator = client.get_paginator("query")
-    bounds = {":from": {"S": start.astimezone(dt.UTC).strftime(CREATED_AT_FORMAT)},
-              ":to": {"S": end.astimezone(dt.UTC).strftime(CREATED_AT_FORMAT)}, ":run": {"S": run_id}}
-    for day in days_of(start, end):
-        pages = paginator.paginate(
-            TableName=table, IndexName=DAY_INDEX,
-            KeyConditionExpression="#day = :day AND #created BETWEEN :from AND :to",
-            FilterExpression="#run = :run", ProjectionExpression="request_id",
-            ExpressionAttributeNames={"#day": "day", "#created": "created_at", "#run": "run_id"},
-            ExpressionAttributeValues={**bounds, ":day": {"S": day}})
-        for page in pages:
-            yield from (item["request_id"]["S"] for item in page["Items"])
+    items = query_days(client, table, days_between(start, end), "#run = :run", created=(start, end),
+                       names={"#run": "run_id"}, values={":run": {"S": run_id}}, projection="request_id")
+    yield from (item["request_id"]["S"] for item in items)
 
 
 def consistent_run_ids(client: Any, table: str, run_id: str, ids: Iterable[str]) -> Iterator[str]:

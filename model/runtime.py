@@ -49,7 +49,7 @@ class Predictor(Protocol):
         ...
 
 
-class RuntimeUnavailable(RuntimeError):
+class RuntimeUnavailableError(RuntimeError):
     """The requested runtime cannot serve this model folder here; the message says why."""
 
 
@@ -79,7 +79,7 @@ def resolve_runtime(model_dir: Path, runtime: str) -> str:
     """
     if runtime != AUTO:
         if runtime not in RUNTIMES:
-            raise RuntimeUnavailable(f"unknown runtime {runtime!r}; choose one of {', '.join((AUTO, *RUNTIMES))}")
+            raise RuntimeUnavailableError(f"unknown runtime {runtime!r}; choose one of {', '.join((AUTO, *RUNTIMES))}")
         return runtime
     has_int8 = ONNX_INT8 in recorded_runtimes(model_dir)
     return ONNX_INT8 if has_int8 and importlib.util.find_spec("onnxruntime") else TORCH
@@ -96,7 +96,7 @@ class OnnxPredictor:
         model_dir = Path(model_dir)
         self.metadata = read_metadata(model_dir)
         if runtime not in self.metadata.get("runtimes", {}):
-            raise RuntimeUnavailable(
+            raise RuntimeUnavailableError(
                 f"{model_dir} has no {runtime} model; run `make export-onnx MODEL_DIR={model_dir}` first")
         self.labels = LabelMap.load(model_dir)
         self.calibration = Calibration.load(model_dir)
@@ -144,7 +144,7 @@ def pad_token_id(model_dir: Path, tokenizer: Any) -> int:
     name = json.loads(config_path.read_text()).get("pad_token") if config_path.is_file() else None
     token_id = tokenizer.token_to_id(name) if name else None
     if token_id is None:
-        raise RuntimeUnavailable(f"{model_dir}: cannot find the tokenizer's pad token in {TOKENIZER_CONFIG_FILE}")
+        raise RuntimeUnavailableError(f"{model_dir}: cannot find the tokenizer's pad token in {TOKENIZER_CONFIG_FILE}")
     return token_id
 
 

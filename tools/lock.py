@@ -22,7 +22,7 @@ from pathlib import Path
 from tools.lockfile import Entry, canonical, parse_entry, requirement_line
 from tools.platforms import PLATFORMS, PYTHONS, platform_marker, torch_wheel
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent  # not devkit.repo: tools/ runs before .venv exists
 TORCH_WHEELS = REPO_ROOT / "tools" / "torch-wheels.sha256"
 PYPI = "https://pypi.org/simple"
 # The versions a lock must hold besides its own requirements (paths beside the lock): .venv runs the serving code, so

@@ -16,7 +16,7 @@ from pathlib import Path
 from tools.lockfile import Entry, entries, for_environment, parse, requirement_line, requirement_name, spelled_name
 from tools.platforms import PLATFORMS, PYTHONS, marker_environment
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent  # not devkit.repo: tools/ runs before .venv exists
 LOCK = REPO_ROOT / "requirements-dev.lock"
 LINUX = next(target for target in PLATFORMS if target.markers["sys_platform"] == "linux")
 # Each file and the Pythons it is installed with, all on Linux x86_64: the serving image's base (its Dockerfile),

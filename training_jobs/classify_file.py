@@ -30,7 +30,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from model.labels import LabelMap
-from model.runtime import AUTO, ONNX_INT8, RUNTIMES, Predictor, RuntimeUnavailable, load_predictor, resolve_runtime
+from model.runtime import AUTO, ONNX_INT8, RUNTIMES, Predictor, RuntimeUnavailableError, load_predictor, resolve_runtime
 from training_jobs.data import (
     HEADED,
     UCI_COLUMNS,
@@ -431,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         predictor = load_predictor(args.model_dir, runtime, args.threads)
         summary = classify_file(args.input, args.output, predictor, runtime, args.window,
                                 hide_progress=None if args.progress else True)
-    except (DataError, RuntimeUnavailable, FileNotFoundError) as exc:
+    except (DataError, RuntimeUnavailableError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(summary.__dict__) if args.json else "\n".join(summary.lines()))

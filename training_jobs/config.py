@@ -7,6 +7,7 @@ import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+# Not devkit.repo: a SageMaker training job ships training_jobs/ and model/ only (launch.CODE_PACKAGES).
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 

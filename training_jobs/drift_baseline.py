@@ -22,7 +22,7 @@ import numpy as np
 from model.artifact import DRIFT_BASELINE_FILE, read_metadata
 from model.calibration import UNCERTAIN_BELOW
 from model.labels import LabelMap
-from model.runtime import AUTO, RUNTIMES, TOKENIZER_FILE, RuntimeUnavailable, load_predictor, resolve_runtime
+from model.runtime import AUTO, RUNTIMES, TOKENIZER_FILE, RuntimeUnavailableError, load_predictor, resolve_runtime
 from training_jobs.config import default_data_dir
 from training_jobs.data import DataError, splits_of_model
 
@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         path = baseline_for_model(args.model_dir, args.data, args.runtime)
-    except (DataError, FileNotFoundError, RuntimeUnavailable) as exc:
+    except (DataError, FileNotFoundError, RuntimeUnavailableError) as exc:
         print(f"drift baseline: {exc}", file=sys.stderr)
         return 2
     log.info("wrote %s", path)

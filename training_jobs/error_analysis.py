@@ -19,7 +19,7 @@ import numpy as np
 from model.artifact import read_metadata
 from model.calibration import UNCERTAIN_BELOW, Calibration, CalibrationError
 from model.labels import LabelMap
-from model.runtime import RUNTIMES, TORCH, RuntimeUnavailable
+from model.runtime import RUNTIMES, TORCH, RuntimeUnavailableError
 from training_jobs.data import DataError, Example, clean, read_examples, splits_of_model
 from training_jobs.evaluate import HELD_OUT, STORY_DISJOINT, load_logits
 from training_jobs.reliability import ECE_BINS, calibration_summary, selective
@@ -218,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         path = write_report(args.model_dir, args.data, args.training_data, args.runtime)
-    except (DataError, FileNotFoundError, CalibrationError, RuntimeUnavailable) as exc:
+    except (DataError, FileNotFoundError, CalibrationError, RuntimeUnavailableError) as exc:
         print(f"error analysis: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {path} and its PNGs")

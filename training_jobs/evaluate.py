@@ -20,7 +20,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 
 from model.calibration import UNCERTAIN_BELOW, Calibration, CalibrationError, softmax
 from model.labels import LabelMap
-from model.runtime import RUNTIMES, TORCH, RuntimeUnavailable
+from model.runtime import RUNTIMES, TORCH, RuntimeUnavailableError
 from training_jobs.data import DataError, Example, clean, read_examples, splits_of_model
 from training_jobs.reliability import (
     accuracy_at_coverage,
@@ -200,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         examples = evaluation_examples(args.model_dir, args.data, args.subset)
         logits, predictor = load_logits(args.model_dir, [ex.title for ex in examples], args.runtime, args.batch_size)
-    except (DataError, FileNotFoundError, CalibrationError, RuntimeUnavailable) as exc:
+    except (DataError, FileNotFoundError, CalibrationError, RuntimeUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     metrics = evaluate_logits(logits, examples, predictor.labels, predictor.calibration)

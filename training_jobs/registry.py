@@ -157,7 +157,7 @@ class ModelRegistry:
 
 
 def local_variant_arguments(registry: ModelRegistry, stage: str) -> list[str]:
-    """`NAME=DIR:WEIGHT` per routed endpoint: `chalice_app.local.stack --variant` (make local VARIANTS=) serves them."""
+    """`NAME=DIR:WEIGHT` per routed endpoint, for `local_stack.orchestrator --variant` (make local VARIANTS=)."""
     variants = registry.stage_variants(stage)
     if variants is None:
         raise ValueError(f"{registry.file}: no promotion on stage {stage!r} yet; run `make retrain` first")

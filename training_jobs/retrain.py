@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalice_app.ops.stages import baseline_location, stage_environment  # the API stages' variables: one reader
+from devkit.aws_names import SAGEMAKER_NAME, SAGEMAKER_NAME_LIMIT
+from devkit.stages import baseline_location, stage_environment  # the API stages' variables: one reader
 from model.artifact import read_metadata
-from model.encoders import EncoderUnavailable
+from model.encoders import EncoderUnavailableError
 from model.onnx_export import export_model_folder
-from model.tools.release import NAME as ENDPOINT_NAME_PATTERN
 from training_jobs import train
 from training_jobs.config import REPO_ROOT, default_data_dir, default_model_dir, split_file
 from training_jobs.data import DataError, Example, clean, read_examples
@@ -37,7 +37,6 @@ from training_jobs.registry import DEFAULT_ROOT, ModelRegistry, Promotion, Versi
 log = logging.getLogger("training_jobs.retrain")
 CANARY_MODULE = "chalice_app.ops.canary"  # run from REPO_ROOT
 COMPARISON_FILE = "comparison.json"
-SAGEMAKER_NAME_LIMIT = 63
 MIN_ENDPOINT_SUFFIX = 4  # hex characters of the version's digest: enough to tell a stage's versions apart
 LOCAL_STAGE = "local"
 
@@ -125,7 +124,7 @@ def version_endpoint(base: str, version: str) -> str:
     room = SAGEMAKER_NAME_LIMIT - len(version) - len("--123456") - len(base) - 1
     suffix = version.rsplit("-", 1)[-1][:room]
     name = f"{base}-{suffix}"
-    if room < MIN_ENDPOINT_SUFFIX or not ENDPOINT_NAME_PATTERN.match(name):
+    if room < MIN_ENDPOINT_SUFFIX or not SAGEMAKER_NAME.match(name):
         raise RetrainError(f"no valid endpoint name for version {version!r} on endpoint {base!r}: SageMaker allows "
                            f"{SAGEMAKER_NAME_LIMIT} characters for <endpoint>-<version>-<digest>")
     return name
@@ -271,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         report = retrain(args)
-    except (DataError, EncoderUnavailable, FileNotFoundError, ValueError) as exc:
+    except (DataError, EncoderUnavailableError, FileNotFoundError, ValueError) as exc:
         log.error("%s", exc)
         return 2
     except RuntimeError as exc:  # a failed hand-off (RetrainError) or ONNX export: nothing was recorded

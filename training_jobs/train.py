@@ -34,7 +34,7 @@ from transformers import PreTrainedTokenizerBase
 from model.artifact import copy_inference_code, write_metadata
 from model.calibration import CALIBRATION_FILE, Calibration
 from model.classifier import WEIGHTS_FILE, HeadlineClassifier, load_tokenizer
-from model.encoders import EncoderUnavailable, resolve_encoder, weights_sha256
+from model.encoders import EncoderUnavailableError, resolve_encoder, weights_sha256
 from model.labels import LabelMap
 from model.predict import predict_logits
 from training_jobs import teacher_scores
@@ -349,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         result = train(args)
-    except (DataError, EncoderUnavailable) as exc:
+    except (DataError, EncoderUnavailableError) as exc:
         log.error("%s", exc)
         return 2
     if result is None:  # a non-zero torchrun rank: rank 0 reports

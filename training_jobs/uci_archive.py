@@ -6,7 +6,7 @@ No checksum of the archive is published, so what is checked is what the file mus
 server said, the zip's CRC-32 of newsCorpora.csv, and every row in the raw format training reads (8 tab-separated
 columns, a known category code), 422,937 of them from UCI (the archive's readme: "422937 news pages"). Everything is
 written to temporary files beside the target and renamed into place only once it passed, so an interrupted or bad
-download leaves nothing behind. Every failure is a `DataUnavailable` that says how to get the file by hand.
+download leaves nothing behind. Every failure is a `DataUnavailableError` that says how to get the file by hand.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ CACHED_MODE = 0o644  # a plain data file; the scratch file it was is private (mk
 TIMEOUT_S = 60
 
 
-class DataUnavailable(DataError):
+class DataUnavailableError(DataError):
     """No data was configured and the archive could not be fetched; the message says how to get it by hand."""
 
 
@@ -95,7 +95,7 @@ def scratch_file(folder: Path, suffix: str) -> Iterator[Path]:
 
 
 def download(url: str, path: Path, target: Path) -> None:
-    """`url` into `path` with a progress bar; a refused, failed or short download is a `DataUnavailable`."""
+    """`url` into `path` with a progress bar; a refused, failed or short download is a `DataUnavailableError`."""
     request = urllib.request.Request(url, headers={"User-Agent": "news-classifier"})
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response, open(path, "wb") as out:
@@ -105,13 +105,13 @@ def download(url: str, path: Path, target: Path) -> None:
                     out.write(chunk)
                     bar.update(len(chunk))
     except urllib.error.HTTPError as exc:
-        raise DataUnavailable(unavailable(f"{url} answered HTTP {exc.code} {exc.reason}", target)) from None
+        raise DataUnavailableError(unavailable(f"{url} answered HTTP {exc.code} {exc.reason}", target)) from None
     except urllib.error.URLError as exc:
-        raise DataUnavailable(unavailable(f"cannot reach {url} ({exc.reason})", target)) from None
+        raise DataUnavailableError(unavailable(f"cannot reach {url} ({exc.reason})", target)) from None
     except (OSError, http.client.HTTPException) as exc:  # timeouts, resets, a body shorter than its length
-        raise DataUnavailable(unavailable(f"the download from {url} failed ({exc!r})", target)) from None
+        raise DataUnavailableError(unavailable(f"the download from {url} failed ({exc!r})", target)) from None
     if expected is not None and path.stat().st_size != expected:
-        raise DataUnavailable(unavailable(f"the download from {url} stopped at {path.stat().st_size:,} of "
+        raise DataUnavailableError(unavailable(f"the download from {url} stopped at {path.stat().st_size:,} of "
                                           f"{expected:,} bytes", target))
 
 
@@ -122,12 +122,12 @@ def extract_corpus(archive: Path, out: Path, url: str, target: Path) -> None:
             members = [name for name in zipped.namelist()
                        if Path(name).name == CORPUS_FILE and not name.startswith("__MACOSX/")]
             if len(members) != 1:
-                raise DataUnavailable(unavailable(f"the archive from {url} holds {len(members)} {CORPUS_FILE} "
+                raise DataUnavailableError(unavailable(f"the archive from {url} holds {len(members)} {CORPUS_FILE} "
                                                   f"files, not one: not the UCI archive", target))
             with zipped.open(members[0]) as member, open(out, "wb") as copy:
                 shutil.copyfileobj(member, copy, CHUNK)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        raise DataUnavailable(unavailable(f"the download from {url} is not an intact zip archive ({exc})",
+        raise DataUnavailableError(unavailable(f"the download from {url} is not an intact zip archive ({exc})",
                                           target)) from None
 
 
@@ -140,10 +140,10 @@ def check_corpus(path: Path, source: Source, target: Path) -> None:
             raise DataError(f"{path}:1: a header row, not the raw headerless format of newsCorpora.csv")
         rows = len(read_examples(path))
     except DataError as exc:
-        raise DataUnavailable(unavailable(f"the {CORPUS_FILE} from {source.url} is not the UCI file: "
+        raise DataUnavailableError(unavailable(f"the {CORPUS_FILE} from {source.url} is not the UCI file: "
                                           f"{str(exc).replace(str(path), CORPUS_FILE)}", target)) from None
     if source.rows is not None and rows != source.rows:
-        raise DataUnavailable(unavailable(f"the {CORPUS_FILE} from {source.url} has {rows:,} rows, not the "
+        raise DataUnavailableError(unavailable(f"the {CORPUS_FILE} from {source.url} has {rows:,} rows, not the "
                                           f"{source.rows:,} UCI documents", target))
 
 
@@ -162,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         print(available(cached_corpus()))
-    except DataUnavailable as exc:
+    except DataUnavailableError as exc:
         log.error("%s", exc)
         return 2
     return 0

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.config import access_settings, client_id_is_identity
-from chalicelib.errors import ApiError
-from chalicelib.routing import Client
+from .config import access_settings, client_id_is_identity
+from .errors import ApiError
+from .routing import Client
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from chalicelib import callers, model_client, routing, telemetry, transactions, validation
-from chalicelib.config import model_settings, score_settings
-from chalicelib.errors import ApiError
-from chalicelib.model_client import ModelCallError
-from chalicelib.routing import Client
-from chalicelib.transactions import Outcome
+from . import callers, model_client, routing, telemetry, transactions, validation
+from .config import model_settings, score_settings
+from .errors import ApiError
+from .model_client import ModelCallError
+from .routing import Client
+from .transactions import Outcome
 
 
 def classify(headlines: Sequence[str], run_id: str | None, client: Client,

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NoReturn
 
-from chalicelib.drift import DriftThresholds
+from .drift import DriftThresholds
 
 SERVICE_NAME = "news-classifier-api"
 MODEL_VARIANTS = "MODEL_VARIANTS"
@@ -23,7 +23,9 @@ UNCERTAIN_BELOW = "UNCERTAIN_BELOW"
 # UNCERTAIN_BELOW (chosen on validation data, see the README), pinned by
 # tests/unit/chalice_app/chalicelib/test_config_uncertain.py because the Lambda zip cannot import model/.
 DEFAULT_UNCERTAIN_BELOW = 0.6
-ENDPOINT_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")  # SageMaker's rule for endpoint names
+# SageMaker's rule for endpoint names: a copy of devkit.aws_names.SAGEMAKER_NAME, since the Lambda zip holds
+# chalice_app/ alone; tests/unit/devkit/test_aws_names.py pins the two.
+ENDPOINT_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 
 
 class ConfigError(RuntimeError):

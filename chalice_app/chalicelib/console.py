@@ -12,7 +12,7 @@ from pathlib import Path
 
 from chalice.app import Response
 
-from chalicelib.errors import not_found
+from .errors import not_found
 
 CONSOLE_DIR = Path(__file__).resolve().parent / "console"
 PAGE = "index.html"

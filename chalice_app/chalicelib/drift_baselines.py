@@ -17,13 +17,13 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.drift import Baseline
+from .drift import Baseline
 
 MODEL_VERSION_PLACEHOLDER = "{model_version}"
 S3_SCHEME = "s3://"
 
 
-class BaselineUnavailable(RuntimeError):
+class BaselineUnavailableError(RuntimeError):
     """No usable baseline for a model version; the message says where the job looked and why it failed."""
 
 
@@ -37,10 +37,10 @@ def load(uri: str, model_version: str) -> Baseline:
     try:
         baseline = Baseline.from_dict(json.loads(_read(where)))
     except ValueError as exc:  # not JSON (JSONDecodeError), or not a baseline (BaselineError)
-        raise BaselineUnavailable(f"{where}: {exc}") from exc
+        raise BaselineUnavailableError(f"{where}: {exc}") from exc
     if baseline.model_version != model_version:
-        raise BaselineUnavailable(f"{where} is the baseline of model {baseline.model_version!r}, "
-                                  f"not of {model_version!r}")
+        raise BaselineUnavailableError(f"{where} is the baseline of model {baseline.model_version!r}, "
+                                       f"not of {model_version!r}")
     return baseline
 
 
@@ -49,14 +49,14 @@ def _read(where: str) -> str:
         try:
             return Path(where).read_text()
         except OSError as exc:
-            raise BaselineUnavailable(f"{where}: {exc.strerror or exc}") from exc
+            raise BaselineUnavailableError(f"{where}: {exc.strerror or exc}") from exc
     bucket, _, key = where.removeprefix(S3_SCHEME).partition("/")
     try:
         return _s3().get_object(Bucket=bucket, Key=key)["Body"].read().decode()
     except ClientError as exc:
-        raise BaselineUnavailable(f"{where}: {exc.response.get('Error', {}).get('Code', 'error')}") from exc
+        raise BaselineUnavailableError(f"{where}: {exc.response.get('Error', {}).get('Code', 'error')}") from exc
     except (BotoCoreError, UnicodeDecodeError) as exc:
-        raise BaselineUnavailable(f"{where}: {exc}") from exc
+        raise BaselineUnavailableError(f"{where}: {exc}") from exc
 
 
 @functools.cache

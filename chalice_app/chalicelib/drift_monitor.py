@@ -13,9 +13,9 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from chalicelib import drift_baselines, telemetry, transactions
-from chalicelib.config import drift_settings, score_settings
-from chalicelib.drift import (
+from . import drift_baselines, telemetry, transactions
+from .config import drift_settings, score_settings
+from .drift import (
     RUNTIME_FEATURES,
     STABLE,
     TOO_FEW,
@@ -25,8 +25,8 @@ from chalicelib.drift import (
     Observation,
     compare,
 )
-from chalicelib.drift_baselines import BaselineUnavailable
-from chalicelib.transactions import OK, TransactionRecord
+from .drift_baselines import BaselineUnavailableError
+from .transactions import OK, TransactionRecord
 
 JOB = "drift"
 
@@ -97,9 +97,9 @@ def assess(traffic: dict[str, VersionTraffic], baseline_uri: str | None, thresho
     for version, group in sorted(traffic.items()):
         try:
             if baseline_uri is None:
-                raise BaselineUnavailable("DRIFT_BASELINE_URI is not set")
+                raise BaselineUnavailableError("DRIFT_BASELINE_URI is not set")
             baseline = drift_baselines.load(baseline_uri, version)
-        except BaselineUnavailable as exc:
+        except BaselineUnavailableError as exc:
             skipped[version] = str(exc)
             continue
         reports.append(compare(baseline, group.observations, thresholds, extractors))

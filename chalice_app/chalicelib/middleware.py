@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 from chalice.app import Request, Response
 
-from chalicelib import classification, telemetry, validation
-from chalicelib.config import ConfigError
-from chalicelib.errors import ApiError, from_chalice_error, is_chalice_error
+from . import classification, telemetry, validation
+from .config import ConfigError
+from .errors import ApiError, from_chalice_error, is_chalice_error
 
 CLASSIFY_PATHS = frozenset({"/classify", "/classify/batch"})
 

@@ -21,9 +21,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from chalicelib.config import model_settings
-from chalicelib.errors import RETRY_AFTER_THROTTLED, RETRY_AFTER_UNAVAILABLE, ApiError
-from chalicelib.telemetry import logger
+from .config import model_settings
+from .errors import RETRY_AFTER_THROTTLED, RETRY_AFTER_UNAVAILABLE, ApiError
+from .telemetry import logger
 
 JSON = "application/json"
 _THROTTLED = {"ThrottlingException"}

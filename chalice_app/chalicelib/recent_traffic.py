@@ -6,8 +6,8 @@ import datetime as dt
 from collections import Counter
 from typing import Any
 
-from chalicelib import transactions
-from chalicelib.callers import Caller
+from . import transactions
+from .callers import Caller
 
 
 def recent(limit: int, caller: Caller) -> dict[str, Any]:

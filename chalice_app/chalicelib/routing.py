@@ -14,7 +14,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from chalicelib.config import ModelSettings, Variant
+from .config import ModelSettings, Variant
 
 _HASH_PERSON = b"ab-routing"  # keeps these hashes unrelated to any other hash of the same key
 _draws = random.Random()

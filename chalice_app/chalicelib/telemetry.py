@@ -19,7 +19,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
-from chalicelib.config import SERVICE_NAME, metrics_namespace
+from .config import SERVICE_NAME, metrics_namespace
 
 # ASCII JSON (Powertools writes UTF-8 by default): a log line holding any text, a lone surrogate included, can
 # always be written, so the `transaction_unsaved` fallback cannot fail on the text it is saving.

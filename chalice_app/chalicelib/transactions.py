@@ -29,10 +29,10 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib import telemetry
-from chalicelib.callers import Caller
-from chalicelib.config import TableSettings, table_settings
-from chalicelib.errors import RETRY_AFTER_UNAVAILABLE, ApiError, bad_request, not_found
+from . import telemetry
+from .callers import Caller
+from .config import TableSettings, table_settings
+from .errors import RETRY_AFTER_UNAVAILABLE, ApiError, bad_request, not_found
 
 OK, ERROR, REJECTED = "ok", "error", "rejected"
 UNSAVED_EVENT = "transaction_unsaved"
@@ -95,7 +95,7 @@ class TransactionRecord(Model):
     client_index = ClientIndex()
 
 
-class TableUnavailable(ApiError):
+class TableUnavailableError(ApiError):
     """The table cannot be read or written (missing, unreachable, not configured): a 503 to retry later."""
 
     def __init__(self, reason: str) -> None:
@@ -120,7 +120,7 @@ def _bind() -> _Binding:
     global _binding
     settings = table_settings()
     if settings.table_name is None:
-        raise TableUnavailable("TABLE_NAME is not configured")
+        raise TableUnavailableError("TABLE_NAME is not configured")
     with _binding_lock:
         binding = _binding
         if binding is None or binding.settings != settings:
@@ -206,7 +206,7 @@ def save(records: Sequence[TransactionRecord]) -> bool:
             with TransactWrite(connection=binding.connection) as transaction:
                 for record in records:
                     transaction.save(record, condition=TransactionRecord.request_id.does_not_exist())
-    except (PynamoDBException, TableUnavailable) as exc:
+    except (PynamoDBException, TableUnavailableError) as exc:
         for record in records:
             telemetry.logger.error(UNSAVED_EVENT, extra={"record": record.to_simple_dict(), "reason": _reason(exc)})
         telemetry.record_unsaved(len(records))
@@ -227,7 +227,7 @@ def find(request_id: str) -> TransactionRecord:
     except model.DoesNotExist as exc:
         raise not_found(f"no transaction {request_id!r}") from exc
     except PynamoDBException as exc:
-        raise TableUnavailable(_reason(exc)) from exc
+        raise TableUnavailableError(_reason(exc)) from exc
 
 
 def find_for(caller: Caller, request_id: str) -> TransactionRecord:
@@ -244,7 +244,7 @@ def latest_of(client_key_id: str, limit: int) -> list[TransactionRecord]:
     try:
         return list(model.client_index.query(client_key_id, scan_index_forward=False, limit=limit))
     except PynamoDBException as exc:
-        raise TableUnavailable(_reason(exc)) from exc
+        raise TableUnavailableError(_reason(exc)) from exc
 
 
 def latest(limit: int, now: dt.datetime) -> list[TransactionRecord]:
@@ -281,11 +281,11 @@ def days_between(since: dt.datetime, until: dt.datetime) -> list[dt.date]:
 
 def query_days(days: Iterable[dt.date], created: Condition | None = None, newest_first: bool = False,
                limit: int | None = None) -> Iterator[TransactionRecord]:
-    """The one reader of the day index: one Query per day in the order given (never a Scan), each in time order
+    """The API's reader of the day index: one Query per day in the order given (never a Scan), each in time order
     (newest first when asked) and bounded by `created` on `created_at`, stopping after `limit` records.
 
-    training_jobs/feedback.py and loadtest/reconcile.py may not import this code (box borders) and query the
-    index with boto3; tests/unit/chalice_app/chalicelib/test_transactions_day_index.py pins them to this reader.
+    The tools on the developer's machine read the index with boto3 through devkit/day_index.py, since the Lambda
+    zip holds chalice_app/ alone; tests/unit/chalice_app/chalicelib/test_transactions_day_index.py pins it to this.
     """
     model = transaction_model()
     wanted = limit
@@ -298,7 +298,7 @@ def query_days(days: Iterable[dt.date], created: Condition | None = None, newest
                 wanted = None if wanted is None else wanted - 1
                 yield record
     except PynamoDBException as exc:
-        raise TableUnavailable(_reason(exc)) from exc
+        raise TableUnavailableError(_reason(exc)) from exc
 
 
 def record_feedback(caller: Caller, request_id: str, label: str) -> TransactionRecord:
@@ -327,7 +327,7 @@ def record_feedback(caller: Caller, request_id: str, label: str) -> TransactionR
     except UpdateError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
             return _same_feedback_or_conflict(find(request_id), caller, label)
-        raise TableUnavailable(_reason(exc)) from exc
+        raise TableUnavailableError(_reason(exc)) from exc
     record.feedback_label, record.feedback_at, record.feedback_by = label, feedback_at, caller.key_id
     return record
 

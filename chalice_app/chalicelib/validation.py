@@ -12,9 +12,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.config import reject_constant
-from chalicelib.errors import bad_request, not_found, too_large
-from chalicelib.routing import Client
+from .config import reject_constant
+from .errors import bad_request, not_found, too_large
+from .routing import Client
 
 MAX_HEADLINE_CHARS = 1000
 MAX_BATCH_HEADLINES = 64

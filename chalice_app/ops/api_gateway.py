@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalice_app.ops.aws_stage import DeployError
-from model.tools.plan import Call
+from devkit.plan import Call
 
 SMOKE_HEADLINE = "Stocks rally as the central bank holds interest rates"
 SMOKE_TIMEOUT_S = 120.0  # API Gateway takes a little while to enforce a freshly bound usage plan

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
 
 from chalice_app.ops.aws_stage import DeployError
 from chalice_app.ops.chalice_deploy import deployed_rest_api
-from chalice_app.ops.stages import (
+from chalice_app.ops.exit_codes import exit_code
+from devkit.stages import (
     CHALICE_DIR,
     CONFIG_FILE,
     OPERATORS,
@@ -151,33 +151,30 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def run(args: argparse.Namespace, apigateway: Any) -> None:
+    """Create, list or revoke a client's key."""
+    if args.command == "create":
+        created = create(apigateway, deployed_api(args.stage), args.stage, args.client,
+                         Limits(args.rate, args.burst, args.quota))
+        if args.role:
+            set_role(args.stage, created["key_id"], args.role, True)
+        print(json.dumps(created, indent=2))
+        print(f"Give {args.client} the value above; it is not shown again."
+              + (f" Redeploy the stage for the {args.role} role to apply." if args.role else ""),
+              file=sys.stderr)
+    elif args.command == "list":
+        print(json.dumps(listing(apigateway, args.stage), indent=2))
+    else:
+        key_id = revoke(apigateway, args.stage, args.client)
+        for role in ROLES:
+            set_role(args.stage, key_id, role, False)
+        print(f"revoked {args.client}'s key {key_id} on stage {args.stage}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     apigateway = boto3.client("apigateway")
-    try:
-        if args.command == "create":
-            created = create(apigateway, deployed_api(args.stage), args.stage, args.client,
-                             Limits(args.rate, args.burst, args.quota))
-            if args.role:
-                set_role(args.stage, created["key_id"], args.role, True)
-            print(json.dumps(created, indent=2))
-            print(f"Give {args.client} the value above; it is not shown again."
-                  + (f" Redeploy the stage for the {args.role} role to apply." if args.role else ""),
-                  file=sys.stderr)
-        elif args.command == "list":
-            print(json.dumps(listing(apigateway, args.stage), indent=2))
-        else:
-            key_id = revoke(apigateway, args.stage, args.client)
-            for role in ROLES:
-                set_role(args.stage, key_id, role, False)
-            print(f"revoked {args.client}'s key {key_id} on stage {args.stage}")
-    except ApiKeyCommandError as exc:
-        print(f"api_keys: {exc}", file=sys.stderr)
-        return 2
-    except (ClientError, BotoCoreError) as exc:
-        print(f"api_keys: AWS refused: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_code("api_keys", lambda: run(args, apigateway), (ApiKeyCommandError,))
 
 
 if __name__ == "__main__":

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chalice import Chalice
-from chalicelib.config import exposure_problems, settings_problems
 
+from chalice_app.chalicelib.config import exposure_problems, settings_problems
 from chalice_app.ops import infra
-from chalice_app.ops.stages import (
+from devkit.stages import (
     API_HANDLER,
     CONFIG_FILE,
     baseline_location,

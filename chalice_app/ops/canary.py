@@ -16,10 +16,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from chalicelib.config import MODEL_VARIANTS, ConfigError, format_model_variants, parse_model_variants
-
+from chalice_app.chalicelib.config import MODEL_VARIANTS, ConfigError, format_model_variants, parse_model_variants
 from chalice_app.ops.aws_stage import DeployError, Stage
-from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE, model_variants, set_stage_variable
+from devkit.stages import CHALICE_DIR, CONFIG_FILE, model_variants, set_stage_variable
 
 DEPLOY_MODULE = "chalice_app.ops.deploy"
 
@@ -45,7 +44,7 @@ def set_model_variants(stage: str, weights: Mapping[str, float] | None, config_f
 
     `None` removes MODEL_VARIANTS: ENDPOINT_NAME alone answers again. The weights are checked as the API
     checks them. Takes effect with the next deployment of the stage (`make deploy`, whose policies grant
-    InvokeEndpoint on exactly ENDPOINT_NAME and these endpoints; or `python -m chalice_app.local.stack --variant`
+    InvokeEndpoint on exactly ENDPOINT_NAME and these endpoints; or `python -m local_stack.orchestrator --variant`
     offline).
     """
     set_stage_variable(stage, MODEL_VARIANTS, None if weights is None else format_model_variants(weights),

@@ -21,11 +21,11 @@ import yaml
 
 from chalice_app.ops import policies
 from chalice_app.ops.aws_stage import DeployError, Stage
+from chalice_app.ops.cloudformation import deploy_calls, deploy_stack
 from chalice_app.ops.infra import Clients
 from chalice_app.ops.policies import Place
-from chalice_app.ops.stacks import deploy_calls, deploy_stack
-from chalice_app.ops.stages import CHALICE_DIR, DEPLOYED_DIR, function_name
-from model.tools.plan import Call, Step
+from devkit.plan import Call, Step
+from devkit.stages import CHALICE_DIR, DEPLOYED_DIR, function_name
 
 CHALICE_BIN = Path(sys.executable).with_name("chalice")
 MERGE_TEMPLATE = Path("infra") / "function-names.yaml"

@@ -4,7 +4,7 @@
 
 Infra stack, endpoint, the Lambda policies (for the account and region deployed to), `chalice deploy`, usage-plan
 binding, smoke tests (with the key: answered; without: refused): each step needs what the one before made
-(docs/aws-deployment.md). One plan of steps (model/tools/plan.py) is run, or printed by `--dry-run`, which needs no
+(docs/aws-deployment.md). One plan of steps (devkit/plan.py) is run, or printed by `--dry-run`, which needs no
 credentials. `--skip-endpoint` keeps the endpoint (`canary`).
 """
 
@@ -37,12 +37,11 @@ from chalice_app.ops.api_gateway import (
 )
 from chalice_app.ops.aws_stage import DeployError, Stage
 from chalice_app.ops.chalice_deploy import VIA, Runner, api_step, policies_step, run_command
+from chalice_app.ops.cloudformation import StackError
 from chalice_app.ops.infra import Clients
-from chalice_app.ops.stacks import StackError
-from chalice_app.ops.stages import CHALICE_DIR
-from model.tools.plan import Call, Step, as_comment, execute, show
-
-REPO_ROOT = CHALICE_DIR.parent
+from devkit.plan import Call, Step, as_comment, execute, show
+from devkit.repo import REPO_ROOT
+from devkit.stages import CHALICE_DIR
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
 
 from chalice_app.ops import infra
-from chalice_app.ops.stacks import StackError, change_set_request, deploy_stack
-from chalice_app.ops.stages import CHALICE_DIR, baseline_location, function_name, stage_environment
+from chalice_app.ops.cloudformation import StackError, change_set_request, deploy_stack
+from chalice_app.ops.exit_codes import exit_code
+from devkit.stages import CHALICE_DIR, baseline_location, function_name, stage_environment
 
 TEMPLATE = CHALICE_DIR / "infra" / "deploy-role.yaml"
 STAGES = ("dev", "prod")  # the environments of .github/workflows/deploy.yml
@@ -119,29 +119,26 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def run(args: argparse.Namespace) -> None:
+    """Deploy the stage's deploy role, or print the change set that would."""
+    for flag, value in (("--repository (or GITHUB_REPOSITORY)", args.repository),
+                        ("--sagemaker-role-arn (or SAGEMAKER_ROLE_ARN)", args.sagemaker_role_arn)):
+        if not value:
+            raise DeployRoleError(f"pass {flag}")
+    trust = Trust(args.repository, args.sagemaker_role_arn, args.model_bucket, args.create_oidc_provider)
+    if args.dry_run:
+        print("# cloudformation.create_change_set (then execute it, as make infra does)",
+              json.dumps(planned_deploy(args.stage, trust), indent=2), sep="\n")
+        return
+    if not args.region:
+        raise DeployRoleError("pass --region or set AWS_REGION")
+    cfn = boto3.Session(region_name=args.region).client("cloudformation")
+    print(report(args.stage, deploy(cfn, args.stage, trust, args.poll_seconds)))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        for flag, value in (("--repository (or GITHUB_REPOSITORY)", args.repository),
-                            ("--sagemaker-role-arn (or SAGEMAKER_ROLE_ARN)", args.sagemaker_role_arn)):
-            if not value:
-                raise DeployRoleError(f"pass {flag}")
-        trust = Trust(args.repository, args.sagemaker_role_arn, args.model_bucket, args.create_oidc_provider)
-        if args.dry_run:
-            print("# cloudformation.create_change_set (then execute it, as make infra does)",
-                  json.dumps(planned_deploy(args.stage, trust), indent=2), sep="\n")
-            return 0
-        if not args.region:
-            raise DeployRoleError("pass --region or set AWS_REGION")
-        cfn = boto3.Session(region_name=args.region).client("cloudformation")
-        print(report(args.stage, deploy(cfn, args.stage, trust, args.poll_seconds)))
-    except (DeployRoleError, infra.InfraError, StackError, ValueError) as exc:
-        print(f"deploy-role: {exc}", file=sys.stderr)
-        return 2
-    except (ClientError, BotoCoreError) as exc:
-        print(f"deploy-role: AWS refused: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_code("deploy-role", lambda: run(args), (DeployRoleError, infra.InfraError, StackError, ValueError))
 
 
 if __name__ == "__main__":

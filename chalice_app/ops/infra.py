@@ -18,11 +18,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
-from chalicelib.config import SERVICE_NAME
 
-from chalice_app.ops.stacks import StackError, delete_stack, deploy_calls, deploy_stack, described_stack, outputs_of
-from chalice_app.ops.stages import (
+from chalice_app.chalicelib.config import SERVICE_NAME
+from chalice_app.ops.cloudformation import (
+    StackError,
+    delete_stack,
+    deploy_calls,
+    deploy_stack,
+    described_stack,
+    outputs_of,
+)
+from chalice_app.ops.exit_codes import exit_code
+from devkit.plan import Call, Step, as_comment, execute, show
+from devkit.stages import (
     CHALICE_DIR,
     DRIFT_HANDLER,
     function_name,
@@ -30,7 +38,6 @@ from chalice_app.ops.stages import (
     stage_config,
     stage_environment,
 )
-from model.tools.plan import Call, Step, as_comment, execute, show
 
 TEMPLATE = CHALICE_DIR / "infra" / "stack.yaml"
 PARAMETERS_DIR = CHALICE_DIR / "infra"
@@ -165,28 +172,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def run(args: argparse.Namespace) -> None:
+    """Deploy or delete the stage's infra stack, or print the call that would."""
+    check_stage(args.stage)
+    step = (deploy_step if args.action == "deploy" else delete_step)(args.stage, args.poll_seconds)
+    if args.dry_run:
+        show([step], as_comment)
+        return
+    if not args.region:
+        raise InfraError("pass --region or set AWS_REGION")
+    done = execute([step], Clients.create(args.region))[step.name]
+    if args.action == "deploy":
+        print(report(args.stage, done, args.region))
+    else:
+        print(f"{stack_name(args.stage)}: {'deleted' if done else 'no such stack'}; the table, if any, stays")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        check_stage(args.stage)
-        step = (deploy_step if args.action == "deploy" else delete_step)(args.stage, args.poll_seconds)
-        if args.dry_run:
-            show([step], as_comment)
-            return 0
-        if not args.region:
-            raise InfraError("pass --region or set AWS_REGION")
-        done = execute([step], Clients.create(args.region))[step.name]
-        if args.action == "deploy":
-            print(report(args.stage, done, args.region))
-        else:
-            print(f"{stack_name(args.stage)}: {'deleted' if done else 'no such stack'}; the table, if any, stays")
-    except (InfraError, StackError, ValueError) as exc:
-        print(f"infra: {exc}", file=sys.stderr)
-        return 2
-    except (ClientError, BotoCoreError) as exc:
-        print(f"infra: AWS refused: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_code("infra", lambda: run(args), (InfraError, StackError, ValueError))
 
 
 if __name__ == "__main__":

@@ -22,9 +22,9 @@ from typing import Any, NamedTuple
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
-from chalicelib.transactions import CLIENT_INDEX, DAY_INDEX, FEEDBACK_ATTRIBUTES, TransactionRecord
 
-from chalice_app.ops.stages import (
+from chalice_app.chalicelib.transactions import CLIENT_INDEX, DAY_INDEX, FEEDBACK_ATTRIBUTES, TransactionRecord
+from devkit.stages import (
     CONFIG_FILE,
     DRIFT_HANDLER,
     INVOKE_ENDPOINT,

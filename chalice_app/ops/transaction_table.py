@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from chalicelib import transactions
 
-from chalice_app.ops.stages import function_name, stage_environment
+from chalice_app.chalicelib import transactions
+from devkit.stages import function_name, stage_environment
 
 
 def unsaved_records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:

@@ -4,4 +4,3 @@ and drift (`drift`), both pointed at the stage's table by `stage_table`. Run fro
     python -m chalice_app.reports.ab --stage local
 """
 
-import chalice_app.ops  # noqa: F401  (puts chalicelib on the path, as the Lambda imports it)

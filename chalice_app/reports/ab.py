@@ -14,15 +14,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from chalicelib import transactions
 from rich.console import Console
 
-from chalice_app.ops.stages import CHALICE_DIR
+from chalice_app.chalicelib import transactions
 from chalice_app.reports.ab_render import print_summary, write_report
 from chalice_app.reports.ab_stats import AbThresholds, Observation, build_report, by_endpoint
 from chalice_app.reports.stage_table import ReportError, use_stage
-
-REPO_ROOT = CHALICE_DIR.parent
+from devkit.repo import REPO_ROOT
 
 
 def load_observations(since: dt.datetime, until: dt.datetime) -> tuple[list[Observation], int]:
@@ -60,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         observations, skipped = load_observations(since, until)
         report = build_report(observations, args.stage, since, until,
                               AbThresholds(args.alpha, args.min_feedback, args.min_requests), args.control, skipped)
-    except (ReportError, transactions.TableUnavailable) as exc:
+    except (ReportError, transactions.TableUnavailableError) as exc:
         print(f"ab-report: {exc}", file=sys.stderr)
         return 1
     json_path, png_path = write_report(report, by_endpoint(observations), args.output)

@@ -10,10 +10,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from chalicelib import transactions
-from chalicelib.transactions import TransactionRecord
 from scipy import stats
 
+from chalice_app.chalicelib import transactions
+from chalice_app.chalicelib.transactions import TransactionRecord
 from chalice_app.reports.stage_table import ReportError
 
 

@@ -14,17 +14,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from chalicelib import transactions
-from chalicelib.drift import RUNTIME_FEATURES, DriftReport, DriftThresholds, Extractor, Observation
-from chalicelib.drift_baselines import S3_SCHEME
-from chalicelib.drift_monitor import DriftRun, measure
 from rich.console import Console
 from rich.table import Table
 
-from chalice_app.ops.stages import CHALICE_DIR
+from chalice_app.chalicelib import transactions
+from chalice_app.chalicelib.drift import RUNTIME_FEATURES, DriftReport, DriftThresholds, Extractor, Observation
+from chalice_app.chalicelib.drift_baselines import S3_SCHEME
+from chalice_app.chalicelib.drift_monitor import DriftRun, measure
 from chalice_app.reports.stage_table import ReportError, use_stage
+from devkit.repo import REPO_ROOT
 
-REPO_ROOT = CHALICE_DIR.parent
 TOKENIZER_FILE = "tokenizer.json"
 DEFAULT_MAX_RECORDS = 200_000
 
@@ -127,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = measure(until - dt.timedelta(hours=args.hours), until, args.baseline,
                          DriftThresholds(min_samples=args.min_samples), args.max_records,
                          features(args.baseline, args.tokenizer))
-    except (ReportError, transactions.TableUnavailable) as exc:
+    except (ReportError, transactions.TableUnavailableError) as exc:
         print(f"drift: {exc}", file=sys.stderr)
         return 1
     paths = write_report(result, args.output)

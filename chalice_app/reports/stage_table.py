@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from chalice_app.local.state import FAKE_AWS, NoLocalStack, local_dynamodb_url
-from chalice_app.ops.stages import stage_environment
+from devkit.local_stack_state import FAKE_AWS, NoLocalStackError, local_dynamodb_url
+from devkit.stages import stage_environment
 
 READ_TIMEOUT_S = "30"  # the API's 1 s table budget is for its request path; a report reading pages can wait
 
@@ -26,6 +26,6 @@ def use_stage(stage: str, local_state_dir: Path) -> None:
     if stage == "local" and not os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
         try:
             os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = local_dynamodb_url(local_state_dir)
-        except NoLocalStack as exc:
+        except NoLocalStackError as exc:
             raise ReportError(str(exc)) from None
         os.environ.update(FAKE_AWS)

@@ -21,7 +21,7 @@ RUNTIME_ENV = "MODEL_RUNTIME"
 MAX_HEADLINES = 256
 
 
-class InvalidInput(ValueError):
+class InvalidInputError(ValueError):
     """The request body cannot be classified; the message says why."""
 
 
@@ -48,42 +48,42 @@ def model_fn(model_dir: str, context: Any = None) -> Any:
 
 def input_fn(input_data: bytes | str, content_type: str, context: Any = None) -> list[str] | JsonLinesRequest:
     """Parse and validate the request into a list of headlines (JSON Lines: per line, see `parse_json_lines`);
-    every way a JSON body can be wrong is an InvalidInput."""
+    every way a JSON body can be wrong is an InvalidInputError."""
     if media_type(content_type) == JSON_LINES:
         return parse_json_lines(input_data)
     if media_type(content_type) != JSON:
-        raise InvalidInput(f"unsupported content type {content_type!r}; send {JSON} or {JSON_LINES}")
+        raise InvalidInputError(f"unsupported content type {content_type!r}; send {JSON} or {JSON_LINES}")
     body = _parse_json(input_data)
     if not isinstance(body, dict) or "inputs" not in body:
-        raise InvalidInput('request body must be a JSON object with "inputs": a headline or a list of headlines')
+        raise InvalidInputError('request body must be a JSON object with "inputs": a headline or a list of headlines')
     inputs = body["inputs"]
     if isinstance(inputs, str):
         return [validate_headline(inputs, '"inputs"')]
     if not isinstance(inputs, list) or not inputs:
-        raise InvalidInput('"inputs" must be a headline or a non-empty list of headlines')
+        raise InvalidInputError('"inputs" must be a headline or a non-empty list of headlines')
     if len(inputs) > MAX_HEADLINES:
-        raise InvalidInput(f'"inputs" holds {len(inputs)} headlines; send at most {MAX_HEADLINES} per request')
+        raise InvalidInputError(f'"inputs" holds {len(inputs)} headlines; send at most {MAX_HEADLINES} per request')
     return [validate_headline(value, f'"inputs"[{i}]') for i, value in enumerate(inputs)]
 
 
 def _parse_json(data: bytes | str) -> Any:
-    """Bad UTF-8, bad JSON, nesting too deep and integers too long to convert all fail here, as InvalidInput."""
+    """Bad UTF-8, bad JSON, nesting too deep and integers too long to convert all fail here, as InvalidInputError."""
     try:
         return json.loads(data)
     except (ValueError, RecursionError) as exc:
-        raise InvalidInput(f"not valid JSON: {exc}") from exc
+        raise InvalidInputError(f"not valid JSON: {exc}") from exc
 
 
 def validate_headline(value: Any, where: str = "headline") -> str:
     """What every headline must be, in a JSON body or on a JSON Lines line: a string that is not blank and is
     valid Unicode text (JSON can escape a lone UTF-16 surrogate; the tokenizer cannot take it)."""
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"{where} must be a non-empty string")
+        raise InvalidInputError(f"{where} must be a non-empty string")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise InvalidInput(f"{where} is not valid Unicode text: it holds the lone surrogate "
-                           f"U+{ord(value[exc.start]):04X} at character {exc.start}") from exc
+        raise InvalidInputError(f"{where} is not valid Unicode text: it holds the lone surrogate "
+                                f"U+{ord(value[exc.start]):04X} at character {exc.start}") from exc
     return value
 
 
@@ -96,7 +96,7 @@ def parse_json_lines(input_data: bytes | str) -> JsonLinesRequest:
         try:
             input_data = input_data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InvalidInput(f"request body is not UTF-8: {exc}") from exc
+            raise InvalidInputError(f"request body is not UTF-8: {exc}") from exc
     lines = input_data.split("\n")
     if lines[-1] == "":
         lines.pop()
@@ -105,17 +105,17 @@ def parse_json_lines(input_data: bytes | str) -> JsonLinesRequest:
         try:
             headlines.append(json_lines_headline(line))
             positions.append(index)
-        except InvalidInput as exc:
+        except InvalidInputError as exc:
             errors[index] = str(exc)
     return JsonLinesRequest(len(lines), headlines, positions, errors)
 
 
 def json_lines_headline(line: str) -> str:
     if not line.strip():
-        raise InvalidInput('blank line; send one {"inputs": "headline"} per line')
+        raise InvalidInputError('blank line; send one {"inputs": "headline"} per line')
     record = _parse_json(line)
     if not isinstance(record, dict) or "inputs" not in record:
-        raise InvalidInput('each line must be a JSON object with "inputs": one headline')
+        raise InvalidInputError('each line must be a JSON object with "inputs": one headline')
     return validate_headline(record["inputs"], '"inputs"')
 
 
@@ -162,8 +162,9 @@ def output_fn(prediction: dict[str, Any] | list[dict[str, Any]], accept: str, co
     """JSON, or for a JSON Lines request one object per line (no final newline: Batch Transform adds it)."""
     if isinstance(prediction, list):
         if accept and media_type(accept) not in {JSON_LINES, "*/*"}:
-            raise InvalidInput(f"unsupported accept type {accept!r} for a {JSON_LINES} request; accept {JSON_LINES}")
+            raise InvalidInputError(f"unsupported accept type {accept!r} for a {JSON_LINES} request; "
+                                    f"accept {JSON_LINES}")
         return "\n".join(json.dumps(answer) for answer in prediction)
     if accept and (accept.split(";")[0].strip().lower() not in {JSON, "*/*"}):
-        raise InvalidInput(f"unsupported accept type {accept!r}; accept {JSON}")
+        raise InvalidInputError(f"unsupported accept type {accept!r}; accept {JSON}")
     return json.dumps(prediction)

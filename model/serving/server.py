@@ -47,7 +47,7 @@ from model.serving.faults import (
 from model.serving.inference import (
     JSON,
     JSON_LINES,
-    InvalidInput,
+    InvalidInputError,
     format_response,
     headlines_of,
     input_fn,
@@ -62,6 +62,7 @@ DEFAULT_ENDPOINT = "news-classifier"
 DEFAULT_VARIANT = "AllTraffic"  # the variant name SageMaker gives a single-variant endpoint config
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's request limit
 LOCAL_ACCOUNT = "123456789012"
+# SageMaker's name rule; a copy of devkit.aws_names.SAGEMAKER_NAME, since what ships may not import devkit/.
 ENDPOINT_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 BATCH_HEADLINES_HEADER = "X-Micro-Batch-Headlines"
 BATCH_REQUESTS_HEADER = "X-Micro-Batch-Requests"
@@ -108,7 +109,7 @@ class ModelReply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class PayloadTooLarge(ValueError):
+class PayloadTooLargeError(ValueError):
     pass
 
 
@@ -116,12 +117,12 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused as soon as it is known to exceed `limit` bytes (declared or streamed)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body of {int(declared)} bytes exceeds the {limit}-byte limit")
+        raise PayloadTooLargeError(f"request body of {int(declared)} bytes exceeds the {limit}-byte limit")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"request body exceeds the {limit}-byte limit")
+            raise PayloadTooLargeError(f"request body exceeds the {limit}-byte limit")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -144,7 +145,7 @@ async def invoke_model(endpoint: Endpoint, body: bytes, content_type: str, accep
         prediction = format_response(data, result.probabilities, predictor.labels.names,
                                      predictor.metadata["model_version"])
         payload = output_fn(prediction, accept)
-    except InvalidInput as exc:
+    except InvalidInputError as exc:
         return container_error(400, "InvalidInput", str(exc))
     except TimeoutError:
         return container_error(504, "Timeout", f"no prediction within {timeout_s:g} s")
@@ -184,7 +185,7 @@ async def invocations(request: Request) -> Response:
     endpoint = request.app.state.endpoints[request.app.state.default_endpoint]
     try:
         body = await read_body(request, settings.max_payload_bytes)
-    except PayloadTooLarge as exc:
+    except PayloadTooLargeError as exc:
         return _reply(container_error(413, "PayloadTooLarge", str(exc)))
     return _reply(await invoke_model(endpoint, body, request.headers.get("content-type", ""),
                                      request.headers.get("accept", ""), settings.timeout_s, request.app.state.faults))
@@ -232,7 +233,7 @@ async def runtime_invocations(request: Request) -> Response:
         return validation_error(f"Variant {variant} not found for endpoint {name}.")
     try:
         body = await read_body(request, settings.max_payload_bytes)
-    except PayloadTooLarge:
+    except PayloadTooLargeError:
         return validation_error(f"Request {request.state.request_id} has oversize body.")
     faults: FaultInjector | None = request.app.state.faults
     fault = faults.service_fault() if faults is not None else None

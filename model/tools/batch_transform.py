@@ -15,11 +15,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from devkit.plan import Step, show
 from model.artifact import read_metadata
 from model.tools.deploy import run_command_line
-from model.tools.endpoint import Clients
+from model.tools.endpoint import SageMakerClients
 from model.tools.image import Registry, serving_image
-from model.tools.plan import Step, show
 from model.tools.release import Release, Serverless, artifact_location, check_runtime
 from model.tools.transform_contract import MAX_CONCURRENT, MAX_PAYLOAD_MB, Settings, TransformError
 from model.tools.transform_job import (
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> None:
     if args.dry_run:
         show([*push, *transform_plan(job, args.model_dir, bucket, key, args.poll_seconds)])
         return
-    counts = run_transform(Clients.create(args.region), job, args.model_dir, bucket, key, args.poll_seconds)
+    counts = run_transform(SageMakerClients.create(args.region), job, args.model_dir, bucket, key, args.poll_seconds)
     print(f"{job.job_name} completed: {counts}: {job.output_uri}")
 
 

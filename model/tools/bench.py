@@ -9,7 +9,6 @@ can be read against the machine. A benchmark, not a test (docs/benchmarks.md).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -26,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from devkit.news_files import read_labelled_headlines
+from devkit.repo import REPO_ROOT
 from model.runtime import (
     ONNX,
     ONNX_CHUNK,
@@ -52,7 +53,6 @@ MODEL_FILES = {SEED_STYLE: "model.safetensors", TORCH: "model.safetensors", **ON
 SIXTEEN_TOKENS = " ".join(["news"] * 14)
 # The file-to-file target: headlines/s through classify_file within 15% of the int8 model's own batch-32 throughput.
 FILE_TO_FILE_SHARE = 0.85
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PROC = Path("/proc")  # Linux only
 
 
@@ -83,16 +83,6 @@ TARGETS = (
 
 
 # --- data ---------------------------------------------------------------------------------------------------------
-
-def read_test_split(path: Path) -> tuple[list[str], list[str]]:
-    """Titles and category codes of a headed TSV (the NLP-100 layout, RFC 4180 quoting), as training reads them:
-    whitespace collapsed, empty titles dropped. Tools may not import training_jobs; a contract test pins the two."""
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
-    pairs = [(" ".join(row["title"].split()), row["category"].strip()) for row in rows]
-    pairs = [(title, category) for title, category in pairs if title]
-    return [title for title, _ in pairs], [category for _, category in pairs]
-
 
 def request_body(headlines: Sequence[str]) -> bytes:
     return json.dumps({"inputs": list(headlines)}).encode()
@@ -161,7 +151,7 @@ def run_worker(args: argparse.Namespace) -> None:
     model = load_variant(args.worker, args.model_dir, args.threads)
     handle(model, request_body([args.first_headline]))
     print("ready", flush=True)
-    titles, categories = read_test_split(args.data)
+    titles, categories = read_labelled_headlines(args.data)
     for title in titles[:3]:
         handle(model, request_body([title]))
     latencies = [timed(lambda t=title: handle(model, request_body([t])))[0]
@@ -432,7 +422,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     import onnxruntime
     import torch
 
-    titles, _ = read_test_split(args.data)
+    titles, _ = read_labelled_headlines(args.data)
     models = {"embedded": args.model_dir, DISTILBERT: distilbert_base_random(args.distilbert_dir, args.model_dir)}
     report: dict[str, Any] = {
         "machine": {"cpus_available": available_cpus(), "model_threads": args.threads,

@@ -19,11 +19,11 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from devkit.plan import Step, show
 from model.artifact import DRIFT_BASELINE_FILE, read_metadata
-from model.tools.endpoint import Clients, delete, delete_plan, deploy, deploy_plan
+from model.tools.endpoint import SageMakerClients, delete, delete_plan, deploy, deploy_plan
 from model.tools.image import ImageError, Registry, serving_image
-from model.tools.plan import Step, show
-from model.tools.release import DeployError, Release, Serverless, artifact_location, check_runtime
+from model.tools.release import Release, ReleaseError, Serverless, artifact_location, check_runtime
 
 log = logging.getLogger("model.tools.deploy")
 
@@ -67,11 +67,11 @@ def check_release_inputs(args: argparse.Namespace) -> str:
     """Refuse what would fail later, before any image is built; return the model version."""
     for flag, value in (("--bucket (or SAGEMAKER_BUCKET)", args.bucket), ("--role (or SAGEMAKER_ROLE_ARN)", args.role)):
         if not value:
-            raise DeployError(f"pass {flag}")
+            raise ReleaseError(f"pass {flag}")
     model_version = read_metadata(args.model_dir)["model_version"]
     if not (args.model_dir / DRIFT_BASELINE_FILE).is_file():
-        raise DeployError(f"{args.model_dir} has no {DRIFT_BASELINE_FILE} (training writes it); add it with "
-                          f"`python -m training_jobs.drift_baseline --model-dir {args.model_dir}`")
+        raise ReleaseError(f"{args.model_dir} has no {DRIFT_BASELINE_FILE} (training writes it); add it with "
+                           f"`python -m training_jobs.drift_baseline --model-dir {args.model_dir}`")
     return model_version
 
 
@@ -88,12 +88,12 @@ def release_from_args(args: argparse.Namespace) -> tuple[Release, str, list[Step
 
 def run(args: argparse.Namespace) -> None:
     if not args.region:
-        raise DeployError("pass --region or set AWS_REGION")
+        raise ReleaseError("pass --region or set AWS_REGION")
     if args.command == "delete":
         if args.dry_run:
             show(delete_plan(args.endpoint, args.poll_seconds))
         else:
-            print(*delete(Clients.create(args.region), args.endpoint, args.poll_seconds), sep="\n")
+            print(*delete(SageMakerClients.create(args.region), args.endpoint, args.poll_seconds), sep="\n")
         return
     if args.command == "image":
         image, push = serving_image(args.region, None, args.ecr_repository, args.dry_run)
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> None:
     if args.dry_run:
         show([*push, *deploy_plan(release, args.model_dir, args.bucket, key, args.poll_seconds, args.timeout_seconds)])
         return
-    deploy(Clients.create(args.region), release, args.model_dir, args.bucket, key, args.poll_seconds,
+    deploy(SageMakerClients.create(args.region), release, args.model_dir, args.bucket, key, args.poll_seconds,
            args.timeout_seconds)
     print(f"{release.endpoint} serves {release.model_version} from {release.artifact_uri} (config {release.name}) "
           f"with the {release.image.kind} image {release.image.uri} ({release.image.runtime})")
@@ -116,7 +116,7 @@ def run_command_line(run: Callable[[argparse.Namespace], None], args: argparse.N
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         run(args)
-    except (DeployError, ImageError, FileNotFoundError, *refusals) as exc:
+    except (ReleaseError, ImageError, FileNotFoundError, *refusals) as exc:
         log.error("%s", exc)
         return 2
     except (ClientError, BotoCoreError) as exc:

@@ -18,12 +18,12 @@ import boto3
 from botocore.exceptions import ClientError
 from tqdm.auto import tqdm
 
+from devkit.plan import Call, Step, execute
 from model.artifact import DRIFT_BASELINE_FILE, pack
 from model.labels import LabelMap
 from model.serving.inference import JSON
 from model.tools.image import ServingImage
-from model.tools.plan import Call, Step, execute
-from model.tools.release import DeployError, Release, baseline_key
+from model.tools.release import Release, ReleaseError, baseline_key
 
 log = logging.getLogger("model.tools.endpoint")
 
@@ -31,7 +31,7 @@ IN_PROGRESS = {"Creating", "Updating", "SystemUpdating", "RollingBack", "Deletin
 SMOKE_HEADLINE = "Stocks rally as the central bank holds interest rates"
 
 
-class Clients(NamedTuple):
+class SageMakerClients(NamedTuple):
     """The AWS clients of the SageMaker tools' plans: the endpoint's and a Transform job's (a test may leave out the
     one its plan does not use)."""
 
@@ -41,7 +41,7 @@ class Clients(NamedTuple):
     logs: Any = None
 
     @classmethod
-    def create(cls, region: str) -> Clients:
+    def create(cls, region: str) -> SageMakerClients:
         session = boto3.Session(region_name=region)
         return cls(*(session.client(name) for name in ("s3", "sagemaker", "sagemaker-runtime", "logs")))
 
@@ -82,11 +82,11 @@ def describe(call: Any, **params: str) -> dict[str, Any] | None:
         raise
 
 
-def created_unless_found(name: str, find: Call, create: Call) -> Step[Clients]:
+def created_unless_found(name: str, find: Call, create: Call) -> Step[SageMakerClients]:
     """Send `create` unless `find` (a SageMaker Describe*) finds the resource: a re-run creates nothing twice. Both
     are sent as shown."""
 
-    def run(clients: Clients, _: object) -> None:
+    def run(clients: SageMakerClients, _: object) -> None:
         sagemaker = clients.sagemaker
         if describe(getattr(sagemaker, find.operation), **find.params) is None:
             getattr(sagemaker, create.operation)(**create.params)
@@ -94,7 +94,7 @@ def created_unless_found(name: str, find: Call, create: Call) -> Step[Clients]:
     return Step(name, [find, create], run)
 
 
-def model_step(release: Release) -> Step[Clients]:
+def model_step(release: Release) -> Step[SageMakerClients]:
     return created_unless_found("model", Call("sagemaker", "describe_model", {"ModelName": release.name}),
                                 Call("sagemaker", "create_model", release.model_request(), "unless it exists"))
 
@@ -111,7 +111,7 @@ def wait_for_endpoint(sm: Any, endpoint: str, poll_seconds: float, timeout_secon
             if described["EndpointStatus"] not in IN_PROGRESS:
                 return described
             if time.monotonic() > deadline:
-                raise DeployError(f"{endpoint}: still {described['EndpointStatus']} after {timeout_seconds:.0f} s")
+                raise ReleaseError(f"{endpoint}: still {described['EndpointStatus']} after {timeout_seconds:.0f} s")
             time.sleep(poll_seconds)
 
 
@@ -126,10 +126,10 @@ def smoke_test(runtime: Any, endpoint: str, model_version: str, labels: Sequence
         body = json.loads(runtime.invoke_endpoint(**smoke_request(endpoint))["Body"].read())
         label, served = body["predictions"][0]["label"], body["model_version"]
     except (ClientError, ValueError, KeyError, IndexError, TypeError) as exc:
-        raise DeployError(f"{endpoint}: the test request failed: {exc}") from exc
+        raise ReleaseError(f"{endpoint}: the test request failed: {exc}") from exc
     if served != model_version or label not in labels:
-        raise DeployError(f"{endpoint}: answered model {served!r} with label {label!r}; expected model "
-                          f"{model_version!r} and one of {list(labels)}")
+        raise ReleaseError(f"{endpoint}: answered model {served!r} with label {label!r}; expected model "
+                           f"{model_version!r} and one of {list(labels)}")
 
 
 def _healthy(described: dict[str, Any], config: str) -> str | None:
@@ -141,29 +141,29 @@ def _healthy(described: dict[str, Any], config: str) -> str | None:
     return None
 
 
-def create_endpoint(clients: Clients, release: Release, labels: Sequence[str], poll_seconds: float,
+def create_endpoint(clients: SageMakerClients, release: Release, labels: Sequence[str], poll_seconds: float,
                     timeout_seconds: float) -> None:
     clients.sagemaker.create_endpoint(**release.endpoint_request())
     problem = _healthy(wait_for_endpoint(clients.sagemaker, release.endpoint, poll_seconds, timeout_seconds),
                        release.name)
     if problem:
-        raise DeployError(f"{release.endpoint}: creation failed ({problem}); delete it before trying again")
+        raise ReleaseError(f"{release.endpoint}: creation failed ({problem}); delete it before trying again")
     smoke_test(clients.runtime, release.endpoint, release.model_version, labels)
 
 
-def update_endpoint(clients: Clients, release: Release, previous: str, labels: Sequence[str], poll_seconds: float,
-                    timeout_seconds: float) -> None:
+def update_endpoint(clients: SageMakerClients, release: Release, previous: str, labels: Sequence[str],
+                    poll_seconds: float, timeout_seconds: float) -> None:
     """Switch to the new config; on a failed update or a failed test request, return to `previous`."""
     sm = clients.sagemaker
     sm.update_endpoint(EndpointName=release.endpoint, EndpointConfigName=release.name)
     try:
         problem = _healthy(wait_for_endpoint(sm, release.endpoint, poll_seconds, timeout_seconds), release.name)
         if problem:
-            raise DeployError(f"{release.endpoint}: update to {release.name} failed ({problem})")
+            raise ReleaseError(f"{release.endpoint}: update to {release.name} failed ({problem})")
         smoke_test(clients.runtime, release.endpoint, release.model_version, labels)
-    except DeployError as exc:
+    except ReleaseError as exc:
         roll_back(sm, release.endpoint, previous, poll_seconds, timeout_seconds)
-        raise DeployError(f"{exc}; the endpoint serves {previous} again") from exc
+        raise ReleaseError(f"{exc}; the endpoint serves {previous} again") from exc
 
 
 def roll_back(sm: Any, endpoint: str, previous: str, poll_seconds: float, timeout_seconds: float) -> None:
@@ -172,10 +172,10 @@ def roll_back(sm: Any, endpoint: str, previous: str, poll_seconds: float, timeou
     sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=previous)
     problem = _healthy(wait_for_endpoint(sm, endpoint, poll_seconds, timeout_seconds), previous)
     if problem:
-        raise DeployError(f"{endpoint}: rollback to {previous} failed too ({problem}); check the console")
+        raise ReleaseError(f"{endpoint}: rollback to {previous} failed too ({problem}); check the console")
 
 
-def put_endpoint(clients: Clients, release: Release, labels: Sequence[str], poll_seconds: float,
+def put_endpoint(clients: SageMakerClients, release: Release, labels: Sequence[str], poll_seconds: float,
                  timeout_seconds: float) -> None:
     """Create the endpoint, or update it to the release's config, and test it."""
     if describe(clients.sagemaker.describe_endpoint, EndpointName=release.endpoint) is None:
@@ -183,8 +183,8 @@ def put_endpoint(clients: Clients, release: Release, labels: Sequence[str], poll
         return
     current = wait_for_endpoint(clients.sagemaker, release.endpoint, poll_seconds, timeout_seconds)
     if current["EndpointStatus"] != "InService":
-        raise DeployError(f"{release.endpoint} is {current['EndpointStatus']} ({current.get('FailureReason')}); "
-                          f"delete it first: python -m model.tools.deploy delete --endpoint {release.endpoint}")
+        raise ReleaseError(f"{release.endpoint} is {current['EndpointStatus']} ({current.get('FailureReason')}); "
+                           f"delete it first: python -m model.tools.deploy delete --endpoint {release.endpoint}")
     if current["EndpointConfigName"] == release.name:
         log.info("%s already serves %s", release.endpoint, release.name)
         smoke_test(clients.runtime, release.endpoint, release.model_version, labels)
@@ -207,7 +207,7 @@ def endpoint_calls(release: Release) -> list[Call]:
 
 
 def deploy_plan(release: Release, model_dir: Path, bucket: str, key: str, poll_seconds: float = 15,
-                timeout_seconds: float = 1800) -> list[Step[Clients]]:
+                timeout_seconds: float = 1800) -> list[Step[SageMakerClients]]:
     """Upload, create Model and EndpointConfig, then create or update the endpoint and test it."""
     labels = LabelMap.load(model_dir).names
     return [
@@ -223,8 +223,8 @@ def deploy_plan(release: Release, model_dir: Path, bucket: str, key: str, poll_s
     ]
 
 
-def deploy(clients: Clients, release: Release, model_dir: Path, bucket: str, key: str, poll_seconds: float = 15,
-           timeout_seconds: float = 1800) -> None:
+def deploy(clients: SageMakerClients, release: Release, model_dir: Path, bucket: str, key: str,
+           poll_seconds: float = 15, timeout_seconds: float = 1800) -> None:
     execute(deploy_plan(release, model_dir, bucket, key, poll_seconds, timeout_seconds), clients)
 
 
@@ -264,7 +264,7 @@ def delete_models(sm: Any, endpoint: str) -> list[str]:
     return [f"model {name}" for name in names]
 
 
-def delete_plan(endpoint: str, poll_seconds: float = 15) -> list[Step[Clients]]:
+def delete_plan(endpoint: str, poll_seconds: float = 15) -> list[Step[SageMakerClients]]:
     """The endpoint, once it is gone its configs, then its models: each config names a model."""
     each = f"<each one tagged Endpoint={endpoint}>"
     listed = "then list_tags of each"
@@ -284,6 +284,6 @@ def delete_plan(endpoint: str, poll_seconds: float = 15) -> list[Step[Clients]]:
     ]
 
 
-def delete(clients: Clients, endpoint: str, poll_seconds: float = 15) -> list[str]:
+def delete(clients: SageMakerClients, endpoint: str, poll_seconds: float = 15) -> list[str]:
     """Delete the endpoint, its configs and its models; what was deleted."""
     return [deleted for names in execute(delete_plan(endpoint, poll_seconds), clients).values() for deleted in names]

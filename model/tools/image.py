@@ -26,13 +26,13 @@ from typing import Any, NamedTuple
 
 import boto3
 
+from devkit.plan import Call, Done, Step, execute
+from devkit.repo import REPO_ROOT
 from model.runtime import ONNX_INT8, TORCH
 from model.serving.inference import RUNTIME_ENV
-from model.tools.plan import Call, Done, Step, execute
 
 log = logging.getLogger("model.tools.image")
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO_ROOT / "model" / "serving" / "Dockerfile"
 # Serverless endpoints run x86_64 containers; build for it whatever machine builds.
 PLATFORM = "linux/amd64"

@@ -18,13 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from devkit.local_servers import NotUpError, answers, wait_until
+from devkit.repo import REPO_ROOT
 from model.serving.server import LISTENING
-from model.tools.local_servers import NotUp, answers, wait_until
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-class EndpointFailedToStart(RuntimeError):
+class EndpointStartError(RuntimeError):
     pass
 
 
@@ -71,10 +70,10 @@ def wait_until_healthy(process: subprocess.Popen, timeout_s: float, log_path: Pa
 
     try:
         wait_until(healthy, time.monotonic() + timeout_s, process)
-    except NotUp as exc:
+    except NotUpError as exc:
         why = (f"exited with {exc.returncode}" if exc.returncode is not None
                else f"not healthy after {timeout_s:g} s")
-        raise EndpointFailedToStart(f"model server {why}:\n{log_path.read_text()[-4000:]}") from None
+        raise EndpointStartError(f"model server {why}:\n{log_path.read_text()[-4000:]}") from None
     assert url is not None  # healthy() held
     return url
 

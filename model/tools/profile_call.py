@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from devkit.news_files import read_labelled_headlines
 from model.runtime import ONNX_FILES, ONNX_INT8, SLOW_FUSIONS, OnnxPredictor, available_cpus, pad_batch
 from model.serving.inference import JSON, format_response, input_fn, output_fn
-from model.tools.bench import read_test_split, request_body
+from model.tools.bench import request_body
 
 
 def step_times(model: OnnxPredictor, titles: Sequence[str]) -> dict[str, list[float]]:
@@ -99,7 +100,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    titles, _ = read_test_split(args.data)
+    titles, _ = read_labelled_headlines(args.data)
     titles = list(islice(cycle(titles), args.calls))
     model = OnnxPredictor(args.model_dir, args.runtime, args.threads)
     step_times(model, titles[:20])  # warm-up

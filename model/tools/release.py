@@ -8,22 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from devkit.aws_names import SAGEMAKER_NAME, SAGEMAKER_NAME_LIMIT
 from model.artifact import DRIFT_BASELINE_FILE, read_metadata
 from model.runtime import ONNX_INT8
 from model.tools.image import ServingImage
 
 MEMORY_SIZES_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 MAX_CONCURRENCY = 200
-NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # SageMaker's rule for endpoint, config and model names
 VARIANT = "AllTraffic"
 
 
-class DeployError(RuntimeError):
+class ReleaseError(RuntimeError):
     """The deployment cannot go ahead or did not become healthy; the message says why."""
 
 
@@ -37,12 +36,12 @@ class Serverless:
 
     def __post_init__(self) -> None:
         if self.memory_mb not in MEMORY_SIZES_MB:
-            raise DeployError(f"--memory {self.memory_mb}: choose one of {', '.join(map(str, MEMORY_SIZES_MB))} MB")
+            raise ReleaseError(f"--memory {self.memory_mb}: choose one of {', '.join(map(str, MEMORY_SIZES_MB))} MB")
         if not 1 <= self.max_concurrency <= MAX_CONCURRENCY:
-            raise DeployError(f"--max-concurrency {self.max_concurrency}: must be 1 to {MAX_CONCURRENCY}")
+            raise ReleaseError(f"--max-concurrency {self.max_concurrency}: must be 1 to {MAX_CONCURRENCY}")
         if self.provisioned_concurrency is not None and not 1 <= self.provisioned_concurrency <= self.max_concurrency:
-            raise DeployError(f"--provisioned-concurrency {self.provisioned_concurrency}: must be 1 to "
-                              f"--max-concurrency ({self.max_concurrency})")
+            raise ReleaseError(f"--provisioned-concurrency {self.provisioned_concurrency}: must be 1 to "
+                               f"--max-concurrency ({self.max_concurrency})")
 
     def request(self) -> dict[str, int]:
         config = {"MemorySizeInMB": self.memory_mb, "MaxConcurrency": self.max_concurrency}
@@ -63,13 +62,15 @@ class Release:
     serverless: Serverless
 
     def __post_init__(self) -> None:
-        if not NAME.match(self.endpoint):
-            raise DeployError(f"endpoint name {self.endpoint!r}: letters, digits and single hyphens, at most 63")
-        if len(self.name) > 63:
-            raise DeployError(f"{self.name!r} is longer than SageMaker's 63 characters: shorten the endpoint name "
-                              f"to {63 - len(self.name) + len(self.endpoint)} characters")
-        if not NAME.match(self.name):
-            raise DeployError(f"model version {self.model_version!r}: letters, digits and single hyphens only")
+        if not SAGEMAKER_NAME.match(self.endpoint):
+            raise ReleaseError(f"endpoint name {self.endpoint!r}: letters, digits and single hyphens, at most "
+                               f"{SAGEMAKER_NAME_LIMIT}")
+        if len(self.name) > SAGEMAKER_NAME_LIMIT:
+            raise ReleaseError(f"{self.name!r} is longer than SageMaker's {SAGEMAKER_NAME_LIMIT} characters: shorten "
+                               f"the endpoint name to {SAGEMAKER_NAME_LIMIT - len(self.name) + len(self.endpoint)} "
+                               "characters")
+        if not SAGEMAKER_NAME.match(self.name):
+            raise ReleaseError(f"model version {self.model_version!r}: letters, digits and single hyphens only")
 
     @property
     def name(self) -> str:
@@ -112,5 +113,5 @@ def baseline_key(artifact_key: str) -> str:
 def check_runtime(model_dir: Path, image: ServingImage) -> None:
     """The model folder must hold the model files the image serves."""
     if image.runtime not in read_metadata(model_dir).get("runtimes", {}):
-        raise DeployError(f"{model_dir} has no {image.runtime} model for the {image.kind} image; run "
-                          f"`make export-onnx MODEL_DIR={model_dir}`")
+        raise ReleaseError(f"{model_dir} has no {image.runtime} model for the {image.kind} image; run "
+                           f"`make export-onnx MODEL_DIR={model_dir}`")

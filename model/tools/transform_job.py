@@ -13,9 +13,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 from tqdm.auto import tqdm
 
+from devkit.plan import Call, Step, execute
 from model.serving.inference import JSON_LINES
-from model.tools.endpoint import Clients, model_step, upload_artifact, upload_calls
-from model.tools.plan import Call, Step, execute
+from model.tools.endpoint import SageMakerClients, model_step, upload_artifact, upload_calls
 from model.tools.release import Release
 from model.tools.transform_contract import (
     INVOCATION_TIMEOUT_S,
@@ -137,12 +137,12 @@ def count_s3_answers(s3: Any, output_uri: str) -> Counts:
 
 
 def transform_plan(job: TransformJob, model_dir: Path, bucket: str, key: str,
-                   poll_seconds: float) -> list[Step[Clients]]:
+                   poll_seconds: float) -> list[Step[SageMakerClients]]:
     """Upload the artifact unless it is there, create the Model unless it exists, run the job, count its answers."""
     image, create = job.release.image, Call("sagemaker", "create_transform_job", job.request())
     output_bucket, output_prefix = split_s3(job.output_uri)
 
-    def upload(clients: Clients, _: object) -> None:
+    def upload(clients: SageMakerClients, _: object) -> None:
         if not artifact_uploaded(clients.s3, bucket, key):
             upload_artifact(clients.s3, model_dir, image, bucket, key)
 
@@ -164,6 +164,6 @@ def transform_plan(job: TransformJob, model_dir: Path, bucket: str, key: str,
     ]
 
 
-def run_transform(clients: Clients, job: TransformJob, model_dir: Path, bucket: str, key: str,
+def run_transform(clients: SageMakerClients, job: TransformJob, model_dir: Path, bucket: str, key: str,
                   poll_seconds: float) -> Counts:
     return execute(transform_plan(job, model_dir, bucket, key, poll_seconds), clients)["answers"]

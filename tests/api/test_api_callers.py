@@ -120,7 +120,7 @@ def keys_required_api(tmp_path: Path, gateway_keys: dict[str, str], table: str,
     key), with API Gateway's key check imitated: `alice-secret` is the key id k-alice, `ops-secret` is OPERATOR."""
     from app import app
 
-    from chalice_app.ops.stages import CHALICE_DIR
+    from devkit.stages import CHALICE_DIR
 
     shutil.copytree(CHALICE_DIR / ".chalice", tmp_path / ".chalice")
     config_file = tmp_path / ".chalice" / "config.json"

@@ -10,7 +10,7 @@ from typing import Any
 from chalicelib import validation
 from openapi_spec_validator import validate
 
-from chalice_app.ops.stages import CHALICE_DIR, stage_environment
+from devkit.stages import CHALICE_DIR, stage_environment
 
 # What the Lambda may import besides the standard library: chalice is bundled by Chalice, boto3 is in the runtime.
 LAMBDA_IMPORTS = {"chalice", "chalicelib", "boto3", "botocore", "pynamodb", "aws_lambda_powertools"}

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalice_app.ops.stages import stage_environment
+from devkit.stages import stage_environment
 from tests.support.api_testing import FakeEndpoint, LogCapture, Reply, body_of, post_json, unreachable_url
 
 STAGE = stage_environment("local")

@@ -16,8 +16,8 @@ import pytest
 from chalice.test import Client
 from chalicelib import transactions
 
-from chalice_app.local.dynamodb_faults import FaultProxy
-from model.tools.local_servers import NotUp, answers, wait_until
+from devkit.local_servers import NotUpError, answers, wait_until
+from local_stack.dynamodb_faults import FaultProxy
 from tests.support.api_testing import LogCapture, assert_answered_but_unsaved, assert_documented, body_of, post_json
 
 pytestmark = pytest.mark.slow
@@ -90,7 +90,7 @@ def proxied_table(stage_env: dict[str, str], moto_url: str, real_endpoint: str,
 def _wait_for_proxy(proxy: FaultProxy, answering: bool) -> None:
     try:
         wait_until(lambda: answers(f"{proxy.url}/_faults") == answering, time.monotonic() + 15, poll_s=0.05)
-    except NotUp:
+    except NotUpError:
         pytest.fail(f"the proxy did not {'reopen' if answering else 'close'} its port")
 
 

@@ -16,7 +16,7 @@ from chalice.local import LocalDevServer
 from chalice.test import Client
 from hypothesis import HealthCheck, settings
 
-from chalice_app.ops.stages import CHALICE_DIR
+from devkit.stages import CHALICE_DIR
 from tests.support import REPO_ROOT
 
 FUZZ_CONFIG = REPO_ROOT / "loadtest" / "schemathesis.toml"

@@ -16,7 +16,7 @@ from chalice.test import Client
 from chalicelib import validation
 from openapi_schema_validator import OAS30Validator
 
-from chalice_app.ops.stages import CHALICE_DIR
+from devkit.stages import CHALICE_DIR
 from tests.support.api_testing import _inline_refs, assert_documented, body_of, post_json
 
 # Whitespace only, in the scripts the fuzzer drew from: Python, ECMAScript and Unicode disagree on U+001C, U+0085

@@ -4,7 +4,7 @@ and answers again.
 
 The command runs in a copy of chalice_app/ without bytecode, as on a fresh clone, with Python writing bytecode as it
 does by default; only the copy's `.chalice/local-aws-config` names the stand-ins' free ports instead of the
-default ones, which is how the local stage finds them (tests/unit/chalice_app/local/test_state.py pins the rest).
+default ones, which is how the local stage finds them (tests/unit/local_stack/test_state.py pins the rest).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from chalice_app.local.state import stage_stand_in_urls
-from chalice_app.ops.stages import CHALICE_DIR
-from model.tools.local_servers import NotUp, answers, unused_port, wait_until
+from devkit.local_servers import NotUpError, answers, unused_port, wait_until
+from devkit.local_stack_state import stage_stand_in_urls
+from devkit.stages import CHALICE_DIR
 from tests.support.local_stack_testing import request_json, running_stand_ins
 
 pytestmark = pytest.mark.slow
@@ -62,7 +62,7 @@ class ChaliceLocal:
     def wait_until_serving(self) -> None:
         try:
             wait_until(lambda: answers(f"{self.url}/health"), time.monotonic() + STARTUP_TIMEOUT_S, self.process, 0.2)
-        except NotUp as exc:
+        except NotUpError as exc:
             pytest.fail(f"chalice local did not serve ({exc}; {self.restarts()} restarts):\n{self.log_tail()}")
 
     def classify(self) -> dict[str, Any]:
@@ -137,7 +137,7 @@ def test_chalice_local_as_typed_serves_settles_and_restarts_once_per_edit(chalic
         module.write("# an edit while chalice local runs\n")
     try:
         wait_until(lambda: chalice_local.restarts() > started, time.monotonic() + QUIET_S, chalice_local.process)
-    except NotUp:
+    except NotUpError:
         pytest.fail(f"no restart after {EDITED} was written:\n{chalice_local.log_tail()}")
     chalice_local.wait_until_serving()
     second = chalice_local.classify()

@@ -16,7 +16,8 @@ from chalicelib.routing import choose_endpoint
 from model.artifact import read_metadata
 from model.labels import LabelMap
 from tests.support.local_stack_testing import RunningStack, request_json, running_stack
-from training_jobs import feedback, registry, retrain
+from training_jobs import feedback_export as feedback
+from training_jobs import registry, retrain
 from training_jobs.config import split_file, splits_dir
 from training_jobs.data import Example, collapse_whitespace, read_examples
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from model.tools.local_servers import unused_port, wait_until
+from devkit.local_servers import unused_port, wait_until
 from tests.support.local_stack_testing import REPO_ROOT, RunningStack, request_json, running_stack
 
 pytestmark = pytest.mark.slow
@@ -78,24 +78,24 @@ def test_ctrl_c_stops_every_process(tiny_model_dir: Path, tmp_path: Path) -> Non
 
 
 def test_a_busy_port_is_named_with_the_variable_that_moves_it(tmp_path: Path) -> None:
-    from chalice_app.local.stack import StackConfig, StackError, check_ports_free
+    from local_stack.orchestrator import LocalStackError, StackConfig, check_ports_free
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         config = StackConfig(model_dir=tmp_path, runtime="auto", host="127.0.0.1", api_port=unused_port(),
                              endpoint_port=busy.getsockname()[1], dynamodb_port=unused_port(), state_dir=tmp_path)
-        with pytest.raises(StackError, match=f"port {config.endpoint_port} .* ENDPOINT_PORT="):
+        with pytest.raises(LocalStackError, match=f"port {config.endpoint_port} .* ENDPOINT_PORT="):
             check_ports_free(config)
 
 
 def test_settings_the_api_would_refuse_stop_the_stack_before_it_starts(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalice_app.local.stack import StackConfig, StackError, check_settings
+    from local_stack.orchestrator import LocalStackError, StackConfig, check_settings
 
     config = StackConfig(model_dir=tmp_path, runtime="auto", host="127.0.0.1", api_port=unused_port(),
                          endpoint_port=unused_port(), dynamodb_port=unused_port(), state_dir=tmp_path)
     check_settings(config)
     monkeypatch.setenv("MODEL_READ_TIMEOUT_SECONDS", "soon")  # the local stage leaves it to the environment
-    with pytest.raises(StackError, match="the API would refuse its settings: MODEL_READ_TIMEOUT_SECONDS='soon'"):
+    with pytest.raises(LocalStackError, match="the API would refuse its settings: MODEL_READ_TIMEOUT_SECONDS='soon'"):
         check_settings(config)

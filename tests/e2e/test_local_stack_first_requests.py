@@ -15,10 +15,10 @@ from typing import Any
 import boto3
 import pytest
 
-from chalice_app.local.stack import API_LOG_FILE
-from chalice_app.local.state import FAKE_AWS, fake_client_arguments, read_state
-from chalice_app.ops.stages import stage_environment
-from model.tools.local_servers import answers, wait_until
+from devkit.local_servers import answers, wait_until
+from devkit.local_stack_state import FAKE_AWS, fake_client_arguments, read_state
+from devkit.stages import stage_environment
+from local_stack.orchestrator import API_LOG_FILE
 from tests.support import REPO_ROOT
 from tests.support.local_stack_testing import RunningStack, request_json, running_stack, starting_stack
 from tests.support.local_table import write_records
@@ -63,7 +63,7 @@ def test_after_a_session_of_writes(tiny_model_dir: Path, tmp_path: Path, monkeyp
 
 @pytest.mark.slow
 def test_on_a_simulated_day_of_traffic(tiny_model_dir: Path, tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "chalice_app.local.simulated_day", "--records", str(DAY_RECORDS),
+    subprocess.run([sys.executable, "-m", "local_stack.simulated_day", "--records", str(DAY_RECORDS),
                     "--state-dir", str(tmp_path)], cwd=REPO_ROOT, check=True, capture_output=True)
     with starting_stack(tiny_model_dir, tmp_path, ["--api-log"]) as stack:
         assert_none_lost(stack, send_at_first_health(stack))

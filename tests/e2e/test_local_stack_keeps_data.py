@@ -1,6 +1,6 @@
 """`make local` keeps its table: a transaction and its feedback written through the API are there after Ctrl-C
-and a new start on the same state directory (its database, chalice_app/local/dynamodb.py), and under `make
-stand-ins` on that directory too; a killed DynamoDB stand-in: tests/unit/chalice_app/local/test_dynamodb_restarts.py."""
+and a new start on the same state directory (its database, local_stack/dynamodb.py), and under `make
+stand-ins` on that directory too; a killed DynamoDB stand-in: tests/unit/local_stack/test_dynamodb_restarts.py."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from chalice_app.local.state import DYNAMODB_DATABASE, fake_client_arguments
-from chalice_app.ops.stages import stage_environment
+from devkit.local_stack_state import DYNAMODB_DATABASE, fake_client_arguments
+from devkit.stages import stage_environment
 from tests.support.local_stack_testing import request_json, running_stack, running_stand_ins
 
 

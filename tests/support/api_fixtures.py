@@ -23,7 +23,7 @@ from chalice.local import LambdaEventConverter
 from chalice.test import Client
 from chalicelib import telemetry, transactions
 
-from chalice_app.ops.stages import CHALICE_DIR, stage_environment
+from devkit.stages import CHALICE_DIR, stage_environment
 from tests.support.api_testing import OPERATOR, FakeEndpoint, LogCapture
 
 STAGE = "local"

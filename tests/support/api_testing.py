@@ -12,7 +12,7 @@ from chalicelib import transactions
 from openapi_schema_validator import OAS30Validator
 
 from chalice_app.ops.transaction_table import unsaved_records
-from model.tools.local_servers import unused_port
+from devkit.local_servers import unused_port
 
 OPERATOR = "ops-key"  # the one operator key id of the `keyed_client` fixture's stage
 

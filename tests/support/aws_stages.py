@@ -12,7 +12,7 @@ from chalice.package import YAMLTemplateSerializer
 
 from chalice_app.ops import infra, policies
 from chalice_app.ops.policies import Place
-from chalice_app.ops.stages import CHALICE_DIR, CONFIG_FILE
+from devkit.stages import CHALICE_DIR, CONFIG_FILE
 
 PLACE = Place(account="123456789012", region="us-east-1")  # moto's account; the region the tests deploy to
 

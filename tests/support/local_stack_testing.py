@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from chalice_app.local.state import wait_for_state
-from model.tools.local_servers import unused_port
+from devkit.local_servers import unused_port
+from devkit.local_stack_state import wait_for_state
 from tests.support import REPO_ROOT
 
-LOCAL_STACK = "chalice_app.local.stack"  # run from REPO_ROOT
+LOCAL_STACK = "local_stack.orchestrator"  # run from REPO_ROOT
 STARTUP_TIMEOUT_S = 180
 
 
@@ -72,7 +72,7 @@ def _started(process: subprocess.Popen, state_dir: Path, output: Path, command: 
 @contextmanager
 def starting_stack(model_dir: Path, state_dir: Path, extra_args: Sequence[str] = (),
                    env: Mapping[str, str] | None = None) -> Iterator[RunningStack]:
-    """`python -m chalice_app.local.stack`, yielded as soon as it is started: its API may not answer yet, as for any
+    """`python -m local_stack.orchestrator`, yielded as soon as it is started: its API may not answer yet, as for any
     client that waits for `/health` itself. Such a client knows the API's port before the stack says anything, so it
     is picked here; the other servers take port 0."""
     api_port = unused_port()
@@ -86,7 +86,7 @@ def starting_stack(model_dir: Path, state_dir: Path, extra_args: Sequence[str] =
 @contextmanager
 def running_stack(model_dir: Path, state_dir: Path, extra_args: Sequence[str] = (),
                   env: Mapping[str, str] | None = None) -> Iterator[RunningStack]:
-    """`python -m chalice_app.local.stack` on free ports (port 0: the stack picks them and records them in its
+    """`python -m local_stack.orchestrator` on free ports (port 0: the stack picks them and records them in its
     state), once its API answers; `env` adds variables to the stack's."""
     args = [sys.executable, "-m", LOCAL_STACK, "--model-dir", str(model_dir), "--state-dir", str(state_dir),
             "--api-port", "0", "--endpoint-port", "0", "--dynamodb-port", "0", *extra_args]

@@ -13,13 +13,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-from chalice_app.local.state import DATABASE_VARIABLE, FAKE_AWS
-from model.tools.local_servers import unused_port
+from devkit.local_servers import unused_port
+from devkit.local_stack_state import DATABASE_VARIABLE, FAKE_AWS
 from tests.support import REPO_ROOT
 
 
 class LocalDynamoDB:
-    """`python -m chalice_app.local.dynamodb` on a database, as the stack starts it (or another moto command), on
+    """`python -m local_stack.dynamodb` on a database, as the stack starts it (or another moto command), on
     `port` (a new free one for each restart)."""
 
     def __init__(self, database: Path) -> None:
@@ -31,7 +31,7 @@ class LocalDynamoDB:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, module: str = "chalice_app.local.dynamodb", env: dict[str, str] | None = None) -> None:
+    def start(self, module: str = "local_stack.dynamodb", env: dict[str, str] | None = None) -> None:
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **FAKE_AWS,
                DATABASE_VARIABLE: str(self.database), **(env or {})}
         self.process = subprocess.Popen([sys.executable, "-m", module, "-H", "127.0.0.1", "-p", str(self.port)],

@@ -1,5 +1,5 @@
 """What a deployment really sends, beside what its dry run prints: the check that a run and its dry run cannot drift
-apart (model/tools/plan.py).
+apart (devkit/plan.py).
 
 Calls are (service, operation) pairs, as a dry run prints them (`sagemaker.create_model`, `# chalice.deploy ...`).
 `recorded_calls` notes every AWS request this process sends as boto3 sends it, whatever client sends it (waiters

@@ -5,6 +5,9 @@ code together and a function-level import only hides a cycle until that function
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +16,7 @@ import pytest
 
 from tests.support import REPO_ROOT as REPO
 
-PROJECT_ROOTS = ("model", "training_jobs", "chalice_app", "loadtest", "tools")
+PROJECT_ROOTS = ("model", "training_jobs", "chalice_app", "local_stack", "loadtest", "tools", "devkit")
 LAMBDA_ROOT = "chalice_app"  # on sys.path as the Lambda's root: chalice_app/chalicelib/x.py is `chalicelib.x`
 
 # Which box a file is in: the longest matching path prefix wins.
@@ -25,28 +28,29 @@ BOXES = {
     "chalice_app/app.py": "chalice_app root",
     "chalice_app/chalicelib/": "chalice_app root",
     "chalice_app/ops/": "chalice_app tools",
-    "chalice_app/local/": "chalice_app tools",
     "chalice_app/reports/": "chalice_app tools",
+    "local_stack/": "local_stack",
     "loadtest/": "loadtest",
     "tools/": "tools",
+    "devkit/": "devkit",
 }
 
-# The border table: the boxes each box may import from ...
+# The border table: the boxes each box may import from.
 MAY_IMPORT_BOXES = {
     "model core": {"model core"},
     "model serving": {"model core", "model serving"},
     "model tools": {"model core", "model serving", "model tools"},
-    "training_jobs": {"model core", "model tools", "training_jobs"},  # tools: retrain deploys a candidate
+    "training_jobs": {"model core", "training_jobs"},
     "chalice_app root": {"chalice_app root"},  # zipped alone into the Lambda
-    "chalice_app tools": {"chalice_app root", "chalice_app tools", "model tools"},
+    "chalice_app tools": {"chalice_app root", "chalice_app tools"},
+    "local_stack": {"chalice_app root", "local_stack"},  # creates the table, writes records, as the API does
     "loadtest": {"loadtest"},
-    "tools": {"tools"},
+    "tools": {"tools"},  # runs before .venv exists (make setup), with the system's Python
+    "devkit": {"devkit", "chalice_app root"},  # the stages' settings, read by the API's own parsers
 }
-# ... and the single modules (with their submodules) of other boxes it may import besides.
-MAY_IMPORT_MODULES = {
-    "training_jobs": ("chalice_app.ops.stages", "chalice_app.local.state"),
-    "loadtest": ("chalice_app.local",),
-}
+# devkit holds what every box on the developer's machine needs: each of these boxes may import it, nothing that ships
+# may (the Lambda zip, model serving, the training job's code: see test_the_training_job_ships_all_it_imports).
+DEVELOPER_BOXES = {"model tools", "training_jobs", "chalice_app tools", "local_stack", "loadtest"}
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,8 @@ def project_imports(modules: dict[str, Module]) -> list[Import]:
         tree = ast.parse((REPO / module.path).read_text(), str(module.path))
         targets: dict[str, int] = {}
         for name, line in imported_names(module, tree):
+            if name.startswith(f"{LAMBDA_ROOT}.chalicelib"):  # the Lambda's code by its package path: the same modules
+                name = name.removeprefix(f"{LAMBDA_ROOT}.")
             while name and name not in modules:
                 name = name.rpartition(".")[0]
             if name and name != module.name:
@@ -122,10 +128,7 @@ def project_imports(modules: dict[str, Module]) -> list[Import]:
 
 
 def allowed(source: Module, target: Module) -> bool:
-    if target.box in MAY_IMPORT_BOXES[source.box]:
-        return True
-    granted = MAY_IMPORT_MODULES.get(source.box, ())
-    return any(target.name == name or target.name.startswith(name + ".") for name in granted)
+    return target.box in MAY_IMPORT_BOXES[source.box] or (target.box == "devkit" and source.box in DEVELOPER_BOXES)
 
 
 def cycles(modules: dict[str, Module], imports: list[Import]) -> list[list[str]]:
@@ -192,4 +195,46 @@ def test_the_graph_sees_imports_inside_functions_and_the_lambda_root(
     edges = {(edge.source.name, edge.target.name) for edge in imports}
     assert ("chalicelib.transactions", "chalicelib.telemetry") in edges
     assert ("training_jobs.calibrate", "model.predict") in edges  # imported inside a function only
+    assert ("devkit.stages", "chalicelib.config") in edges  # by its package path, chalice_app.chalicelib.config
     assert all(module.box in MAY_IMPORT_BOXES for module in graph[0].values())
+
+
+def test_the_training_job_ships_all_it_imports(graph: tuple[dict[str, Module], list[Import]]) -> None:
+    """A SageMaker job runs training_jobs/train.py from a copy of CODE_PACKAGES only: every project module it reaches
+    (at module level or in a function) must be in them, so training_jobs may import devkit only outside the job."""
+    from training_jobs.launch import CODE_PACKAGES, ENTRY_SCRIPT
+
+    _, imports = graph
+    targets: dict[str, set[str]] = {}
+    for edge in imports:
+        targets.setdefault(edge.source.name, set()).add(edge.target.name)
+    reached, pending = set(), [ENTRY_SCRIPT.removesuffix(".py").replace("/", ".")]
+    while pending:
+        name = pending.pop()
+        if name not in reached:
+            reached.add(name)
+            pending.extend(targets.get(name, ()))
+    assert {name for name in reached if name.split(".")[0] not in CODE_PACKAGES} == set()
+
+
+def test_only_the_lambda_code_imports_chalicelib_as_a_top_level_package() -> None:
+    """The Lambda and `chalice local` run app.py with chalice_app/ as their root, where the API's code is top-level
+    `chalicelib`; everything else imports it by its package path, `chalice_app.chalicelib`, which needs nothing added
+    to sys.path (pytest's `pythonpath` has chalice_app/ only for the tests that run app.py as Lambda does)."""
+    modules = project_modules()
+    found = sorted(f"{module.path}:{line}" for module in modules.values() if module.box != "chalice_app root"
+                   for name, line in imported_names(module, ast.parse((REPO / module.path).read_text()))
+                   if name.split(".")[0] == "chalicelib")
+    assert found == [], "import chalice_app.chalicelib.… instead:\n" + "\n".join(found)
+
+
+def test_the_tools_import_from_the_repository_root_alone() -> None:
+    """What `python -m chalice_app.ops.deploy` does: no PYTHONPATH, no path set up by an import's side effect."""
+    roots = [REPO / "chalice_app" / "ops", REPO / "chalice_app" / "reports", REPO / "local_stack", REPO / "devkit"]
+    names = sorted(module_name(path.relative_to(REPO)) for root in roots for path in root.rglob("*.py"))
+    script = f"import importlib, sys\nfor name in {names!r}: importlib.import_module(name)\n" \
+             "print(sorted({name.split('.')[0] for name in sys.modules} & {'chalicelib', 'app'}))"
+    environment = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=environment, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

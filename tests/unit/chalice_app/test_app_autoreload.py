@@ -19,7 +19,7 @@ from pathlib import Path
 
 from chalice.cli.filewatch import RESTART_REQUEST_RC
 
-from chalice_app.ops.stages import CHALICE_DIR
+from devkit.stages import CHALICE_DIR
 
 # One worker of Chalice's reloader, its HTTP server left out: exits with RESTART_REQUEST_RC when the watcher asks for a
 # restart, with 0 when argv[2] seconds pass without one. It prints the worker class once it watches.

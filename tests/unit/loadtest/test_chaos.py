@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from loadtest.chaos import PHASES, PhaseResult, outcome, unsaved_run_ids
+from devkit.local_servers import unused_port
+from loadtest.chaos import PHASES, PhaseResult, outcome, unsaved_run_ids, wait_for_proxy
 from loadtest.ledger import Ledger
 from loadtest.reconcile import reconcile
+from tests.support.healthy_server import healthy_server
 
 OUTAGE = next(phase for phase in PHASES if phase.outage)
 
@@ -56,3 +59,13 @@ def test_unsaved_events_are_counted_per_run_from_the_api_log(tmp_path: Path) -> 
                               event("run-2"), json.dumps({"message": "request", "note": "transaction_unsaved"}),
                               "transaction_unsaved {not json"]) + "\n")
     assert unsaved_run_ids(log) == Counter({"run-1": 2, "run-2": 1})
+
+
+def test_the_wait_for_the_proxy_returns_once_it_answers_or_refuses_as_asked() -> None:
+    """Up: waiting for it to answer returns at once, waiting for it to refuse ends the run at the deadline; closed:
+    the other way round."""
+    with healthy_server() as up:
+        for url, answering in ((up, True), (f"http://127.0.0.1:{unused_port()}", False)):
+            wait_for_proxy(url, answering=answering, deadline=time.monotonic() + 0.3)
+            with pytest.raises(SystemExit, match="outage"):
+                wait_for_proxy(url, answering=not answering, deadline=time.monotonic() + 0.3)

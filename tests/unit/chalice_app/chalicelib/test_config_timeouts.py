@@ -15,7 +15,7 @@ from botocore.retries.standard import ExponentialBackoff
 from chalice.config import Config
 from chalicelib.config import ModelSettings, TableSettings, model_settings, table_settings
 
-from chalice_app.ops.stages import API_HANDLER, CONFIG_FILE, read_config
+from devkit.stages import API_HANDLER, CONFIG_FILE, read_config
 
 API_GATEWAY_TIMEOUT_S = 29  # a REST API's integration timeout
 

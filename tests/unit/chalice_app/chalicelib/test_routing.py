@@ -15,9 +15,10 @@ from chalicelib.errors import ApiError
 from chalicelib.routing import Client
 from scipy import stats
 
+from chalice_app.chalicelib import config as tools_config
 from chalice_app.ops.canary import set_model_variants
 from chalice_app.ops.policies import api_policy
-from chalice_app.ops.stages import CONFIG_FILE, INVOKE_ENDPOINT, model_variants, stage_environment
+from devkit.stages import CONFIG_FILE, INVOKE_ENDPOINT, model_variants, stage_environment
 from tests.support.aws_stages import PLACE
 
 AB = (Variant("news-v3", 0.9), Variant("news-v4", 0.1))
@@ -165,7 +166,7 @@ def test_promotion_writes_the_stage_variants_and_grants_exactly_those_endpoints(
 
 def test_promotion_refuses_bad_weights_and_unknown_stages(chalice_config: Path) -> None:
     before = chalice_config.read_text()
-    with pytest.raises(ConfigError, match="not a SageMaker endpoint name"):
+    with pytest.raises(tools_config.ConfigError, match="not a SageMaker endpoint name"):  # canary's own import
         set_model_variants("dev", {"news_v4": 1.0}, chalice_config)
     with pytest.raises(ValueError, match="no stage 'qa'"):
         set_model_variants("qa", {"news-v4": 1.0}, chalice_config)

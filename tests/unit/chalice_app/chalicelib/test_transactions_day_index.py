@@ -1,6 +1,7 @@
-"""The day index has one reader in the API's code, `chalicelib.transactions.query_days`. The two readers the box
-borders keep away from it, training_jobs/feedback.py and loadtest/reconcile.py (plain boto3 both), are pinned to
-it here: the same index and keys, the same partitions of a window, the same records."""
+"""The day index has two readers: the API's, `chalicelib.transactions.query_days` (PynamoDB, in the Lambda zip), and
+the tools', devkit/day_index.py (plain boto3), through which training_jobs/feedback_export.py and loadtest/reconcile.py
+read it. The tools' is pinned to the API's here: the same index and keys, the same partitions of a window, the same
+records."""
 
 from __future__ import annotations
 
@@ -11,24 +12,25 @@ from chalicelib import transactions
 from chalicelib.callers import Caller
 from chalicelib.transactions import DAY_INDEX, DayIndex, TransactionRecord
 
+from devkit import day_index
 from loadtest import reconcile
-from training_jobs import feedback
+from training_jobs import feedback_export as feedback
 
 RUN = "day-index-contract"
 REVIEWER = Caller("k-reviewer", operator=True)
 
 
-def test_the_copies_name_the_index_and_its_keys_as_the_table_does() -> None:
-    assert feedback.DAY_INDEX == reconcile.DAY_INDEX == DAY_INDEX == DayIndex.Meta.index_name
-    assert (DayIndex.day.attr_name, DayIndex.created_at.attr_name) == ("day", "created_at")  # the copies' `#day`...
+def test_the_tools_reader_names_the_index_and_its_keys_as_the_table_does() -> None:
+    assert day_index.DAY_INDEX == DAY_INDEX == DayIndex.Meta.index_name
+    assert (DayIndex.day.attr_name, DayIndex.created_at.attr_name) == ("day", "created_at")  # the tools' `#day`...
     moment = dt.datetime(2026, 3, 1, 23, 59, 30, 123456, tzinfo=dt.UTC)
-    assert TransactionRecord.created_at.serialize(moment) == moment.strftime(reconcile.CREATED_AT_FORMAT)
+    assert TransactionRecord.created_at.serialize(moment) == day_index.created_at(moment)
 
 
-def test_the_copies_partition_a_window_as_the_table_does() -> None:
+def test_the_tools_reader_partitions_a_window_as_the_table_does() -> None:
     start, end = dt.datetime(2026, 2, 27, 23, 59, tzinfo=dt.UTC), dt.datetime(2026, 3, 1, 0, 1, tzinfo=dt.UTC)
     days = [day.isoformat() for day in transactions.days_between(start, end)]
-    assert reconcile.days_of(start, end) == days
+    assert day_index.days_between(start, end) == days
     assert feedback.window_days(len(days), end.date()) == days[::-1]
     record = transactions.build_record(transactions.Outcome("id", "A headline", 1.0), end, None, None)
     assert record.day == days[-1]
@@ -43,7 +45,7 @@ def _stored(created_at: dt.datetime, run_id: str | None, feedback_label: str | N
     return outcome.request_id
 
 
-def test_the_copies_read_the_records_the_table_reader_reads(transaction_table: str) -> None:
+def test_the_tools_read_the_records_the_table_reader_reads(transaction_table: str) -> None:
     now = dt.datetime.now(dt.UTC)
     for age in (dt.timedelta(minutes=5), dt.timedelta(hours=3), dt.timedelta(days=1, hours=2),
                 dt.timedelta(days=2), dt.timedelta(days=10)):

@@ -11,8 +11,9 @@ from typing import Any
 import boto3
 import pytest
 
-from chalice_app.ops import api_keys, stages
+from chalice_app.ops import api_keys
 from chalice_app.ops.api_keys import ApiKeyCommandError, Limits
+from devkit import stages
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from chalicelib.config import parse_model_variants
 
 from chalice_app.ops.canary import CanaryError, main, with_canary
-from chalice_app.ops.stages import CONFIG_FILE
+from devkit.stages import CONFIG_FILE
 
 
 def test_a_first_canary_splits_the_stage_endpoint() -> None:

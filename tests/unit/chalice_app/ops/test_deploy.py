@@ -21,9 +21,9 @@ from chalice_app.ops import infra
 from chalice_app.ops.api_gateway import bind_usage_plan, keyless_test, smoke_test
 from chalice_app.ops.aws_stage import DeployError, Stage
 from chalice_app.ops.chalice_deploy import clear_package_cache
+from chalice_app.ops.cloudformation import CAPABILITIES
 from chalice_app.ops.deploy import Options, main
 from chalice_app.ops.infra import Clients
-from chalice_app.ops.stacks import CAPABILITIES
 from tests.support.aws_stages import drift_policy, policy
 from tests.support.recorded_calls import (
     CallLog,

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from chalice_app.ops import infra
 from chalice_app.ops.api_gateway import bind_usage_plan
 from chalice_app.ops.chalice_deploy import deployed_rest_api
-from chalice_app.ops.stages import (
+from devkit.stages import (
     API_HANDLER,
     CHALICE_DIR,
     DRIFT_HANDLER,

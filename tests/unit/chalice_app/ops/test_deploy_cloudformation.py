@@ -17,7 +17,7 @@ import yaml
 from chalice_app.ops import deploy_role, infra
 from chalice_app.ops.aws_stage import Stage
 from chalice_app.ops.chalice_deploy import package_api
-from chalice_app.ops.stages import API_HANDLER, function_environment
+from devkit.stages import API_HANDLER, function_environment
 from tests.support.aws_stages import PLACE, infra_template, policy, project_with_policies
 
 STAGES = ["dev", "prod"]

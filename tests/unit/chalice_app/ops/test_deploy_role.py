@@ -18,7 +18,7 @@ import pytest
 
 from chalice_app.ops import deploy_role, infra
 from chalice_app.ops.deploy_role import Trust, main
-from chalice_app.ops.stages import function_name
+from devkit.stages import function_name
 
 ACCOUNT = "123456789012"  # moto's
 REPOSITORY = "octo-org/news-classifier"

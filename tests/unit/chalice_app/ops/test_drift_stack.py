@@ -15,7 +15,7 @@ from chalicelib.transactions import DAY_INDEX
 
 from chalice_app.ops.aws_stage import Stage
 from chalice_app.ops.chalice_deploy import package_api
-from chalice_app.ops.stages import DRIFT_HANDLER, function_environment, function_name
+from devkit.stages import DRIFT_HANDLER, function_environment, function_name
 from model.tools.deploy import main
 from model.tools.release import artifact_location, baseline_key
 from tests.support.aws_stages import PLACE, as_list, drift_policy, infra_template, policy, project_with_policies

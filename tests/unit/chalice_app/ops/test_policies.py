@@ -22,7 +22,7 @@ from chalice.test import Client
 from chalicelib import transactions
 
 from chalice_app.ops.policies import Place, api_policy, drift_policy
-from chalice_app.ops.stages import (
+from devkit.stages import (
     CHALICE_DIR,
     DRIFT_HANDLER,
     baseline_location,

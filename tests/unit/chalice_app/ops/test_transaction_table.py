@@ -11,8 +11,8 @@ import boto3
 import pytest
 from chalicelib import transactions
 
-from chalice_app.ops.stages import function_name
 from chalice_app.ops.transaction_table import main, unsaved_records
+from devkit.stages import function_name
 
 
 def _unsaved_line(request_id: str, prefix: str = "") -> str:

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from chalicelib import transactions
 
-from chalice_app.ops.stages import stage_environment
 from chalice_app.reports.ab import main
 from chalice_app.reports.ab_stats import AbThresholds, Observation, build_report
 from chalice_app.reports.stage_table import ReportError
+from devkit.stages import stage_environment
 
 LABELS = ["Business", "Entertainment", "Health", "Science"]
 NOW = dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC)

@@ -12,8 +12,8 @@ import pytest
 from chalicelib import transactions
 from chalicelib.drift import Baseline, DriftThresholds, Observation, compare
 
-from chalice_app.ops.stages import stage_environment
 from chalice_app.reports.drift import features, main
+from devkit.stages import stage_environment
 from model.artifact import DRIFT_BASELINE_FILE, read_metadata
 from model.runtime import load_predictor
 from training_jobs.data import splits_of_model

@@ -13,11 +13,11 @@ import pytest
 
 from model.artifact import read_metadata
 from model.labels import LabelMap
-from model.runtime import RuntimeUnavailable, load_predictor, resolve_runtime
+from model.runtime import RuntimeUnavailableError, load_predictor, resolve_runtime
 from model.serving.inference import (
     JSON_LINES,
     MAX_HEADLINES,
-    InvalidInput,
+    InvalidInputError,
     JsonLinesRequest,
     format_predictions,
     input_fn,
@@ -53,7 +53,7 @@ def test_input_fn_accepts_a_headline_or_a_list(body: str | bytes, expected: list
     (json.dumps({"inputs": ["x"] * (MAX_HEADLINES + 1)}), "application/json", "at most"),
 ])
 def test_input_fn_rejects_bad_requests_with_a_reason(body: str | bytes, content_type: str | None, reason: str) -> None:
-    with pytest.raises(InvalidInput, match=reason):
+    with pytest.raises(InvalidInputError, match=reason):
         input_fn(body, content_type)
 
 
@@ -72,7 +72,7 @@ def test_json_lines_body_gives_each_bad_line_its_reason_and_keeps_the_others() -
 
 
 def test_json_lines_body_that_is_not_utf8_is_refused_whole() -> None:
-    with pytest.raises(InvalidInput, match="not UTF-8"):
+    with pytest.raises(InvalidInputError, match="not UTF-8"):
         input_fn(b'{"inputs": "\xff"}', JSON_LINES)
 
 
@@ -105,7 +105,7 @@ def test_json_lines_of_bad_lines_only_are_answered_without_the_model() -> None:
 
 
 def test_json_lines_answer_refuses_a_json_accept_type() -> None:
-    with pytest.raises(InvalidInput, match="unsupported accept type"):
+    with pytest.raises(InvalidInputError, match="unsupported accept type"):
         output_fn([{"label": "Business"}], "application/json")
 
 
@@ -122,7 +122,7 @@ def test_output_fn_serialises_json(accept: str | None) -> None:
 
 
 def test_output_fn_rejects_other_accept_types() -> None:
-    with pytest.raises(InvalidInput, match="unsupported accept type"):
+    with pytest.raises(InvalidInputError, match="unsupported accept type"):
         output_fn({"predictions": []}, "text/csv")
 
 
@@ -142,9 +142,9 @@ def test_auto_runtime_prefers_int8_only_when_the_folder_has_it(tiny_model_dir: P
                                                                tiny_onnx_model_dir: Path) -> None:
     assert resolve_runtime(tiny_model_dir, "auto") == "torch"
     assert resolve_runtime(tiny_onnx_model_dir, "auto") == "onnx-int8"
-    with pytest.raises(RuntimeUnavailable, match="make export-onnx"):
+    with pytest.raises(RuntimeUnavailableError, match="make export-onnx"):
         load_predictor(tiny_model_dir, "onnx-int8")
-    with pytest.raises(RuntimeUnavailable, match="unknown runtime"):
+    with pytest.raises(RuntimeUnavailableError, match="unknown runtime"):
         resolve_runtime(tiny_model_dir, "tensorrt")
 
 

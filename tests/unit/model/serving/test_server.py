@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model.labels import LabelMap
-from model.serving.inference import MAX_HEADLINES, InvalidInput, input_fn
+from model.serving.inference import MAX_HEADLINES, InvalidInputError, input_fn
 from model.tools.local_endpoint import running_endpoint
 from tests.support.text_strategies import headline_texts, model_server_accepts
 from tests.support.untrained_model import untrained_model_folder
@@ -40,7 +40,7 @@ REQUEST_BODIES = JSON_VALUES | st.fixed_dictionaries(
     (b'{"inputs": "\xed\xa0\x80"}', "not valid Unicode text"),  # json.loads lets encoded surrogates pass
 ])
 def test_input_fn_refuses_what_it_cannot_classify(body: str | bytes, reason: str) -> None:
-    with pytest.raises(InvalidInput, match=reason):
+    with pytest.raises(InvalidInputError, match=reason):
         input_fn(body, "application/json")
 
 
@@ -61,7 +61,7 @@ def expected_headlines(body: Any) -> list[str] | None:
 def test_input_fn_returns_the_headlines_of_a_valid_body_and_refuses_every_other(value: Any) -> None:
     expected = expected_headlines(json.loads(json.dumps(value)))  # as the server decodes it: surrogate pairs joined
     if expected is None:
-        with pytest.raises(InvalidInput):
+        with pytest.raises(InvalidInputError):
             input_fn(json.dumps(value), "application/json")
     else:
         assert input_fn(json.dumps(value), "application/json") == expected

@@ -18,7 +18,7 @@ from model.artifact import read_metadata
 from model.serving.inference import JSON_LINES
 from model.tools import transform_job
 from model.tools.batch_transform import main
-from model.tools.endpoint import Clients
+from model.tools.endpoint import SageMakerClients
 from model.tools.image import huggingface_image
 from model.tools.release import Release, Serverless
 from model.tools.transform_contract import Settings, TransformError, count_answers
@@ -136,7 +136,7 @@ def stub_job() -> TransformJob:
 def test_a_failed_job_reports_its_reason_after_streaming_its_logs(capsys: pytest.CaptureFixture[str]) -> None:
     job = stub_job()
     session = boto3.Session(region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    clients = Clients(session.client("s3"), session.client("sagemaker"), logs=session.client("logs"))
+    clients = SageMakerClients(session.client("s3"), session.client("sagemaker"), logs=session.client("logs"))
     status = {"TransformJobName": "job-1", "TransformJobArn": "arn:aws:sagemaker:us-east-1:1:transform-job/job-1",
               "ModelName": job.release.name, "TransformInput": job.request()["TransformInput"],
               "TransformResources": job.request()["TransformResources"], "CreationTime": "2025-01-01T00:00:00Z"}

@@ -28,7 +28,7 @@ from model.labels import LabelMap
 from model.runtime import ONNX_INT8, TORCH
 from model.serving.inference import JSON, input_fn, model_fn, output_fn, predict_fn
 from model.tools.deploy import main
-from model.tools.endpoint import SMOKE_HEADLINE, Clients, deploy, update_endpoint
+from model.tools.endpoint import SMOKE_HEADLINE, SageMakerClients, deploy, update_endpoint
 from model.tools.image import (
     DOCKERFILE,
     HUGGING_FACE_ENVIRONMENT,
@@ -37,7 +37,7 @@ from model.tools.image import (
     huggingface_image,
     slim_image,
 )
-from model.tools.release import DeployError, Release, Serverless
+from model.tools.release import Release, ReleaseError, Serverless
 from tests.support.recorded_calls import assert_all_made, assert_printed, run_then_dry_run
 
 BUCKET = "news-models"
@@ -345,8 +345,8 @@ class Stubbed:
 
     def __init__(self, s3: Any = None) -> None:
         credentials = {"region_name": "us-east-1", "aws_access_key_id": "x", "aws_secret_access_key": "x"}
-        self.clients = Clients(s3, boto3.client("sagemaker", **credentials),
-                               boto3.client("sagemaker-runtime", **credentials))
+        self.clients = SageMakerClients(s3, boto3.client("sagemaker", **credentials),
+                                        boto3.client("sagemaker-runtime", **credentials))
         self.sm, self.runtime = Stubber(self.clients.sagemaker), Stubber(self.clients.runtime)
         self.sm.activate()
         self.runtime.activate()
@@ -396,7 +396,7 @@ def test_wrong_answer_after_update_rolls_back_to_the_previous_config() -> None:
     stub.describe("Updating", "old-config")
     stub.describe("InService", "old-config")
 
-    with pytest.raises(DeployError, match=r"answered model 'news-some-other-version'.*serves old-config again"):
+    with pytest.raises(ReleaseError, match=r"answered model 'news-some-other-version'.*serves old-config again"):
         update_endpoint(stub.clients, new, "old-config", LABELS, poll_seconds=0, timeout_seconds=60)
     stub.verify()
 
@@ -408,7 +408,7 @@ def test_label_outside_the_model_labels_fails_the_update() -> None:
     stub.answer(new.model_version, label="Sports")
     stub.describe("InService", "old-config")  # already back: no second update call
 
-    with pytest.raises(DeployError, match="label 'Sports'"):
+    with pytest.raises(ReleaseError, match="label 'Sports'"):
         update_endpoint(stub.clients, new, "old-config", LABELS, poll_seconds=0, timeout_seconds=60)
     stub.verify()
 
@@ -420,7 +420,7 @@ def test_update_that_sagemaker_reverted_is_reported_without_a_second_update() ->
     stub.describe("InService", "old-config", "The primary container for production variant failed the ping")
     stub.describe("InService", "old-config", "The primary container for production variant failed the ping")
 
-    with pytest.raises(DeployError, match="SageMaker kept old-config: The primary container"):
+    with pytest.raises(ReleaseError, match="SageMaker kept old-config: The primary container"):
         update_endpoint(stub.clients, new, "old-config", LABELS, poll_seconds=0, timeout_seconds=60)
     stub.verify()
 
@@ -433,7 +433,7 @@ def test_failed_rollback_is_reported() -> None:
     stub.update("old-config")
     stub.describe("Failed", "old-config", "account quota")
 
-    with pytest.raises(DeployError, match="rollback to old-config failed too"):
+    with pytest.raises(ReleaseError, match="rollback to old-config failed too"):
         update_endpoint(stub.clients, new, "old-config", LABELS, poll_seconds=0, timeout_seconds=60)
     stub.verify()
 
@@ -472,7 +472,7 @@ def test_failed_endpoint_is_not_updated(aws: boto3.Session, tiny_model_copy: Pat
     stub.describe("Failed", "old-config", "capacity")
     stub.describe("Failed", "old-config", "capacity")
 
-    with pytest.raises(DeployError, match=r"is Failed.*delete it first"):
+    with pytest.raises(ReleaseError, match=r"is Failed.*delete it first"):
         deploy(stub.clients, new, tiny_model_copy, BUCKET, "key/model.tar.gz", poll_seconds=0)
     stub.verify()
 
@@ -487,7 +487,7 @@ def test_failed_endpoint_is_not_updated(aws: boto3.Session, tiny_model_copy: Pat
     ({"max_concurrency": 5, "provisioned_concurrency": 6}, "--provisioned-concurrency 6"),
 ])
 def test_serverless_limits_are_checked(settings: dict[str, int], message: str) -> None:
-    with pytest.raises(DeployError, match=message):
+    with pytest.raises(ReleaseError, match=message):
         Serverless(**settings)
 
 
@@ -505,9 +505,9 @@ def test_names_carry_the_version_and_change_with_the_settings() -> None:
                                 Serverless(memory_mb=4096)).name
     assert base.name != Release(base.endpoint, base.model_version, base.artifact_uri, slim_image(f"{ECR}/r:1"),
                                 base.role_arn, Serverless()).name
-    with pytest.raises(DeployError, match="shorten the endpoint name to 26"):
+    with pytest.raises(ReleaseError, match="shorten the endpoint name to 26"):
         Release("e" * 40, base.model_version, base.artifact_uri, HF_IMAGE, ROLE, Serverless())
-    with pytest.raises(DeployError, match="endpoint name 'news_classifier'"):
+    with pytest.raises(ReleaseError, match="endpoint name 'news_classifier'"):
         Release("news_classifier", base.model_version, base.artifact_uri, HF_IMAGE, ROLE, Serverless())
 
 

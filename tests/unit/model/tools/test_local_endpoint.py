@@ -18,10 +18,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from devkit.local_servers import answers, wait_until
 from model.artifact import read_metadata
 from model.labels import LabelMap
 from model.tools.local_endpoint import running_endpoint, running_server, serve_command
-from model.tools.local_servers import answers, wait_until
 
 pytestmark = pytest.mark.slow
 HEADLINES = ["Fed leaves interest rates unchanged", "Apple unveils new iPhone", "Ebola outbreak spreads"]

@@ -1,1 +1,0 @@
-"""Unit tests of the offline stack (chalice_app/local/)."""
