@@ -264,7 +264,7 @@ bench-api: setup $(MODEL_DIR)/model.int8.onnx ## POST /classify end to end (int8
 	$(PY) -m loadtest.bench_api --model-dir $(MODEL_DIR) --data $(TEST_FILE) --output artifacts/bench-api.json
 
 ##@ A/B testing and retraining: docs/ab-and-retraining.md
-.PHONY: ab-report export-feedback retrain local-canary canary
+.PHONY: ab-report export-feedback retrain promote local-canary canary
 HOURS ?= 24
 DAYS ?= 7
 FEEDBACK ?= artifacts/feedback/feedback.tsv
@@ -273,6 +273,8 @@ EXCLUDE_CLIENTS ?=
 CANARY_WEIGHT ?= 0.1
 # More arguments for the candidate's training (training_jobs/train.py's --help).
 RETRAIN_ARGS ?=
+# VERSION=NAME: the registered version promote gives CANARY_WEIGHT of STAGE's traffic (retrain prints it).
+VERSION ?=
 # ENDPOINT=NAME: the endpoint canary sends CANARY_WEIGHT of STAGE's traffic to.
 ENDPOINT ?=
 
@@ -292,10 +294,15 @@ export-feedback: setup ## STAGE's feedback of the last DAYS -> FEEDBACK TSV
 		$(if $(MAX_LABELS_PER_KEY),--max-labels-per-key $(MAX_LABELS_PER_KEY)) \
 		$(foreach client,$(EXCLUDE_CLIENTS),--exclude-client $(client))
 
-retrain: setup ## data + FEEDBACK -> candidate; gate; promote with a CANARY_WEIGHT share
+retrain: setup ## data + FEEDBACK -> candidate; gate; register it if it passes
 	$(PY) -m training_jobs.retrain --feedback $(FEEDBACK) $(DATA_FLAG) $(if $(EXTRA_DATA),--extra-data $(EXTRA_DATA)) \
-		--stage $(STAGE) --canary-weight $(CANARY_WEIGHT) \
-		$(if $(filter command line,$(origin MODEL_DIR)),--current-model-dir $(MODEL_DIR)) $(AWS_ARGS) -- $(RETRAIN_ARGS)
+		$(if $(filter command line,$(origin MODEL_DIR)),--current-model-dir $(MODEL_DIR)) -- $(RETRAIN_ARGS)
+
+# On dev/prod: the version's endpoint, STAGE's MODEL_VARIANTS, the API redeployed; locally the registry's split.
+# AWS_ARGS="--dry-run" prints the plan; "--deploy-args --region R --endpoint-args=..." as `make deploy` takes them.
+promote: setup ## VERSION takes CANARY_WEIGHT of STAGE's traffic (AWS_ARGS=--dry-run)
+	@test -n "$(VERSION)" || { echo "usage: make promote VERSION=name [STAGE=local|dev|prod CANARY_WEIGHT=0.1]"; exit 2; }
+	$(PY) -m chalice_app.ops.promote --stage $(STAGE) --version $(VERSION) --canary-share $(CANARY_WEIGHT) $(AWS_ARGS)
 
 # The current model and the canary, from the local registry in artifacts/models.
 local-canary: setup ## make local, serving the last local promotion's A/B split

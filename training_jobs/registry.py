@@ -1,4 +1,5 @@
-"""The model registry: versioned model folders under artifacts/models/ and one registry.json recording what is current.
+"""The model registry: versioned model folders under artifacts/models/ and one registry.json recording which versions
+passed the gate (`register`, by `make retrain`) and where each was promoted (`promote`, by `make promote`).
 
 Every change is a read-modify-write under an exclusive lock, and files are replaced atomically, so a reader sees
 the old registry or the new one, never half (docs/ab-and-retraining.md).
@@ -36,6 +37,15 @@ class VersionRecord:
     path: Path
     metrics: dict[str, float]  # accuracy, macro_f1, n
     eval_data: str
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A candidate that passed the gate against `against`, the model it was scored beside."""
+
+    candidate: VersionRecord  # its folder is the registry's `version_dir(version)`
+    against: VersionRecord
+    gate: dict[str, Any]  # training_jobs.gate.Decision.as_dict()
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,10 @@ class ModelRegistry:
         return {"path": self._stored(record.path), "metrics": record.metrics, "eval_data": record.eval_data,
                 "registered_at": now.isoformat(timespec="seconds")}
 
+    def _record(self, state: dict[str, Any], version: str) -> VersionRecord:
+        entry = state["versions"][version]
+        return VersionRecord(version, self._folder(entry["path"]), entry["metrics"], entry["eval_data"])
+
     def current_dir(self) -> Path | None:
         """The folder of the current version, or None while nothing was promoted."""
         state = self.read()
@@ -117,6 +131,16 @@ class ModelRegistry:
 
     def candidate_dir(self, version: str) -> Path:
         return self.root / CANDIDATES_DIR / version
+
+    def registered(self, version: str) -> tuple[VersionRecord, VersionRecord]:
+        """A version that passed the gate, and the version it passed against: what a promotion of it replaces."""
+        state = self.read()
+        gate = state["versions"].get(version, {}).get("gate")
+        if gate is None or gate["verdict"] != "promote":
+            passed = [name for name, entry in state["versions"].items() if entry.get("gate")]
+            raise ValueError(f"{self.file}: version {version!r} has not passed the gate (`make retrain` registers the "
+                             f"versions that do); registered: {', '.join(passed) or 'none'}")
+        return self._record(state, version), self._record(state, gate["against"])
 
     def stage_variants(self, stage: str) -> dict[str, float] | None:
         """MODEL_VARIANTS as the last promotion on `stage` left it; None if there was none."""
@@ -138,15 +162,31 @@ class ModelRegistry:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
+    def _check_inside(self, record: VersionRecord) -> None:
+        if Path(record.path).resolve() != self.version_dir(record.version).resolve():
+            raise ValueError(f"{record.path}: a registered model must live in {self.version_dir(record.version)}")
+
+    def register(self, registration: Registration, now: dt.datetime) -> dict[str, Any]:
+        """Record a version that passed the gate, with the verdict and the version it passed against; `current` stays
+        until the version is promoted."""
+        candidate, against = registration.candidate, registration.against
+        self._check_inside(candidate)
+        with self._exclusive():
+            state = self.read()
+            state["versions"].setdefault(against.version, self._entry(against, now))
+            state["versions"][candidate.version] = {**self._entry(candidate, now),
+                                                    "gate": {**registration.gate, "against": against.version}}
+            write_json_atomically(self.file, state)
+        return state
+
     def promote(self, promotion: Promotion, now: dt.datetime) -> dict[str, Any]:
         """Record the promotion, then point `current` at the candidate's folder: the file is the truth."""
         candidate, replaced = promotion.candidate, promotion.replaces
-        if Path(candidate.path).resolve() != self.version_dir(candidate.version).resolve():
-            raise ValueError(f"{candidate.path}: a promoted model must live in {self.version_dir(candidate.version)}")
+        self._check_inside(candidate)
         with self._exclusive():
             state = self.read()
-            state["versions"].setdefault(replaced.version, self._entry(replaced, now))
-            state["versions"][candidate.version] = self._entry(candidate, now)
+            for record in (replaced, candidate):  # a registered version keeps its entry and gate verdict
+                state["versions"].setdefault(record.version, self._entry(record, now))
             state["previous"], state["current"] = replaced.version, candidate.version
             state["promotions"].append({"version": candidate.version, "replaces": replaced.version,
                                         "at": now.isoformat(timespec="seconds"), "stage": promotion.stage,
@@ -160,7 +200,7 @@ def local_variant_arguments(registry: ModelRegistry, stage: str) -> list[str]:
     """`NAME=DIR:WEIGHT` per routed endpoint, for `local_stack.orchestrator --variant` (make local VARIANTS=)."""
     variants = registry.stage_variants(stage)
     if variants is None:
-        raise ValueError(f"{registry.file}: no promotion on stage {stage!r} yet; run `make retrain` first")
+        raise ValueError(f"{registry.file}: no promotion on stage {stage!r} yet; run `make promote VERSION=...` first")
     folders = registry.endpoint_dirs(stage)
     return [f"{name}={folders[name]}:{weight:.6f}".rstrip("0").rstrip(".") for name, weight in variants.items()]
 

@@ -1,48 +1,44 @@
-"""`make retrain`: train a candidate on the base data plus feedback, gate it against the current model, promote it.
+"""`make retrain`: train a candidate on the base data plus feedback, gate it against the current model, register it.
 
-    python -m training_jobs.retrain --feedback artifacts/feedback/feedback.tsv [--stage dev] [--dry-run] [-- FLAGS]
+    python -m training_jobs.retrain --feedback artifacts/feedback/feedback.tsv [-- FLAGS]
 
-Only the data differ from the current model's recorded run, so the gate compares like with like; a promotion
-registers the version and gives its endpoint a canary share (docs/ab-and-retraining.md).
+Only the data differ from the current model's recorded run, so the gate compares like with like. A candidate that
+passes is registered as a version; `make promote` (chalice_app/ops/promote.py) gives it traffic on a stage
+(docs/ab-and-retraining.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import logging
 import os
-import shlex
 import shutil
-import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devkit.aws_names import SAGEMAKER_NAME, SAGEMAKER_NAME_LIMIT
-from devkit.stages import baseline_location, stage_environment  # the API stages' variables: one reader
 from model.artifact import read_metadata
 from model.encoders import EncoderUnavailableError
 from model.onnx_export import export_model_folder
 from training_jobs import train
-from training_jobs.config import REPO_ROOT, default_data_dir, default_model_dir, split_file
+from training_jobs.config import default_data_dir, default_model_dir, split_file
 from training_jobs.data import DataError, Example, clean, read_examples
 from training_jobs.evaluate import evaluate_model_dir
 from training_jobs.gate import Decision, Margins, decide
-from training_jobs.registry import DEFAULT_ROOT, ModelRegistry, Promotion, VersionRecord, summary, write_json_atomically
+from training_jobs.registry import (
+    DEFAULT_ROOT,
+    ModelRegistry,
+    Registration,
+    VersionRecord,
+    summary,
+    write_json_atomically,
+)
 
 log = logging.getLogger("training_jobs.retrain")
-CANARY_MODULE = "chalice_app.ops.canary"  # run from REPO_ROOT
 COMPARISON_FILE = "comparison.json"
-MIN_ENDPOINT_SUFFIX = 4  # hex characters of the version's digest: enough to tell a stage's versions apart
-LOCAL_STAGE = "local"
-
-
-class RetrainError(RuntimeError):
-    """Retraining or promotion stopped; the message says where and why."""
 
 
 @dataclass(frozen=True)
@@ -56,15 +52,6 @@ class Evaluated:
 
     def record(self, eval_data: Path) -> VersionRecord:
         return VersionRecord(self.version, self.model_dir, summary(self.metrics), str(eval_data))
-
-
-def run_command(command: Sequence[str]) -> str:
-    """Run a hand-off command from the repository root; its stdout is shown and returned, stderr passes through."""
-    result = subprocess.run(list(command), cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
-    sys.stdout.write(result.stdout)
-    if result.returncode != 0:
-        raise RetrainError(f"`{' '.join(command)}` failed with exit code {result.returncode}")
-    return result.stdout
 
 
 def current_model_dir(explicit: Path | None, registry: ModelRegistry) -> Path:
@@ -112,81 +99,26 @@ def comparison_report(candidate: Evaluated, current: Evaluated, decision: Decisi
 
     return {"created_at": now.isoformat(timespec="seconds"), "eval_data": str(args.eval_data),
             "feedback": str(args.feedback), "candidate": model(candidate), "current": model(current),
-            "gate": decision.as_dict(), "stage": args.stage, "dry_run": args.dry_run}
+            "gate": decision.as_dict()}
 
 
-def version_endpoint(base: str, version: str) -> str:
-    """The endpoint a promoted version gets: the stage's endpoint name plus the version's trailing digest.
-
-    model.tools.deploy names configs `<endpoint>-<model_version>-<digest>` within SAGEMAKER_NAME_LIMIT characters:
-    the suffix gets what the base, the version and the digest leave, and at least MIN_ENDPOINT_SUFFIX of it.
-    """
-    room = SAGEMAKER_NAME_LIMIT - len(version) - len("--123456") - len(base) - 1
-    suffix = version.rsplit("-", 1)[-1][:room]
-    name = f"{base}-{suffix}"
-    if room < MIN_ENDPOINT_SUFFIX or not SAGEMAKER_NAME.match(name):
-        raise RetrainError(f"no valid endpoint name for version {version!r} on endpoint {base!r}: SageMaker allows "
-                           f"{SAGEMAKER_NAME_LIMIT} characters for <endpoint>-<version>-<digest>")
-    return name
-
-
-def canary_command(stage: str, endpoint: str, weight: float, current: dict[str, float] | None, apply: bool,
-                   dry_run: bool) -> list[str]:
-    command = [sys.executable, "-m", CANARY_MODULE, "--stage", stage, "--endpoint", endpoint, "--weight", str(weight)]
-    if current:
-        command += ["--current", json.dumps(current)]
-    if apply:
-        command += ["--apply", *(["--dry-run"] if dry_run else [])]
-    return command
-
-
-def endpoint_deploy_command(model_dir: Path, endpoint: str, deploy_args: Sequence[str], dry_run: bool,
-                            stage: str) -> list[str]:
-    """model.tools.deploy into the stage's artifact bucket and prefix, where the stage's drift job reads baselines."""
-    bucket, prefix = baseline_location(stage)
-    return [sys.executable, "-m", "model.tools.deploy", "deploy", "--model-dir", str(model_dir), "--endpoint", endpoint,
-            "--bucket", bucket, "--prefix", prefix, *deploy_args, *(["--dry-run"] if dry_run else [])]
-
-
-def hand_off(args: argparse.Namespace, model_dir: Path, endpoint: str, registry: ModelRegistry) -> dict[str, float]:
-    """Route a canary share to the new version on the stage; returns the stage's MODEL_VARIANTS after it.
-
-    Locally the registry holds the stage's routing; on AWS the stage's config does, so the new endpoint is
-    deployed first, then chalice_app.ops.canary writes the routing and redeploys the API.
-    """
-    local = args.stage == LOCAL_STAGE
-    if not local:
-        run_command(endpoint_deploy_command(model_dir, endpoint, args.endpoint_args, args.dry_run, args.stage))
-    output = run_command(canary_command(args.stage, endpoint, args.canary_weight,
-                                        registry.stage_variants(args.stage) if local else None,
-                                        apply=not local, dry_run=args.dry_run))
-    return json.loads(output.splitlines()[0])["variants"]
-
-
-def promote(args: argparse.Namespace, candidate: Evaluated, current: Evaluated, registry: ModelRegistry,
-            report: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
-    """Move the candidate into the registry, export its ONNX models, route a canary share to it, record it."""
-    base = stage_environment(args.stage)["ENDPOINT_NAME"]
-    endpoint = version_endpoint(base, candidate.version)
+def register(args: argparse.Namespace, candidate: Evaluated, current: Evaluated, decision: Decision,
+             registry: ModelRegistry, report: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """Move the candidate into the registry, export its ONNX models (what every serving path loads), record that it
+    passed the gate against the current model. `make promote` deploys it."""
     target = registry.version_dir(candidate.version)
-    if args.dry_run:
-        variants = hand_off(args, candidate.model_dir, endpoint, registry)
-        return {**report, "endpoint": endpoint, "variants": variants, "would_move_to": str(target)}
     if candidate.model_dir.resolve() != target.resolve():
         shutil.move(candidate.model_dir, target)
     export_model_folder(target)
-    variants = hand_off(args, target, endpoint, registry)
-    report = {**report, "endpoint": endpoint, "variants": variants, "promoted_to": str(target)}
+    report = {**report, "registered_to": str(target)}
     write_json_atomically(target / COMPARISON_FILE, report)
-    first_on_stage = registry.stage_variants(args.stage) is None
-    endpoints = {endpoint: candidate.version, **({base: current.version} if first_on_stage else {})}
-    registry.promote(Promotion(Evaluated(target, candidate.metrics).record(args.eval_data),
-                               current.record(args.eval_data), args.stage, endpoints, variants), now)
+    registry.register(Registration(Evaluated(target, candidate.metrics).record(args.eval_data),
+                                   current.record(args.eval_data), decision.as_dict()), now)
     return report
 
 
 def retrain(args: argparse.Namespace) -> dict[str, Any]:
-    """The whole loop; returns the comparison report (with the promotion's endpoint and variants if promoted)."""
+    """Train, evaluate, gate, register; returns the comparison report (with `registered_to` if registered)."""
     margins = Margins(args.max_macro_f1_drop, args.max_accuracy_drop)
     registry = ModelRegistry(args.registry)
     current_dir = current_model_dir(args.current_model_dir, registry)
@@ -202,9 +134,8 @@ def retrain(args: argparse.Namespace) -> dict[str, Any]:
     now = dt.datetime.now(dt.UTC)
     report = comparison_report(candidate, current, decision, args, now)
     if decision.promote:
-        report = promote(args, candidate, current, registry, report, now)
-    if not decision.promote or args.dry_run:
-        write_json_atomically(candidate.model_dir / COMPARISON_FILE, report)
+        return register(args, candidate, current, decision, registry, report, now)
+    write_json_atomically(candidate.model_dir / COMPARISON_FILE, report)
     return report
 
 
@@ -228,21 +159,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="the model to beat (default: the registry's current version, else MODEL_DIR)")
     parser.add_argument("--candidate-dir", type=Path,
                         help="gate this trained model folder instead of training one (moved into the registry "
-                             "if promoted)")
+                             "if it passes)")
     parser.add_argument("--registry", type=Path, default=DEFAULT_ROOT)
     parser.add_argument("--max-macro-f1-drop", type=float, default=margins.macro_f1,
                         help=f"gate: candidate macro-F1 >= current - this (default {margins.macro_f1})")
     parser.add_argument("--max-accuracy-drop", type=float, default=margins.accuracy,
                         help=f"gate: candidate accuracy >= current - this (default {margins.accuracy})")
-    parser.add_argument("--stage", default=LOCAL_STAGE, help="where a promoted model takes canary traffic")
-    parser.add_argument("--canary-weight", type=float, default=0.1, help="its share of the stage's traffic")
-    parser.add_argument("--endpoint-args", default="",
-                        help='passed to `model.tools.deploy deploy` on AWS stages, e.g. "--memory 3072 --image-uri '
-                             '..."')
-    parser.add_argument("--dry-run", action="store_true", help="train, evaluate and gate; print the promotion only")
     args = parser.parse_args(own)
     args.eval_data = args.eval_data or split_file(args.data, "test")
-    args.endpoint_args = shlex.split(args.endpoint_args)
     args.train_args = train_args
     return args
 
@@ -254,15 +178,13 @@ def print_summary(report: dict[str, Any]) -> None:
               f"macro-F1 {model['metrics']['macro_f1']:.4f} on {report['eval_data']} (n={model['metrics']['n']})")
     for check in report["gate"]["checks"]:
         print(f"gate      {check['summary']}")
-    verdict = report["gate"]["verdict"]
-    if verdict == "reject":
-        print(f"rejected: nothing promoted; the candidate and {COMPARISON_FILE} stay in {report['candidate']['path']}")
-    elif report["dry_run"]:
-        print(f"dry run: would promote to {report['would_move_to']}, endpoint {report['endpoint']}, "
-              f"MODEL_VARIANTS {json.dumps(report['variants'])}")
+    if report["gate"]["verdict"] == "reject":
+        print(f"rejected: nothing registered; the candidate and {COMPARISON_FILE} stay in "
+              f"{report['candidate']['path']}")
     else:
-        print(f"promoted to {report['promoted_to']} (now current), endpoint {report['endpoint']}, "
-              f"{report['stage']} MODEL_VARIANTS {json.dumps(report['variants'])}")
+        version = report["candidate"]["version"]
+        print(f"registered {version} in {report['registered_to']}; promote it with "
+              f"`make promote STAGE=local|dev|prod VERSION={version}`")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -273,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DataError, EncoderUnavailableError, FileNotFoundError, ValueError) as exc:
         log.error("%s", exc)
         return 2
-    except RuntimeError as exc:  # a failed hand-off (RetrainError) or ONNX export: nothing was recorded
+    except RuntimeError as exc:  # a failed ONNX export: nothing was recorded
         log.error("%s", exc)
         return 1
     print_summary(report)

@@ -1,9 +1,11 @@
-"""Give a new model endpoint a share of a stage's traffic: the A/B step of a promotion.
+"""Give a model endpoint a share of a stage's traffic: the A/B step of a promotion (chalice_app/ops/promote.py), or
+alone for an endpoint already deployed, e.g. to finish a rollout.
 
-    python -m chalice_app.ops.canary --stage dev --endpoint NAME --weight 0.1 [--apply | --dry-run]
+    python -m chalice_app.ops.canary --stage dev --endpoint NAME --weight 0.1 [--apply [--dry-run]]
 
-The other endpoints keep their proportions within the rest, so weight 1 completes the rollout
-(docs/ab-and-retraining.md).
+The other endpoints keep their proportions within the rest, so weight 1 completes the rollout. `--apply` runs one plan
+(devkit/plan.py): write the stage's MODEL_VARIANTS, then `make deploy`'s chain without its endpoint step;
+`--dry-run` prints that plan and changes nothing (docs/ab-and-retraining.md).
 """
 
 from __future__ import annotations
@@ -11,16 +13,24 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from chalice_app.chalicelib.config import MODEL_VARIANTS, ConfigError, format_model_variants, parse_model_variants
-from chalice_app.ops.aws_stage import DeployError, Stage
-from devkit.stages import CHALICE_DIR, CONFIG_FILE, model_variants, set_stage_variable
+from botocore.exceptions import BotoCoreError, ClientError
 
-DEPLOY_MODULE = "chalice_app.ops.deploy"
+from chalice_app.chalicelib.config import MODEL_VARIANTS, ConfigError, format_model_variants
+from chalice_app.ops import deploy, infra
+from chalice_app.ops.api_gateway import Fetch, fetch_json
+from chalice_app.ops.aws_stage import DeployError
+from chalice_app.ops.chalice_deploy import Runner, run_command
+from chalice_app.ops.cloudformation import StackError
+from devkit.plan import Call, Step, as_comment, execute, show
+from devkit.stages import CONFIG_FILE, model_variants, set_stage_variable
+
+ROUTING = "routing"  # the step's name: its result is the stage's routing after it
 
 
 class CanaryError(ValueError):
@@ -51,16 +61,31 @@ def set_model_variants(stage: str, weights: Mapping[str, float] | None, config_f
                        config_file)
 
 
-def current_weights(stage: str, current: str | None) -> dict[str, float]:
-    """`--current` when given (a stage whose routing lives elsewhere, e.g. the local registry), else the stage's."""
-    if current is None:
-        return model_variants(stage)
-    return {variant.endpoint_name: variant.weight for variant in parse_model_variants(current)}
+def routing_step(stage: str, variants: Mapping[str, float], config_file: Path = CONFIG_FILE) -> Step[Any]:
+    """Write the stage's new routing (a local file: the API redeployment after it makes it live); its result is the
+    routing."""
+    value = format_model_variants(variants)
+    call = Call("stage_config", "set_model_variants", {"stage": stage, MODEL_VARIANTS: value},
+                f"in {config_file.parent.name}/{config_file.name}, and the stage's IAM policy files")
+
+    def run(_: object, __: object) -> dict[str, float]:
+        set_model_variants(stage, variants, config_file)
+        return dict(variants)
+
+    return Step(ROUTING, [call], run, title=f"{stage}: MODEL_VARIANTS {value}")
 
 
-def redeploy_command(stage: str, deploy_args: Sequence[str], dry_run: bool) -> list[str]:
-    return [sys.executable, "-m", DEPLOY_MODULE, "--stage", stage, "--skip-endpoint", *deploy_args,
-            *(["--dry-run"] if dry_run else [])]
+def redeploy_options(stage: str, deploy_args: Sequence[str], model_dir: Path | None = None) -> deploy.Options:
+    """`make deploy`'s options from its own command line (`--region`, `--via`, `--endpoint-args`...), for the chain
+    without its endpoint step."""
+    argv = ["--stage", stage, *(["--model-dir", str(model_dir)] if model_dir else []), *deploy_args]
+    return replace(deploy.options_from_args(deploy.parse_args(argv)), skip_endpoint=True)
+
+
+def canary_plan(options: deploy.Options, variants: Mapping[str, float], config_file: Path = CONFIG_FILE,
+                run: Runner = run_command, fetch: Fetch = fetch_json) -> list[Step[infra.Clients]]:
+    """The routing, then the API redeployed with it (the chain of `make deploy` without the endpoint)."""
+    return [routing_step(options.stage.name, variants, config_file), *deploy.chain_plan(options, run, fetch)]
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -68,11 +93,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stage", required=True, help="Chalice stage: local, dev or prod")
     parser.add_argument("--endpoint", required=True, help="the endpoint that takes the canary share")
     parser.add_argument("--weight", type=float, default=0.1, help="its share of the traffic, (0, 1] (default 0.1)")
-    parser.add_argument("--current", help="MODEL_VARIANTS to start from instead of the stage's own")
     parser.add_argument("--apply", action="store_true",
                         help="write the stage's MODEL_VARIANTS and redeploy its API (AWS stages)")
     parser.add_argument("--deploy-args", nargs=argparse.REMAINDER, default=[],
-                        help="passed on to chalice_app.ops.deploy, e.g. --bucket my-bucket --region eu-west-1 "
+                        help="chalice_app.ops.deploy's options, e.g. --region eu-west-1 --via cloudformation "
                              "(last option)")
     parser.add_argument("--dry-run", action="store_true", help="print what --apply would write and deploy")
     return parser.parse_args(argv)
@@ -81,22 +105,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        before = current_weights(args.stage, args.current)
+        before = model_variants(args.stage)
         after = with_canary(before, args.endpoint, args.weight)
-        value = format_model_variants(after)
-        if args.apply:
-            Stage.load(args.stage)  # only AWS stages are deployed
-    except (CanaryError, ConfigError, DeployError, ValueError, KeyError) as exc:
+        options = redeploy_options(args.stage, args.deploy_args) if args.apply else None
+        print(json.dumps({"stage": args.stage, "endpoint": args.endpoint, "weight": args.weight, "before": before,
+                          "variants": after, "MODEL_VARIANTS": format_model_variants(after)}), flush=True)
+        if options is None:
+            return 0
+        if args.dry_run:
+            show(canary_plan(options, after), as_comment)
+        else:
+            print(execute(canary_plan(options, after), infra.Clients.create(options.region))["report"])
+    except (CanaryError, ConfigError, DeployError, StackError, infra.InfraError, ValueError, KeyError) as exc:
         print(f"canary: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({"stage": args.stage, "endpoint": args.endpoint, "weight": args.weight, "before": before,
-                      "variants": after, "MODEL_VARIANTS": value}), flush=True)
-    if not args.apply:
-        return 0
-    if not args.dry_run:
-        set_model_variants(args.stage, after)
-    return subprocess.run(redeploy_command(args.stage, args.deploy_args, args.dry_run),
-                          cwd=CHALICE_DIR.parent).returncode
+    except (ClientError, BotoCoreError) as exc:
+        print(f"canary: AWS refused: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

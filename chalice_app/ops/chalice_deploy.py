@@ -127,7 +127,7 @@ def policies_step(stage: Stage, region: str, project: Path) -> Step[Clients]:
     return Step("policies", [Call("sts", "get_caller_identity", {},
                                   f"then {project.name}/.chalice/ {files}: every ARN in that Account and {region}")],
                 lambda clients, _: policies.write(stage.name, Place(clients.sts.get_caller_identity()["Account"],
-                                                                    region), chalice_dir=project / ".chalice"),
+                                                                    region), project / ".chalice" / "config.json"),
                 title=f"policies: python -m chalice_app.ops.policies --stage {stage.name} --region {region}")
 
 

@@ -1,5 +1,5 @@
 """The feedback loop end to end at small scale, offline: classify and correct over HTTP on the local stack,
-export the feedback, retrain on tiny data, gate, promote, and see the promoted model take canary traffic."""
+export the feedback, retrain on tiny data, gate, register, promote, and see the promoted model take canary traffic."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from chalicelib.config import parse_model_variants
 from chalicelib.routing import choose_endpoint
 
+from chalice_app.ops import promote
 from model.artifact import read_metadata
 from model.labels import LabelMap
 from tests.support.local_stack_testing import RunningStack, request_json, running_stack
@@ -93,10 +94,14 @@ def test_corrections_become_a_promoted_model_that_takes_canary_traffic(
 
     # 3. make retrain: the tiny model's recipe on tiny data + feedback; the test checks plumbing, not accuracy,
     #    so the gate's margins are opened wide (its decisions are unit-tested in tests/unit/training_jobs/test_gate.py).
+    #    Then make promote STAGE=local VERSION=...: the registered version takes the canary share.
     models = tmp_path / "models"
     assert retrain.main(["--feedback", str(tsv), "--data", str(data), "--current-model-dir", str(tiny_model_dir),
                          "--registry", str(models), "--max-macro-f1-drop", "1", "--max-accuracy-drop", "1"]) == 0
+    (version,) = [name for name, entry in registry.ModelRegistry(models).read()["versions"].items() if "gate" in entry]
+    assert promote.main(["--stage", "local", "--version", version, "--registry", str(models)]) == 0
     state = registry.ModelRegistry(models).read()
+    assert state["current"] == version
     promoted = models / state["current"]
     assert state["previous"] == read_metadata(tiny_model_dir)["model_version"]
     training = read_metadata(promoted)

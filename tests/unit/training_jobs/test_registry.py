@@ -1,4 +1,5 @@
-"""The model registry: promotions recorded with their metrics, `current` moved, every write atomic."""
+"""The model registry: versions that passed the gate registered, promotions recorded with their metrics, `current`
+moved, every write atomic."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from training_jobs.registry import CURRENT_LINK, ModelRegistry, Promotion, VersionRecord, main
+from training_jobs.registry import CURRENT_LINK, ModelRegistry, Promotion, Registration, VersionRecord, main
 
 NOW = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -48,6 +49,22 @@ def test_a_promotion_records_current_previous_metrics_and_moves_the_symlink(tmp_
     assert registry.stage_variants("dev") is None
     assert {name: folder.name for name, folder in registry.endpoint_dirs("local").items()} == {
         "news-classifier": "news-a", "news-classifier-news-b": "news-b", "news-classifier-news-c": "news-c"}
+
+
+def test_a_registered_version_waits_for_its_promotion_and_keeps_its_verdict(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path / "models")
+    base, candidate = record(registry, "news-a", 0.90, inside=False), record(registry, "news-b", 0.91)
+    with pytest.raises(ValueError, match="'news-b' has not passed the gate"):
+        registry.registered("news-b")
+    state = registry.register(Registration(candidate, base, {"verdict": "promote", "checks": []}), NOW)
+    assert (state["current"], state["promotions"]) == (None, [])
+    assert state["versions"]["news-b"]["gate"] == {"verdict": "promote", "checks": [], "against": "news-a"}
+    assert registry.registered("news-b") == (candidate, base)
+    with pytest.raises(ValueError, match=r"'news-a' has not passed the gate.*registered: news-b"):
+        registry.registered("news-a")  # recorded only as what news-b was scored beside
+    registry.promote(promotion(candidate, base), NOW)
+    assert registry.read()["versions"]["news-b"]["gate"]["against"] == "news-a"
+    assert registry.read()["current"] == "news-b"
 
 
 def test_an_empty_registry_has_no_current_model(tmp_path: Path) -> None:

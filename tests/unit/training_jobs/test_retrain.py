@@ -1,9 +1,8 @@
-"""`make retrain`: the candidate's recipe, the gate's verdict on real evaluations, and what a promotion writes."""
+"""`make retrain`: the candidate's recipe, the gate's verdict on real evaluations, and what a registration writes."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -11,13 +10,12 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from devkit.stages import CONFIG_FILE as STAGE_CONFIG_FILE
 from model.artifact import read_metadata, write_metadata
 from model.classifier import WEIGHTS_FILE
 from model.labels import LabelMap
 from training_jobs.config import split_file
 from training_jobs.registry import ModelRegistry
-from training_jobs.retrain import candidate_train_args, main, parse_args, version_endpoint
+from training_jobs.retrain import candidate_train_args, main, parse_args
 
 FINAL_BIAS = "head.3.bias"
 
@@ -63,18 +61,11 @@ def test_the_candidate_reuses_the_current_recipe_with_feedback_first(tiny_model_
     assert "--freeze-embeddings" in argv and argv[argv.index("--freeze-embeddings") + 1] in ("true", "false")
 
 
-def test_version_endpoints_fit_model_deploys_config_names() -> None:
-    version = "news-20261125-062735-12b24cfc"
-    assert version_endpoint("news-classifier-dev", version) == "news-classifier-dev-12b24c"
-    assert version_endpoint("news-classifier-prod", version) == "news-classifier-prod-12b24"
-    assert len(f"{version_endpoint('news-classifier-prod', version)}-{version}-abcdef") <= 63
-
-
 def test_a_worse_candidate_is_rejected_and_kept_with_its_comparison(
         tiny_model_dir: Path, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     candidate = always_health(tiny_model_dir, tmp_path / "candidate")
     assert main(retrain_args(tmp_path, data_dir, tiny_model_dir, candidate)) == 0
-    assert "rejected: nothing promoted" in capsys.readouterr().out
+    assert "rejected: nothing registered" in capsys.readouterr().out
     report = json.loads((candidate / "comparison.json").read_text())
     assert report["gate"]["verdict"] == "reject"
     assert report["candidate"]["metrics"]["accuracy"] < report["current"]["metrics"]["accuracy"]
@@ -82,44 +73,27 @@ def test_a_worse_candidate_is_rejected_and_kept_with_its_comparison(
     assert not (tmp_path / "models" / "registry.json").exists() and not (tmp_path / "models" / "current").exists()
 
 
-def test_an_equal_candidate_is_promoted_locally_with_a_canary_share(
-        tiny_model_dir: Path, data_dir: Path, tmp_path: Path) -> None:
+def test_an_equal_candidate_is_registered_as_passed_and_nothing_takes_traffic(
+        tiny_model_dir: Path, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Retraining stops at the registry: the version is recorded with the gate it passed and the version it passed
+    against, servable (ONNX exported); `current` and every stage's routing wait for `make promote`."""
     candidate = relabelled(Path(shutil.copytree(tiny_model_dir, tmp_path / "candidate")),
                            "news-20260102-000000-0000beef")
     assert main(retrain_args(tmp_path, data_dir, tiny_model_dir, candidate)) == 0
+    assert "make promote STAGE=local|dev|prod VERSION=news-20260102-000000-0000beef" in capsys.readouterr().out
     registry = ModelRegistry(tmp_path / "models")
     state = registry.read()
-    assert (state["current"], state["previous"]) == ("news-20260102-000000-0000beef",
-                                                     read_metadata(tiny_model_dir)["model_version"])
-    promoted = registry.version_dir(state["current"])
-    assert os.readlink(tmp_path / "models" / "current") == promoted.name and not candidate.exists()
-    assert {"onnx", "onnx-int8"} <= set(read_metadata(promoted)["runtimes"])  # servable as `make local` serves
-    assert registry.stage_variants("local") == {"news-classifier": 0.9, "news-classifier-0000beef": 0.1}
-    assert registry.endpoint_dirs("local") == {"news-classifier": tiny_model_dir.resolve(),
-                                               "news-classifier-0000beef": promoted}
-    report = json.loads((promoted / "comparison.json").read_text())
-    assert report["gate"]["verdict"] == "promote" and report["endpoint"] == "news-classifier-0000beef"
-
-
-def test_an_aws_dry_run_prints_the_deployment_and_the_canary_and_changes_nothing(
-        tiny_model_dir: Path, tiny_onnx_model_dir: Path, data_dir: Path, tmp_path: Path, aws_credentials: None,
-        monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("SAGEMAKER_BUCKET", "news-models")
-    monkeypatch.setenv("SAGEMAKER_ROLE_ARN", "arn:aws:iam::123456789012:role/SageMakerInference")
-    stage_config = STAGE_CONFIG_FILE.read_text()
-    # With ONNX models, as retraining leaves a candidate: the slim image serves its int8 model.
-    candidate = relabelled(Path(shutil.copytree(tiny_onnx_model_dir, tmp_path / "candidate")),
-                           "news-20260103-000000-00c0ffee")
-    assert main(retrain_args(tmp_path, data_dir, tiny_model_dir, candidate, "--stage", "dev", "--dry-run",
-                             "--endpoint-args", "--image-uri 123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1")) == 0
-    out = capfd.readouterr().out
-    assert '"EndpointName": "news-classifier-dev-00c0ff"' in out  # model.tools.deploy's plan for the new endpoint
-    assert '"news-classifier-dev": 0.9, "news-classifier-dev-00c0ff": 0.1' in out  # the canary's MODEL_VARIANTS
-    assert "cloudformation.create_change_set" in out  # then the API redeployment, as a dry run
-    assert "dry run: would promote" in out
-    assert STAGE_CONFIG_FILE.read_text() == stage_config
-    assert not (tmp_path / "models" / "registry.json").exists() and candidate.is_dir()
-    assert json.loads((candidate / "comparison.json").read_text())["dry_run"] is True
+    entry = state["versions"]["news-20260102-000000-0000beef"]
+    assert (entry["gate"]["verdict"], entry["gate"]["against"]) == ("promote",
+                                                                    read_metadata(tiny_model_dir)["model_version"])
+    assert (state["current"], state["promotions"]) == (None, [])
+    assert not (tmp_path / "models" / "current").exists()
+    registered, against = registry.registered("news-20260102-000000-0000beef")
+    assert registered.path == registry.version_dir(registered.version) and not candidate.exists()
+    assert against.path.resolve() == tiny_model_dir.resolve()
+    assert {"onnx", "onnx-int8"} <= set(read_metadata(registered.path)["runtimes"])  # servable as `make local` serves
+    report = json.loads((registered.path / "comparison.json").read_text())
+    assert report["gate"]["verdict"] == "promote" and report["registered_to"] == str(registered.path)
 
 
 @pytest.mark.parametrize(("feedback", "message"), [

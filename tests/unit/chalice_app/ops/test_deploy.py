@@ -6,6 +6,7 @@ and a dry run that needs no credentials."""
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +25,7 @@ from chalice_app.ops.chalice_deploy import clear_package_cache
 from chalice_app.ops.cloudformation import CAPABILITIES
 from chalice_app.ops.deploy import Options, main
 from chalice_app.ops.infra import Clients
+from devkit.stages import CONFIG_FILE
 from tests.support.aws_stages import drift_policy, policy
 from tests.support.recorded_calls import (
     CallLog,
@@ -111,6 +113,7 @@ def moto_clients(moto_url: str) -> Clients:
 def options(tmp_path: Path, model_dir: Path | None = None, **overrides: Any) -> Options:
     project = tmp_path / "chalice_app"
     (project / ".chalice" / "deployments").mkdir(parents=True, exist_ok=True)
+    shutil.copy(CONFIG_FILE, project / ".chalice" / "config.json")  # the project deployed: its policies come from it
     return Options(Stage.load("dev"), model_dir or tmp_path, "us-east-1", ["--memory", "2048"], poll_seconds=0,
                    project=project, **overrides)
 
