@@ -41,6 +41,7 @@ PROBE_HEADLINES = (
     "Box office: new superhero sequel tops the weekend",
 )
 MAX_FP32_PROBABILITY_DIFF = 1e-4
+ZERO_SEGMENTS = "zero_segment_ids"
 
 
 def export_fp32(model: HeadlineClassifier, input_ids: torch.Tensor, attention_mask: torch.Tensor, path: Path) -> None:
@@ -114,11 +115,11 @@ def simplify_embedding_inputs(path: Path) -> list[str]:
         if len(node.input) > 8 and node.input[8]:  # position_ids
             node.input[8] = ""
             changed.append("position ids: the operator's own 0..S-1")
-        if node.input[1] and model.get_initializer(node.input[1]) is None:  # segment_ids computed in the graph
-            zero = "segment_ids_zero"
-            model.add_initializer(numpy_helper.from_array(np.array(0, dtype=np.int32), zero))
-            model.add_node(helper.make_node("Mul", [node.input[0], zero], ["segment_ids_zeros"], name="segment_ids"))
-            node.input[1] = "segment_ids_zeros"
+        segments = node.input[1]  # computed by the graph from its buffer; never a graph input of this exporter
+        if segments and segments != ZERO_SEGMENTS and model.find_graph_input(segments) is None:
+            model.add_initializer(numpy_helper.from_array(np.array(0, dtype=np.int32), "zero_int32"))
+            model.add_node(helper.make_node("Mul", [node.input[0], "zero_int32"], [ZERO_SEGMENTS], name=ZERO_SEGMENTS))
+            node.input[1] = ZERO_SEGMENTS
             changed.append("token type ids: input ids times 0")
     if changed:
         model.topological_sort()
