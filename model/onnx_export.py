@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,6 @@ from onnx import helper, numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from onnxruntime.transformers import optimizer
 from onnxruntime.transformers.fusion_options import FusionOptions
-from onnxruntime.transformers.onnx_model import OnnxModel
-from onnxruntime.transformers.onnx_model_bert import BertOnnxModel
 
 from model.artifact import read_metadata, write_metadata
 from model.calibration import Calibration
@@ -41,7 +38,6 @@ PROBE_HEADLINES = (
     "Box office: new superhero sequel tops the weekend",
 )
 MAX_FP32_PROBABILITY_DIFF = 1e-4
-ZERO_SEGMENTS = "zero_segment_ids"
 
 
 def export_fp32(model: HeadlineClassifier, input_ids: torch.Tensor, attention_mask: torch.Tensor, path: Path) -> None:
@@ -101,47 +97,6 @@ def prune_last_layer_to_first_token(path: Path) -> bool:
     return True
 
 
-def simplify_embedding_inputs(path: Path) -> list[str]:
-    """Feed the fused embedding what the exporter computed in a dozen shape nodes, at the cost of one or none.
-
-    The traced graph builds position ids 0..S-1 (DistilBERT) and all-zero token type ids (BERT) from buffers with
-    Shape, Slice, Expand and friends on every call. EmbedLayerNormalization numbers positions 0..S-1 itself when it
-    is given none, and zero segment ids are the input ids times 0: the same embeddings and the same quantised
-    tables, for 5-8% of the int8 DistilBERT shape's time at batch 1 (measured interleaved). Returns what it changed.
-    """
-    model = OnnxModel(onnx.load(str(path)))
-    changed = []
-    for node in model.get_nodes_by_op_type("EmbedLayerNormalization"):
-        if len(node.input) > 8 and node.input[8]:  # position_ids
-            node.input[8] = ""
-            changed.append("position ids: the operator's own 0..S-1")
-        segments = node.input[1]  # computed by the graph from its buffer; never a graph input of this exporter
-        if segments and segments != ZERO_SEGMENTS and model.find_graph_input(segments) is None:
-            model.add_initializer(numpy_helper.from_array(np.array(0, dtype=np.int32), "zero_int32"))
-            model.add_node(helper.make_node("Mul", [node.input[0], "zero_int32"], [ZERO_SEGMENTS], name=ZERO_SEGMENTS))
-            node.input[1] = ZERO_SEGMENTS
-            changed.append("token type ids: input ids times 0")
-    if changed:
-        model.topological_sort()
-        model.prune_graph(allow_remove_graph_inputs=False)
-        onnx.checker.check_model(model.model)
-        model.save_model_to_file(str(path))
-    return changed
-
-
-def approximate_gelu(source: Path, target: Path) -> int:
-    """Write `source` with FastGelu (the tanh approximation) for every exact GELU; return how many.
-
-    Only the int8 graph gets it: its own error dwarfs the approximation's (test accuracy unchanged), while the
-    fp32 graph is held to PyTorch within 1e-4. FastGelu is 5-8% of the int8 DistilBERT shape's batch-1 time
-    faster than BiasGelu on ONNX Runtime 1.32's CPU kernels (measured interleaved).
-    """
-    model = BertOnnxModel(onnx.load(str(source)))
-    model.gelu_approximation()
-    model.save_model_to_file(str(target))
-    return len(model.get_nodes_by_op_type("FastGelu"))
-
-
 def quantise_int8(source: Path, target: Path) -> None:
     """Dynamic quantisation: int8 weights, activations quantised per batch at run time; no calibration data.
 
@@ -184,13 +139,9 @@ def export_model_folder(model_dir: Path) -> dict[str, Any]:
     pruned = prune_last_layer_to_first_token(paths[ONNX])
     if not pruned:
         log.warning("no fused attention in %s: the last layer stays computed for every token", paths[ONNX])
-    embedding_inputs = simplify_embedding_inputs(paths[ONNX])
-    with tempfile.TemporaryDirectory(prefix="onnx-export-") as scratch:
-        approximated = approximate_gelu(paths[ONNX], Path(scratch) / "fast_gelu.onnx")
-        quantise_int8(Path(scratch) / "fast_gelu.onnx", paths[ONNX_INT8])
+    quantise_int8(paths[ONNX], paths[ONNX_INT8])
     details = {"exporter": "torch.onnx TorchScript, eager attention", "opset": OPSET, "fused_operators": fused,
-               "last_layer_first_token_only": pruned, "embedding_inputs": embedding_inputs,
-               "int8_fast_gelu": approximated,
+               "last_layer_first_token_only": pruned,
                "quantisation": "onnxruntime dynamic, per-channel int8 weights", "probe_headlines": len(PROBE_HEADLINES),
                "versions": {"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}}
     record_runtimes(model_dir, details)
