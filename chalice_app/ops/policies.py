@@ -23,7 +23,13 @@ from typing import Any, NamedTuple
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalice_app.chalicelib.transactions import CLIENT_INDEX, DAY_INDEX, FEEDBACK_ATTRIBUTES, TransactionRecord
+from chalice_app.chalicelib.transactions import (
+    CLIENT_INDEX,
+    DAY_INDEX,
+    FEEDBACK_ATTRIBUTES,
+    REVIEW_INDEX,
+    TransactionRecord,
+)
 from devkit.stages import (
     CONFIG_FILE,
     DRIFT_HANDLER,
@@ -111,6 +117,7 @@ def api_policy(stage: str, place: Place, config_file: Path = CONFIG_FILE) -> dic
         statement("WriteFeedbackOnly", FEEDBACK_ACTION, table_arn(table, place), feedback_condition()),
         statement("QueryRecentTransactionsByDayAndClient", INDEX_ACTIONS,
                   [index_arn(table, place), index_arn(table, place, CLIENT_INDEX)]),
+        statement("QueryTheReviewQueue", INDEX_ACTIONS, index_arn(table, place, REVIEW_INDEX)),
         statement("WriteOwnLogs", LOG_ACTIONS, log_streams_arn(function_name(stage, config_file=config_file), place)),
     ]}
 
