@@ -47,6 +47,7 @@ class Promotion:
     stage: str
     endpoints: dict[str, str]  # endpoint name -> version, for endpoints this promotion starts routing to
     variants: dict[str, float]  # the stage's MODEL_VARIANTS after the promotion
+    gate: dict[str, Any] | None = None  # the gate's evidence (training_jobs.gate.Decision.summary)
 
 
 def write_json_atomically(path: Path, payload: Any) -> None:
@@ -150,7 +151,8 @@ class ModelRegistry:
             state["previous"], state["current"] = replaced.version, candidate.version
             state["promotions"].append({"version": candidate.version, "replaces": replaced.version,
                                         "at": now.isoformat(timespec="seconds"), "stage": promotion.stage,
-                                        "endpoints": promotion.endpoints, "variants": promotion.variants})
+                                        "endpoints": promotion.endpoints, "variants": promotion.variants,
+                                        **({"gate": promotion.gate} if promotion.gate else {})})
             write_json_atomically(self.file, state)
             point_symlink_atomically(self.root / CURRENT_LINK, candidate.version)
         return state

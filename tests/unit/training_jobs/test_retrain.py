@@ -79,6 +79,9 @@ def test_a_worse_candidate_is_rejected_and_kept_with_its_comparison(
     assert report["gate"]["verdict"] == "reject"
     assert report["candidate"]["metrics"]["accuracy"] < report["current"]["metrics"]["accuracy"]
     assert report["candidate"]["per_class"]["Health"]["recall"] == 1.0
+    assert report["gate"]["rows"]["test"] == report["current"]["metrics"]["n"]  # the current model re-scored
+    assert report["gate"]["disagreements"]["current_only"] > 0
+    assert all(check["reading"] == "worse" for check in report["gate"]["checks"])
     assert not (tmp_path / "models" / "registry.json").exists() and not (tmp_path / "models" / "current").exists()
 
 
@@ -99,6 +102,10 @@ def test_an_equal_candidate_is_promoted_locally_with_a_canary_share(
                                                "news-classifier-0000beef": promoted}
     report = json.loads((promoted / "comparison.json").read_text())
     assert report["gate"]["verdict"] == "promote" and report["endpoint"] == "news-classifier-0000beef"
+    # The same weights answer every row alike: no disagreement, a gain of 0, and the registry keeps that evidence.
+    assert report["gate"]["disagreements"]["candidate_only"] == report["gate"]["disagreements"]["current_only"] == 0
+    assert state["promotions"][-1]["gate"] == report["gate"]["summary"]
+    assert state["promotions"][-1]["gate"]["accuracy_gain"] == 0
 
 
 def test_an_aws_dry_run_prints_the_deployment_and_the_canary_and_changes_nothing(
@@ -142,3 +149,23 @@ def test_the_current_model_cannot_be_its_own_candidate(tiny_model_dir: Path, dat
                                                        caplog: pytest.LogCaptureFixture) -> None:
     assert main(retrain_args(tmp_path, data_dir, tiny_model_dir, tiny_model_dir)) == 2
     assert "nothing to compare" in caplog.text
+
+
+def test_the_gate_asks_the_judge_only_when_neither_model_trained_on_it(
+        tiny_model_dir: Path, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    candidate = relabelled(Path(shutil.copytree(tiny_model_dir, tmp_path / "candidate")),
+                           "news-20260104-000000-0000f00d")
+    assert main(retrain_args(tmp_path, data_dir, tiny_model_dir, candidate, "--dry-run")) == 0
+    report = json.loads((candidate / "comparison.json").read_text())
+    judge_rows = read_metadata(tiny_model_dir)["data"]["judge"]["rows"]
+    assert report["gate"]["rows"]["story_disjoint"] == judge_rows and "judge_left_out" not in report["gate"]
+    assert "gate      rule: promote when the 95% lower bound" in capsys.readouterr().out
+
+    other_judge = Path(shutil.copytree(tiny_model_dir, tmp_path / "older"))
+    metadata = read_metadata(other_judge)
+    write_metadata(other_judge, {**metadata, "data": {**metadata["data"], "judge": {}}})
+    assert main(retrain_args(tmp_path, data_dir, other_judge, candidate, "--dry-run")) == 0
+    report = json.loads((candidate / "comparison.json").read_text())
+    assert set(report["gate"]["rows"]) == {"test", "all"}
+    assert "may have trained on its rows" in report["gate"]["judge_left_out"]
+    assert "story-disjoint judge left out" in capsys.readouterr().out
