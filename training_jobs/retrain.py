@@ -133,17 +133,28 @@ class Scored:
     decision: Decision
 
 
+def model_answers(model_dir: Path, sets: dict[str, list[Example]], labels: LabelMap,
+                  ) -> tuple[dict[str, dict[str, Any]], dict[str, list[int]]]:
+    """A model's report and answers on every set, its answers as indices of `labels` (the candidate's label map)."""
+    own = LabelMap.load(model_dir)
+    reports, answers = {}, {}
+    for name, examples in sets.items():
+        reports[name], predicted = score_model_dir(model_dir, examples)
+        answers[name] = [labels.names.index(own.name(int(i))) for i in predicted]
+    return reports, answers
+
+
+def truth_of(sets: dict[str, list[Example]], labels: LabelMap) -> dict[str, list[int]]:
+    return {name: [labels.index_of_category(ex.category) for ex in examples] for name, examples in sets.items()}
+
+
 def score_both(sets: dict[str, list[Example]], candidate_dir: Path, current_dir: Path, margins: Margins) -> Scored:
     """Score both models on every set now (the current model's stored numbers are never reused), then decide."""
-    labels, current_labels = LabelMap.load(candidate_dir), LabelMap.load(current_dir)
-    truth, answers, reports = {}, {"candidate": {}, "current": {}}, {"candidate": {}, "current": {}}
-    for name, examples in sets.items():
-        truth[name] = [labels.index_of_category(ex.category) for ex in examples]
-        reports["candidate"][name], answers["candidate"][name] = score_model_dir(candidate_dir, examples)
-        reports["current"][name], current = score_model_dir(current_dir, examples)
-        answers["current"][name] = [labels.names.index(current_labels.name(int(i))) for i in current]
-    decision = decide(paired_rows(truth, answers["candidate"], answers["current"]), margins)
-    return Scored(reports["candidate"], reports["current"], decision)
+    labels = LabelMap.load(candidate_dir)
+    candidate, candidate_answers = model_answers(candidate_dir, sets, labels)
+    current, current_answers = model_answers(current_dir, sets, labels)
+    decision = decide(paired_rows(truth_of(sets, labels), candidate_answers, current_answers), margins)
+    return Scored(candidate, current, decision)
 
 
 def comparison_report(candidate: Evaluated, current: Evaluated, decision: Decision, args: argparse.Namespace,
