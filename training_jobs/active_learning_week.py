@@ -46,7 +46,7 @@ from training_jobs.data import DataError, normalise_title, read_examples
 from training_jobs.evaluate import STORY_DISJOINT
 from training_jobs.gate import Margins, decide, paired_rows
 from training_jobs.registry import write_json_atomically
-from training_jobs.traffic_pool import build_pool
+from training_jobs.traffic_pool import KINDS, SEEN_STORY, build_pool
 from training_jobs.warm_start import FineTune, warm_start
 
 log = logging.getLogger("training_jobs.active_learning_week")
@@ -82,7 +82,7 @@ def local_stack(model_dir: Path, state_dir: Path, uncertain_below: float) -> Ite
 
 def label_the_week(args: argparse.Namespace, run_dir: Path, labels: LabelMap) -> dict[str, Any]:
     """Steps 1-3: traffic, the oracle's labels, the export. Returns what each arm chose, in order (titles)."""
-    rows, pool = build_pool(args.model_dir, args.data, seed=0)
+    rows, pool = build_pool(args.model_dir, args.data, seed=0, kinds=set(args.pool))
     by_title = {normalise_title(row.example.title): row for row in rows}
     budget = max(args.budgets)
     with local_stack(args.model_dir, run_dir / "local", args.uncertain_below) as api:
@@ -134,6 +134,8 @@ def plan(budgets: Sequence[int], seeds: Sequence[int]) -> list[tuple[str, int, i
 
 
 def titles_of(week: dict[str, Any], arm: str, labels: int, seed: int) -> list[str]:
+    if arm == learning_curve.NONE:
+        return []
     key = arm if arm == learning_curve.REVIEW else f"{arm}-{seed}"
     return week["choices"][key][:labels]
 
@@ -223,6 +225,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="old training rows each candidate replays with its labels")
     parser.add_argument("--uncertain-below", type=float, default=0.9,
                         help="the stack's UNCERTAIN_BELOW: high enough that the queue holds the largest budget")
+    parser.add_argument("--pool", nargs="+", choices=KINDS, default=list(KINDS),
+                        help=f"the kinds of pool rows sent as traffic (training_jobs.traffic_pool); {SEEN_STORY} "
+                             "alone: no label can teach a story the judge asks about")
     parser.add_argument("--queue", choices=("api", "answers"), default="api",
                         help="the review arm's queue: GET /review, or the answers ranked by its rule (training_jobs."
                              "oracle) where the API has no review queue")

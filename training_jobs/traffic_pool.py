@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from model.artifact import read_metadata
 from training_jobs.data import Example, Splits, normalise_title, splits_of_model
+from training_jobs.feedback import held_out_titles
 
 JUDGED_STORY, SEEN_STORY = "judged_story", "seen_story"
+KINDS = (JUDGED_STORY, SEEN_STORY)
 
 
 @dataclass(frozen=True)
@@ -32,10 +35,12 @@ class PoolRow:
     kind: str  # JUDGED_STORY or SEEN_STORY
 
 
-def pool_rows(splits: Splits, candidates: Sequence[Example], seed: int) -> list[PoolRow]:
-    """The rows of `candidates` no split holds, one per title, shuffled with `seed`, each tagged with its kind."""
+def pool_rows(splits: Splits, candidates: Sequence[Example], seed: int, held_out: Set[str] = frozenset()
+              ) -> list[PoolRow]:
+    """The rows of `candidates` no split holds and not in `held_out` (normalised titles), one per title, shuffled
+    with `seed`, each tagged with its kind."""
     taken = {normalise_title(ex.title) for part in (splits.train, splits.valid, splits.test, splits.judge)
-             for ex in part}
+             for ex in part} | held_out
     judged = {ex.story for ex in splits.judge if ex.story}
     rows, seen = [], set()
     for ex in candidates:
@@ -48,12 +53,20 @@ def pool_rows(splits: Splits, candidates: Sequence[Example], seed: int) -> list[
     return rows
 
 
-def build_pool(model_dir: Path, data: Path, seed: int) -> tuple[list[PoolRow], dict[str, Any]]:
-    """The pool of a model folder (its splits rebuilt from `data`), and a description of it for the report."""
+def build_pool(model_dir: Path, data: Path, seed: int, kinds: Set[str] = frozenset(KINDS),
+               ) -> tuple[list[PoolRow], dict[str, Any]]:
+    """The pool of a model folder (its splits rebuilt from `data`), its rows of `kinds` only (SEEN_STORY alone: no
+    label can teach the judge's stories), and a description of it for the report."""
     splits = splits_of_model(model_dir, data)
-    rows = pool_rows(splits, splits.left_out + splits.held_out, seed)
-    kinds = Counter(row.kind for row in rows)
-    return rows, {"rows": len(rows), "kinds": dict(kinds), "seed": seed,
+    # Titles of the data's valid and test files never leave as feedback (training_jobs.feedback): not traffic either.
+    rows = [row for row in pool_rows(splits, splits.left_out + splits.held_out, seed,
+                                     held_out_titles(data, seed_of(model_dir))) if row.kind in kinds]
+    counts = Counter(row.kind for row in rows)
+    return rows, {"rows": len(rows), "kinds": dict(counts), "seed": seed,
                   "categories": dict(Counter(row.example.category for row in rows)),
                   "judge_rows": len(splits.judge), "judge_stories": len({ex.story for ex in splits.judge}),
                   "pool_stories_in_judge": len({r.example.story for r in rows if r.kind == JUDGED_STORY})}
+
+
+def seed_of(model_dir: Path) -> int:
+    return read_metadata(model_dir)["hyperparameters"]["seed"]
