@@ -8,7 +8,7 @@ from typing import Any
 
 from chalice import Chalice, Rate, Response
 from chalice.app import CloudWatchEvent
-from chalicelib import callers, classification, console, drift_monitor, recent_traffic, transactions, validation
+from chalicelib import callers, classification, console, drift_monitor, recent_traffic, review, transactions, validation
 from chalicelib.config import api_key_required, configuration_status
 from chalicelib.middleware import observe_and_shape_errors
 from chalicelib.routing import Client
@@ -57,6 +57,23 @@ def give_feedback(request_id: str) -> dict[str, Any]:
     request_id = validation.request_id(request_id)
     label = validation.feedback_request(validation.json_object(app.current_request.raw_body))
     return transactions.record_feedback(caller, request_id, label).to_simple_dict()
+
+
+@app.route("/review", methods=["GET"], api_key_required=KEYED)
+def review_queue() -> dict[str, Any]:
+    """Operators only: the uncertain answers not yet labelled, one entry per headline, smallest margin first."""
+    _client_and_caller()[1].require_operator()
+    limit, days = validation.review_query(app.current_request.query_params)
+    return review.queue(days, limit, dt.datetime.now(dt.UTC))
+
+
+@app.route("/review/labels", methods=["POST"], api_key_required=KEYED)
+def label_reviewed() -> dict[str, Any]:
+    """Operators only: one label for every request id of a review entry, stored as feedback with source review."""
+    caller = _client_and_caller()[1]
+    caller.require_operator()
+    label, request_ids = validation.review_labels_request(validation.json_object(app.current_request.raw_body))
+    return review.label(caller, label, request_ids)
 
 
 @app.route("/health", methods=["GET"])

@@ -38,7 +38,12 @@ OK, ERROR, REJECTED = "ok", "error", "rejected"
 UNSAVED_EVENT = "transaction_unsaved"
 DAY_INDEX = "day-created_at-index"
 CLIENT_INDEX = "client-created_at-index"
-FEEDBACK_ATTRIBUTES = ("feedback_label", "feedback_at", "feedback_by")  # all the API ever updates on a record
+REVIEW_INDEX = "review_day-review_margin-index"
+# All the API ever updates on a record: the feedback, and the review keys it removes (a labelled record leaves the
+# review index).
+FEEDBACK_ATTRIBUTES = ("feedback_label", "feedback_at", "feedback_by", "feedback_source", "review_day",
+                       "review_margin")
+API_FEEDBACK, REVIEW_FEEDBACK = "api", "review"  # feedback_source: POST /transactions/{id}/feedback, the review
 
 
 class DayIndex(GlobalSecondaryIndex["TransactionRecord"]):
@@ -61,6 +66,18 @@ class ClientIndex(GlobalSecondaryIndex["TransactionRecord"]):
 
     client_key_id = UnicodeAttribute(hash_key=True)
     created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class ReviewIndex(GlobalSecondaryIndex["TransactionRecord"]):
+    """The review queue: uncertain records not yet labelled, per UTC day, smallest margin first (sparse: only
+    records flagged uncertain carry its keys, and feedback removes them)."""
+
+    class Meta:
+        index_name = REVIEW_INDEX
+        projection = AllProjection()
+
+    review_day = UnicodeAttribute(hash_key=True)
+    review_margin = NumberAttribute(range_key=True)
 
 
 class TransactionRecord(Model):
@@ -89,10 +106,14 @@ class TransactionRecord(Model):
     feedback_label = UnicodeAttribute(null=True)
     feedback_at = UTCDateTimeAttribute(null=True)
     feedback_by = UnicodeAttribute(null=True)  # the key id that gave the feedback: a retraining can exclude it
+    feedback_source = UnicodeAttribute(null=True)  # API_FEEDBACK or REVIEW_FEEDBACK
+    review_day = UnicodeAttribute(null=True)  # `day`, while the record waits for a label in the review queue
+    review_margin = NumberAttribute(null=True)  # top score minus the second: the smaller, the more worth a label
     expires_at = TTLAttribute()
 
     day_index = DayIndex()
     client_index = ClientIndex()
+    review_index = ReviewIndex()
 
 
 class TableUnavailable(ApiError):
@@ -180,14 +201,24 @@ def build_record(outcome: Outcome, created_at: dt.datetime, endpoint_name: str |
                  run_id: str | None, client_key_id: str | None = None) -> TransactionRecord:
     """An unsaved item; building needs no table, so it works even when the table is down."""
     ttl_days = table_settings().ttl_days
+    day = utc_day(created_at).isoformat()
+    queued = margin(outcome.scores) if outcome.uncertain and outcome.scores else None  # the review queue's sort key
     return TransactionRecord(
-        request_id=outcome.request_id, created_at=created_at, day=utc_day(created_at).isoformat(),
+        request_id=outcome.request_id, created_at=created_at, day=day,
         headline=storable_text(outcome.headline), status=status_of(outcome), error_code=outcome.error_code,
         label=outcome.label, scores=outcome.scores, uncertain=outcome.uncertain, model_version=outcome.model_version,
         endpoint_name=endpoint_name, variant=outcome.variant, latency_ms=round(outcome.latency_ms, 3),
         model_latency_ms=None if outcome.model_latency_ms is None else round(outcome.model_latency_ms, 3),
         run_id=run_id, client_key_id=client_key_id, expires_at=created_at + dt.timedelta(days=ttl_days),
+        review_day=None if queued is None else day, review_margin=queued,
     )
+
+
+def margin(scores: dict[str, float]) -> float:
+    """The top score minus the second (the top score alone when there is one): how close the model came to
+    answering otherwise."""
+    top = sorted(scores.values(), reverse=True)[:2]
+    return round(top[0] - (top[1] if len(top) > 1 else 0.0), 6)
 
 
 def storable_text(text: str) -> str:
@@ -301,10 +332,25 @@ def query_days(days: Iterable[dt.date], created: Condition | None = None, newest
         raise TableUnavailable(_reason(exc)) from exc
 
 
-def record_feedback(caller: Caller, request_id: str, label: str) -> TransactionRecord:
+ReviewKey = dict[str, dict[str, Any]]  # where a Query of the review index resumes (DynamoDB's ExclusiveStartKey)
+
+
+def review_page(day: dt.date, limit: int, after: ReviewKey | None) -> tuple[list[TransactionRecord], ReviewKey | None]:
+    """Up to `limit` records of one UTC day's review queue, smallest margin first, after `after`: one Query of the
+    review index reading exactly what it returns (never a Scan). The key is None once the day has no more."""
+    model = transaction_model()
+    try:
+        page = model.review_index.query(day.isoformat(), limit=limit, last_evaluated_key=after)
+        return list(page), page.last_evaluated_key
+    except PynamoDBException as exc:
+        raise TableUnavailable(_reason(exc)) from exc
+
+
+def record_feedback(caller: Caller, request_id: str, label: str, source: str = API_FEEDBACK) -> TransactionRecord:
     """Store the true label, once: it must be one of the labels the model scored on that very transaction, and
     the first feedback wins (a different one later is a 409 naming it), so no key can rewrite what another said.
-    The same label from the same key again is a retry, answered with the record as it stands."""
+    The same label from the same key again is a retry, answered with the record as it stands. `source` says
+    which door the label came through; the same write takes the record out of the review queue."""
     record = find_for(caller, request_id)
     known = sorted(record.scores.as_dict() if record.scores is not None else {})
     if not known:
@@ -322,13 +368,16 @@ def record_feedback(caller: Caller, request_id: str, label: str) -> TransactionR
         # Not record.update(): PynamoDB's asks for the whole item back (ReturnValues ALL_NEW), which the API's IAM
         # role may not (it may touch the feedback attributes only, ops/policies.py); this asks for nothing.
         model._get_connection().update_item(
-            record.request_id, actions=[model.feedback_label.set(label), model.feedback_at.set(feedback_at), *sender],
+            record.request_id, actions=[model.feedback_label.set(label), model.feedback_at.set(feedback_at),
+                                        model.feedback_source.set(source), *sender, model.review_day.remove(),
+                                        model.review_margin.remove()],
             condition=model.request_id.exists() & model.feedback_label.does_not_exist(), return_values=NONE)
     except UpdateError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
             return _same_feedback_or_conflict(find(request_id), caller, label)
         raise TableUnavailable(_reason(exc)) from exc
     record.feedback_label, record.feedback_at, record.feedback_by = label, feedback_at, caller.key_id
+    record.feedback_source, record.review_day, record.review_margin = source, None, None
     return record
 
 
@@ -345,12 +394,34 @@ def _feedback_exists(record: TransactionRecord) -> ApiError:
 
 
 def create_table() -> bool:
-    """Create the table (on-demand billing, TTL on `expires_at`, the day index) unless it exists."""
+    """Create the table (on-demand billing, TTL on `expires_at`, its indexes) unless it exists; one that exists gets
+    the indexes it lacks (a table kept from before an index was added, as the local stack keeps its table)."""
     model = transaction_model()
     if model.exists():
+        add_missing_indexes()
         return False
     model.create_table(wait=True)
     return True
+
+
+def add_missing_indexes() -> list[str]:
+    """Add each index of the model that the table lacks, one UpdateTable each (DynamoDB builds one at a time, and
+    fills it from the items already there); the names added. On AWS the infra stack adds them instead."""
+    binding = _bind()
+    table = binding.settings.table_name
+    present = {index["IndexName"] for index in binding.connection.describe_table(table).get(
+        "GlobalSecondaryIndexes", [])}
+    added = []
+    for index in TransactionRecord._get_schema()["global_secondary_indexes"]:
+        if index["index_name"] in present:
+            continue
+        binding.connection.dispatch("UpdateTable", {
+            "TableName": table, "AttributeDefinitions": index["attribute_definitions"],
+            "GlobalSecondaryIndexUpdates": [{"Create": {
+                "IndexName": index["index_name"], "Projection": index["projection"],
+                "KeySchema": sorted(index["key_schema"], key=lambda key: key["KeyType"])}}]})  # HASH, then RANGE
+        added.append(index["index_name"])
+    return added
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,11 @@ MAX_LISTED_NAMES = 5  # unknown fields or parameters an error message names, eac
 MAX_NAME_CHARS = 40
 DEFAULT_RECENT_LIMIT = 20
 MAX_RECENT_LIMIT = 100
+DEFAULT_REVIEW_LIMIT = 20  # entries (headlines) of the review queue
+MAX_REVIEW_LIMIT = 100
+DEFAULT_REVIEW_DAYS = 7  # UTC days of the review queue, today included
+MAX_REVIEW_DAYS = 30
+MAX_REVIEW_IDS = 100  # request ids one review label may name
 RUN_ID_HEADER = "x-run-id"
 _RUN_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 CLIENT_ID_HEADER = "x-client-id"
@@ -131,7 +136,10 @@ def batch_request(body: dict[str, Any]) -> list[str]:
 
 
 def feedback_request(body: dict[str, Any]) -> str:
-    label = _exact_fields(body, "label")
+    return _label(_exact_fields(body, "label"))
+
+
+def _label(label: Any) -> str:
     if not isinstance(label, str) or not _NOT_BLANK.search(label):
         raise bad_request("'label' must be a non-empty string")
     unicode_text(label, "'label'")
@@ -142,27 +150,70 @@ def feedback_request(body: dict[str, Any]) -> str:
 
 def recent_query(params: Mapping[str, str] | None) -> int:
     """`?limit=N` of the recent-traffic route: 1 to MAX_RECENT_LIMIT, DEFAULT_RECENT_LIMIT when absent."""
+    params = _only(params, ("limit",))
+    return _whole_number(params, "limit", MAX_RECENT_LIMIT, DEFAULT_RECENT_LIMIT)
+
+
+def review_query(params: Mapping[str, str] | None) -> tuple[int, int]:
+    """`?limit=N&days=D` of the review queue: (limit, days), each from 1 to its maximum, its default when absent."""
+    params = _only(params, ("limit", "days"))
+    return (_whole_number(params, "limit", MAX_REVIEW_LIMIT, DEFAULT_REVIEW_LIMIT),
+            _whole_number(params, "days", MAX_REVIEW_DAYS, DEFAULT_REVIEW_DAYS))
+
+
+def _only(params: Mapping[str, str] | None, names: tuple[str, ...]) -> Mapping[str, str]:
     params = params or {}
-    extra = sorted(set(params) - {"limit"})
+    extra = sorted(set(params) - set(names))
     if extra:
-        raise bad_request(f"unknown query parameter(s) {_names(extra)}; expected only 'limit'")
-    raw = params.get("limit")
+        expected = " and ".join(repr(name) for name in names)
+        raise bad_request(f"unknown query parameter(s) {_names(extra)}; expected only {expected}")
+    return params
+
+
+def _whole_number(params: Mapping[str, str], name: str, maximum: int, default: int) -> int:
+    raw = params.get(name)
     if raw is None:
-        return DEFAULT_RECENT_LIMIT
-    if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= MAX_RECENT_LIMIT:
-        raise bad_request(f"'limit' must be a whole number from 1 to {MAX_RECENT_LIMIT}, not {raw[:20]!r}")
+        return default
+    if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= maximum:
+        raise bad_request(f"{name!r} must be a whole number from 1 to {maximum}, not {raw[:20]!r}")
     return int(raw)
+
+
+def review_labels_request(body: dict[str, Any]) -> tuple[str, list[str]]:
+    """`{"label": ..., "request_ids": [...]}`: the label and the ids (1 to MAX_REVIEW_IDS, repeats dropped)."""
+    extra = sorted(set(body) - {"label", "request_ids"})
+    if extra:
+        raise bad_request(f"the request body has unknown field(s) {_names(extra)}; expected 'label' and "
+                          "'request_ids'")
+    missing = [name for name in ("label", "request_ids") if name not in body]
+    if missing:
+        raise bad_request(f"the request body has no {_names(missing)} field")
+    ids = body["request_ids"]
+    if not isinstance(ids, list):
+        raise bad_request(f"'request_ids' must be an array, not {_json_type(ids)}")
+    if not ids:
+        raise bad_request(f"'request_ids' is empty; send 1 to {MAX_REVIEW_IDS} request ids")
+    if len(ids) > MAX_REVIEW_IDS:
+        raise too_large(f"'request_ids' has {len(ids)} items; the limit is {MAX_REVIEW_IDS}")
+    for i, value in enumerate(ids):
+        if not isinstance(value, str) or not _is_request_id(value):
+            shown = repr(value[:80]) if isinstance(value, str) else _json_type(value)
+            raise bad_request(f"'request_ids'[{i}] is not a request id (a UUID as the API returns it): {shown}")
+    return _label(body["label"]), list(dict.fromkeys(ids))
 
 
 def request_id(value: str) -> str:
     """Ids are canonical UUIDs; anything else cannot exist, so it is a 404 without a table read."""
-    try:
-        parsed = uuid.UUID(value)
-    except ValueError as exc:
-        raise not_found(f"no transaction {value[:80]!r}") from exc
-    if str(parsed) != value:
+    if not _is_request_id(value):
         raise not_found(f"no transaction {value[:80]!r}")
     return value
+
+
+def _is_request_id(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
 
 
 def run_id(headers: Mapping[str, str]) -> str | None:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from chalicelib.transactions import CLIENT_INDEX, DAY_INDEX, FEEDBACK_ATTRIBUTES, TransactionRecord
+from chalicelib.transactions import CLIENT_INDEX, DAY_INDEX, FEEDBACK_ATTRIBUTES, REVIEW_INDEX, TransactionRecord
 
 from chalice_app.ops.stages import (
     CONFIG_FILE,
@@ -87,6 +87,7 @@ def api_policy(stage: str, config_file: Path = CONFIG_FILE) -> dict[str, Any]:
         statement("WriteFeedbackOnly", FEEDBACK_ACTION, table_arn(table), feedback_condition()),
         statement("QueryRecentTransactionsByDayAndClient", INDEX_ACTIONS,
                   [index_arn(table), index_arn(table, CLIENT_INDEX)]),
+        statement("QueryTheReviewQueue", INDEX_ACTIONS, index_arn(table, REVIEW_INDEX)),
         statement("WriteOwnLogs", LOG_ACTIONS, log_streams_arn(function_name(stage, config_file=config_file))),
     ]}
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from chalicelib import validation
+from chalicelib import review, validation
 from openapi_spec_validator import validate
 
 from chalice_app.ops.stages import CHALICE_DIR, stage_environment
@@ -36,6 +36,15 @@ def test_the_documented_limits_are_the_enforced_ones(openapi: dict[str, Any]) ->
     assert openapi["components"]["parameters"]["RunId"]["schema"]["pattern"] == f"^{validation._RUN_ID.pattern}$"
     limit = openapi["components"]["parameters"]["Limit"]["schema"]
     assert (limit["maximum"], limit["default"]) == (validation.MAX_RECENT_LIMIT, validation.DEFAULT_RECENT_LIMIT)
+    parameters = openapi["components"]["parameters"]
+    review_limit, days = parameters["ReviewLimit"]["schema"], parameters["ReviewDays"]["schema"]
+    assert (review_limit["maximum"], review_limit["default"]) == (validation.MAX_REVIEW_LIMIT,
+                                                                  validation.DEFAULT_REVIEW_LIMIT)
+    assert (days["maximum"], days["default"]) == (validation.MAX_REVIEW_DAYS, validation.DEFAULT_REVIEW_DAYS)
+    labels = schemas["ReviewLabelsRequest"]["properties"]
+    assert labels["request_ids"]["maxItems"] == validation.MAX_REVIEW_IDS
+    assert labels["label"]["maxLength"] == validation.MAX_LABEL_CHARS
+    assert f"at most {review.MAX_READ} records" in openapi["paths"]["/review"]["get"]["description"]
 
 
 def _top_level_imports(path: Path) -> set[str]:

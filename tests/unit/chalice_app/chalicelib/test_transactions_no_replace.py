@@ -71,5 +71,5 @@ def test_feedback_changes_only_the_feedback_attributes_and_reads_nothing_back(
     assert update["ReturnValues"] == "NONE"
     after = _stored(request_id)
     assert {name for name in after if after[name] != before.get(name)} == {"feedback_label", "feedback_at",
-                                                                          "feedback_by"}
+                                                                          "feedback_by", "feedback_source"}
     assert answered.to_simple_dict() == transactions.find(request_id).to_simple_dict()  # the answer is the record

@@ -35,7 +35,7 @@ STAGE = "dev"
 CHALICE_BIN = Path(sys.executable).with_name("chalice")
 KEYED = {("/classify", "POST"), ("/classify/batch", "POST"), ("/transactions", "GET"),
          ("/transactions/{request_id}", "GET"), ("/transactions/{request_id}/feedback", "POST"),
-         ("/health/details", "GET")}
+         ("/health/details", "GET"), ("/review", "GET"), ("/review/labels", "POST")}
 OPEN = {("/health", "GET"), ("/", "GET"), ("/console/{name}", "GET")}  # the console asks for the key itself
 PIP_CONF = "[download]\nno-deps = true\n"  # what `make setup` writes into .venv/pip.conf
 
@@ -86,8 +86,8 @@ def test_infra_then_chalice_deploy_then_delete(moto_url: str, aws_credentials: N
     environment = function_environment(STAGE, API_HANDLER)
     table = aws["dynamodb"].describe_table(TableName=environment["TABLE_NAME"])["Table"]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-    assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {"day-created_at-index",
-                                                                         "client-created_at-index"}
+    assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {
+        "day-created_at-index", "client-created_at-index", "review_day-review_margin-index"}
     assert outputs["RepositoryUri"].endswith(f"/{infra.repository_name(STAGE)}")
     assert aws["apigateway"].get_api_key(apiKey=outputs["ApiKeyId"])["enabled"]
 

@@ -233,6 +233,12 @@ def test_each_function_may_make_exactly_the_calls_its_code_makes(dev_stage: dict
         assert feedback.status_code == 200
         assert client.http.get("/transactions?limit=5", headers=headers).status_code == 200  # the client's own
         assert client.http.get("/transactions?limit=5", headers={"x-api-key": "ops-secret"}).status_code == 200
+        operator = {"Content-Type": "application/json", "x-api-key": "ops-secret"}
+        queue = json.loads(client.http.get("/review", headers=operator).body)["entries"]
+        first = json.loads(batch.body)["results"][0]
+        labels = client.http.post("/review/labels", headers=operator,
+                                  body=json.dumps({"label": first["label"], "request_ids": [first["request_id"]]}))
+        assert labels.status_code == 200 and isinstance(queue, list)
         assert client.http.get("/health").status_code == 200
 
     version = answer["model_version"]
@@ -266,7 +272,8 @@ def test_the_feedback_grant_refuses_every_other_update() -> None:
             "Key": {"request_id": {"S": "x"}} if attributes else {}, "ReturnValues": return_values,
             "ExpressionAttributeNames": {f"#{n}": name for n, name in enumerate(attributes[1:])}}, standalone=True))
 
-    feedback = ("request_id", "feedback_label", "feedback_at", "feedback_by")
+    feedback = ("request_id", "feedback_label", "feedback_at", "feedback_by", "feedback_source", "review_day",
+                "review_margin")
     assert allowed(statements, update(feedback))
     assert not allowed(statements, update(("request_id", "label")))  # the model's answer stays as recorded
     assert not allowed(statements, update(("request_id", "feedback_label", "status")))

@@ -99,19 +99,22 @@ def test_policy_grants_the_stage_endpoint_its_table_and_its_log_group_only(stage
     assert invoke["Action"] == "sagemaker:InvokeEndpoint"
     # SageMaker ARNs carry the endpoint name in lower case.
     assert invoke["Resource"] == f"arn:aws:sagemaker:*:*:endpoint/{environment['ENDPOINT_NAME'].lower()}"
-    table, feedback, index = statements(stage, "dynamodb")
+    table, feedback, index, review = statements(stage, "dynamodb")
     assert set(table["Action"]) == {"dynamodb:GetItem", "dynamodb:PutItem"}
     assert table["Resource"] == f"arn:aws:dynamodb:*:*:table/{environment['TABLE_NAME']}"
     assert (feedback["Action"], feedback["Resource"]) == ("dynamodb:UpdateItem", table["Resource"])
     assert set(feedback["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]) == {
-        "request_id", "feedback_label", "feedback_at", "feedback_by"}  # never a recorded answer
+        "request_id", "feedback_label", "feedback_at", "feedback_by", "feedback_source", "review_day",
+        "review_margin"}  # never a recorded answer
     assert index["Action"] == "dynamodb:Query"  # recent traffic: the day and client indexes, never a Scan
     assert index["Resource"] == [f"{table['Resource']}/index/day-created_at-index",
                                  f"{table['Resource']}/index/client-created_at-index"]
+    assert (review["Action"], review["Resource"]) == (  # the review queue: its own index only
+        "dynamodb:Query", f"{table['Resource']}/index/review_day-review_margin-index")
     (logs,) = statements(stage, "logs")
     assert set(logs["Action"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}
     assert logs["Resource"] == f"arn:aws:logs:*:*:log-group:/aws/lambda/{function_name(stage)}:*"
-    assert len(policy(stage)["Statement"]) == 5
+    assert len(policy(stage)["Statement"]) == 6
 
 
 @pytest.mark.parametrize("stage", AWS_STAGES)

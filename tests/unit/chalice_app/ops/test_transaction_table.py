@@ -24,7 +24,7 @@ def _unsaved_line(request_id: str, prefix: str = "") -> str:
     return prefix + json.dumps(event)
 
 
-def test_create_table_makes_an_on_demand_table_with_ttl_and_its_two_indexes(
+def test_create_table_makes_an_on_demand_table_with_ttl_and_its_indexes(
         table_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     main(["--stage", "local", "create-table"])
     main(["--stage", "local", "create-table"])
@@ -36,7 +36,8 @@ def test_create_table_makes_an_on_demand_table_with_ttl_and_its_two_indexes(
     indexes = {index["IndexName"]: [k["AttributeName"] for k in index["KeySchema"]]
                for index in description["GlobalSecondaryIndexes"]}
     assert indexes == {transactions.DAY_INDEX: ["day", "created_at"],
-                       transactions.CLIENT_INDEX: ["client_key_id", "created_at"]}
+                       transactions.CLIENT_INDEX: ["client_key_id", "created_at"],
+                       transactions.REVIEW_INDEX: ["review_day", "review_margin"]}
     ttl = dynamodb.describe_time_to_live(TableName="news-transactions-local")["TimeToLiveDescription"]
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
 
