@@ -303,9 +303,11 @@ retrain: setup ## data + FEEDBACK -> candidate; gate; promote with a CANARY_WEIG
 BUDGETS ?= 100 200 400
 SEEDS ?= 0 1
 QUEUE ?= api
+# More arguments for training_jobs/active_learning_week.py (its --help), e.g. WEEK_ARGS="--pool seen_story".
+WEEK_ARGS ?=
 active-learning-week: setup $(MODEL_DIR)/model.int8.onnx ## traffic -> labels of the review queue -> retrain, measured
 	$(PY) -m training_jobs.active_learning_week --model-dir $(MODEL_DIR) $(DATA_FLAG) --budgets $(BUDGETS) \
-		--seeds $(SEEDS) --queue $(QUEUE) --output artifacts/active-learning
+		--seeds $(SEEDS) --queue $(QUEUE) --output artifacts/active-learning $(WEEK_ARGS)
 
 # The current model and the canary, from the local registry in artifacts/models.
 local-canary: setup ## make local, serving the last local promotion's A/B split
