@@ -6,9 +6,12 @@ and say how to install it. Screenshots go to artifacts/console/ for a person to 
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
@@ -217,3 +220,109 @@ def test_the_console_fits_a_phone_screen(browser: Browser, stack: RunningStack, 
         page.screenshot(path=str(SCREENSHOTS / "console-phone.png"), full_page=True)
     finally:
         page.context.close()
+
+
+# --- the review view -------------------------------------------------------------------------------------------------
+
+REVIEWER = "operator-ann"  # the operator's key id: on the keyless local stage, X-Client-Id stands in for one
+
+
+@pytest.fixture(scope="module")
+def review_stack(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """A stack where every answer is uncertain (UNCERTAIN_BELOW just under 1): each headline sent waits for review."""
+    with running_stack(tiny_model_dir, tmp_path_factory.mktemp("review_stack"),
+                       env={"UNCERTAIN_BELOW": "0.999999"}) as running:
+        yield running
+
+
+@pytest.fixture
+def reviewer(browser: Browser, review_stack: RunningStack, dialogs: list[str]) -> Iterator[Page]:
+    """The console as an operator opens it, the review started from the keyboard."""
+    page = browser.new_context(viewport={"width": 1100, "height": 900},
+                               extra_http_headers={"X-Client-Id": REVIEWER}).new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(f"{review_stack.api_url}/")
+    yield page
+    page.context.close()
+
+
+def send_headlines(stack: RunningStack, headlines: list[str]) -> list[str]:
+    status, answer = request_json(f"{stack.api_url}/classify/batch", json.dumps({"headlines": headlines}).encode())
+    assert status == 200, answer
+    return [result["request_id"] for result in answer["results"]]
+
+
+def review_queue(stack: RunningStack) -> list[dict[str, Any]]:
+    """The queue as the console lists it."""
+    status, answer = request_json(f"{stack.api_url}/review?limit=100&days=7")
+    assert status == 200, answer
+    return answer["entries"]
+
+
+def start_review(page: Page) -> None:
+    page.get_by_role("button", name="Start reviewing").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#review-card")).to_be_focused()
+
+
+def press(page: Page, key: str, left: int) -> None:
+    """Press a review key and wait for the count of what is left to say `left`."""
+    page.keyboard.press(key)
+    expect(page.locator("#review-left")).to_have_text(re.compile(rf"^{left} left"))
+
+
+def test_an_operator_labels_20_headlines_by_keyboard_alone(reviewer: Page, review_stack: RunningStack) -> None:
+    sent = send_headlines(review_stack, [f"Review headline {n}: markets, movies, medicine or machines?"
+                                         for n in range(22)] + ["review HEADLINE 0:  markets, movies, medicine or "
+                                                                'machines?"'])
+    entries = review_queue(review_stack)
+    assert len(entries) >= 22 and len({i for e in entries for i in e["request_ids"]} & set(sent)) == 23
+    start_review(reviewer)
+    expect(reviewer.locator("#review-headline")).to_have_text(entries[0]["headline"])
+    names = sorted(entries[0]["scores"])
+    given = []
+    for n, entry in enumerate(entries[:20]):
+        expect(reviewer.locator("#review-headline")).to_have_text(entry["headline"])
+        given.append(names[n % len(names)])
+        press(reviewer, str(n % len(names) + 1), len(entries) - n - 1)
+    reviewer.keyboard.press("s")  # the next decision saves the 20th label
+    expect(reviewer.locator("#review-status")).to_contain_text(f"Saved {given[-1]} for “{entries[19]['headline']}”")
+
+    for entry, label in zip(entries[:20], given, strict=True):
+        for request_id in entry["request_ids"]:
+            status, record = request_json(f"{review_stack.api_url}/transactions/{request_id}")
+            assert status == 200
+            assert (record["feedback_label"], record["feedback_source"], record["feedback_by"]) == \
+                (label, "review", REVIEWER)
+    assert [e["request_ids"] for e in review_queue(review_stack)] == [e["request_ids"] for e in entries[20:]]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    reviewer.screenshot(path=str(SCREENSHOTS / "console-review.png"), full_page=True)
+
+
+def test_undo_takes_back_the_last_decision_before_it_is_saved_and_skip_stores_nothing(
+        reviewer: Page, review_stack: RunningStack) -> None:
+    send_headlines(review_stack, [f"Undo headline {n}: a vote, a virus or a video?" for n in range(3)])
+    entries = review_queue(review_stack)
+    first, second = entries[0], entries[1]
+    names = sorted(first["scores"])
+    start_review(reviewer)
+    left = len(entries)
+    press(reviewer, "1", left - 1)
+    press(reviewer, "u", left)  # back to the first headline; nothing was stored
+    expect(reviewer.locator("#review-headline")).to_have_text(first["headline"])
+    press(reviewer, "s", left - 1)
+    press(reviewer, "2", left - 2)
+    press(reviewer, "u", left - 1)
+    expect(reviewer.locator("#review-headline")).to_have_text(second["headline"])
+    press(reviewer, "3", left - 2)
+    press(reviewer, "s", left - 3)  # saves the label of the second headline
+    expect(reviewer.locator("#review-status")).to_contain_text(f"Saved {names[2]} for “{second['headline']}”")
+    expect(reviewer.locator("#review-left")).to_contain_text("1 skipped")
+
+    def feedback(entry: dict[str, Any]) -> Any:
+        return request_json(f"{review_stack.api_url}/transactions/{entry['request_ids'][0]}")[1].get("feedback_label")
+
+    assert (feedback(first), feedback(second)) == (None, names[2])
+    assert first["request_ids"] in [e["request_ids"] for e in review_queue(review_stack)]  # a skip stays queued
+

@@ -9,11 +9,12 @@
 
   // --- talking to the API ---------------------------------------------------------------------------------
 
-  async function callApi(path, body) {
+  // `keepalive`: the request may outlive the page (a label saved as the operator leaves).
+  async function callApi(path, body, keepalive = false) {
     const headers = {};
     const key = sessionStorage.getItem(KEY_STORAGE);
     if (key) headers["x-api-key"] = key;
-    const init = { method: body === undefined ? "GET" : "POST", headers };
+    const init = { method: body === undefined ? "GET" : "POST", headers, keepalive };
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
@@ -198,6 +199,147 @@
     }
   }
 
+  // --- review: label the uncertain answers one headline at a time, by keyboard ------------------------------
+
+  const REVIEW_LIMIT = 100; // entries per listing: the API's maximum
+  const IDS_PER_CALL = 100; // request ids per POST /review/labels: the API's maximum
+  // `pending` is the last decision ({entry, label}, label null for a skip), held here until the next one so that
+  // `u` takes it back without touching the store (where the first label stands); every decision before it is sent.
+  // `sending` chains the calls, so decisions are stored, and reported, in the order they were made.
+  const review = { entries: [], position: 0, full: false, pending: null, skipped: new Set(),
+    sending: Promise.resolve() };
+  const entryKey = (entry) => entry.request_ids[0];
+  // Sorted, so that a key means the same label on every headline whatever its scores.
+  const labelNames = (entry) => Object.keys(entry.scores).sort();
+
+  async function loadReview(event) {
+    event?.preventDefault();
+    const errors = byId("review-error");
+    clearError(errors);
+    await flushDecision();
+    try {
+      const days = encodeURIComponent(byId("review-days").value);
+      const queue = await whileBusy(byId("review-start"), () => callApi(`review?limit=${REVIEW_LIMIT}&days=${days}`));
+      review.entries = queue.entries.filter((entry) => !review.skipped.has(entryKey(entry)));
+      review.full = queue.entries.length === REVIEW_LIMIT;
+      review.position = 0;
+    } catch (error) {
+      byId("review-card").hidden = true;
+      showError(errors, error.message);
+      return;
+    }
+    byId("review-card").hidden = false;
+    showEntry();
+    byId("review-card").focus();
+  }
+
+  function showEntry() {
+    const left = review.entries.length - review.position;
+    const skipped = review.skipped.size ? `; ${review.skipped.size} skipped` : "";
+    byId("review-left").textContent = `${left} left${review.full ? " in this batch, more after it" : ""}${skipped}`;
+    const entry = review.entries[review.position];
+    byId("review-entry").hidden = entry === undefined;
+    byId("review-done").hidden = entry !== undefined;
+    if (entry === undefined) {
+      byId("review-done").textContent = review.pending ? "This batch is done. Enter saves the last decision and "
+        + "loads more; u undoes it." : "Nothing left to review in this window. Enter looks again.";
+      return;
+    }
+    byId("review-headline").textContent = entry.headline;
+    byId("review-model-label").textContent = entry.label;
+    byId("review-margin").textContent = percent(entry.margin);
+    const sent = entry.request_ids.length;
+    byId("review-requests").textContent = sent === 1 ? "sent once" : `sent ${sent} times, all labelled at once`;
+    byId("review-scores").replaceChildren(
+      ...byScore(entry.scores).map(([label, score]) => scoreRow(label, score, label === entry.label)));
+    byId("review-labels").replaceChildren(...labelNames(entry).map((label, i) => {
+      const button = element("button", "", `${i + 1} ${label}`);
+      button.type = "button";
+      button.dataset.label = label;
+      button.addEventListener("click", () => decide(label));
+      return button;
+    }));
+  }
+
+  async function decide(label) {
+    const entry = review.entries[review.position];
+    if (entry === undefined) return;
+    const previous = review.pending;
+    review.pending = { entry, label };
+    review.position += 1;
+    byId("review-status").textContent = label === null ? "Skipped." : `${label}: saved when you go on.`;
+    showEntry();
+    byId("review-card").focus();
+    if (previous) await queueSend(previous);
+  }
+
+  function undo() {
+    const status = byId("review-status");
+    if (review.pending === null) {
+      status.textContent = "Nothing to undo: only the last decision can be taken back, and it is already saved.";
+      return;
+    }
+    review.pending = null;
+    review.position -= 1;
+    status.textContent = "Undone.";
+    showEntry();
+  }
+
+  // Leaving the page sends at once (the chain may not get its turn before the page is gone), with keepalive.
+  async function flushDecision(leaving = false) {
+    const decision = review.pending;
+    review.pending = null;
+    if (decision) await (leaving ? send(decision, true) : queueSend(decision));
+  }
+
+  function queueSend(decision) {
+    review.sending = review.sending.then(() => send(decision));
+    return review.sending;
+  }
+
+  // One label for every request id of the entry, first-wins: ids that already had feedback are reported.
+  async function send(decision, keepalive = false) {
+    const { entry, label } = decision;
+    if (label === null) {
+      review.skipped.add(entryKey(entry));
+      return;
+    }
+    const ids = entry.request_ids;
+    try {
+      const refused = [];
+      for (let start = 0; start < ids.length; start += IDS_PER_CALL) {
+        const answer = await callApi("review/labels", { label, request_ids: ids.slice(start, start + IDS_PER_CALL) },
+          keepalive);
+        refused.push(...answer.refused);
+      }
+      const kept = refused.length ? ` (${refused.length} kept an earlier label: ${refused[0].message})` : "";
+      byId("review-status").textContent = `Saved ${label} for “${entry.headline}”${kept}.`;
+    } catch (error) {
+      showError(byId("review-error"), `“${entry.headline}” was not labelled ${label}: ${error.message}`);
+    }
+  }
+
+  function reviewKey(event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
+    if (event.target.closest("select, input, textarea")) return;
+    const entry = review.entries[review.position];
+    let action = null;
+    if (entry !== undefined && /^[1-9]$/.test(event.key)) {
+      const label = labelNames(entry)[Number(event.key) - 1];
+      if (label !== undefined) action = () => decide(label);
+    } else if (entry !== undefined && event.key === "s") {
+      action = () => decide(null);
+    } else if (event.key === "u") {
+      action = undo;
+    } else if (entry === undefined && event.key === "Enter") {
+      action = loadReview;
+    }
+    if (action !== null) {
+      event.preventDefault();
+      action();
+    }
+  }
+
   // --- wiring ---------------------------------------------------------------------------------------------
 
   function rememberKey() {
@@ -221,6 +363,14 @@
     byId("classify-form").addEventListener("submit", classify);
     byId("feedback-form").addEventListener("submit", sendFeedback);
     byId("traffic-form").addEventListener("submit", refreshTraffic);
+    byId("review-form").addEventListener("submit", loadReview);
+    byId("review-card").addEventListener("keydown", reviewKey);
+    byId("review-skip").addEventListener("click", () => decide(null));
+    byId("review-undo").addEventListener("click", () => {
+      undo();
+      byId("review-card").focus();
+    });
+    window.addEventListener("pagehide", () => flushDecision(true)); // the last label is not lost with the page
     refreshTraffic();
   });
 })();
