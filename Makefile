@@ -264,7 +264,7 @@ bench-api: setup $(MODEL_DIR)/model.int8.onnx ## POST /classify end to end (int8
 	$(PY) -m loadtest.bench_api --model-dir $(MODEL_DIR) --data $(TEST_FILE) --output artifacts/bench-api.json
 
 ##@ A/B testing and retraining: docs/ab-and-retraining.md
-.PHONY: ab-report export-feedback retrain promote local-canary canary
+.PHONY: ab-report export-feedback retrain promote active-learning-week local-canary canary
 HOURS ?= 24
 DAYS ?= 7
 FEEDBACK ?= artifacts/feedback/feedback.tsv
@@ -303,6 +303,18 @@ retrain: setup ## data + FEEDBACK -> candidate; gate; register it if it passes
 promote: setup ## VERSION takes CANARY_WEIGHT of STAGE's traffic (AWS_ARGS=--dry-run)
 	@test -n "$(VERSION)" || { echo "usage: make promote VERSION=name [STAGE=local|dev|prod CANARY_WEIGHT=0.1]"; exit 2; }
 	$(PY) -m chalice_app.ops.promote --stage $(STAGE) --version $(VERSION) --canary-share $(CANARY_WEIGHT) $(AWS_ARGS)
+
+# A simulated week on a local stack of its own: the review queue's labels against random ones and none, each budget
+# and seed a warm-started candidate, gated and scored on the judge -> artifacts/active-learning/<run>/ (summary.md,
+# summary.json, learning_curve.png). QUEUE=answers ranks the answers by the queue's rule where the API has no /review.
+BUDGETS ?= 100 200 400
+SEEDS ?= 0 1
+QUEUE ?= api
+# More arguments for training_jobs/active_learning_week.py (its --help), e.g. WEEK_ARGS="--pool seen_story".
+WEEK_ARGS ?=
+active-learning-week: setup $(MODEL_DIR)/model.int8.onnx ## traffic -> labels of the review queue -> retrain, measured
+	$(PY) -m training_jobs.active_learning_week --model-dir $(MODEL_DIR) $(DATA_FLAG) --budgets $(BUDGETS) \
+		--seeds $(SEEDS) --queue $(QUEUE) --output artifacts/active-learning $(WEEK_ARGS)
 
 # The current model and the canary, from the local registry in artifacts/models.
 local-canary: setup ## make local, serving the last local promotion's A/B split

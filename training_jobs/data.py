@@ -68,6 +68,8 @@ class Splits:
     held_out: list[Example] = field(default_factory=list)  # rows of held-out publishers (training_jobs.holdout)
     judge: list[Example] = field(default_factory=list)  # the story-disjoint judge (training_jobs.holdout)
     judge_stats: dict[str, Any] = field(default_factory=dict)
+    # Rows that cross the judge's sides (a judged story, a publisher that trains): they neither train nor judge.
+    left_out: list[Example] = field(default_factory=list)
     # From one data file: the rows taken (`rows` of the `of` left after cleaning), the seed, the file and its SHA-256.
     sample: dict[str, Any] | None = None
 
@@ -414,6 +416,8 @@ def _carve(pool: Sequence[Example], share: float, splits: Splits) -> tuple[list[
     kept = [ex for ex in pool if judge_rule.may_train(ex) and normalise_title(ex.title) not in judged]
     held_out = [ex for ex in pool if judge_rule.holds_out_publisher(ex)]
     splits.held_out += held_out
+    placed = {id(ex) for ex in kept + judge + held_out}
+    splits.left_out = [ex for ex in pool if id(ex) not in placed]
     splits.judge_stats = {"share": share, "sha256": _fingerprint(judge), "stories": len({ex.story for ex in judge}),
                           "publishers": len(judge_rule.publishers), "rows": len(judge),
                           "left_out": len(pool) - len(kept) - len(judge) - len(held_out),

@@ -144,11 +144,18 @@ def load_logits(model_dir: Path, titles: Sequence[str], runtime: str = TORCH,
 def evaluate_model_dir(model_dir: Path, examples: Sequence[Example], batch_size: int = 64,
                        runtime: str = TORCH) -> dict[str, Any]:
     """The report of one model folder on `examples`, tagged with its version: what every comparison runs."""
+    return score_model_dir(model_dir, examples, batch_size, runtime)[0]
+
+
+def score_model_dir(model_dir: Path, examples: Sequence[Example], batch_size: int = 64,
+                    runtime: str = TORCH) -> tuple[dict[str, Any], np.ndarray]:
+    """The report of one model folder on `examples` and its answer (label index) per row: a paired comparison
+    needs the rows, not only the totals."""
     logits, predictor = load_logits(model_dir, [ex.title for ex in examples], runtime, batch_size)
     metrics = evaluate_logits(logits, examples, predictor.labels, predictor.calibration)
     metrics["model_version"] = predictor.metadata["model_version"]
     metrics["runtime"] = runtime
-    return metrics
+    return metrics, predictor.calibration.probabilities(logits).argmax(axis=1)
 
 
 def evaluation_examples(model_dir: Path, data: Path, subset: str | None = None) -> list[Example]:

@@ -45,7 +45,7 @@ class Registration:
 
     candidate: VersionRecord  # its folder is the registry's `version_dir(version)`
     against: VersionRecord
-    gate: dict[str, Any]  # training_jobs.gate.Decision.as_dict()
+    gate: dict[str, Any]  # the gate's report: training_jobs.gate.Decision.as_dict() with its summary
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class Promotion:
     stage: str
     endpoints: dict[str, str]  # endpoint name -> version, for endpoints this promotion starts routing to
     variants: dict[str, float]  # the stage's MODEL_VARIANTS after the promotion
+    gate: dict[str, Any] | None = None  # the gate's evidence (training_jobs.gate.Decision.summary)
 
 
 def write_json_atomically(path: Path, payload: Any) -> None:
@@ -190,7 +191,8 @@ class ModelRegistry:
             state["previous"], state["current"] = replaced.version, candidate.version
             state["promotions"].append({"version": candidate.version, "replaces": replaced.version,
                                         "at": now.isoformat(timespec="seconds"), "stage": promotion.stage,
-                                        "endpoints": promotion.endpoints, "variants": promotion.variants})
+                                        "endpoints": promotion.endpoints, "variants": promotion.variants,
+                                        **({"gate": promotion.gate} if promotion.gate else {})})
             write_json_atomically(self.file, state)
             point_symlink_atomically(self.root / CURRENT_LINK, candidate.version)
         return state

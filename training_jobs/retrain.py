@@ -2,7 +2,8 @@
 
     python -m training_jobs.retrain --feedback artifacts/feedback/feedback.tsv [-- FLAGS]
 
-Only the data differ from the current model's recorded run, so the gate compares like with like. A candidate that
+Only the data differ from the current model's recorded run, so the gate compares like with like: both models answer
+NLP-100 test and the story-disjoint judge now, and training_jobs.gate decides on the paired rows. A candidate that
 passes is registered as a version; `make promote` (chalice_app/ops/promote.py) gives it traffic on a stage
 (docs/ab-and-retraining.md).
 """
@@ -22,12 +23,13 @@ from typing import Any
 
 from model.artifact import read_metadata
 from model.encoders import EncoderUnavailableError
+from model.labels import LabelMap
 from model.onnx_export import export_model_folder
 from training_jobs import train
 from training_jobs.config import default_data_dir, default_model_dir, split_file
-from training_jobs.data import DataError, Example, clean, read_examples
-from training_jobs.evaluate import evaluate_model_dir
-from training_jobs.gate import Decision, Margins, decide
+from training_jobs.data import DataError, Example, clean, read_examples, splits_of_model
+from training_jobs.evaluate import STORY_DISJOINT, score_model_dir
+from training_jobs.gate import Decision, Margins, decide, paired_rows
 from training_jobs.registry import (
     DEFAULT_ROOT,
     ModelRegistry,
@@ -39,6 +41,7 @@ from training_jobs.registry import (
 
 log = logging.getLogger("training_jobs.retrain")
 COMPARISON_FILE = "comparison.json"
+TEST_SET = "test"
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,56 @@ def read_eval_examples(path: Path) -> list[Example]:
     return clean(read_examples(path), dedupe=False)[0]
 
 
+def recorded_judge(model_dir: Path) -> str | None:
+    return read_metadata(model_dir).get("data", {}).get("judge", {}).get("sha256")
+
+
+def gate_sets(args: argparse.Namespace, candidate_dir: Path, current_dir: Path) -> tuple[dict[str, list[Example]], str]:
+    """The rows both models answer for the gate: the eval data, and the story-disjoint judge when neither model
+    trained on it (both record the same judge); and why the judge is left out when it is."""
+    sets = {TEST_SET: read_eval_examples(args.eval_data)}
+    judge = recorded_judge(candidate_dir)
+    if not judge:
+        return sets, "the candidate records no story-disjoint judge"
+    if recorded_judge(current_dir) != judge:
+        return sets, "the current model was not trained without the candidate's judge: it may have trained on its rows"
+    sets[STORY_DISJOINT] = splits_of_model(candidate_dir, args.data).judge
+    return sets, ""
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Both models' reports and answers (as the candidate's label indices) on every gate set."""
+
+    candidate: dict[str, dict[str, Any]]
+    current: dict[str, dict[str, Any]]
+    decision: Decision
+
+
+def model_answers(model_dir: Path, sets: dict[str, list[Example]], labels: LabelMap,
+                  ) -> tuple[dict[str, dict[str, Any]], dict[str, list[int]]]:
+    """A model's report and answers on every set, its answers as indices of `labels` (the candidate's label map)."""
+    own = LabelMap.load(model_dir)
+    reports, answers = {}, {}
+    for name, examples in sets.items():
+        reports[name], predicted = score_model_dir(model_dir, examples)
+        answers[name] = [labels.names.index(own.name(int(i))) for i in predicted]
+    return reports, answers
+
+
+def truth_of(sets: dict[str, list[Example]], labels: LabelMap) -> dict[str, list[int]]:
+    return {name: [labels.index_of_category(ex.category) for ex in examples] for name, examples in sets.items()}
+
+
+def score_both(sets: dict[str, list[Example]], candidate_dir: Path, current_dir: Path, margins: Margins) -> Scored:
+    """Score both models on every set now (the current model's stored numbers are never reused), then decide."""
+    labels = LabelMap.load(candidate_dir)
+    candidate, candidate_answers = model_answers(candidate_dir, sets, labels)
+    current, current_answers = model_answers(current_dir, sets, labels)
+    decision = decide(paired_rows(truth_of(sets, labels), candidate_answers, current_answers), margins)
+    return Scored(candidate, current, decision)
+
+
 def comparison_report(candidate: Evaluated, current: Evaluated, decision: Decision, args: argparse.Namespace,
                       now: dt.datetime) -> dict[str, Any]:
     def model(evaluated: Evaluated) -> dict[str, Any]:
@@ -102,8 +155,12 @@ def comparison_report(candidate: Evaluated, current: Evaluated, decision: Decisi
             "gate": decision.as_dict()}
 
 
-def register(args: argparse.Namespace, candidate: Evaluated, current: Evaluated, decision: Decision,
-             registry: ModelRegistry, report: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+def without_judge_note(report: dict[str, Any], reason: str) -> dict[str, Any]:
+    return {**report, "gate": {**report["gate"], "judge_left_out": reason}} if reason else report
+
+
+def register(args: argparse.Namespace, candidate: Evaluated, current: Evaluated, registry: ModelRegistry,
+             report: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     """Move the candidate into the registry, export its ONNX models (what every serving path loads), record that it
     passed the gate against the current model. `make promote` deploys it."""
     target = registry.version_dir(candidate.version)
@@ -113,28 +170,32 @@ def register(args: argparse.Namespace, candidate: Evaluated, current: Evaluated,
     report = {**report, "registered_to": str(target)}
     write_json_atomically(target / COMPARISON_FILE, report)
     registry.register(Registration(Evaluated(target, candidate.metrics).record(args.eval_data),
-                                   current.record(args.eval_data), decision.as_dict()), now)
+                                   current.record(args.eval_data), report["gate"]), now)
     return report
 
 
 def retrain(args: argparse.Namespace) -> dict[str, Any]:
     """Train, evaluate, gate, register; returns the comparison report (with `registered_to` if registered)."""
-    margins = Margins(args.max_macro_f1_drop, args.max_accuracy_drop)
+    margins = Margins(args.max_macro_f1_drop, args.max_accuracy_drop, args.confidence)
     registry = ModelRegistry(args.registry)
     current_dir = current_model_dir(args.current_model_dir, registry)
     current_version = read_metadata(current_dir)["model_version"]
     read_examples(args.feedback)  # fail before training when there is no feedback to learn from
-    examples = read_eval_examples(args.eval_data)
+    read_eval_examples(args.eval_data)  # fail before training when the eval data cannot be read
     candidate_dir = args.candidate_dir or train_candidate(args, current_dir, registry)
     if read_metadata(candidate_dir)["model_version"] == current_version:
         raise ValueError(f"{candidate_dir} is the current model {current_dir}: there is nothing to compare")
-    candidate = Evaluated(candidate_dir, evaluate_model_dir(candidate_dir, examples))
-    current = Evaluated(current_dir, evaluate_model_dir(current_dir, examples))
-    decision = decide(candidate.metrics, current.metrics, margins)
+    sets, judge_left_out = gate_sets(args, candidate_dir, current_dir)
+    scored = score_both(sets, candidate_dir, current_dir, margins)
+    candidate = Evaluated(candidate_dir, scored.candidate[TEST_SET])
+    current = Evaluated(current_dir, scored.current[TEST_SET])
+    decision = scored.decision
     now = dt.datetime.now(dt.UTC)
     report = comparison_report(candidate, current, decision, args, now)
+    report = without_judge_note({**report, "gate": {**report["gate"], "summary": decision.summary()}},
+                                judge_left_out)
     if decision.promote:
-        return register(args, candidate, current, decision, registry, report, now)
+        return register(args, candidate, current, registry, report, now)
     write_json_atomically(candidate.model_dir / COMPARISON_FILE, report)
     return report
 
@@ -162,9 +223,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "if it passes)")
     parser.add_argument("--registry", type=Path, default=DEFAULT_ROOT)
     parser.add_argument("--max-macro-f1-drop", type=float, default=margins.macro_f1,
-                        help=f"gate: candidate macro-F1 >= current - this (default {margins.macro_f1})")
+                        help="gate: the lower confidence bound of the macro-F1 gain must be above minus this "
+                             f"(default {margins.macro_f1})")
     parser.add_argument("--max-accuracy-drop", type=float, default=margins.accuracy,
-                        help=f"gate: candidate accuracy >= current - this (default {margins.accuracy})")
+                        help="gate: the lower confidence bound of the accuracy gain must be above minus this "
+                             f"(default {margins.accuracy})")
+    parser.add_argument("--confidence", type=float, default=margins.confidence,
+                        help=f"gate: one-sided confidence of those bounds (default {margins.confidence})")
     args = parser.parse_args(own)
     args.eval_data = args.eval_data or split_file(args.data, "test")
     args.train_args = train_args
@@ -176,8 +241,16 @@ def print_summary(report: dict[str, Any]) -> None:
         model = report[side]
         print(f"{side:9} {model['version']}: accuracy {model['metrics']['accuracy']:.4f}, "
               f"macro-F1 {model['metrics']['macro_f1']:.4f} on {report['eval_data']} (n={model['metrics']['n']})")
-    for check in report["gate"]["checks"]:
+    gate = report["gate"]
+    rows = ", ".join(f"{name} {count}" for name, count in gate["rows"].items())
+    print(f"gate      paired rows: {rows}; only the candidate right on {gate['disagreements']['candidate_only']}, "
+          f"only the current model on {gate['disagreements']['current_only']} "
+          f"(McNemar exact p {gate['disagreements']['mcnemar_exact_p']:.3f})")
+    if "judge_left_out" in gate:
+        print(f"gate      story-disjoint judge left out: {gate['judge_left_out']}")
+    for check in gate["checks"]:
         print(f"gate      {check['summary']}")
+    print(f"gate      rule: {gate['rule']}")
     if report["gate"]["verdict"] == "reject":
         print(f"rejected: nothing registered; the candidate and {COMPARISON_FILE} stay in "
               f"{report['candidate']['path']}")

@@ -66,7 +66,7 @@ def routing_step(stage: str, variants: Mapping[str, float], config_file: Path = 
     routing."""
     value = format_model_variants(variants)
     call = Call("stage_config", "set_model_variants", {"stage": stage, MODEL_VARIANTS: value},
-                f"in {config_file.parent.name}/{config_file.name}, and the stage's IAM policy files")
+                f"in {config_file.parent.name}/{config_file.name}")
 
     def run(_: object, __: object) -> dict[str, float]:
         set_model_variants(stage, variants, config_file)

@@ -194,6 +194,9 @@ def test_the_judge_is_whole_stories_and_publishers_that_never_train_or_tune(tmp_
     assert [ex.title for ex in splits.valid] == ["Valid row elsewhere"]  # valid tunes and calibrates: judged too
     assert len(splits.test) == 1  # the benchmark never changes
     assert [ex.title for ex in splits.held_out] == ["Paper A on the other story"]  # a judge publisher, seen story
+    # A judged story by a publisher that trains: neither side (the simulated week's traffic, training_jobs.traffic_pool)
+    assert sorted(ex.title for ex in splits.left_out) == ["Reuters on the judged story",
+                                                          "Valid row of the judged story"]
     assert splits.judge_stats | {"sha256": ""} == {
         "share": 0.5, "sha256": "", "stories": 1, "publishers": 2, "rows": 3, "left_out": 2,
         "trained_without_story_id": 1}

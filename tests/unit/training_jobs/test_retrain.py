@@ -70,6 +70,12 @@ def test_a_worse_candidate_is_rejected_and_kept_with_its_comparison(
     assert report["gate"]["verdict"] == "reject"
     assert report["candidate"]["metrics"]["accuracy"] < report["current"]["metrics"]["accuracy"]
     assert report["candidate"]["per_class"]["Health"]["recall"] == 1.0
+    assert report["gate"]["rows"]["test"] == report["current"]["metrics"]["n"]  # the current model re-scored
+    assert report["gate"]["disagreements"]["current_only"] > 0
+    assert all(check["reading"] == "worse" for check in report["gate"]["checks"])
+    assert report["gate"]["rows"]["test"] == report["current"]["metrics"]["n"]  # the current model re-scored
+    assert report["gate"]["disagreements"]["current_only"] > 0
+    assert all(check["reading"] == "worse" for check in report["gate"]["checks"])
     assert not (tmp_path / "models" / "registry.json").exists() and not (tmp_path / "models" / "current").exists()
 
 
@@ -94,6 +100,9 @@ def test_an_equal_candidate_is_registered_as_passed_and_nothing_takes_traffic(
     assert {"onnx", "onnx-int8"} <= set(read_metadata(registered.path)["runtimes"])  # servable as `make local` serves
     report = json.loads((registered.path / "comparison.json").read_text())
     assert report["gate"]["verdict"] == "promote" and report["registered_to"] == str(registered.path)
+    # The same weights answer every row alike: no disagreement, a gain of 0, and the registry keeps that evidence.
+    assert report["gate"]["disagreements"]["candidate_only"] == report["gate"]["disagreements"]["current_only"] == 0
+    assert entry["gate"]["summary"]["accuracy_gain"] == 0
 
 
 @pytest.mark.parametrize(("feedback", "message"), [
@@ -116,3 +125,25 @@ def test_the_current_model_cannot_be_its_own_candidate(tiny_model_dir: Path, dat
                                                        caplog: pytest.LogCaptureFixture) -> None:
     assert main(retrain_args(tmp_path, data_dir, tiny_model_dir, tiny_model_dir)) == 2
     assert "nothing to compare" in caplog.text
+
+
+def test_the_gate_asks_the_judge_only_when_neither_model_trained_on_it(
+        tiny_model_dir: Path, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    registry = ModelRegistry(tmp_path / "models")
+    candidate = relabelled(Path(shutil.copytree(tiny_model_dir, tmp_path / "candidate")),
+                           "news-20260104-000000-0000f00d")
+    assert main(retrain_args(tmp_path, data_dir, tiny_model_dir, candidate)) == 0
+    report = json.loads((registry.version_dir("news-20260104-000000-0000f00d") / "comparison.json").read_text())
+    judge_rows = read_metadata(tiny_model_dir)["data"]["judge"]["rows"]
+    assert report["gate"]["rows"]["story_disjoint"] == judge_rows and "judge_left_out" not in report["gate"]
+    assert "gate      rule: promote when the 95% lower bound" in capsys.readouterr().out
+
+    other_judge = Path(shutil.copytree(tiny_model_dir, tmp_path / "older"))
+    metadata = read_metadata(other_judge)
+    write_metadata(other_judge, {**metadata, "data": {**metadata["data"], "judge": {}}})
+    second = relabelled(Path(shutil.copytree(tiny_model_dir, tmp_path / "second")), "news-20260105-000000-0000cafe")
+    assert main(retrain_args(tmp_path, data_dir, other_judge, second)) == 0
+    report = json.loads((registry.version_dir("news-20260105-000000-0000cafe") / "comparison.json").read_text())
+    assert set(report["gate"]["rows"]) == {"test", "all"}
+    assert "may have trained on its rows" in report["gate"]["judge_left_out"]
+    assert "story-disjoint judge left out" in capsys.readouterr().out
