@@ -19,14 +19,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from chalice_app.chalicelib.config import MODEL_VARIANTS, ConfigError, format_model_variants
 from chalice_app.ops import deploy, infra
 from chalice_app.ops.api_gateway import Fetch, fetch_json
 from chalice_app.ops.aws_stage import DeployError
 from chalice_app.ops.chalice_deploy import Runner, run_command
 from chalice_app.ops.cloudformation import StackError
+from chalice_app.ops.exit_codes import exit_code
 from devkit.plan import Call, Step, as_comment, execute, show
 from devkit.stages import CONFIG_FILE, model_variants, set_stage_variable
 
@@ -104,25 +103,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        before = model_variants(args.stage)
-        after = with_canary(before, args.endpoint, args.weight)
-        options = redeploy_options(args.stage, args.deploy_args) if args.apply else None
-        print(json.dumps({"stage": args.stage, "endpoint": args.endpoint, "weight": args.weight, "before": before,
-                          "variants": after, "MODEL_VARIANTS": format_model_variants(after)}), flush=True)
-        if options is None:
-            return 0
-        if args.dry_run:
-            show(canary_plan(options, after), as_comment)
-        else:
-            print(execute(canary_plan(options, after), infra.Clients.create(options.region))["report"])
-    except (CanaryError, ConfigError, DeployError, StackError, infra.InfraError, ValueError, KeyError) as exc:
-        print(f"canary: {exc}", file=sys.stderr)
-        return 2
-    except (ClientError, BotoCoreError) as exc:
-        print(f"canary: AWS refused: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_code("canary", lambda: run(args), (CanaryError, ConfigError, DeployError, StackError,
+                                                   infra.InfraError, ValueError, KeyError))
+
+
+def run(args: argparse.Namespace) -> None:
+    before = model_variants(args.stage)
+    after = with_canary(before, args.endpoint, args.weight)
+    options = redeploy_options(args.stage, args.deploy_args) if args.apply else None
+    print(json.dumps({"stage": args.stage, "endpoint": args.endpoint, "weight": args.weight, "before": before,
+                      "variants": after, "MODEL_VARIANTS": format_model_variants(after)}), flush=True)
+    if options is None:
+        return
+    if args.dry_run:
+        show(canary_plan(options, after), as_comment)
+    else:
+        print(execute(canary_plan(options, after), infra.Clients.create(options.region))["report"])
 
 
 if __name__ == "__main__":

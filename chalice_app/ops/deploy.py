@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from chalice_app.ops import infra
 from chalice_app.ops.api_gateway import (
     SMOKE_TIMEOUT_S,
@@ -38,6 +36,7 @@ from chalice_app.ops.api_gateway import (
 from chalice_app.ops.aws_stage import DeployError, Stage
 from chalice_app.ops.chalice_deploy import VIA, Runner, api_step, policies_step, run_command
 from chalice_app.ops.cloudformation import StackError
+from chalice_app.ops.exit_codes import exit_code
 from chalice_app.ops.infra import Clients
 from devkit.plan import Call, Step, as_comment, execute, show
 from devkit.repo import REPO_ROOT
@@ -164,19 +163,15 @@ def options_from_args(args: argparse.Namespace) -> Options:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        options = options_from_args(args)
-        if args.dry_run:
-            dry_run(options)
-            return 0
+    return exit_code("deploy", lambda: run(args), (DeployError, StackError, infra.InfraError))
+
+
+def run(args: argparse.Namespace) -> None:
+    options = options_from_args(args)
+    if args.dry_run:
+        dry_run(options)
+    else:
         print(deploy(options, Clients.create(options.region)))
-    except (DeployError, StackError, infra.InfraError) as exc:
-        print(f"deploy: {exc}", file=sys.stderr)
-        return 2
-    except (ClientError, BotoCoreError) as exc:
-        print(f"deploy: AWS refused: {exc}", file=sys.stderr)
-        return 1
-    return 0
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
 
 from chalice_app.chalicelib.transactions import (
     CLIENT_INDEX,
@@ -30,6 +29,7 @@ from chalice_app.chalicelib.transactions import (
     REVIEW_INDEX,
     TransactionRecord,
 )
+from chalice_app.ops.exit_codes import exit_code
 from devkit.stages import (
     CONFIG_FILE,
     DRIFT_HANDLER,
@@ -179,26 +179,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--account", help="the 12-digit account id (default: the credentials', through STS)")
     parser.add_argument("--dry-run", action="store_true", help="print the documents instead of writing them")
     args = parser.parse_args(argv)
-    try:
-        if args.stage not in aws_stages():
-            raise ValueError(f"stage {args.stage!r} has no hand-written policies; stages that do: "
-                             f"{', '.join(aws_stages())}")
-        if not args.region:
-            raise ValueError("pass --region or set AWS_REGION")
-        place = Place(args.account or caller_account(args.region), args.region).check()
-        if args.dry_run:
-            for name, document in documents(args.stage, place).items():
-                print(f"# {name}\n{render(document)}", end="")
-            return 0
-        for path in write(args.stage, place):
-            print(f"wrote {path} (account {place.account}, region {place.region})")
-    except ValueError as exc:
-        print(f"policies: {exc}", file=sys.stderr)
-        return 2
-    except (ClientError, BotoCoreError) as exc:
-        print(f"policies: AWS refused: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_code("policies", lambda: run(args), (ValueError,))
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.stage not in aws_stages():
+        raise ValueError(f"stage {args.stage!r} has no hand-written policies; stages that do: "
+                         f"{', '.join(aws_stages())}")
+    if not args.region:
+        raise ValueError("pass --region or set AWS_REGION")
+    place = Place(args.account or caller_account(args.region), args.region).check()
+    if args.dry_run:
+        for name, document in documents(args.stage, place).items():
+            print(f"# {name}\n{render(document)}", end="")
+        return
+    for path in write(args.stage, place):
+        print(f"wrote {path} (account {place.account}, region {place.region})")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
 
 from chalice_app.chalicelib.config import ConfigError
 from chalice_app.ops import deploy, infra
@@ -31,6 +30,7 @@ from chalice_app.ops.aws_stage import DeployError
 from chalice_app.ops.canary import CanaryError, canary_plan, redeploy_options, with_canary
 from chalice_app.ops.chalice_deploy import Runner, run_command
 from chalice_app.ops.cloudformation import StackError
+from chalice_app.ops.exit_codes import exit_code
 from devkit.aws_names import SAGEMAKER_NAME, SAGEMAKER_NAME_LIMIT
 from devkit.plan import Call, Step, as_comment, execute, show
 from devkit.stages import CONFIG_FILE, model_variants, stage_environment
@@ -178,24 +178,21 @@ def summary(target: Target, plan: Plan, dry_run: bool) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = parse_args(argv)
-    try:
-        target, options = target_from_args(args)
-        plan = promote_plan(target, options, args.dry_run)
-        if args.dry_run:
-            show(plan.steps, as_comment)
-        else:
-            done = execute(plan.steps, options and PromotionClients.create(options.region))
-            if "report" in done:  # the API's URL and key, as `make deploy` prints them
-                print(done["report"])
-    except (PromoteError, CanaryError, ConfigError, DeployError, EndpointError, ImageError, StackError,
-            infra.InfraError, FileNotFoundError, ValueError) as exc:
-        print(f"promote: {exc}", file=sys.stderr)
-        return 2
-    except (ClientError, BotoCoreError) as exc:
-        print(f"promote: AWS refused: {exc}", file=sys.stderr)
-        return 1
+    return exit_code("promote", lambda: run(args), (PromoteError, CanaryError, ConfigError, DeployError, EndpointError,
+                                                    ImageError, StackError, infra.InfraError, FileNotFoundError,
+                                                    ValueError))
+
+
+def run(args: argparse.Namespace) -> None:
+    target, options = target_from_args(args)
+    plan = promote_plan(target, options, args.dry_run)
+    if args.dry_run:
+        show(plan.steps, as_comment)
+    else:
+        done = execute(plan.steps, options and PromotionClients.create(options.region))
+        if "report" in done:  # the API's URL and key, as `make deploy` prints them
+            print(done["report"])
     print(summary(target, plan, args.dry_run))
-    return 0
 
 
 if __name__ == "__main__":
