@@ -335,7 +335,7 @@ drift: setup $(MODEL_DIR)/drift_baseline.json ## PSI of STAGE's last HOURS of tr
 
 ##@ AWS deployment: docs/aws-deployment.md
 .PHONY: deploy infra infra-delete deploy-role deploy-endpoint delete-endpoint train-sagemaker
-# More arguments for deploy's endpoint step (model/tools/deploy.py's --help).
+# More arguments for deploy's endpoint step (model/tools/deploy_endpoint.py's --help).
 ENDPOINT_ARGS ?=
 SAGEMAKER_ENDPOINT ?= news-classifier-dev
 # The stage's ECR repository (name or URI): with docker, the endpoint serves the slim ONNX image built and pushed there.
@@ -360,11 +360,11 @@ deploy-role: setup ## STAGE=dev|prod: the role deploy.yml assumes; prints its AR
 
 # On the slim image in ECR_REPOSITORY (needs docker), else the Hugging Face image.
 deploy-endpoint: setup $(MODEL_DIR)/model.int8.onnx $(MODEL_DIR)/drift_baseline.json ## MODEL_DIR -> S3 -> SAGEMAKER_ENDPOINT
-	$(PY) -m model.tools.deploy deploy --model-dir $(MODEL_DIR) --endpoint $(SAGEMAKER_ENDPOINT) \
+	$(PY) -m model.tools.deploy_endpoint deploy --model-dir $(MODEL_DIR) --endpoint $(SAGEMAKER_ENDPOINT) \
 		$(if $(ECR_REPOSITORY),--ecr-repository $(ECR_REPOSITORY)) $(AWS_ARGS)
 
 delete-endpoint: setup ## delete SAGEMAKER_ENDPOINT with its configs and models (S3 artifacts stay)
-	$(PY) -m model.tools.deploy delete --endpoint $(SAGEMAKER_ENDPOINT) $(AWS_ARGS)
+	$(PY) -m model.tools.deploy_endpoint delete --endpoint $(SAGEMAKER_ENDPOINT) $(AWS_ARGS)
 
 # Needs SAGEMAKER_ROLE_ARN; AWS_ARGS take training_jobs/launch.py's options (--spot, --instance-type, ...).
 train-sagemaker: setup ## train as a SageMaker training job

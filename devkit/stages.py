@@ -89,7 +89,8 @@ def model_variants(stage: str, config_file: Path = CONFIG_FILE) -> dict[str, flo
 
 def baseline_location(stage: str, config_file: Path = CONFIG_FILE) -> tuple[str, str]:
     """(bucket, key prefix) of the stage's drift baselines: DRIFT_BASELINE_URI is
-    s3://<bucket>/<prefix>/{model_version}/drift_baseline.json, where model.tools.deploy puts each version's."""
+    s3://<bucket>/<prefix>/{model_version}/drift_baseline.json, where model.tools.deploy_endpoint puts each
+    version's."""
     uri = function_environment(stage, DRIFT_HANDLER, config_file).get("DRIFT_BASELINE_URI", "")
     bucket, _, key = uri.removeprefix(S3_SCHEME).partition("/")
     prefix, placeholder, rest = key.partition(f"/{MODEL_VERSION_PLACEHOLDER}/")

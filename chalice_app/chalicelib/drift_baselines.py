@@ -2,7 +2,8 @@
 
 DRIFT_BASELINE_URI names it, either `s3://bucket/key` or a file path. A `{model_version}` placeholder is
 replaced by the version being checked: `make deploy` uploads each version's `drift_baseline.json` beside its
-`model.tar.gz` (model/tools/deploy.py), so during an A/B test every variant is compared with its own model's baseline.
+`model.tar.gz` (model/tools/deploy_endpoint.py), so during an A/B test every variant is compared with its own model's
+baseline.
 S3 is read through one client created on first use; AWS_ENDPOINT_URL_S3 points it at moto offline.
 """
 

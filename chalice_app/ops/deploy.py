@@ -57,21 +57,22 @@ class Options:
 
 def endpoint_command(stage: Stage, model_dir: Path, region: str, extra: Sequence[str]) -> list[str]:
     bucket, prefix = stage.artifacts
-    return [sys.executable, "-m", "model.tools.deploy", "deploy", "--model-dir", str(model_dir.resolve()),
+    return [sys.executable, "-m", "model.tools.deploy_endpoint", "deploy", "--model-dir", str(model_dir.resolve()),
             "--endpoint", stage.environment["ENDPOINT_NAME"], "--bucket", bucket, "--prefix", prefix,
             "--region", region, *extra]
 
 
 def endpoint_environment(repository_uri: str) -> dict[str, str]:
-    """model.tools.deploy reads the serving image's repository from ECR_REPOSITORY."""
+    """model.tools.deploy_endpoint reads the serving image's repository from ECR_REPOSITORY."""
     return {**os.environ, "ECR_REPOSITORY": repository_uri}
 
 
 def endpoint_step(options: Options, run: Runner) -> Step[Clients]:
-    """`python -m model.tools.deploy deploy`, with the infra stack's image repository; a dry run runs its dry run."""
+    """`python -m model.tools.deploy_endpoint deploy`, with the infra stack's image repository; a dry run runs its
+    dry run."""
     stage, command = options.stage, endpoint_command(options.stage, options.model_dir, options.region,
                                                      options.endpoint_args)
-    return Step("endpoint", [Call("model.tools.deploy", "deploy", shlex.join(command),
+    return Step("endpoint", [Call("model.tools.deploy_endpoint", "deploy", shlex.join(command),
                                   "with ECR_REPOSITORY=<RepositoryUri output>; its own dry run follows")],
                 lambda _, done: run(command, REPO_ROOT, endpoint_environment(done["infra"]["RepositoryUri"])),
                 title="endpoint",
@@ -145,7 +146,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stage", required=True, help="a Chalice stage with AWS resources: dev or prod")
     parser.add_argument("--model-dir", type=Path, default=REPO_ROOT / "artifacts" / "model")
     parser.add_argument("--region", default=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
-    parser.add_argument("--endpoint-args", default="", help='passed to model.tools.deploy, e.g. "--memory 3072"')
+    parser.add_argument("--endpoint-args", default="",
+                        help='passed to model.tools.deploy_endpoint, e.g. "--memory 3072"')
     parser.add_argument("--skip-endpoint", action="store_true", help="keep the endpoint as it is")
     parser.add_argument("--via", choices=VIA, default="chalice",
                         help="chalice deploy (default), or chalice package and a CloudFormation stack")

@@ -34,7 +34,7 @@ from chalice_app.ops.exit_codes import exit_code
 from devkit.aws_names import SAGEMAKER_NAME, SAGEMAKER_NAME_LIMIT
 from devkit.plan import Call, Step, as_comment, execute, show
 from devkit.stages import CONFIG_FILE, model_variants, stage_environment
-from model.tools import deploy as endpoint_tool
+from model.tools import deploy_endpoint as endpoint_tool
 from model.tools import endpoint
 from model.tools.image import ImageError, Registry
 from model.tools.release import ReleaseError as EndpointError
@@ -98,9 +98,9 @@ def through(steps: Sequence[Step[C]], part: Callable[[PromotionClients], C]) -> 
 
 
 def endpoint_plan(options: deploy.Options, model_dir: Path, name: str, dry_run: bool) -> list[Step[Any]]:
-    """`model.tools.deploy deploy`'s plan for the version's endpoint, in the stage's artifact bucket and prefix (where
-    its drift job reads baselines), with `--endpoint-args`. As that tool does, a run builds or pins the serving image
-    here, first (the names carry its digest); a dry run gets the image's steps to print instead."""
+    """`model.tools.deploy_endpoint deploy`'s plan for the version's endpoint, in the stage's artifact bucket and
+    prefix (where its drift job reads baselines), with `--endpoint-args`. As that tool does, a run builds or pins the
+    serving image here, first (the names carry its digest); a dry run gets the image's steps to print instead."""
     bucket, prefix = options.stage.artifacts
     args = endpoint_tool.parse_args(["deploy", "--model-dir", str(model_dir), "--endpoint", name, "--bucket", bucket,
                                      "--prefix", prefix, "--region", options.region, *options.endpoint_args,

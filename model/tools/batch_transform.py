@@ -17,7 +17,7 @@ from pathlib import Path
 
 from devkit.plan import Step, show
 from model.artifact import read_metadata
-from model.tools.deploy import run_command_line
+from model.tools.deploy_endpoint import run_command_line
 from model.tools.endpoint import SageMakerClients
 from model.tools.image import Registry, serving_image
 from model.tools.release import Release, Serverless, artifact_location, check_runtime
@@ -74,7 +74,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def transform_from_args(args: argparse.Namespace) -> tuple[TransformJob, str, str, list[Step[Registry]]]:
     """The job described by the command line, the artifact's bucket and key, and in a dry run the image's plan (its
-    push, or its pin to a digest): the same image choice as the endpoint's (model.tools.deploy)."""
+    push, or its pin to a digest): the same image choice as the endpoint's (model.tools.deploy_endpoint)."""
     if not args.region:
         raise TransformError("pass --region or set AWS_REGION")
     if not args.role:

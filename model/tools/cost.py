@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from model.runtime import ONNX_INT8
-from model.tools.deploy import Serverless
+from model.tools.deploy_endpoint import Serverless
 
 HEADLINES = 1_000_000
 PRICES = Path(__file__).with_name("prices.toml")

@@ -1,5 +1,5 @@
 """A SageMaker Serverless endpoint's lifecycle, as plans: upload, create or update without downtime, test, roll back;
-delete. `model.tools.deploy` runs a plan or prints it (`--dry-run`), so both show the same calls.
+delete. `model.tools.deploy_endpoint` runs a plan or prints it (`--dry-run`), so both show the same calls.
 
 A failed update goes back to the previous config (docs/aws-deployment.md).
 """
@@ -184,7 +184,8 @@ def put_endpoint(clients: SageMakerClients, release: Release, labels: Sequence[s
     current = wait_for_endpoint(clients.sagemaker, release.endpoint, poll_seconds, timeout_seconds)
     if current["EndpointStatus"] != "InService":
         raise ReleaseError(f"{release.endpoint} is {current['EndpointStatus']} ({current.get('FailureReason')}); "
-                           f"delete it first: python -m model.tools.deploy delete --endpoint {release.endpoint}")
+                           "delete it first: python -m model.tools.deploy_endpoint delete --endpoint "
+                           f"{release.endpoint}")
     if current["EndpointConfigName"] == release.name:
         log.info("%s already serves %s", release.endpoint, release.name)
         smoke_test(clients.runtime, release.endpoint, release.model_version, labels)

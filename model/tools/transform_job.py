@@ -26,7 +26,7 @@ from model.tools.transform_contract import (
     count_answers,
 )
 
-# Model and job names start with this; `python -m model.tools.deploy delete --endpoint news-classifier-batch`
+# Model and job names start with this; `python -m model.tools.deploy_endpoint delete --endpoint news-classifier-batch`
 # removes the Models it tags.
 BATCH_NAME = "news-classifier-batch"
 IN_PROGRESS = {"InProgress", "Stopping"}

@@ -19,8 +19,8 @@ NOT_ONE_MODULE = {
     "test_docs.py": "README.md and docs/: the strict site build and every path and command the pages name",
     "test_makefile.py": "the Makefile: its help, its sections against the front pages' target table, its variables",
     "chalice_app/ops/test_drift_stack.py": "the drift job's AWS wiring across boxes: its policy (policies.py), the "
-                                           "packaged function (deploy.py), the infra alarm, model/tools/deploy.py's "
-                                           "baseline key",
+                                           "packaged function (deploy.py), the infra alarm, "
+                                           "model/tools/deploy_endpoint.py's baseline key",
 }
 
 

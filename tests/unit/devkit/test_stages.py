@@ -1,5 +1,5 @@
 """The AWS stages in chalice_app/.chalice: settings, plain least-privilege IAM policies, and names that match what
-the infra stack (infra/stack.yaml), `chalice deploy` and model/tools/deploy.py create."""
+the infra stack (infra/stack.yaml), `chalice deploy` and model/tools/deploy_endpoint.py create."""
 
 from __future__ import annotations
 
@@ -201,7 +201,8 @@ def test_infra_stack_creates_the_names_the_stage_and_its_policies_use(stage: str
     assert parameters["FunctionName"] == function_name(stage) == f"news-classifier-api-{stage}"
     assert parameters["DriftFunctionName"] == function_name(stage, DRIFT_HANDLER) == \
         f"{function_name(stage)}-monitor_drift"
-    # The endpoint is model/tools/deploy.py's: `make deploy` passes it this very name, and its image repository's.
+    # The endpoint is model/tools/deploy_endpoint.py's: `make deploy` passes it this very name, and its image
+    # repository's.
     assert parameters["EndpointName"] == environment["ENDPOINT_NAME"] == parameters["RepositoryName"]
     assert SAGEMAKER_NAME.match(environment["ENDPOINT_NAME"]) and len(environment["ENDPOINT_NAME"]) <= MAX_ENDPOINT_NAME
     assert parameters["MetricsNamespace"] == environment["POWERTOOLS_METRICS_NAMESPACE"]

@@ -1,5 +1,6 @@
 """The scheduled drift job (app.py `monitor_drift`) through Chalice's test client: transactions in moto's
-DynamoDB, each model version's baseline in moto's S3 where model/tools/deploy.py puts it, EMF metrics and JSON logs
+DynamoDB, each model version's baseline in moto's S3 where model/tools/deploy_endpoint.py puts it, EMF metrics and
+JSON logs
 out. The headline streams are real NLP-100 titles with synthetic answers (tests/support/drift_streams.py)."""
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def headline_streams(data_dir: Path) -> dict[str, list[Example]]:
 @pytest.fixture
 def drift_env(table: str, moto_url: str, monkeypatch: pytest.MonkeyPatch,
               headline_streams: dict[str, list[Example]]) -> Any:
-    """A bucket holding VERSION's baseline under model/tools/deploy.py's key, and the job's variables pointing at it."""
+    """A bucket holding VERSION's baseline under model/tools/deploy_endpoint.py's key, and the job's variables
+    pointing at it."""
     s3 = boto3.client("s3", endpoint_url=moto_url)
     s3.create_bucket(Bucket=BUCKET)
     key, _ = artifact_location(BUCKET, PREFIX, VERSION)

@@ -55,7 +55,7 @@ def test_apply_dry_run_prints_the_routing_then_the_api_redeployment_and_writes_n
     calls = printed_calls(out, commented=True)
     assert calls[0] == ("stage_config", "set_model_variants")
     assert ("cloudformation", "create_change_set") in calls and ("chalice", "deploy") in calls
-    assert not any(service.startswith("sagemaker") or service == "model.tools.deploy" for service, _ in calls)
+    assert not any(service.startswith("sagemaker") or service == "model.tools.deploy_endpoint" for service, _ in calls)
     assert CONFIG_FILE.read_text() == before
 
 

@@ -63,7 +63,7 @@ class Recorder:
     def __call__(self, command: Sequence[str], cwd: Path, env: dict[str, str] | None) -> None:
         self.calls.append((list(command), cwd, env))
         self.log.append(command_call(command))
-        if "deploy" in command and "--stage" in command and "model.tools.deploy" not in command:
+        if "deploy" in command and "--stage" in command and "model.tools.deploy_endpoint" not in command:
             with self.log.paused():
                 api = {"id": rest_api_with_stage(self.apigateway)}
             deployed = cwd / ".chalice" / "deployed"
@@ -130,9 +130,9 @@ def test_chain_runs_infra_endpoint_chalice_deploy_binding_then_smoke_test(moto_u
     outputs = {o["OutputKey"]: o["OutputValue"] for o in clients.cloudformation.describe_stacks(
         StackName=infra.stack_name("dev"))["Stacks"][0]["Outputs"]}
     (endpoint, _, endpoint_env), (chalice, cwd, chalice_env) = run.calls
-    assert endpoint[1:] == ["-m", "model.tools.deploy", "deploy", "--model-dir", str(tmp_path.resolve()), "--endpoint",
-                            "news-classifier-dev", "--bucket", "news-classifier-artifacts-dev", "--prefix",
-                            "news-classifier/models", "--region", "us-east-1", "--memory", "2048"]
+    assert endpoint[1:] == ["-m", "model.tools.deploy_endpoint", "deploy", "--model-dir", str(tmp_path.resolve()),
+                            "--endpoint", "news-classifier-dev", "--bucket", "news-classifier-artifacts-dev",
+                            "--prefix", "news-classifier/models", "--region", "us-east-1", "--memory", "2048"]
     assert endpoint_env is not None and endpoint_env["ECR_REPOSITORY"] == outputs["RepositoryUri"]
     assert chalice[1:] == ["deploy", "--stage", "dev"] and cwd == opts.project
     assert chalice_env is not None and chalice_env["PIP_NO_DEPS"] == "1"

@@ -1,4 +1,5 @@
-"""The drift job on AWS: its own least-privilege role, the baseline location that model/tools/deploy.py writes and the
+"""The drift job on AWS: its own least-privilege role, the baseline location that model/tools/deploy_endpoint.py writes
+and the
 job reads, and an alarm on the metric the job publishes (chalice_app/.chalice, infra/stack.yaml)."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from chalicelib.transactions import DAY_INDEX
 from chalice_app.ops.aws_stage import Stage
 from chalice_app.ops.chalice_deploy import package_api
 from devkit.stages import DRIFT_HANDLER, function_environment, function_name
-from model.tools.deploy import main
+from model.tools.deploy_endpoint import main
 from model.tools.release import artifact_location, baseline_key
 from tests.support.aws_stages import PLACE, as_list, drift_policy, infra_template, policy, project_with_policies
 
@@ -55,7 +56,7 @@ def test_the_api_role_gains_nothing_from_the_drift_job(stage: str) -> None:
 
 @pytest.mark.parametrize("stage", AWS_STAGES)
 def test_baseline_key_deployed_is_the_one_the_job_reads_and_may_read(stage: str) -> None:
-    bucket, prefix = Stage.load(stage).artifacts  # what make deploy passes model.tools.deploy as --bucket, --prefix
+    bucket, prefix = Stage.load(stage).artifacts  # make deploy passes model.tools.deploy_endpoint --bucket, --prefix
     artifact_key, _ = artifact_location(bucket, prefix, VERSION)
     uri = function_environment(stage, DRIFT_HANDLER)["DRIFT_BASELINE_URI"]
     assert uri.replace("{model_version}", VERSION) == f"s3://{bucket}/{baseline_key(artifact_key)}"

@@ -31,7 +31,7 @@ from devkit.stages import CHALICE_DIR, stage_environment
 from model.artifact import read_metadata, write_metadata
 from tests.support.recorded_calls import CallLog, assert_printed, printed_calls, recorded_calls
 from tests.unit.chalice_app.ops.test_deploy import FakeApi, Recorder, moto_clients
-from tests.unit.model.tools.test_deploy import answer_like_the_container
+from tests.unit.model.tools.test_deploy_endpoint import answer_like_the_container
 from training_jobs import registry as registry_cli
 from training_jobs.registry import ModelRegistry, Registration, VersionRecord
 

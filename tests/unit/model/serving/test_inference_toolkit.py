@@ -2,7 +2,8 @@
 
 A file or import missing from the tarball fails here, because the handler runs in an isolated
 interpreter whose working directory and import path know nothing of this repository. The tarball is the one
-model/tools/deploy.py makes for the Hugging Face image (PyTorch files only, with code/), served with that image's
+model/tools/deploy_endpoint.py makes for the Hugging Face image (PyTorch files only, with code/), served with that
+image's
 environment, through a mirror of the toolkit's contract and through the real toolkit and model server.
 """
 

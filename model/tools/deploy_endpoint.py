@@ -1,6 +1,6 @@
 """Serve a model folder from a SageMaker Serverless Inference endpoint: create, update without downtime, delete.
 
-    python -m model.tools.deploy deploy|image|delete ... [--dry-run]
+    python -m model.tools.deploy_endpoint deploy|image|delete ... [--dry-run]
 
 The command line of model/tools/endpoint.py's plans: a run makes their calls, `--dry-run` prints them and needs no
 credentials. Names carry the model version (model/tools/release.py); a failed update goes back to the previous
@@ -25,7 +25,7 @@ from model.tools.endpoint import SageMakerClients, delete, delete_plan, deploy, 
 from model.tools.image import ImageError, Registry, serving_image
 from model.tools.release import Release, ReleaseError, Serverless, artifact_location, check_runtime
 
-log = logging.getLogger("model.tools.deploy")
+log = logging.getLogger("model.tools.deploy_endpoint")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

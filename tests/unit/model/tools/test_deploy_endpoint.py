@@ -1,4 +1,5 @@
-"""`model.tools.deploy`: create, re-run, update, delete against moto's server (S3, ECR, SageMaker, SageMaker Runtime,
+"""`model.tools.deploy_endpoint`: create, re-run, update, delete against moto's server (S3, ECR, SageMaker, SageMaker
+Runtime,
 with tests/support/moto_aws.py's UpdateEndpoint); the failure and rollback paths, which moto cannot produce, as exact
 requests through botocore's Stubber; each run's calls against its dry run's. Docker
 cannot run here: the slim image's build and push are checked as the exact commands given to a `docker` on PATH
@@ -27,7 +28,7 @@ from model.artifact import read_metadata
 from model.labels import LabelMap
 from model.runtime import ONNX_INT8, TORCH
 from model.serving.inference import JSON, input_fn, model_fn, output_fn, predict_fn
-from model.tools.deploy import main
+from model.tools.deploy_endpoint import main
 from model.tools.endpoint import SMOKE_HEADLINE, SageMakerClients, deploy, update_endpoint
 from model.tools.image import (
     DOCKERFILE,
