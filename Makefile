@@ -39,7 +39,7 @@ DOCS_STAMP := $(DOCS_VENV)/.requirements-installed
 
 setup: $(STAMP) ## create .venv from requirements-dev.lock, every file hash-checked (once)
 
-# The lock covers Linux x86_64 and macOS arm64 with Python 3.11 and 3.12 (tools/platforms.py says so plainly and stops
+# The lock covers Linux x86_64 and macOS arm64 with Python 3.11 and 3.12 (locking/platforms.py says so plainly and stops
 # elsewhere). On Linux its torch is the PyTorch CPU index's +cpu build, which PyPI lacks: that entry goes first, alone,
 # from a wheel this pip finds without any index (its find-links, or already installed) or else from CPU_INDEX; the
 # whole lock then comes from PyPI. Putting the CPU index in front of every package would query it for each of them.
@@ -54,13 +54,13 @@ PIP_INSTALL = -m pip install --quiet --disable-pip-version-check --require-hashe
 # $(call venv,DIR) makes the venv DIR (.venv, .venv-docs) unless it exists, after asking its interpreter (the venv's own
 # once it exists) whether the locks cover it.
 define venv
-	@$(if $(wildcard $(1)/bin/python),$(1)/bin/python,$(PYTHON)) -m tools.platforms
+	@$(if $(wildcard $(1)/bin/python),$(1)/bin/python,$(PYTHON)) -m locking.platforms
 	@test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
 endef
 
 $(STAMP): requirements-dev.lock
 	$(call venv,$(VENV))
-	@$(PY) -m tools.lockfile cpu-index requirements-dev.lock > $(VENV)/cpu-index.lock
+	@$(PY) -m locking.lockfile cpu-index requirements-dev.lock > $(VENV)/cpu-index.lock
 	$(PY) $(PIP_INSTALL) --no-deps --no-index -r $(VENV)/cpu-index.lock 2>/dev/null || \
 		$(PY) $(PIP_INSTALL) --no-deps --index-url $(CPU_INDEX) -r $(VENV)/cpu-index.lock
 	$(PY) $(PIP_INSTALL) -r requirements-dev.lock
@@ -72,19 +72,19 @@ $(DOCS_STAMP): requirements-docs.lock
 	$(DOCS_VENV)/bin/python $(PIP_INSTALL) -r requirements-docs.lock
 	@touch $@
 
-# Each X.lock is resolved from X.txt by uv for every supported platform × Python (tools/lock.py, which also holds the
+# Each X.lock is resolved from X.txt by uv for every supported platform × Python (locking/lock.py, which also holds the
 # serving pins in requirements-dev.lock); it keeps the lock's versions where they still fit (UPGRADE=1: the newest
-# allowed). Then the image, Lambda and SageMaker requirements get the lock's versions and hashes (tools/sync_pins.py).
+# allowed). Then the image, Lambda and SageMaker requirements get the lock's versions and hashes (locking/sync_pins.py).
 LOCKS ?= requirements-dev.lock requirements-docs.lock
 UPGRADE ?=
 
 lock: setup ## resolve each of LOCKS for every platform, then sync the other pins to it
-	$(PY) -m tools.lock $(if $(UPGRADE),--upgrade) $(LOCKS)
-	$(PY) -m tools.sync_pins
+	$(PY) -m locking.lock $(if $(UPGRADE),--upgrade) $(LOCKS)
+	$(PY) -m locking.sync_pins
 
-# From the public indexes, on every supported platform × Python, every file's sha256 locked (tools/check_lock.py).
+# From the public indexes, on every supported platform × Python, every file's sha256 locked (locking/check_lock.py).
 check-lock: setup ## prove each of LOCKS installs on every supported platform and Python
-	$(PY) -m tools.check_lock $(LOCKS)
+	$(PY) -m locking.check_lock $(LOCKS)
 
 clean: ## remove caches and the built site (keeps the venvs and trained models)
 	rm -rf .pytest_cache .ruff_cache site $$(find . -name __pycache__ -not -path './.venv*/*')

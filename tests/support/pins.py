@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from locking import lockfile
 from tests.support import REPO_ROOT
-from tools import lockfile
 
-# Every lock of the repository, each resolved from the .txt of its name: tests/unit/tools/test_lock.py holds the
+# Every lock of the repository, each resolved from the .txt of its name: tests/unit/locking/test_lock.py holds the
 # Makefile's LOCKS (what `make lock` and `make check-lock` take) to this list.
 LOCKS = sorted(REPO_ROOT.glob("requirements-*.lock"))
 

@@ -21,11 +21,11 @@ PAGES = (REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md")))
 DOCS_PYTHON = REPO_ROOT / ".venv-docs" / "bin" / "python"
 README_MAX_LINES = 160
 # First segments of repository paths; the Chalice project's own folders are named relative to chalice_app/.
-PATH_ROOTS = {"model", "training_jobs", "chalice_app", "loadtest", "tests", "tools", "docs", ".github", ".ci",
+PATH_ROOTS = {"model", "training_jobs", "chalice_app", "loadtest", "tests", "locking", "docs", ".github", ".ci",
               "chalicelib", ".chalice", "infra", "ops", "local", "reports"}
 # Bare file names with these suffixes name repository files; bare .json/.md names are mostly generated outputs.
 BARE_SUFFIXES = (".py", ".yaml", ".yml", ".toml", ".txt")
-PROJECT_PACKAGES = {"model", "training_jobs", "chalice_app", "loadtest", "tools", "tests"}
+PROJECT_PACKAGES = {"model", "training_jobs", "chalice_app", "loadtest", "locking", "tests"}
 NOT_A_PATH = re.compile(r"[\s<>{}*=:$,()|\"']|^[-/~.]{2}|^/|^artifacts/")
 SKIPPED_DIRS = {".git", ".venv", ".venv-docs", "artifacts", "site", "__pycache__", ".pytest_cache", ".ruff_cache",
                 ".hypothesis"}

@@ -16,7 +16,7 @@ import pytest
 
 from tests.support import REPO_ROOT as REPO
 
-PROJECT_ROOTS = ("model", "training_jobs", "chalice_app", "local_stack", "loadtest", "tools", "devkit")
+PROJECT_ROOTS = ("model", "training_jobs", "chalice_app", "local_stack", "loadtest", "locking", "devkit")
 LAMBDA_ROOT = "chalice_app"  # on sys.path as the Lambda's root: chalice_app/chalicelib/x.py is `chalicelib.x`
 
 # Which box a file is in: the longest matching path prefix wins.
@@ -31,7 +31,7 @@ BOXES = {
     "chalice_app/reports/": "chalice_app tools",
     "local_stack/": "local_stack",
     "loadtest/": "loadtest",
-    "tools/": "tools",
+    "locking/": "locking",
     "devkit/": "devkit",
 }
 
@@ -45,7 +45,7 @@ MAY_IMPORT_BOXES = {
     "chalice_app tools": {"chalice_app root", "chalice_app tools", "model tools"},  # promote deploys an endpoint
     "local_stack": {"chalice_app root", "local_stack"},  # creates the table, writes records, as the API does
     "loadtest": {"loadtest"},
-    "tools": {"tools"},  # runs before .venv exists (make setup), with the system's Python
+    "locking": {"locking"},  # runs before .venv exists (make setup), with the system's Python
     "devkit": {"devkit", "chalice_app root"},  # the stages' settings, read by the API's own parsers
 }
 # ... and the single modules (with their submodules) of other boxes it may import besides.

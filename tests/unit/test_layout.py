@@ -10,7 +10,7 @@ from tests.support import REPO_ROOT
 TESTS = REPO_ROOT / "tests"
 UNIT = TESTS / "unit"
 KINDS = ("unit", "data", "model", "api", "e2e")  # support/ holds the shared helpers, never a test
-BOXES = ("model", "training_jobs", "chalice_app", "local_stack", "loadtest", "tools", "devkit")
+BOXES = ("model", "training_jobs", "chalice_app", "local_stack", "loadtest", "locking", "devkit")
 # Unit tests of something other than one module, each with its reason.
 NOT_ONE_MODULE = {
     "test_layout.py": "this file: the layout of tests/ itself",

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
+from locking.platforms import PYTHONS
 from tests.support import REPO_ROOT
-from tools.platforms import PYTHONS
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 ACTIONS = REPO_ROOT / ".github" / "actions"

@@ -15,8 +15,8 @@ import pytest
 from sagemaker.core.training.configs import StoppingCondition
 from sagemaker.train.container_drivers.common.utils import hyperparameters_to_cli_args
 
+from locking.lockfile import pins
 from tests.support.archive_server import Answer, archive_server, corpus_text, uci_zip
-from tools.lockfile import pins
 from training_jobs import config
 from training_jobs.config import Hyperparameters, splits_dir
 from training_jobs.data import load_splits

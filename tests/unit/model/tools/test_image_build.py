@@ -26,13 +26,13 @@ from typing import NamedTuple
 
 import pytest
 
+from locking import lockfile
+from locking.lockfile import canonical
 from model.artifact import pack, read_metadata
 from model.labels import LabelMap
 from model.tools.image import DOCKERFILE, copied_files, dockerfile_copies, instructions, parse_copy, slim_image
 from model.tools.local_endpoint import REPO_ROOT, running_server
 from tests.support.pins import pins
-from tools import lockfile
-from tools.lockfile import canonical
 
 pytestmark = pytest.mark.slow
 SERVE_REQUIREMENTS = REPO_ROOT / "model" / "serving" / "requirements-serve.txt"
@@ -156,7 +156,7 @@ def test_serve_in_the_image_answers_ping_and_invocations_like_a_sagemaker_contai
 
 
 def test_the_serve_requirements_pin_every_line_and_leave_out_the_training_stack() -> None:
-    """Their versions are the tested ones by tests/unit/tools/test_sync_pins.py; here, what --no-deps needs (a version
+    """Their versions are the tested ones by tests/unit/locking/test_sync_pins.py; here, what --no-deps needs (a version
     on every line) and what the image must not carry."""
     entries = lockfile.entries(SERVE_REQUIREMENTS.read_text())
     assert len(pins(SERVE_REQUIREMENTS)) == len(entries), entries

@@ -1,4 +1,4 @@
-"""pip as a user's machine of another platform would run it: `python -m tools.foreign_pip MARKERS_JSON PIP_ARGS...`.
+"""pip as a user's machine of another platform would run it: `python -m locking.foreign_pip MARKERS_JSON PIP_ARGS...`.
 
 pip picks files for another platform with `--platform` and `--python-version`, but evaluates environment markers
 against the interpreter running it (pypa/pip#11664): on Linux, a macOS resolution would take Linux-only
@@ -6,7 +6,7 @@ dependencies and miss macOS-only ones. This runs the lock's pip with the marker 
 target's (the workaround Pex uses for the same bug), and with no configuration file at all: `--isolated` skips the
 user's file and PIP_* variables but still reads the global ones (/etc/pip.conf), which on a developer's machine may
 add indexes, find-links or constraints that a user's machine does not have. Both replace pip internals, so the
-lock pins pip and tests/unit/tools/test_foreign_pip.py checks them on that version.
+lock pins pip and tests/unit/locking/test_foreign_pip.py checks them on that version.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """`make check-lock`: each lock installs on every supported platform and Python from the public indexes, and every file
-pip would fetch there has its sha256 in the lock. Run before a user tries: `python -m tools.check_lock LOCK...`.
+pip would fetch there has its sha256 in the lock. Run before a user tries: `python -m locking.check_lock LOCK...`.
 
-For each lock and target, the lock's own pip runs as that machine would (tools/foreign_pip.py: the target's
+For each lock and target, the lock's own pip runs as that machine would (locking/foreign_pip.py: the target's
 environment markers, no pip configuration, PIP_* variables cleared, a cache of its own):
 `pip install --dry-run --report --platform ... --python-version ... --only-binary=:all: --require-hashes
 --ignore-installed -r LOCK` against PyPI. pip downloads each file and refuses one whose sha256 the lock lacks, and a
@@ -26,9 +26,9 @@ import urllib.request
 from pathlib import Path
 from typing import NamedTuple
 
-from tools.lock import TORCH_WHEELS, recorded_wheels
-from tools.lockfile import CPU_INDEX_LABEL, Entry, canonical, for_environment, parse
-from tools.platforms import Platform, marker_environment, targets, torch_wheel
+from locking.lock import TORCH_WHEELS, recorded_wheels
+from locking.lockfile import CPU_INDEX_LABEL, Entry, canonical, for_environment, parse
+from locking.platforms import Platform, marker_environment, targets, torch_wheel
 
 PYPI = "https://pypi.org/simple"
 CPU_INDEX_PAGE = "https://download.pytorch.org/whl/cpu/torch/"
@@ -112,7 +112,7 @@ def cpu_index_stand_in(needed: list[Entry], target: Target, copies: dict[str, Pa
 
 def pip_command(lock: Path, target: Target, cache: Path, report: Path, index: str, find_links: str | None) -> list[str]:
     platforms = [option for tag in target.platform.pip_platforms for option in ("--platform", tag)]
-    return [sys.executable, "-m", "tools.foreign_pip", json.dumps(target.environment()), "install", "--isolated",
+    return [sys.executable, "-m", "locking.foreign_pip", json.dumps(target.environment()), "install", "--isolated",
             "--dry-run", "--ignore-installed", "--only-binary=:all:", *platforms, "--python-version", target.python,
             "--implementation", "cp", "--require-hashes", "--no-input", "--progress-bar", "off", "--quiet",
             "--disable-pip-version-check", "--cache-dir", str(cache), "--index-url", index,
@@ -133,7 +133,7 @@ def compare(report: dict, locked: list[Entry], target: Target) -> tuple[list[str
     problems = []
     environment = target.environment()
     if {key: report["environment"].get(key) for key in environment} != environment:
-        problems.append(f"pip resolved for {report['environment']}, not the target: tools/foreign_pip.py no longer "
+        problems.append(f"pip resolved for {report['environment']}, not the target: locking/foreign_pip.py no longer "
                         "takes hold on this pip")
     chosen = for_environment(locked, environment)
     for item in report["install"]:

@@ -8,11 +8,11 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from locking import check_lock
+from locking.lockfile import parse
+from locking.platforms import PLATFORMS, Platform
 from tests.support.pins import LOCKS
 from tests.support.wheels import make_wheel, sha256, simple_index
-from tools import check_lock
-from tools.lockfile import parse
-from tools.platforms import PLATFORMS, Platform
 
 LINUX, MACOS = PLATFORMS
 TORCH = "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"

@@ -18,11 +18,11 @@ from chalice.config import Config
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
+from locking import lockfile, sync_pins
+from locking.lockfile import canonical, for_environment, parse
+from locking.platforms import PYTHONS, marker_environment, targets
 from model.tools.local_endpoint import REPO_ROOT
 from tests.support.pins import LOCKS, pins
-from tools import lockfile, sync_pins
-from tools.lockfile import canonical, for_environment, parse
-from tools.platforms import PYTHONS, marker_environment, targets
 from training_jobs.launch import TRAINING_IMAGE
 
 LOCK = REPO_ROOT / "requirements-dev.lock"

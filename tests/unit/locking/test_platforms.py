@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from locking import platforms
 from tests.support import REPO_ROOT
-from tools import platforms
 
 
 @pytest.mark.parametrize(("python", "system", "machine"), [("3.11", "Linux", "x86_64"), ("3.12", "Darwin", "arm64")])
@@ -43,7 +43,7 @@ def test_make_asks_the_python_before_it_makes_either_venv_then_installs_its_lock
     listed = subprocess.run(["make", "--no-print-directory", "-n", "-B", f"{venv}={made}", "PYTHON=python3.x",
                              f"{made}/.requirements-installed"], cwd=REPO_ROOT, capture_output=True, text=True,
                             check=True).stdout.splitlines()
-    asks = listed.index("python3.x -m tools.platforms")
+    asks = listed.index("python3.x -m locking.platforms")
     makes = listed.index(f"test -x {made}/bin/python || python3.x -m venv {made}")
     installs = [step for step in listed if step.startswith(f"{made}/bin/python -m pip install")][-1]
     assert asks < makes < listed.index(installs)

@@ -1,4 +1,4 @@
-"""pip run for another platform (tools/foreign_pip.py): the target's markers decide, no pip configuration is read.
+"""pip run for another platform (locking/foreign_pip.py): the target's markers decide, no pip configuration is read.
 
 Offline: tiny wheels in a local index. Each test also runs plain pip the same way, so that it fails if pip ever
 starts doing the right thing by itself (the workaround would then be dead code) or the workaround stops taking hold.
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from locking.platforms import PLATFORMS, Platform, marker_environment
 from tests.support.wheels import make_wheel, simple_index
-from tools.platforms import PLATFORMS, Platform, marker_environment
 
 LINUX, MACOS = PLATFORMS
 
@@ -43,7 +43,7 @@ def installed(tmp_path: Path) -> set[str]:
 
 
 def foreign(target: Platform, python: str = "3.12") -> list[str]:
-    return [sys.executable, "-m", "tools.foreign_pip", json.dumps(marker_environment(target, python))]
+    return [sys.executable, "-m", "locking.foreign_pip", json.dumps(marker_environment(target, python))]
 
 
 def test_dependencies_follow_the_target_platforms_markers(index: str, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Give the hand-picked pinned files the lock's versions and hashes: `python -m tools.sync_pins` (run by `make lock`).
+"""Give the hand-picked pinned files the lock's versions and hashes: `python -m locking.sync_pins` (run by `make lock`).
 
 requirements-dev.lock is the one source of versions and hashes. The serving image, the Lambda package and the
 SageMaker job each install a chosen subset of it (what their platform does not already bring); which names a file
@@ -13,15 +13,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tools.lockfile import Entry, entries, for_environment, parse, requirement_line, requirement_name, spelled_name
-from tools.platforms import PLATFORMS, PYTHONS, marker_environment
+from locking.lockfile import Entry, entries, for_environment, parse, requirement_line, requirement_name, spelled_name
+from locking.platforms import PLATFORMS, PYTHONS, marker_environment
 
-REPO_ROOT = Path(__file__).resolve().parent.parent  # not devkit.repo: tools/ runs before .venv exists
+REPO_ROOT = Path(__file__).resolve().parent.parent  # not devkit.repo: locking/ runs before .venv exists
 LOCK = REPO_ROOT / "requirements-dev.lock"
 LINUX = next(target for target in PLATFORMS if target.markers["sys_platform"] == "linux")
 # Each file and the Pythons it is installed with, all on Linux x86_64: the serving image's base (its Dockerfile),
 # the Lambda runtime (Chalice deploys with the Python that runs it, so any supported one) and the SageMaker
-# training image (training_jobs/launch.py). tests/unit/tools/test_sync_pins.py holds these to their sources.
+# training image (training_jobs/launch.py). tests/unit/locking/test_sync_pins.py holds these to their sources.
 RUNTIME_PYTHONS = {"model/serving/requirements-serve.txt": ("3.11",),
                    "chalice_app/requirements.txt": PYTHONS,
                    "training_jobs/requirements-sagemaker.txt": ("3.12",)}

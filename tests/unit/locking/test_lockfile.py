@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import lockfile
-from tools.platforms import PLATFORMS, marker_environment
+from locking import lockfile
+from locking.platforms import PLATFORMS, marker_environment
 
 LINUX, MACOS = (marker_environment(target, "3.11") for target in PLATFORMS)
 A, B = "sha256:" + "a" * 64, "sha256:" + "b" * 64
@@ -43,6 +43,6 @@ def test_plain_files_reject_markers_they_cannot_read_without_a_platform() -> Non
 def test_the_cpu_index_entries_are_the_cpu_builds_with_their_markers(tmp_path: Path) -> None:
     """`make setup` installs these first, from the PyTorch CPU index; pip skips the ones of other platforms."""
     (tmp_path / "x.lock").write_text(LOCK)
-    printed = subprocess.run([sys.executable, "-m", "tools.lockfile", "cpu-index", str(tmp_path / "x.lock")],
+    printed = subprocess.run([sys.executable, "-m", "locking.lockfile", "cpu-index", str(tmp_path / "x.lock")],
                              capture_output=True, text=True, check=True).stdout
     assert printed == LOCK.split("\n    #")[0] + "\n"

@@ -105,9 +105,9 @@ def requirement_line(entry: Entry) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m tools.lockfile cpu-index LOCK`: those entries, markers kept (pip skips those of other platforms)."""
+    """`python -m locking.lockfile cpu-index LOCK`: those entries, markers kept (pip skips those of other platforms)."""
     if len(argv) != 2 or argv[0] != "cpu-index":
-        print("usage: python -m tools.lockfile cpu-index LOCK", file=sys.stderr)
+        print("usage: python -m locking.lockfile cpu-index LOCK", file=sys.stderr)
         return 2
     with open(argv[1]) as lock:
         print("\n".join(requirement_line(entry) for entry in cpu_index_entries(lock.read())))

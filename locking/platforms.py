@@ -1,7 +1,7 @@
 """The platforms and Python versions the lock supports, one table for `make setup`, `make lock` and `make check-lock`.
 
 A platform is what pip needs to pick its files for it (wheel platform tags) and what environment markers see there
-(PEP 508). `python -m tools.platforms` is `make setup`'s first step: it runs on whatever Python the user has, before
+(PEP 508). `python -m locking.platforms` is `make setup`'s first step: it runs on whatever Python the user has, before
 any venv exists, and says plainly when that interpreter or machine is not one the lock covers. It keeps to what
 Python 3.7 parses, so that an older interpreter too prints the message rather than a SyntaxError.
 """

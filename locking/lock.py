@@ -3,7 +3,7 @@
 uv resolves universally (`uv pip compile --universal`): one graph for every platform, entries that hold on some
 platforms only carry environment markers, and every file of each version has its sha256. It reads PyPI only (no
 configuration of this machine), where Linux torch is the CUDA build; so this module then rewrites torch's entry as
-one entry per supported platform, with the files recorded in tools/torch-wheels.sha256: on Linux x86_64 the PyTorch
+one entry per supported platform, with the files recorded in locking/torch-wheels.sha256: on Linux x86_64 the PyTorch
 CPU index's `+cpu` build, on macOS arm64 PyPI's wheel (which must be among the digests PyPI gave the resolver). The
 packages only the CUDA build needs (nvidia-*, cuda-*, triton) go: the `+cpu` build requires none of them, and the
 check (`make check-lock`) installs its real wheel's dependencies from the lock to prove it.
@@ -19,11 +19,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tools.lockfile import Entry, canonical, parse_entry, requirement_line
-from tools.platforms import PLATFORMS, PYTHONS, platform_marker, torch_wheel
+from locking.lockfile import Entry, canonical, parse_entry, requirement_line
+from locking.platforms import PLATFORMS, PYTHONS, platform_marker, torch_wheel
 
-REPO_ROOT = Path(__file__).resolve().parent.parent  # not devkit.repo: tools/ runs before .venv exists
-TORCH_WHEELS = REPO_ROOT / "tools" / "torch-wheels.sha256"
+REPO_ROOT = Path(__file__).resolve().parent.parent  # not devkit.repo: locking/ runs before .venv exists
+TORCH_WHEELS = REPO_ROOT / "locking" / "torch-wheels.sha256"
 PYPI = "https://pypi.org/simple"
 # The versions a lock must hold besides its own requirements (paths beside the lock): .venv runs the serving code, so
 # the development lock keeps the serving image's pins; the docs tools' venv shares nothing with serving.

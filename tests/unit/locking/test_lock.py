@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from locking import lock
+from locking.lockfile import for_environment, parse
+from locking.platforms import PLATFORMS, marker_environment
 from tests.support import REPO_ROOT
 from tests.support.pins import LOCKS
-from tools import lock
-from tools.lockfile import for_environment, parse
-from tools.platforms import PLATFORMS, marker_environment
 
 LINUX, MACOS = PLATFORMS
 
