@@ -39,7 +39,7 @@ def image_files() -> dict[str, PurePosixPath]:
 
 
 def test_the_tools_exist_and_the_serving_files_are_real() -> None:
-    assert {"bench.py", "bench_models.py", "deploy.py", "image.py", "local_endpoint.py"} <= set(TOOLS)
+    assert {"bench.py", "bench_models.py", "deploy_endpoint.py", "image.py", "local_endpoint.py"} <= set(TOOLS)
     assert all((PACKAGE_DIR / name).is_file() for name in SERVING_FILES)
 
 
