@@ -91,7 +91,6 @@ class OnnxPredictor:
     def __init__(self, model_dir: Path, runtime: str = ONNX_INT8, threads: int | None = None,
                  batch_size: int = ONNX_CHUNK, spin_wait: bool = True) -> None:
         import onnxruntime as ort
-        from tokenizers import Tokenizer
 
         model_dir = Path(model_dir)
         self.metadata = read_metadata(model_dir)
@@ -102,9 +101,7 @@ class OnnxPredictor:
         self.calibration = Calibration.load(model_dir)
         self.max_length = int(self.metadata["max_length"])
         self.batch_size = batch_size
-        self.tokenizer = Tokenizer.from_file(str(model_dir / TOKENIZER_FILE))
-        self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(self.max_length)
+        self.tokenizer = fast_tokenizer(model_dir, self.max_length)
         self.pad_id = pad_token_id(model_dir, self.tokenizer)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or available_cpus()
@@ -136,6 +133,16 @@ class OnnxPredictor:
             input_ids, attention_mask = pad_batch([encoded[i] for i in batch], self.pad_id)
             (out[batch],) = self.session.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})
         return out
+
+
+def fast_tokenizer(model_dir: Path, max_length: int) -> Any:
+    """The folder's `tokenizers` tokenizer, truncating at `max_length` and never padding (batches pad themselves)."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(Path(model_dir) / TOKENIZER_FILE))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length)
+    return tokenizer
 
 
 def pad_token_id(model_dir: Path, tokenizer: Any) -> int:

@@ -27,6 +27,7 @@ import numpy as np
 
 from devkit.news_files import read_labelled_headlines
 from devkit.repo import REPO_ROOT
+from model.artifact import read_metadata
 from model.runtime import (
     ONNX,
     ONNX_CHUNK,
@@ -36,11 +37,12 @@ from model.runtime import (
     OnnxPredictor,
     Predictor,
     available_cpus,
+    fast_tokenizer,
     load_predictor,
 )
 from model.serving.inference import JSON, input_fn, output_fn, predict_fn
 from model.tools.bench_models import DISTILBERT, SEED_PADDING, SeedStyleModel, distilbert_base_random
-from model.tools.gemm_limit import EncoderShape, call_rows, encoder_shape, gemm_seconds, limit_gmacs, share
+from model.tools.gemm_limit import GemmOnlyModel, call_rows, encoder_shape, gemm_seconds, interleaved_share
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -48,6 +50,10 @@ if TYPE_CHECKING:
 SEED_STYLE = "seed-style"
 VARIANTS = (SEED_STYLE, TORCH, ONNX, ONNX_INT8)
 THROUGHPUT_BATCH = 32
+# Alternating rounds of a runtime and its own-shape limit (model.tools.gemm_limit): rounds and calls per block, for
+# calls of a few headlines and of 32.
+SHARE_ROUNDS = {"small": (10, 40), "large": (6, 5)}
+SHARE_CASES = ("1x16", "32x16", "p50 @1", "@32")
 MODEL_FILES = {SEED_STYLE: "model.safetensors", TORCH: "model.safetensors", **ONNX_FILES}
 # "news" is one word piece, so this is [CLS] + 14 + [SEP] = 16 tokens: a fixed shape that compares machines.
 SIXTEEN_TOKENS = " ".join(["news"] * 14)
@@ -75,10 +81,17 @@ TARGETS = (
            at_most=False),
     Target("embedded int8 vs seed-style at batch 1 (x faster)", "embedded", ONNX_INT8, "speedup_vs_seed", 8,
            at_most=False),
+    Target("DistilBERT int8 share of its own-shape limit, one median headline", DISTILBERT, ONNX_INT8,
+           "own_limit_share_at_1", 0.70, at_most=False),
+    Target("embedded int8 share of its own-shape limit, one median headline", "embedded", ONNX_INT8,
+           "own_limit_share_at_1", 0.50, at_most=False),
     Target("DistilBERT int8 cold start (s)", DISTILBERT, ONNX_INT8, "cold_start_s", 0.5),
     Target("DistilBERT int8 peak RSS (MB)", DISTILBERT, ONNX_INT8, "peak_rss_mb", 300),
     Target("DistilBERT int8 model file (MB)", DISTILBERT, ONNX_INT8, "model_file_mb", 70),
-    Target("embedded int8 accuracy drop vs torch fp32 (points)", "embedded", ONNX_INT8, "accuracy_drop_points", 0.5),
+    Target("embedded int8 accuracy drop vs torch fp32, requests of 32 (points)", "embedded", ONNX_INT8,
+           "accuracy_drop_points", 0.5),
+    Target("embedded int8 accuracy drop vs torch fp32, one headline per call (points)", "embedded", ONNX_INT8,
+           "accuracy_drop_at_1_points", 0.5),
 )
 
 
@@ -160,10 +173,14 @@ def run_worker(args: argparse.Namespace) -> None:
     batches = batches[:args.throughput_batches] if args.throughput_batches else batches
     answers = [timed(lambda b=batch: handle(model, request_body(b))) for batch in batches]
     predicted = [p["label"] for _, answer in answers for p in json.loads(answer)["predictions"]]
+    # Read before the limit's graphs exist: they are not the runtime's memory. Not ru_maxrss: Linux keeps the
+    # forking parent's across exec.
+    rss = peak_rss_mb(os.getpid())
     names_to_categories = dict(zip(model.labels.names, model.labels.categories, strict=True))
     correct = [names_to_categories[label] == truth
                for label, truth in zip(predicted, categories[:len(predicted)], strict=True)]
     print(json.dumps({
+        **(accuracy_one_at_a_time(model, titles, categories) if isinstance(model, OnnxPredictor) else {}),
         "p50_ms": float(np.percentile(latencies, 50) * 1000), "p95_ms": float(np.percentile(latencies, 95) * 1000),
         "latency_requests": len(latencies),
         "headlines_per_s": len(predicted) / sum(seconds for seconds, _ in answers),
@@ -171,8 +188,18 @@ def run_worker(args: argparse.Namespace) -> None:
         "accuracy": float(np.mean(correct)) if not args.throughput_batches else None,
         **({} if args.worker == SEED_STYLE else fixed_shape_ms(model)),
         **(stage_ms(model, titles) if isinstance(model, OnnxPredictor) else {}),
-        "peak_rss_mb": peak_rss_mb(os.getpid()),  # not ru_maxrss: Linux keeps the forking parent's across exec
+        "peak_rss_mb": rss,
+        **({} if args.worker == SEED_STYLE else {"own_shape_limit": own_shape_shares(model, args, titles)}),
     }), flush=True)
+
+
+def accuracy_one_at_a_time(model: OnnxPredictor, titles: Sequence[str],
+                           categories: Sequence[str]) -> dict[str, float]:
+    """Accuracy with one headline per call, as every API request runs: int8 quantises activations per call, so it
+    differs from a batch's (docs/benchmarks.md)."""
+    names = model.labels.categories
+    predicted = [names[int(np.argmax(model.predict_proba([title])[0]))] for title in titles]
+    return {"accuracy_at_1": float(np.mean([p == truth for p, truth in zip(predicted, categories, strict=True)]))}
 
 
 def measure_variant(variant: str, model_dir: Path, args: argparse.Namespace, first_headline: str) -> dict[str, Any]:
@@ -202,44 +229,83 @@ def measure_model(model_dir: Path, args: argparse.Namespace, first_headline: str
     seed_p50, torch_accuracy = results[SEED_STYLE]["p50_ms"], results[TORCH]["accuracy"]
     for result in results.values():
         result["speedup_vs_seed"] = seed_p50 / result["p50_ms"]
+        if "own_shape_limit" in result:
+            result["own_limit_share_at_1"] = result["own_shape_limit"]["p50 @1"]["share"]
         if result["accuracy"] is not None:
             result["accuracy_drop_points"] = (torch_accuracy - result["accuracy"]) * 100
+        if "accuracy_at_1" in result:
+            result["accuracy_drop_at_1_points"] = (torch_accuracy - result["accuracy_at_1"]) * 100
     return results
 
 
 # --- the share of each model's own GEMM limit ---------------------------------------------------------------------
 
-def share_cases(result: dict[str, Any], lengths: Sequence[int], chunk: int) -> dict[str, tuple[int, int, float]]:
-    """Per measured row of a runtime: (token rows of GEMM work, rows per model call, seconds it took)."""
-    calls = call_rows(lengths, THROUGHPUT_BATCH, chunk)
+@dataclass(frozen=True)
+class ShareCase:
+    """One way of calling a runtime, for its share of the limit: `call` returns the token rows of GEMM work it did;
+    `rows` is the row count of one of its model calls, at which the limit runs."""
+
+    call: Callable[[], float]
+    rows: int
+    size: str  # "small" or "large": SHARE_ROUNDS
+
+
+def share_cases(model: Predictor, variant: str, titles: Sequence[str],
+                lengths: Sequence[int]) -> dict[str, ShareCase]:
+    """The fixed 1x16 and 32x16 shapes (model alone), one headline of the split's median length and the split's
+    32-headline requests (both through the handler), each with the rows its model calls have."""
+    chunk = ONNX_CHUNK if variant != TORCH else THROUGHPUT_BATCH
     median = round(float(np.median(lengths)))
-    return {"1x16": (16, 16, result["fixed_1x16_ms"] / 1000),
-            "32x16": (512, min(THROUGHPUT_BATCH, chunk) * 16, result["fixed_32x16_ms"] / 1000),
-            "p50 @1": (median, median, result["p50_ms"] / 1000),
-            "@32": (sum(calls), round(float(np.mean(calls))), len(lengths) / result["headlines_per_s"])}
+    typical = cycle([title for title, length in zip(titles, lengths, strict=True) if length == median])
+    requests = [(titles[i:i + THROUGHPUT_BATCH], sum(call_rows(lengths[i:i + THROUGHPUT_BATCH], THROUGHPUT_BATCH,
+                                                                chunk)))
+                for i in range(0, len(titles), THROUGHPUT_BATCH)]
+    next_request = cycle(requests)
+
+    def fixed(count: int) -> Callable[[], float]:
+        return lambda: (model.predict_proba([SIXTEEN_TOKENS] * count), 16.0 * count)[1]
+
+    def one_typical() -> float:
+        handle(model, request_body([next(typical)]))
+        return float(median)
+
+    def one_request() -> float:
+        batch, rows = next(next_request)
+        handle(model, request_body(batch))
+        return float(rows)
+
+    calls = call_rows(lengths, THROUGHPUT_BATCH, chunk)
+    return {"1x16": ShareCase(fixed(1), 16, "small"),
+            "32x16": ShareCase(fixed(THROUGHPUT_BATCH), min(THROUGHPUT_BATCH, chunk) * 16, "large"),
+            "p50 @1": ShareCase(one_typical, median, "small"),
+            "@32": ShareCase(one_request, round(float(np.mean(calls))), "large")}
 
 
-def limit_shares(model_dir: Path, results: dict[str, dict[str, Any]], titles: Sequence[str],
-                 threads: int) -> dict[str, Any]:
-    """Each runtime's share of the limit of its own precision (int8 or fp32) at the model's shapes and the test
-    split's token lengths (stored in each runtime's row as `limit_share`); the limits measured, for the report."""
-    shape: EncoderShape = encoder_shape(model_dir)
-    lengths = [len(ids) for ids in OnnxPredictor(model_dir, ONNX_INT8, threads).encode(titles)]
-    limits: dict[str, float] = {}
-    for variant, result in results.items():
-        if variant == SEED_STYLE:
-            continue
-        precision = "int8" if variant == ONNX_INT8 else "fp32"
-        shares = {}
-        for case, (tokens, rows, seconds) in share_cases(result, lengths, ONNX_CHUNK if variant != TORCH
-                                                         else THROUGHPUT_BATCH).items():
-            key = f"{precision} @ {rows} rows"
-            if key not in limits:
-                limits[key] = limit_gmacs(shape, rows, threads, int8=precision == "int8")
-            shares[case] = share(shape, tokens, seconds, limits[key])
-        result["limit_share"] = shares
+def own_shape_shares(model: Predictor, args: argparse.Namespace, titles: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each case's share of the limit of the runtime's own precision (int8 or fp32) at the model's shapes, timed in
+    alternating rounds with it in this process (model.tools.gemm_limit)."""
+    shape = encoder_shape(args.model_dir)
+    measured = {}
+    for case, spec in share_cases(model, args.worker, titles, token_lengths(args.model_dir, titles)).items():
+        limit = GemmOnlyModel(shape, spec.rows, args.threads, int8=args.worker == ONNX_INT8)
+        rounds, block = SHARE_ROUNDS[spec.size]
+        result = interleaved_share(spec.call, limit, rounds, block)
+        measured[case] = {"rows": spec.rows, "share": result.share, "share_q1": result.share_q1,
+                          "share_q3": result.share_q3, "limit_gmacs": result.limit_gmacs, "rounds": rounds}
+    return measured
+
+
+def token_lengths(model_dir: Path, titles: Sequence[str]) -> list[int]:
+    """Tokens per headline as every runtime of the folder cuts them (its tokenizer, truncated at max_length)."""
+    tokenizer = fast_tokenizer(model_dir, int(read_metadata(model_dir)["max_length"]))
+    return [len(encoding.ids) for encoding in tokenizer.encode_batch(list(titles))]
+
+
+def limit_summary(model_dir: Path, titles: Sequence[str]) -> dict[str, Any]:
+    """The model's shape and the split's median token count: what its limits were measured at."""
+    shape = encoder_shape(model_dir)
     return {"shape": {"hidden": shape.hidden, "intermediate": shape.intermediate, "layers": shape.layers},
-            "median_tokens": float(np.median(lengths)), "gmacs": limits}
+            "median_tokens": float(np.median(token_lengths(model_dir, titles)))}
 
 
 # --- end to end over HTTP -----------------------------------------------------------------------------------------
@@ -347,32 +413,43 @@ def stage_table(models: dict[str, dict[str, dict[str, Any]]]) -> Table:
 
 
 def share_table(report: dict[str, Any]) -> Table:
-    """Per model and runtime: the share of the model's own-shape GEMM limit each measurement reaches."""
+    """Per model and runtime: the share of the model's own-shape GEMM limit each case reaches (median of the
+    alternating rounds, quartiles in brackets)."""
     from rich.table import Table
 
-    table = Table(title="share of the model's own-shape GEMM limit (int8 runtimes: int8 limit; fp32: fp32 limit)")
-    cases = ("1x16", "32x16", "p50 @1", "@32")
-    for column in ("model", "runtime", *cases):
+    table = Table(title="share of the model's own-shape GEMM limit, timed in alternating rounds "
+                        "(int8 runtimes: int8 limit; fp32: fp32 limit; median, quartiles)")
+    for column in ("model", "runtime", *SHARE_CASES):
         table.add_column(column, justify="left" if column in {"model", "runtime"} else "right")
     for model, variants in report["models"].items():
         for variant, r in variants.items():
-            if "limit_share" in r:
-                table.add_row(model, variant, *(f"{r['limit_share'][case]:.0%}" for case in cases))
+            if "own_shape_limit" in r:
+                table.add_row(model, variant, *(_share_cell(r["own_shape_limit"][case]) for case in SHARE_CASES))
     return table
 
 
+def _limit_cell(case: dict[str, Any]) -> str:
+    return f"{case['limit_gmacs']:.0f} @ {case['rows']} rows"
+
+
+def _share_cell(case: dict[str, Any]) -> str:
+    return f"{case['share']:.0%} ({case['share_q1']:.0%}-{case['share_q3']:.0%})"
+
+
 def limit_table(report: dict[str, Any]) -> Table:
-    """The own-shape limits measured: GMAC/s of each model's layer GEMMs per precision and row count."""
+    """The own-shape limits measured beside each runtime: GMAC/s of the model's GEMMs alone, per case."""
     from rich.table import Table
 
-    table = Table(title="own-shape GEMM limits (one layer's six GEMMs, each alone; GMAC/s)")
-    for column in ("model", "hidden / intermediate", "median tokens", "limit", "GMAC/s"):
-        table.add_column(column, justify="left" if column in {"model", "limit"} else "right")
-    for model, limits in report["limits"].items():
-        shape = limits["shape"]
-        for key, gmacs in limits["gmacs"].items():
-            table.add_row(model, f"{shape['hidden']} / {shape['intermediate']}", f"{limits['median_tokens']:.0f}",
-                          key, f"{gmacs:.0f}")
+    table = Table(title="own-shape GEMM limits (every layer's six GEMMs chained, nothing else; GMAC/s, median)")
+    for column in ("model", "hidden / intermediate", "median tokens", "runtime", *SHARE_CASES):
+        table.add_column(column, justify="left" if column in {"model", "runtime"} else "right")
+    for model, variants in report["models"].items():
+        limits = report["limits"][model]
+        for variant, r in variants.items():
+            if "own_shape_limit" in r:
+                table.add_row(model, f"{limits['shape']['hidden']} / {limits['shape']['intermediate']}",
+                              f"{limits['median_tokens']:.0f}", variant,
+                              *(_limit_cell(r["own_shape_limit"][case]) for case in SHARE_CASES))
     return table
 
 
@@ -384,12 +461,13 @@ def print_report(report: dict[str, Any]) -> None:
     machine = report["machine"]
     table = Table(title=f"inference per runtime · {machine['model_threads']} model threads · "
                         f"{machine['cpus_available']} CPUs available · {report['data']['headlines']} test headlines")
-    for column in ("model", "runtime", "p50 ms", "p95 ms", "x seed", "headlines/s @32", "accuracy", "cold start s",
-                   "peak RSS MB", "model file MB", "1x16 | 32x16 ms"):
+    for column in ("model", "runtime", "p50 ms", "p95 ms", "x seed", "headlines/s @32", "accuracy @32 | @1",
+                   "cold start s", "peak RSS MB", "model file MB", "1x16 | 32x16 ms"):
         table.add_column(column, justify="left" if column in {"model", "runtime"} else "right")
     for model, variants in report["models"].items():
         for variant, r in variants.items():
-            accuracy = f"{r['accuracy']:.4f}" if r["accuracy"] is not None and model != DISTILBERT else "-"
+            accuracy = "-" if r["accuracy"] is None or model == DISTILBERT else (
+                f"{r['accuracy']:.4f}" + (f" | {r['accuracy_at_1']:.4f}" if "accuracy_at_1" in r else ""))
             table.add_row(model, variant, f"{r['p50_ms']:.2f}", f"{r['p95_ms']:.2f}", f"{r['speedup_vs_seed']:.1f}",
                           f"{r['headlines_per_s']:.0f}", accuracy, f"{r['cold_start_s']:.2f}",
                           f"{r['peak_rss_mb']:.0f}", f"{r['model_file_mb']:.1f}",
@@ -440,8 +518,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     for name, model_dir in models.items():
         print(f"{name}: {model_dir}", file=sys.stderr, flush=True)
         report["models"][name] = measure_model(model_dir, args, titles[0])
-        print("  own-shape GEMM limits ...", file=sys.stderr, flush=True)
-        report["limits"][name] = limit_shares(model_dir, report["models"][name], titles, args.threads)
+        report["limits"][name] = limit_summary(model_dir, titles)
         print("  int8 via HTTP ...", file=sys.stderr, flush=True)
         report["http"][name] = measure_endpoint(model_dir, args, titles)
         print("  int8 file to file ...", file=sys.stderr, flush=True)

@@ -1,19 +1,22 @@
 """The speed limit of a model's own matrix products, and the share of it a runtime reaches.
 
 An encoder layer's work is six GEMMs on `rows` tokens: query, key, value and output (hidden x hidden), then the
-feed-forward pair (hidden x intermediate, intermediate x hidden). Timing exactly those shapes alone, in ONNX Runtime
-(DynamicQuantizeMatMul for int8 as the quantised graphs run them, MatMul for fp32), gives the fastest a model of
-that shape could go on this host at that row count; a runtime's share is that time over its own. Attention's own
-products, LayerNorm, GELU and everything around the graph make up the rest.
+feed-forward pair (hidden x intermediate, intermediate x hidden). The limit is the model with everything but those
+GEMMs taken out: every layer's six, each with its own weights, chained in one ONNX Runtime graph
+(DynamicQuantizeMatMul for int8 as the quantised graphs run them, MatMul for fp32) and run with the serving
+session's options. A runtime's share is that graph's time over its own; attention's own products, LayerNorm, GELU
+and everything around the graph make up the rest. The host's speed drifts by up to 2x within minutes, so the two
+are timed in alternating blocks in one process (`interleaved_share`), never minutes apart.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -85,13 +88,103 @@ def gemm_seconds(threads: int, rows: int, depth: int, columns: int, int8: bool, 
     return float(np.median(seconds[5:]))
 
 
-def limit_gmacs(shape: EncoderShape, rows: int, threads: int, int8: bool) -> float:
-    """GMAC/s of one layer's GEMMs at `rows`, each timed alone: the model's own-shape limit at that row count."""
-    distinct = {gemm: shape.gemms(rows).count(gemm) for gemm in shape.gemms(rows)}
-    seconds = sum(count * gemm_seconds(threads, *gemm, int8=int8) for gemm, count in distinct.items())
-    return shape.macs(rows) / shape.layers / seconds / 1e9
+def session_options(threads: int) -> Any:
+    """The serving session's thread settings (model.runtime.OnnxPredictor), so the limit runs as the model does."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return options
 
 
-def share(shape: EncoderShape, tokens: int, seconds: float, limit: float) -> float:
-    """The fraction of the limit (GMAC/s) reached: GEMM work over `tokens` rows done in `seconds`."""
-    return shape.macs(tokens) / seconds / 1e9 / limit
+def gemm_only_graph(shape: EncoderShape, rows: int, int8: bool) -> Any:
+    """Every layer's six GEMMs at `rows` token rows, chained, each with its own weights: the cache traffic and
+    per-call activation quantisation of the real model, none of its other work (an ONNX ModelProto)."""
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(0)
+    nodes, weights, previous = [], [], "x"
+    for layer in range(shape.layers):
+        for index, (_, depth, columns) in enumerate(shape.gemms(rows)):
+            name = f"layer{layer}_gemm{index}"
+            node, tensors = _gemm_node(previous, name, depth, columns, int8, rng)
+            nodes.append(node)
+            weights += tensors
+            previous = name
+    graph = helper.make_graph(
+        nodes, "gemm_only", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, shape.hidden])],
+        [helper.make_tensor_value_info(previous, TensorProto.FLOAT, [rows, shape.hidden])], weights)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                   helper.make_opsetid("com.microsoft", 1)])
+
+
+class GemmOnlyModel:
+    """`gemm_only_graph` loaded with the serving session's options: the limit a runtime is read against."""
+
+    def __init__(self, shape: EncoderShape, rows: int, threads: int, int8: bool) -> None:
+        import onnxruntime as ort
+
+        self.shape, self.rows = shape, rows
+        self.session = ort.InferenceSession(gemm_only_graph(shape, rows, int8).SerializeToString(),
+                                            session_options(threads), providers=["CPUExecutionProvider"])
+        self.feed = {"x": np.random.default_rng(1).standard_normal((rows, shape.hidden)).astype(np.float32)}
+
+    def run(self) -> float:
+        """One run; the token rows it did, as a measured unit returns them."""
+        self.session.run(None, self.feed)
+        return float(self.rows)
+
+
+def _gemm_node(source: str, name: str, depth: int, columns: int, int8: bool,
+               rng: np.random.Generator) -> tuple[Any, list[Any]]:
+    """One GEMM as the exported graphs run it; weights scaled so that values stay finite through the chain."""
+    from onnx import helper, numpy_helper
+
+    if int8:
+        weights = [numpy_helper.from_array(rng.integers(-127, 128, (depth, columns), dtype=np.int8), f"{name}_w"),
+                   numpy_helper.from_array(np.full(columns, 1 / (127 * np.sqrt(depth)), np.float32), f"{name}_s")]
+        return helper.make_node("DynamicQuantizeMatMul", [source, f"{name}_w", f"{name}_s"], [name],
+                                domain="com.microsoft"), weights
+    values = (rng.standard_normal((depth, columns)) / np.sqrt(depth)).astype(np.float32)
+    return helper.make_node("MatMul", [source, f"{name}_w"], [name]), [numpy_helper.from_array(values, f"{name}_w")]
+
+
+@dataclass(frozen=True)
+class ShareMeasurement:
+    """A runtime's share of its limit over alternating rounds: the median and quartiles of the per-round shares,
+    and the limit's median GMAC/s."""
+
+    share: float
+    share_q1: float
+    share_q3: float
+    limit_gmacs: float
+    rounds: int
+
+
+def interleaved_share(unit: Callable[[], float], limit: GemmOnlyModel, rounds: int, block: int,
+                      warm_up: int = 3) -> ShareMeasurement:
+    """Time `block` calls of `unit` (it returns the token rows of GEMM work it did) and `block` runs of `limit`,
+    alternately, the order flipped every round; each round's share is the unit's median token rows per second
+    over the limit's. `warm_up` unmeasured calls after each switch let the other session's spinning threads idle."""
+    shares, limits = [], []
+    for round_index in range(rounds):
+        order = (unit, limit.run) if round_index % 2 == 0 else (limit.run, unit)
+        rates = {call: rows_per_second(call, block, warm_up) for call in order}
+        shares.append(rates[unit] / rates[limit.run])
+        limits.append(limit.shape.macs(1) * rates[limit.run] / 1e9)
+    q1, median, q3 = np.percentile(shares, [25, 50, 75])
+    return ShareMeasurement(float(median), float(q1), float(q3), float(np.median(limits)), rounds)
+
+
+def rows_per_second(call: Callable[[], float], block: int, warm_up: int) -> float:
+    """The median over `block` calls of token rows per second; each call returns the rows it did."""
+    for _ in range(warm_up):
+        call()
+    rates = []
+    for _ in range(block):
+        started = time.perf_counter()
+        done = call()
+        rates.append(done / (time.perf_counter() - started))
+    return float(np.median(rates))

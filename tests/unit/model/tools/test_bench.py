@@ -6,7 +6,10 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from types import SimpleNamespace
+from typing import ClassVar
 
+import numpy as np
 import psutil
 import pytest
 
@@ -38,3 +41,18 @@ def test_peak_rss_without_proc_is_the_resident_set(tmp_path: Path, monkeypatch: 
     """macOS has no /proc/<pid>/status: the bench reads the process's resident set instead of failing."""
     monkeypatch.setattr(bench, "PROC", tmp_path)
     assert peak_rss_mb(os.getpid()) == pytest.approx(psutil.Process().memory_info().rss / 2**20, rel=0.05)
+
+
+def test_accuracy_one_at_a_time_sends_each_headline_alone() -> None:
+    class Model:
+        labels = SimpleNamespace(categories=["b", "t"])
+        sizes: ClassVar[list[int]] = []
+
+        def predict_proba(self, titles: list[str]) -> np.ndarray:
+            self.sizes.append(len(titles))
+            return np.array([[0.9, 0.1]] if titles[0].startswith("Stocks") else [[0.2, 0.8]])
+
+    model = Model()
+    measured = bench.accuracy_one_at_a_time(model, ["Stocks up", "Stocks down", "New phone"], ["b", "t", "t"])
+    assert measured == {"accuracy_at_1": pytest.approx(2 / 3)}
+    assert model.sizes == [1, 1, 1]

@@ -1,14 +1,24 @@
 """`make bench`'s own-shape limit: the GEMM shapes read from a model's config.json, the rows of its model calls,
-and the share arithmetic (hand-computed)."""
+the GEMM-only graph, and the share of alternating rounds (on a fake clock, hand-computed)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from model.tools.gemm_limit import EncoderShape, call_rows, encoder_shape, share
+from model.tools import gemm_limit
+from model.tools.gemm_limit import (
+    EncoderShape,
+    GemmOnlyModel,
+    call_rows,
+    encoder_shape,
+    gemm_only_graph,
+    interleaved_share,
+)
 
 
 def write_config(folder: Path, config: dict) -> Path:
@@ -35,12 +45,67 @@ def test_a_layer_is_four_square_gemms_and_the_feed_forward_pair() -> None:
     assert shape.macs(3) == 2 * 3 * (4 * 16 + 2 * 64)  # 1,152
 
 
-def test_share_is_gemm_work_over_time_against_the_limit() -> None:
+class FakeClock:
+    """perf_counter for gemm_limit: time moves only when a measured call says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeClock]:
+    fake = FakeClock()
+    monkeypatch.setattr(gemm_limit.time, "perf_counter", fake.perf_counter)
+    yield fake
+
+
+class FakeLimit:
+    """A GemmOnlyModel stand-in: 16 rows in 1 ms, except during `slow_rounds` (the host's drift), when in 2 ms."""
+
+    def __init__(self, clock: FakeClock, shape: EncoderShape) -> None:
+        self.clock, self.shape, self.rows, self.slow = clock, shape, 16, False
+
+    def run(self) -> float:
+        self.clock.now += 0.002 if self.slow else 0.001
+        return 16.0
+
+
+def test_each_round_reads_the_runtime_against_the_limit_timed_beside_it(clock: FakeClock) -> None:
     shape = EncoderShape(384, 1536, 6)
-    macs = 6 * 16 * (4 * 384**2 + 2 * 384 * 1536)  # 70,778,880 multiply-adds at 1 x 16 tokens
-    assert shape.macs(16) == macs
-    # done in 1 ms: 70.78 GMAC/s, against a 141.56 GMAC/s limit: half
-    assert share(shape, 16, 0.001, macs / 0.001 / 1e9 * 2) == pytest.approx(0.5)
+    limit = FakeLimit(clock, shape)
+    calls = []
+
+    def unit() -> float:
+        """16 rows in 1.25 ms, or 2.5 ms when the host is slow: 80% of the limit whatever the host's speed."""
+        calls.append(clock.now)
+        clock.now += 0.0025 if limit.slow else 0.00125
+        limit.slow = len(calls) >= 24  # the host slows down to half after two rounds
+        return 16.0
+
+    measured = interleaved_share(unit, limit, rounds=4, block=10, warm_up=2)  # type: ignore[arg-type]
+    assert measured.share == pytest.approx(0.8)
+    assert (measured.share_q1, measured.share_q3) == pytest.approx((0.8, 0.8))
+    assert len(calls) == 4 * (10 + 2)
+    # the limit's GMAC/s: 16 rows of work in 1 or 2 ms; the median of the rounds lies between
+    fast = shape.macs(16) / 0.001 / 1e9
+    assert fast / 2 <= measured.limit_gmacs <= fast
+
+
+def test_the_gemm_only_model_chains_every_layers_six_gemms_with_their_own_weights() -> None:
+    shape = EncoderShape(8, 32, 3)
+    for int8, operator in ((True, "DynamicQuantizeMatMul"), (False, "MatMul")):
+        graph = gemm_only_graph(shape, rows=5, int8=int8).graph
+        assert [node.op_type for node in graph.node] == [operator] * 18
+        assert [node.input[0] for node in graph.node] == ["x"] + [node.output[0] for node in graph.node[:-1]]
+        weights = {w.name: tuple(w.dims) for w in graph.initializer if w.name.endswith("_w")}
+        assert list(weights.values()) == [(depth, columns) for _, depth, columns in shape.gemms(5)] * 3
+        model = GemmOnlyModel(shape, rows=5, threads=1, int8=int8)
+        assert model.run() == 5.0
+        (output,) = model.session.run(None, model.feed)
+        assert output.shape == (5, 8) and np.isfinite(output).all()
 
 
 def test_call_rows_follow_requests_then_length_sorted_chunks() -> None:
@@ -50,11 +115,15 @@ def test_call_rows_follow_requests_then_length_sorted_chunks() -> None:
     assert call_rows(lengths, 4, 32) == [36, 16]
 
 
-def test_bench_reads_each_runtime_row_at_the_rows_its_model_calls_have() -> None:
+def test_bench_reads_each_runtime_at_the_rows_its_model_calls_have() -> None:
     from model.tools.bench import share_cases
 
-    result = {"fixed_1x16_ms": 2.0, "fixed_32x16_ms": 40.0, "p50_ms": 3.0, "headlines_per_s": 300.0}
-    onnx = share_cases(result, [10, 20, 30], chunk=16)
-    assert onnx == {"1x16": (16, 16, 0.002), "32x16": (512, 256, 0.04), "p50 @1": (20, 20, 0.003),
-                    "@32": (90, 90, 0.01)}
-    assert share_cases(result, [10, 20, 30], chunk=32)["32x16"] == (512, 512, 0.04)  # torch: one call of 32
+    class Model:
+        def predict_proba(self, titles: list[str]) -> None:
+            """Only the fixed shapes' calls run here: they return what they did, not what the model said."""
+
+    titles, lengths = ["a", "b", "c"], [10, 20, 30]
+    onnx = share_cases(Model(), "onnx-int8", titles, lengths)  # type: ignore[arg-type]
+    assert {case: spec.rows for case, spec in onnx.items()} == {"1x16": 16, "32x16": 256, "p50 @1": 20, "@32": 90}
+    assert (onnx["1x16"].call(), onnx["32x16"].call()) == (16.0, 512.0)
+    assert share_cases(Model(), "torch", titles, lengths)["32x16"].rows == 512  # torch: one call of 32
