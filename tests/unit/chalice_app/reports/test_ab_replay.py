@@ -124,8 +124,8 @@ def test_every_variant_gets_the_same_headlines_in_batches_of_32_and_the_answers_
     assert sent["news-v3"] == sent["news-v4"]
     assert set(sent["news-v3"]) == set(result.traffic) | set(result.reviewed)  # each headline once
     assert len(sent["news-v3"]) == len(set(sent["news-v3"]))
-    assert max(len(batch) for _, batch in fake.calls) == ab_replay.BATCH
-    assert len(fake.calls) == 2 * math.ceil(len(sent["news-v3"]) / ab_replay.BATCH)
+    assert max(len(batch) for _, batch in fake.calls) == 32  # at most 32 headlines per InvokeEndpoint call
+    assert len(fake.calls) == 2 * math.ceil(len(sent["news-v3"]) / 32)
 
     (comparison,) = result.comparisons
     expected = sum(by_number(h) == shifted(h) for h in result.traffic)
