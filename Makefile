@@ -279,9 +279,12 @@ VERSION ?=
 ENDPOINT ?=
 
 # Statistical tests and a verdict -> artifacts/ab/ (JSON, PNG).
-ab-report: setup ## compare STAGE's A/B variants over the last HOURS
+# REPLAY=N: the reviewed headlines and up to N of the window's headlines go to every variant's endpoint, so the report
+# compares the versions on the same headlines; it calls InvokeEndpoint (billed on AWS). REPLAY=0: no replay.
+REPLAY ?= 500
+ab-report: setup ## compare STAGE's A/B variants over HOURS; REPLAY headlines sent to each
 	$(PY) -m chalice_app.reports.ab --stage $(STAGE) --hours $(HOURS) --local-state-dir $(LOCAL_STATE_DIR) \
-		--output artifacts/ab
+		--replay $(REPLAY) --output artifacts/ab
 
 # MAX_LABELS_PER_KEY=N: count at most the first N titles each key labelled in the window (feedback.py's --help)
 MAX_LABELS_PER_KEY ?=

@@ -82,12 +82,21 @@ def wait_for_state(state_dir: Path, process: subprocess.Popen, timeout_s: float)
 
 def local_dynamodb_url(state_dir: Path) -> str:
     """moto's URL from the state of the running `make local`, for tools that read its table."""
+    return _state_url(state_dir, "dynamodb_url", "moto's URL", "AWS_ENDPOINT_URL_DYNAMODB")
+
+
+def local_endpoint_url(state_dir: Path) -> str:
+    """The local endpoint server's URL from the state of the running `make local`, for tools that call its models."""
+    return _state_url(state_dir, "endpoint_url", "the endpoint's URL", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME")
+
+
+def _state_url(state_dir: Path, key: str, what: str, variable: str) -> str:
     state_file = state_dir / STATE_FILE
     try:
-        return str(read_state(state_dir)["dynamodb_url"])
+        return str(read_state(state_dir)[key])
     except FileNotFoundError:
         raise NoLocalStackError(f"{state_file}: missing; is `make local` running with LOCAL_STATE_DIR={state_dir}? "
-                                "Or set AWS_ENDPOINT_URL_DYNAMODB") from None
+                                f"Or set {variable}") from None
     except (OSError, ValueError, KeyError) as exc:
-        raise NoLocalStackError(f"{state_file}: cannot read moto's URL ({exc}); is `make local` running with "
-                                f"LOCAL_STATE_DIR={state_dir}? Or set AWS_ENDPOINT_URL_DYNAMODB") from None
+        raise NoLocalStackError(f"{state_file}: cannot read {what} ({exc}); is `make local` running with "
+                                f"LOCAL_STATE_DIR={state_dir}? Or set {variable}") from None

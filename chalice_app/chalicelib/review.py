@@ -17,10 +17,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib import telemetry, transactions
-from chalicelib.callers import Caller
-from chalicelib.errors import ApiError
-from chalicelib.transactions import REVIEW_FEEDBACK, ReviewKey, TransactionRecord
+from . import telemetry, transactions
+from .callers import Caller
+from .errors import ApiError
+from .transactions import REVIEW_FEEDBACK, ReviewKey, TransactionRecord
 
 # A listing stops after reading this many records, so one headline sent thousands of times cannot make it slow:
 # its entry then carries the ids read, and the rest come back as the same headline once those are labelled.

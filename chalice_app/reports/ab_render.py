@@ -1,5 +1,5 @@
-"""The A/B report shown: the summary table and verdicts on the console, ab-report.json and the four-panel
-ab-report.png."""
+"""The A/B report shown: the summary table, verdicts and replay on the console, ab-report.json and the six-panel
+ab-report.png (the window's four, and the replay's cross table and accuracy on the reviewed headlines)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from chalice_app.reports.ab_replay import Replay, ReplayComparison
 from chalice_app.reports.ab_stats import Observation, Report, TestResult, VariantSummary
 
 REPORT_NAME = "ab-report"
@@ -50,6 +51,59 @@ def print_summary(report: Report, console: Console) -> None:
             console.print(f"  {_guardrail(name, getattr(comparison, name))}")
     if not report.comparisons:
         console.print(headline(report))
+    elif report.replay is None:
+        console.print("replay: off (--replay 0): the variants are compared on the requests each one got")
+    else:
+        print_replay(report.replay, console)
+
+
+def print_replay(replay: Replay, console: Console) -> None:
+    console.print(f"[bold]Replay[/bold]: the same {len(replay.traffic)} headlines of the window's traffic (sample of "
+                  f"up to {replay.requested}, seed {replay.seed}) and {len(replay.reviewed)} reviewed headlines sent "
+                  "to every variant")
+    for name, why in replay.failed.items():
+        console.print(f"  [red]{name}: no answers[/red]: {why}")
+    if not replay.comparisons:
+        return
+    table = Table(title="Replay: each variant against the control on the same headlines")
+    for column in ("treatment vs control", "traffic: agreement (95% CI)", "kappa", "reviewed", "agreement",
+                   "accuracy control", "accuracy treatment", "only treatment / only control right", "McNemar p"):
+        table.add_column(column)
+    for c in replay.comparisons:
+        accuracy = c.reviewed_accuracy
+        table.add_row(f"{c.treatment} vs {c.control}", _agreement(c.traffic.agree, c.traffic.headlines,
+                                                                   c.traffic.rate_ci95),
+                      _number(c.traffic.kappa), str(c.reviewed.headlines),
+                      _agreement(c.reviewed.agree, c.reviewed.headlines, None), _number(accuracy.control_accuracy),
+                      _number(accuracy.treatment_accuracy), f"{accuracy.treatment_only} / {accuracy.control_only}",
+                      _number(accuracy.mcnemar_p, ".3g"))
+    console.print(table)
+    for c in replay.comparisons:
+        console.print(_cross_table(c))
+    if replay.reviewed:
+        console.print(replay.note)
+
+
+def _agreement(agree: int, headlines: int, ci95: tuple[float, float] | None) -> str:
+    if not headlines:
+        return "-"
+    interval = f" ({ci95[0]:.3f}-{ci95[1]:.3f})" if ci95 else ""
+    return f"{agree}/{headlines} = {agree / headlines:.3f}{interval}"
+
+
+def _number(value: float | None, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _cross_table(comparison: ReplayComparison) -> Table:
+    agreement = comparison.traffic
+    table = Table(title=f"Replayed traffic: {comparison.control} (rows) x {comparison.treatment} (columns)")
+    table.add_column("")
+    for label in agreement.labels:
+        table.add_column(label, justify="right")
+    for label, row in zip(agreement.labels, agreement.cross_table, strict=True):
+        table.add_row(label, *map(str, row))
+    return table
 
 
 def _ms(value: float | None) -> str:
@@ -57,7 +111,8 @@ def _ms(value: float | None) -> str:
 
 
 def plot(report: Report, groups: dict[str, list[Observation]], path: Path) -> None:
-    """Four panels: requests and error rate, latency, label shares, accuracy with its 95% interval."""
+    """Six panels: requests and error rate, latency, label shares, accuracy with its 95% interval; the replay's cross
+    table of the first treatment and both variants' accuracy on the reviewed headlines."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -65,7 +120,7 @@ def plot(report: Report, groups: dict[str, list[Observation]], path: Path) -> No
 
     names = list(report.variants)
     summaries = [report.variants[name] for name in names]
-    figure, ((requests, latency), (labels, accuracy)) = plt.subplots(2, 2, figsize=(13, 9))
+    figure, ((requests, latency, cross), (labels, accuracy, reviewed)) = plt.subplots(2, 3, figsize=(19, 9))
     bars = requests.bar(names, [s.requests for s in summaries], color="tab:blue")
     requests.bar_label(bars, [f"{s.error_rate:.1%} errors" for s in summaries])
     requests.set_title("Requests (label: error rate)")
@@ -74,6 +129,8 @@ def plot(report: Report, groups: dict[str, list[Observation]], path: Path) -> No
     latency.set_title("Latency of answered requests, ms (box: quartiles, whiskers: p5-p95)")
     _plot_label_shares(labels, summaries)
     _plot_accuracy(accuracy, summaries)
+    _plot_cross_table(cross, report.replay)
+    _plot_reviewed(reviewed, report.replay)
     figure.suptitle(f"A/B report, stage {report.stage}: {report.since[:16]} .. {report.until[:16]} UTC\n"
                     f"{headline(report)}", fontsize=10, wrap=True)
     figure.tight_layout()
@@ -110,6 +167,57 @@ def _plot_accuracy(axes: Any, summaries: Sequence[VariantSummary]) -> None:
     axes.set_xticks(positions, [s.endpoint for s in judged])
     axes.set_xlim(-0.5, len(judged) - 0.5)
     axes.set_ylim(0, 1.05)
+
+
+def _drawable(axes: Any, replay: Replay | None) -> Replay | None:
+    """The replay when it has a comparison to draw; else None, and the panel says why."""
+    if replay is not None and replay.comparisons:
+        return replay
+    why = "no replay (--replay 0, or one variant)" if replay is None else "replay: no comparison, " + (
+        ", ".join(f"{name} failed" for name in replay.failed) or "nothing replayed")
+    axes.text(0.5, 0.5, why, ha="center", va="center", transform=axes.transAxes, wrap=True)
+    axes.set_axis_off()
+    return None
+
+
+def _plot_cross_table(axes: Any, shown: Replay | None) -> None:
+    replay = _drawable(axes, shown)
+    if replay is None:
+        return
+    comparison = replay.comparisons[0]
+    agreement = comparison.traffic
+    table = np.array(agreement.cross_table)
+    axes.imshow(table, cmap="Blues")
+    for (row, column), count in np.ndenumerate(table):
+        axes.text(column, row, str(count), ha="center", va="center",
+                  color="white" if count > table.max() / 2 else "black")
+    axes.set_xticks(range(len(agreement.labels)), agreement.labels, rotation=30)
+    axes.set_yticks(range(len(agreement.labels)), agreement.labels)
+    axes.set(xlabel=comparison.treatment, ylabel=comparison.control)
+    summary = "nothing sampled" if agreement.rate is None else (
+        f"agreement {agreement.rate:.3f}, kappa {'-' if agreement.kappa is None else f'{agreement.kappa:.3f}'}")
+    axes.set_title(f"Replay: the same {agreement.headlines} headlines of the traffic\n{summary}")
+
+
+def _plot_reviewed(axes: Any, shown: Replay | None) -> None:
+    replay = _drawable(axes, shown)
+    if replay is None:
+        return
+    axes.set_title("Replay: accuracy on the reviewed headlines (operators' labels)")
+    if not replay.reviewed:
+        axes.text(0.5, 0.5, "no reviewed headlines in the window", ha="center", va="center", transform=axes.transAxes)
+        return
+    first = replay.comparisons[0].reviewed_accuracy
+    names = [replay.control, *(c.treatment for c in replay.comparisons)]
+    values = [first.control_accuracy or 0.0, *(c.reviewed_accuracy.treatment_accuracy or 0.0
+                                               for c in replay.comparisons)]
+    bars = axes.bar(names, values, color=["tab:gray", *["tab:orange"] * len(replay.comparisons)])
+    axes.bar_label(bars, [f"{values[0]:.3f} (control)", *(
+        f"{value:.3f}; agrees on {c.reviewed.agree}/{c.reviewed.headlines}, "
+        f"McNemar p={c.reviewed_accuracy.mcnemar_p:.3g}"
+        for value, c in zip(values[1:], replay.comparisons, strict=True))])
+    axes.set_ylim(0, 1.1)
+    axes.set_xlabel(f"n={first.headlines}; fit, not evidence, if the treatment trained on these labels")
 
 
 def write_report(report: Report, groups: dict[str, list[Observation]], output: Path) -> tuple[Path, Path]:

@@ -1,6 +1,6 @@
 """The A/B report's numbers: what it keeps of a transaction, each variant's summary, the tests of every variant
-against the control (Bonferroni-corrected) and the verdict. No I/O: `ab.py` reads the window, `ab_render.py` shows
-the result."""
+against the control (Bonferroni-corrected) and the verdict; the replay's comparisons join them (`ab_replay`). No
+I/O: `ab.py` reads the window, `ab_render.py` shows the result."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from scipy import stats
 
 from chalice_app.chalicelib import transactions
 from chalice_app.chalicelib.transactions import TransactionRecord
+from chalice_app.reports.ab_replay import Replay, wilson
 from chalice_app.reports.stage_table import ReportError
 
 
@@ -101,6 +102,7 @@ class Report:
     variants: dict[str, VariantSummary]
     comparisons: list[Comparison] = field(default_factory=list)
     skipped_without_endpoint: int = 0
+    replay: Replay | None = None  # the same headlines to every variant (ab_replay), when asked for
 
 
 def by_endpoint(observations: Iterable[Observation]) -> dict[str, list[Observation]]:
@@ -126,13 +128,8 @@ def summarize(endpoint: str, observations: Sequence[Observation]) -> VariantSumm
         label_counts=dict(Counter(o.label for o in answered if o.label).most_common()),
         mean_confidence=float(np.mean(scores)) if scores else None,
         feedback=len(judged), correct=correct, accuracy=correct / len(judged) if judged else None,
-        accuracy_ci95=_wilson(correct, len(judged)) if judged else None,
+        accuracy_ci95=wilson(correct, len(judged)) if judged else None,
     )
-
-
-def _wilson(successes: int, trials: int) -> tuple[float, float]:
-    interval = stats.binomtest(successes, trials).proportion_ci(confidence_level=0.95, method="wilson")
-    return float(interval.low), float(interval.high)
 
 
 def _result(test: str, p_value: float, alpha: float, note: str) -> TestResult:

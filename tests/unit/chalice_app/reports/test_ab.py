@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from chalicelib import transactions
 
+from chalice_app.chalicelib import model_client
 from chalice_app.reports.ab import main
 from chalice_app.reports.ab_stats import AbThresholds, Observation, build_report
 from chalice_app.reports.stage_table import ReportError
@@ -101,13 +102,15 @@ def test_an_unknown_control_is_refused() -> None:
         report_for(traffic("news-v3", 10, 0.8, seed=13), control="news-v9")
 
 
-def _store(endpoint: str, created_at: dt.datetime, label: str, feedback: str | None, ok: bool = True) -> None:
-    outcome = transactions.Outcome(transactions.new_request_id(), "A headline", 12.5,
+def _store(endpoint: str, created_at: dt.datetime, label: str, feedback: str | None, ok: bool = True,
+           headline: str = "A headline", source: str = transactions.API_FEEDBACK) -> None:
+    outcome = transactions.Outcome(transactions.new_request_id(), headline, 12.5,
                                    label=label if ok else None, scores={label: 0.7, "Other": 0.3} if ok else None,
                                    model_version=f"{endpoint}-model" if ok else None,
                                    error_code=None if ok else "model_error")
     record = transactions.build_record(outcome, created_at, endpoint, None)
     record.feedback_label = feedback
+    record.feedback_source = source if feedback else None
     assert transactions.save([record])
 
 
@@ -130,7 +133,7 @@ def test_the_command_reports_the_window_of_the_real_table(local_table: str, tmp_
     _store("news-v4", now - dt.timedelta(minutes=5), "Science", None, ok=False)
     _store("news-v3", now - dt.timedelta(hours=30), "Health", "Health")  # outside the window
     assert main(["--stage", "local", "--hours", "24", "--output", str(tmp_path), "--min-feedback", "10",
-                 "--min-requests", "10"]) == 0
+                 "--min-requests", "10", "--replay", "0"]) == 0
 
     report = json.loads((tmp_path / "ab-report.json").read_text())
     v3, v4 = report["variants"]["news-v3"], report["variants"]["news-v4"]
@@ -140,7 +143,54 @@ def test_the_command_reports_the_window_of_the_real_table(local_table: str, tmp_
     assert report["control"] == "news-v4"
     assert report["verdict"].startswith("news-v3 is worse than news-v4 on accuracy (accuracy 0.500 vs 1.000")
     assert (tmp_path / "ab-report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "news-v3 is worse than news-v4" in capsys.readouterr().out
+    output = capsys.readouterr().out
+    assert "news-v3 is worse than news-v4" in output and "replay: off (--replay 0)" in output
+    assert report["replay"] is None
+
+
+def test_the_command_replays_the_window_to_every_variant(local_table: str, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """The replay goes through the API's model client (a fake here) to each variant, with the window's headlines."""
+    now = dt.datetime.now(dt.UTC)
+    for i in range(6):
+        _store("news-v3" if i % 2 else "news-v4", now - dt.timedelta(hours=1), "Science", None, headline=f"Story {i}")
+    _store("news-v3", now, "Science", "Health", headline="Clinic trial pauses", source=transactions.REVIEW_FEEDBACK)
+    _store("news-v4", now, "Science", "Science", headline="Phone maker sues", source=transactions.API_FEEDBACK)
+    sent: list[tuple[str, list[str]]] = []
+
+    def classify(headlines: list[str], endpoint: str) -> model_client.ModelAnswer:
+        sent.append((endpoint, headlines))
+        labels = ["Health" if endpoint == "news-v4" and "Clinic" in h else "Science" for h in headlines]
+        return model_client.ModelAnswer([model_client.Prediction(label, {label: 0.9, "Other": 0.1})
+                                         for label in labels], f"{endpoint}-model", None, 2.0)
+
+    monkeypatch.setattr(model_client, "classify", classify)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "http://127.0.0.1:9")
+    assert main(["--stage", "local", "--output", str(tmp_path), "--replay", "5", "--control", "news-v3"]) == 0
+
+    replay = json.loads((tmp_path / "ab-report.json").read_text())["replay"]
+    assert len(replay["traffic"]) == 5 and replay["reviewed"] == {"Clinic trial pauses": "Health"}
+    assert sorted(endpoint for endpoint, _ in sent) == ["news-v3", "news-v4"]
+    assert sent[0][1] == sent[1][1] and "Clinic trial pauses" in sent[0][1]
+    (comparison,) = replay["comparisons"]
+    assert comparison["traffic"]["agree"] == 5 - ("Clinic trial pauses" in replay["traffic"])
+    accuracy = comparison["reviewed_accuracy"]
+    assert (accuracy["control_correct"], accuracy["treatment_correct"], accuracy["treatment_only"]) == (0, 1, 1)
+    assert "Replay" in capsys.readouterr().out
+
+
+def test_without_a_local_endpoint_the_report_still_writes_and_says_why(local_table: str, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    now = dt.datetime.now(dt.UTC)
+    for endpoint in ("news-v3", "news-v4"):
+        _store(endpoint, now, "Science", None)
+    assert main(["--stage", "local", "--output", str(tmp_path), "--local-state-dir", str(tmp_path)]) == 0
+    replay = json.loads((tmp_path / "ab-report.json").read_text())["replay"]
+    assert {name: "is `make local` running" in v["error"] for name, v in replay["variants"].items()} == \
+        {"news-v3": True, "news-v4": True}
+    assert "news-v4: no answers" in capsys.readouterr().out
+    assert (tmp_path / "ab-report.png").is_file()
 
 
 def test_the_local_stage_needs_a_running_stack_or_a_url(tmp_path: Path, aws_credentials: None,
