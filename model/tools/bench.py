@@ -243,10 +243,11 @@ def measure_model(model_dir: Path, args: argparse.Namespace, first_headline: str
 @dataclass(frozen=True)
 class ShareCase:
     """One way of calling a runtime, for its share of the limit: `call` returns the token rows of GEMM work it did;
-    `rows` is the row count of one of its model calls, at which the limit runs."""
+    `rows` and `headlines` are the token rows and headlines of one of its model calls, at which the limit runs."""
 
     call: Callable[[], float]
     rows: int
+    headlines: int
     size: str  # "small" or "large": SHARE_ROUNDS
 
 
@@ -275,19 +276,24 @@ def share_cases(model: Predictor, variant: str, titles: Sequence[str],
         return float(rows)
 
     calls = call_rows(lengths, THROUGHPUT_BATCH, chunk)
-    return {"1x16": ShareCase(fixed(1), 16, "small"),
-            "32x16": ShareCase(fixed(THROUGHPUT_BATCH), min(THROUGHPUT_BATCH, chunk) * 16, "large"),
-            "p50 @1": ShareCase(one_typical, median, "small"),
-            "@32": ShareCase(one_request, round(float(np.mean(calls))), "large")}
+    per_call = min(THROUGHPUT_BATCH, chunk)
+    return {"1x16": ShareCase(fixed(1), 16, 1, "small"),
+            "32x16": ShareCase(fixed(THROUGHPUT_BATCH), per_call * 16, per_call, "large"),
+            "p50 @1": ShareCase(one_typical, median, 1, "small"),
+            "@32": ShareCase(one_request, round(float(np.mean(calls))), round(len(titles) / len(calls)), "large")}
 
 
 def own_shape_shares(model: Predictor, args: argparse.Namespace, titles: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Each case's share of the limit of the runtime's own precision (int8 or fp32) at the model's shapes, timed in
-    alternating rounds with it in this process (model.tools.gemm_limit)."""
+    alternating rounds with it in this process (model.tools.gemm_limit). The limit does the GEMM work the runtime
+    does: for ONNX graphs that compute the last layer for the first token only, so does the limit."""
     shape = encoder_shape(args.model_dir)
+    first_token_only = args.worker != TORCH and bool(
+        read_metadata(args.model_dir).get("onnx", {}).get("last_layer_first_token_only"))
     measured = {}
     for case, spec in share_cases(model, args.worker, titles, token_lengths(args.model_dir, titles)).items():
-        limit = GemmOnlyModel(shape, spec.rows, args.threads, int8=args.worker == ONNX_INT8)
+        limit = GemmOnlyModel(shape, spec.rows, args.threads, int8=args.worker == ONNX_INT8,
+                              last_layer_rows=spec.headlines if first_token_only else None)
         rounds, block = SHARE_ROUNDS[spec.size]
         result = interleaved_share(spec.call, limit, rounds, block)
         measured[case] = {"rows": spec.rows, "share": result.share, "share_q1": result.share_q1,

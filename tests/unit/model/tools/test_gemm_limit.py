@@ -17,6 +17,7 @@ from model.tools.gemm_limit import (
     call_rows,
     encoder_shape,
     gemm_only_graph,
+    gemm_only_macs,
     interleaved_share,
 )
 
@@ -67,6 +68,7 @@ class FakeLimit:
 
     def __init__(self, clock: FakeClock, shape: EncoderShape) -> None:
         self.clock, self.shape, self.rows, self.slow = clock, shape, 16, False
+        self.macs = shape.macs(16)
 
     def run(self) -> float:
         self.clock.now += 0.002 if self.slow else 0.001
@@ -108,6 +110,20 @@ def test_the_gemm_only_model_chains_every_layers_six_gemms_with_their_own_weight
         assert output.shape == (5, 8) and np.isfinite(output).all()
 
 
+def test_the_limit_computes_the_last_layer_for_the_first_tokens_only_as_the_exported_graphs_do() -> None:
+    shape = EncoderShape(8, 32, 3)
+    graph = gemm_only_graph(shape, rows=6, int8=True, last_layer_rows=2).graph
+    assert [node.op_type for node in graph.node] == ["DynamicQuantizeMatMul"] * 15 + ["Slice"] + [
+        "DynamicQuantizeMatMul"] * 3
+    model = GemmOnlyModel(shape, rows=6, threads=1, int8=True, last_layer_rows=2)
+    (output,) = model.session.run(None, model.feed)
+    assert output.shape == (2, 8)
+    # two full layers and the last one's query, key and value at 6 rows; its output and feed-forward GEMMs at 2
+    full_layer = 6 * (4 * 8 * 8 + 2 * 8 * 32)
+    assert gemm_only_macs(shape, 6) == 3 * full_layer
+    assert model.macs == gemm_only_macs(shape, 6, 2) == 2 * full_layer + 6 * 3 * 8 * 8 + 2 * (8 * 8 + 2 * 8 * 32)
+
+
 def test_call_rows_follow_requests_then_length_sorted_chunks() -> None:
     lengths = [5, 9, 7, 3, 8, 2]
     # requests of 4: [5, 9, 7, 3] -> chunks of 2 sorted [3, 5] [7, 9] -> 2x5, 2x9; then [8, 2] -> 2x8
@@ -124,6 +140,8 @@ def test_bench_reads_each_runtime_at_the_rows_its_model_calls_have() -> None:
 
     titles, lengths = ["a", "b", "c"], [10, 20, 30]
     onnx = share_cases(Model(), "onnx-int8", titles, lengths)  # type: ignore[arg-type]
-    assert {case: spec.rows for case, spec in onnx.items()} == {"1x16": 16, "32x16": 256, "p50 @1": 20, "@32": 90}
+    assert {case: (spec.rows, spec.headlines) for case, spec in onnx.items()} == {
+        "1x16": (16, 1), "32x16": (256, 16), "p50 @1": (20, 1), "@32": (90, 3)}
     assert (onnx["1x16"].call(), onnx["32x16"].call()) == (16.0, 512.0)
-    assert share_cases(Model(), "torch", titles, lengths)["32x16"].rows == 512  # torch: one call of 32
+    torch = share_cases(Model(), "torch", titles, lengths)["32x16"]
+    assert (torch.rows, torch.headlines) == (512, 32)  # torch: one call of 32
