@@ -42,7 +42,7 @@ from model.artifact import read_metadata
 from model.labels import LabelMap
 from training_jobs import feedback_export, learning_curve, oracle, retrain
 from training_jobs.config import REPO_ROOT, default_data_dir, default_model_dir, split_file
-from training_jobs.data import DataError, normalise_title, read_examples
+from training_jobs.data import DataError, Example, normalise_title, read_examples
 from training_jobs.evaluate import STORY_DISJOINT
 from training_jobs.gate import Margins, decide, paired_rows
 from training_jobs.registry import write_json_atomically
@@ -83,6 +83,10 @@ def local_stack(model_dir: Path, state_dir: Path, uncertain_below: float) -> Ite
 def label_the_week(args: argparse.Namespace, run_dir: Path, labels: LabelMap) -> dict[str, Any]:
     """Steps 1-3: traffic, the oracle's labels, the export. Returns what each arm chose, in order (titles)."""
     rows, pool = build_pool(args.model_dir, args.data, seed=0, kinds=set(args.pool))
+    if len(rows) < max(args.budgets):
+        raise DataError(f"{args.model_dir}: {len(rows)} headlines of {args.data} ({', '.join(args.pool)}) are left "
+                        f"that it neither trained on nor is scored on, fewer than the largest budget "
+                        f"({max(args.budgets)}); see training_jobs/traffic_pool.py")
     by_title = {normalise_title(row.example.title): row for row in rows}
     budget = max(args.budgets)
     with local_stack(args.model_dir, run_dir / "local", args.uncertain_below) as api:
@@ -142,12 +146,20 @@ def titles_of(week: dict[str, Any], arm: str, labels: int, seed: int) -> list[st
     return week["choices"][key][:labels]
 
 
-def measure(args: argparse.Namespace, run_dir: Path, week: dict[str, Any]) -> list[learning_curve.Run]:
-    """Step 4: every candidate of the plan, warm-started and gated (finished ones are read back)."""
+def judged_sets(args: argparse.Namespace) -> dict[str, list[Example]]:
+    """The rows every candidate is gated and judged on; a DataError, before any traffic, when the model has no
+    story-disjoint judge to measure the week on."""
     sets, note = retrain.gate_sets(argparse.Namespace(eval_data=split_file(args.data, "test"), data=args.data),
                                    args.model_dir, args.model_dir)
     if STORY_DISJOINT not in sets:
-        raise DataError(f"{args.model_dir} has no story-disjoint judge to measure the week on ({note})")
+        raise DataError(f"{args.model_dir} has no story-disjoint judge to measure the week on ({note}); "
+                        "train the current model with `make train` (today's recipe carves one out)")
+    return sets
+
+
+def measure(args: argparse.Namespace, run_dir: Path, week: dict[str, Any],
+            sets: dict[str, list[Example]]) -> list[learning_curve.Run]:
+    """Step 4: every candidate of the plan, warm-started and gated (finished ones are read back)."""
     labels = LabelMap.load(args.model_dir)
     truth = retrain.truth_of(sets, labels)
     current = retrain.model_answers(args.model_dir, sets, labels)[1]
@@ -199,8 +211,9 @@ def week(args: argparse.Namespace) -> dict[str, Any]:
     labels = LabelMap.load(args.model_dir)
     started = time.monotonic()
     choices_file = run_dir / CHOICES_FILE
+    sets = judged_sets(args)
     labelled = json.loads(choices_file.read_text()) if choices_file.exists() else label_the_week(args, run_dir, labels)
-    runs = measure(args, run_dir, labelled)
+    runs = measure(args, run_dir, labelled, sets)
     registration = register_best(args, run_dir, runs)
     context = {"model": read_metadata(args.model_dir)["model_version"], "model_dir": str(args.model_dir),
                "budgets": sorted(args.budgets), "seeds": list(args.seeds), "replay": args.replay,

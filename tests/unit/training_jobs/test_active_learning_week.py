@@ -38,3 +38,26 @@ def test_arm_labels_are_the_exported_rows_of_its_titles(tmp_path: Path) -> None:
 def test_budgets_must_be_positive() -> None:
     with pytest.raises(SystemExit):
         parse_args(["--budgets", "0", "100"])
+
+
+def test_a_model_without_a_judge_is_refused_before_any_traffic(monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    from training_jobs import active_learning_week as week
+
+    monkeypatch.setattr(week.retrain, "gate_sets", lambda *_: ({"test": []}, "the current model records no judge"))
+    monkeypatch.setattr(week, "label_the_week", lambda *_: pytest.fail("traffic was sent"))
+    args = parse_args(["--model-dir", str(tmp_path), "--data", str(tmp_path), "--run-dir", str(tmp_path / "run")])
+    monkeypatch.setattr(week.LabelMap, "load", lambda _: None)
+    with pytest.raises(DataError, match=r"no story-disjoint judge .*records no judge.*make train"):
+        week.week(args)
+
+
+def test_a_pool_smaller_than_the_largest_budget_is_refused_before_the_stack_starts(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from training_jobs import active_learning_week as week
+
+    monkeypatch.setattr(week, "build_pool", lambda *_, **__: ([], {"rows": 0}))
+    monkeypatch.setattr(week, "local_stack", lambda *_: pytest.fail("the stack was started"))
+    args = parse_args(["--model-dir", str(tmp_path), "--data", str(tmp_path), "--budgets", "100", "400"])
+    with pytest.raises(DataError, match=r"0 headlines .* fewer than the largest budget \(400\)"):
+        week.label_the_week(args, tmp_path, None)  # type: ignore[arg-type]
