@@ -103,13 +103,7 @@ class OnnxPredictor:
         self.batch_size = batch_size
         self.tokenizer = fast_tokenizer(model_dir, self.max_length)
         self.pad_id = pad_token_id(model_dir, self.tokenizer)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or available_cpus()
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # Idle intra-op threads spin for the next task: fastest alone on a machine, wasted cores beside other servers.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin_wait else "0")
-        self.session = ort.InferenceSession(str(model_dir / ONNX_FILES[runtime]), options,
+        self.session = ort.InferenceSession(str(model_dir / ONNX_FILES[runtime]), session_options(threads, spin_wait),
                                             providers=["CPUExecutionProvider"], disabled_optimizers=SLOW_FUSIONS)
 
     def predict_proba(self, titles: Sequence[str]) -> np.ndarray:
@@ -133,6 +127,19 @@ class OnnxPredictor:
             input_ids, attention_mask = pad_batch([encoded[i] for i in batch], self.pad_id)
             (out[batch],) = self.session.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})
         return out
+
+
+def session_options(threads: int | None = None, spin_wait: bool = True) -> Any:
+    """The serving session's settings: `threads` intra-op threads (default: the CPUs available), one op at a time."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or available_cpus()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # Idle intra-op threads spin for the next task: fastest alone on a machine, wasted cores beside other servers.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin_wait else "0")
+    return options
 
 
 def fast_tokenizer(model_dir: Path, max_length: int) -> Any:

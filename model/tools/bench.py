@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from itertools import cycle, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -264,7 +264,11 @@ def share_cases(model: Predictor, variant: str, titles: Sequence[str],
     next_request = cycle(requests)
 
     def fixed(count: int) -> Callable[[], float]:
-        return lambda: (model.predict_proba([SIXTEEN_TOKENS] * count), 16.0 * count)[1]
+        def call() -> float:
+            model.predict_proba([SIXTEEN_TOKENS] * count)
+            return 16.0 * count
+
+        return call
 
     def one_typical() -> float:
         handle(model, request_body([next(typical)]))
@@ -296,8 +300,7 @@ def own_shape_shares(model: Predictor, args: argparse.Namespace, titles: Sequenc
                               last_layer_rows=spec.headlines if first_token_only else None)
         rounds, block = SHARE_ROUNDS[spec.size]
         result = interleaved_share(spec.call, limit, rounds, block)
-        measured[case] = {"rows": spec.rows, "share": result.share, "share_q1": result.share_q1,
-                          "share_q3": result.share_q3, "limit_gmacs": result.limit_gmacs, "rounds": rounds}
+        measured[case] = {"rows": spec.rows, **asdict(result)}
     return measured
 
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from model.runtime import session_options
+
 # The last layer's GEMMs from this one on (output, then the feed-forward pair) follow the first token only in the
 # exported graphs; query, key and value still see every token.
 LAST_LAYER_PRUNED_FROM = 3
@@ -89,17 +91,6 @@ def gemm_seconds(threads: int, rows: int, depth: int, columns: int, int8: bool, 
         session.run(None, feed)
         seconds.append(time.perf_counter() - started)
     return float(np.median(seconds[5:]))
-
-
-def session_options(threads: int) -> Any:
-    """The serving session's thread settings (model.runtime.OnnxPredictor), so the limit runs as the model does."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return options
 
 
 def gemm_only_graph(shape: EncoderShape, rows: int, int8: bool, last_layer_rows: int | None = None) -> Any:
